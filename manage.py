@@ -1,0 +1,77 @@
+#!/usr/bin/env python3
+"""Project commands that need nothing but Python 3.11+ and the package index.
+
+    python3 manage.py run      install what the bot needs into .venv, then run `python -m bot`
+    python3 manage.py test     install the test tools into .venv, then run pytest
+    python3 manage.py lint     ruff and mypy
+    python3 manage.py bench NAME   run bench/NAME.py
+
+Extra arguments are passed on: `python3 manage.py test -k submit -x`.
+The virtual environment is (re)installed only when pyproject.toml changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
+
+
+def ensure_venv(extras: str) -> None:
+    """Create .venv and install the project with `extras` unless that is already done."""
+    if sys.version_info < (3, 11):  # noqa: UP036 (manage.py may be started by an old python3)
+        sys.exit("This project needs Python 3.11 or newer; run it with python3.11 manage.py ...")
+    if not PYTHON.exists():
+        print("Creating the virtual environment in .venv ...", flush=True)
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + extras.encode()).hexdigest()
+    stamp = VENV / f".installed-{extras or 'base'}"
+    if stamp.exists() and stamp.read_text() == digest:
+        return
+    print(f"Installing the project{f' [{extras}]' if extras else ''} into .venv ...", flush=True)
+    target = f".[{extras}]" if extras else "."
+    pip = [str(PYTHON), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
+    subprocess.run([*pip, "--upgrade", "pip"], check=True, cwd=ROOT)
+    subprocess.run([*pip, "-e", target], check=True, cwd=ROOT)
+    stamp.write_text(digest)
+
+
+def run(*args: str) -> int:
+    return subprocess.call([str(PYTHON), *args], cwd=ROOT)
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] in {"-h", "--help", "help"}:
+        print(__doc__)
+        return 0
+    command, rest = argv[0], argv[1:]
+    if command == "run":
+        ensure_venv("")
+        return run("-m", "bot", *rest)
+    if command == "test":
+        ensure_venv("dev")
+        return run("-m", "pytest", *rest)
+    if command == "lint":
+        ensure_venv("dev")
+        return run("-m", "ruff", "check", ".") or run("-m", "mypy")
+    if command == "bench":
+        ensure_venv("dev")
+        if not rest:
+            names = ", ".join(p.stem for p in sorted((ROOT / "bench").glob("*.py")))
+            print(f"Which benchmark? {names}")
+            return 2
+        return run(str(ROOT / "bench" / f"{rest[0]}.py"), *rest[1:])
+    print(f"Unknown command {command!r}.\n{__doc__}")
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
