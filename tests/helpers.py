@@ -1,0 +1,95 @@
+"""Driving the bot as a user would, through the fake Telegram server."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from tests.fakes.telegram import FakeTelegram, SentMessage
+
+ADMIN_ID = 900
+USER_ID = 1001
+OTHER_USER_ID = 1002
+VIDEO_URL = "https://videos.example.com/clip.mp4"
+PROMPT = "make it look like a watercolor painting"
+
+
+class Chat:
+    """One user's private chat with the bot."""
+
+    def __init__(self, telegram: FakeTelegram, user_id: int = USER_ID) -> None:
+        self.telegram = telegram
+        self.user_id = user_id
+
+    @property
+    def seen(self) -> int:
+        """How many messages the bot has sent to this chat so far."""
+        return len(self.telegram.messages(self.user_id))
+
+    async def say(self, text: str, timeout: float = 10.0) -> SentMessage:
+        """Send `text` and return the bot's first new message in this chat."""
+        before = self.seen
+        self.telegram.send_message(self.user_id, text)
+        return await self.message_after(before, timeout=timeout)
+
+    async def send(self, timeout: float = 10.0, **message_fields: object) -> SentMessage:
+        """Send a non-text message (sticker=..., voice=...) and return the bot's answer."""
+        before = self.seen
+        self.telegram.send_update_message(self.user_id, **message_fields)
+        return await self.message_after(before, timeout=timeout)
+
+    async def message_after(self, count: int, timeout: float = 10.0) -> SentMessage:
+        """The bot's message number `count` (0-based) in this chat, waiting for it to arrive."""
+        await self.telegram.wait_until(
+            lambda: self.seen > count, timeout=timeout, what=f"message {count} to {self.user_id}"
+        )
+        return self.telegram.messages(self.user_id)[count]
+
+    async def wait_for_text(self, needle: str, timeout: float = 10.0) -> SentMessage:
+        """The first message (as it is now) whose rendered text contains `needle`."""
+
+        def found() -> SentMessage | None:
+            return next(
+                (m for m in self.telegram.messages(self.user_id) if needle in (m.rendered or "")),
+                None,
+            )
+
+        await self.telegram.wait_until(
+            lambda: found() is not None, timeout=timeout, what=f"a message with {needle!r}"
+        )
+        message = found()
+        assert message is not None
+        return message
+
+    def button_data(self, message: SentMessage, word: str) -> str:
+        for text, data in self.telegram.buttons(self.user_id, message.message_id):
+            if word in text:
+                return data
+        raise AssertionError(f"no {word!r} button on {message.rendered!r}")
+
+    async def press(self, message: SentMessage, word: str) -> str:
+        """Press the button whose text contains `word`; return Telegram's toast text."""
+        query_id = self.telegram.press_button(
+            self.user_id, message.message_id, self.button_data(message, word)
+        )
+        await self.telegram.wait_until(
+            lambda: self.telegram.callback_answer(query_id) is not None,
+            what="the button press to be answered",
+        )
+        answer = self.telegram.callback_answer(query_id)
+        assert answer is not None
+        return str(answer.params.get("text", ""))
+
+    async def card(self, text: str = f"{VIDEO_URL} {PROMPT}") -> SentMessage:
+        """Send a link and prompt; return the confirmation card."""
+        card = await self.say(text)
+        assert self.telegram.buttons(self.user_id, card.message_id), card.rendered
+        return card
+
+    def videos(self) -> list[SentMessage]:
+        return [m for m in self.telegram.messages(self.user_id) if m.kind == "video"]
+
+
+def count_rows(database: Path, table: str) -> int:
+    with sqlite3.connect(database) as conn:
+        return int(conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])  # noqa: S608

@@ -1,0 +1,67 @@
+"""Reading links and prompts out of user messages."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot import texts
+from bot.parsing import parse_text, prompt_problem
+
+
+@pytest.mark.parametrize(
+    ("text", "url", "prompt"),
+    [
+        ("https://example.com/a.mp4 make it red", "https://example.com/a.mp4", "make it red"),
+        ("make it red https://example.com/a.mp4", "https://example.com/a.mp4", "make it red"),
+        ("make it red: https://example.com/a.mp4.", "https://example.com/a.mp4", "make it red:"),
+        ("see (https://x.io/a_(b).mp4)", "https://x.io/a_(b).mp4", "see ("),
+        ("HTTP://EXAMPLE.COM/V.MP4 p", "HTTP://EXAMPLE.COM/V.MP4", "p"),
+        ("http://[2001:db8::1]:8080/v.mp4 p", "http://[2001:db8::1]:8080/v.mp4", "p"),
+        ("https://example.com/v.mp4", "https://example.com/v.mp4", ""),
+        ("  make\n it   red  ", None, "make it red"),
+        ("Note: make it red", None, "Note: make it red"),
+    ],
+)
+def test_link_and_prompt_are_split(text: str, url: str | None, prompt: str) -> None:
+    parsed = parse_text(text)
+    assert parsed.link_problem is None
+    assert parsed.url == url
+    assert parsed.prompt == prompt
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("ftp://example.com/a.mp4 red", texts.NOT_HTTP),
+        ("file:///etc/passwd red", texts.NOT_HTTP),
+        ("javascript:alert(1) red", texts.NOT_HTTP),
+        ("http:// red", texts.LINK_WITHOUT_HOST),
+        ("https:///video.mp4 red", texts.LINK_WITHOUT_HOST),
+        ("https://exa<mple.com/v.mp4 red", texts.LINK_WITHOUT_HOST),
+        ("https://example.com:99999/v.mp4 red", texts.LINK_WITHOUT_HOST),
+        ("https://example.com/" + "a" * 2100 + " red", texts.LINK_TOO_LONG),
+        ("https://a.com/1.mp4 https://b.com/2.mp4 red", texts.MORE_THAN_ONE_LINK),
+    ],
+)
+def test_unusable_links_are_explained(text: str, problem: str) -> None:
+    parsed = parse_text(text)
+    assert parsed.url is None
+    assert parsed.link_problem == problem
+
+
+@pytest.mark.parametrize(
+    ("prompt", "problem"),
+    [
+        ("", texts.PROMPT_EMPTY),
+        ("a" * 801, texts.prompt_too_long(801, 800)),
+        ("!!! ???", texts.PROMPT_NO_WORDS),
+        ("сделай как акварель", texts.PROMPT_NOT_ENGLISH),
+        ("水彩画のようにして", texts.PROMPT_NOT_ENGLISH),
+        ("make it look like a watercolor painting", None),
+        ("a" * 800, None),
+        ("café au lait colours, warm", None),
+        ("make it look like Tokyo at night (東京)", None),
+    ],
+)
+def test_prompt_checks(prompt: str, problem: str | None) -> None:
+    assert prompt_problem(prompt, 800) == problem
