@@ -368,7 +368,7 @@ class TaskService:
             return
         log.info("Task %d failed: %s (%s)", task.id, failure, detail)
         await self._show(task.id)
-        await self._outbox.notify(task, texts.task_failed(task, failure, provider_message))
+        await self._outbox.notify(task, texts.task_failed(task.id, failure, provider_message))
         await self._outbox.report_to_admins(
             f"❌ Task #{task.id} (user <code>{task.user_id}</code>) failed: "
             f"<b>{failure}</b>\n<code>{escape(detail)}</code>"
@@ -389,7 +389,7 @@ class TaskService:
             return
         log.warning("Task %d: submit outcome unknown (%s)", task.id, detail)
         await self._show(task.id)
-        await self._outbox.notify(task, texts.task_failed(task, Failure.OUTCOME_UNKNOWN, None))
+        await self._outbox.notify(task, texts.task_failed(task.id, Failure.OUTCOME_UNKNOWN, None))
         await self._outbox.report_to_admins(
             f"❔ Task #{task.id} (user <code>{task.user_id}</code>): the submit request got no "
             f"answer, so it may or may not be running at {escape(self._provider.name)}. "

@@ -250,18 +250,24 @@ _FAILURE_REASONS: dict[Failure, str] = {
 }
 
 
+# Failures about the user's own video or prompt, where the provider's words help them.
+_PROVIDER_WORDS_SHOWN = frozenset(
+    {Failure.INVALID_REQUEST, Failure.VIDEO_UNREACHABLE, Failure.GENERATION_FAILED}
+)
+
+
 def failure_reason(failure: Failure, provider_message: str | None) -> str:
     reason = _FAILURE_REASONS[failure]
-    if provider_message:
+    if provider_message and failure in _PROVIDER_WORDS_SHOWN:
         reason += f" It said: “{escape(shorten(provider_message, 300))}”."
     return reason
 
 
-def task_failed(task: Task, failure: Failure, provider_message: str | None) -> str:
+def task_failed(task_id: int, failure: Failure, provider_message: str | None) -> str:
     if failure == Failure.OUTCOME_UNKNOWN:
-        return f"Task #{task.id}: {failure_reason(failure, None)}"
+        return f"Task #{task_id}: {failure_reason(failure, None)}"
     return (
-        f"Task #{task.id} failed: {failure_reason(failure, provider_message)} "
+        f"Task #{task_id} failed: {failure_reason(failure, provider_message)} "
         "No video will come for it."
     )
 

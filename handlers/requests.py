@@ -69,8 +69,8 @@ async def card_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     rt = runtime(context)
     if action == CANCEL:
         if await rt.drafts.cancel(query.from_user.id, draft_id):
-            await query.answer(texts.TOAST_CANCELLED)
             await query.edit_message_text(texts.CARD_CANCELLED)
+            await query.answer(texts.TOAST_CANCELLED)
         else:
             await query.answer(texts.TOAST_CARD_GONE)
         return

@@ -10,9 +10,9 @@ import pytest
 
 from bot.app import BotApp
 from bot.config import Settings, load_settings
-from tests.fakes.kie import TEST_KIE_KEY, FakeKie
-from tests.fakes.telegram import TEST_BOT_TOKEN, FakeTelegram
-from tests.helpers import ADMIN_ID, Chat
+from tests.fakes.kie import FakeKie
+from tests.fakes.telegram import FakeTelegram
+from tests.helpers import Chat, bot_environment
 
 SettingsFactory = Callable[..., Settings]
 
@@ -29,25 +29,6 @@ async def kie() -> AsyncIterator[FakeKie]:
         yield fake
 
 
-def test_environment(telegram: FakeTelegram, kie: FakeKie, database: Path) -> dict[str, str]:
-    """The settings a test bot runs with, as environment variables (for `python -m bot`)."""
-    return {
-        "TELEGRAM_BOT_TOKEN": TEST_BOT_TOKEN,
-        "TELEGRAM_API_URL": telegram.url,
-        "PROVIDER": "kie",
-        "PROVIDER_API_KEY": TEST_KIE_KEY,
-        "PROVIDER_BASE_URL": kie.url,
-        "DATABASE_PATH": str(database),
-        "ADMIN_IDS": str(ADMIN_ID),
-        "POLL_INTERVAL_SECONDS": "0.05",
-        "PROVIDER_RETRY_DELAY_SECONDS": "0.01",
-        "STATUS_EDIT_INTERVAL_SECONDS": "1",
-        "TASK_TIMEOUT_SECONDS": "60",
-        "MAX_ACTIVE_TASKS_PER_USER": "2",
-        "DAILY_TASK_LIMIT": "10",
-    }
-
-
 @pytest.fixture
 def database(tmp_path: Path) -> Path:
     return tmp_path / "data" / "bot.sqlite3"
@@ -59,7 +40,7 @@ def make_settings(telegram: FakeTelegram, kie: FakeKie, database: Path) -> Setti
 
     def make(**overrides: Any) -> Settings:
         values: dict[str, Any] = {
-            k.lower(): v for k, v in test_environment(telegram, kie, database).items()
+            k.lower(): v for k, v in bot_environment(telegram, kie, database).items()
         }
         values.update(overrides)
         return load_settings(_env_file=None, **values)

@@ -5,13 +5,33 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from tests.fakes.telegram import FakeTelegram, SentMessage
+from tests.fakes.kie import TEST_KIE_KEY, FakeKie
+from tests.fakes.telegram import TEST_BOT_TOKEN, FakeTelegram, SentMessage
 
 ADMIN_ID = 900
 USER_ID = 1001
 OTHER_USER_ID = 1002
 VIDEO_URL = "https://videos.example.com/clip.mp4"
 PROMPT = "make it look like a watercolor painting"
+
+
+def bot_environment(telegram: FakeTelegram, kie: FakeKie, database: Path) -> dict[str, str]:
+    """The settings a test bot runs with, as environment variables (for `python -m bot`)."""
+    return {
+        "TELEGRAM_BOT_TOKEN": TEST_BOT_TOKEN,
+        "TELEGRAM_API_URL": telegram.url,
+        "PROVIDER": "kie",
+        "PROVIDER_API_KEY": TEST_KIE_KEY,
+        "PROVIDER_BASE_URL": kie.url,
+        "DATABASE_PATH": str(database),
+        "ADMIN_IDS": str(ADMIN_ID),
+        "POLL_INTERVAL_SECONDS": "0.05",
+        "PROVIDER_RETRY_DELAY_SECONDS": "0.01",
+        "STATUS_EDIT_INTERVAL_SECONDS": "1",
+        "TASK_TIMEOUT_SECONDS": "60",
+        "MAX_ACTIVE_TASKS_PER_USER": "2",
+        "DAILY_TASK_LIMIT": "10",
+    }
 
 
 class Chat:
@@ -31,6 +51,14 @@ class Chat:
         before = self.seen
         self.telegram.send_message(self.user_id, text)
         return await self.message_after(before, timeout=timeout)
+
+    async def settle(self) -> None:
+        """Wait until the bot has finished with every update sent so far.
+
+        The bot handles one update at a time, so once it has answered a new /help, all earlier
+        handlers have finished (including their database writes after the reply).
+        """
+        await self.say("/help")
 
     async def send(self, timeout: float = 10.0, **message_fields: object) -> SentMessage:
         """Send a non-text message (sticker=..., voice=...) and return the bot's answer."""
@@ -69,9 +97,11 @@ class Chat:
 
     async def press(self, message: SentMessage, word: str) -> str:
         """Press the button whose text contains `word`; return Telegram's toast text."""
-        query_id = self.telegram.press_button(
-            self.user_id, message.message_id, self.button_data(message, word)
-        )
+        return await self.press_data(message.message_id, self.button_data(message, word))
+
+    async def press_data(self, message_id: int, data: str) -> str:
+        """Send a button press with any callback data; return Telegram's toast text."""
+        query_id = self.telegram.press_button(self.user_id, message_id, data)
         await self.telegram.wait_until(
             lambda: self.telegram.callback_answer(query_id) is not None,
             what="the button press to be answered",

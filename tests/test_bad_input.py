@@ -1,0 +1,152 @@
+"""Bad input gets one clear sentence, no provider request, and no change to stored data."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot import texts
+from bot.app import BotApp
+from tests.fakes.kie import FakeKie
+from tests.fakes.telegram import FakeTelegram
+from tests.helpers import PROMPT, USER_ID, VIDEO_URL, Chat
+
+
+def stored(database: Path) -> list[tuple[Any, ...]]:
+    """Every draft and task row, to compare before and after a bad message."""
+    with sqlite3.connect(database) as conn:
+        return [
+            *conn.execute("SELECT * FROM drafts ORDER BY id"),
+            *conn.execute("SELECT * FROM tasks ORDER BY id"),
+        ]
+
+
+BAD_TEXTS = [
+    ("make it look like a watercolor painting", texts.NO_LINK),
+    (f"ftp://videos.example.com/clip.mp4 {PROMPT}", texts.NOT_HTTP),
+    (f"file:///etc/passwd {PROMPT}", texts.NOT_HTTP),
+    (f"javascript:alert(document.cookie) {PROMPT}", texts.NOT_HTTP),
+    (f"https:// {PROMPT}", texts.LINK_WITHOUT_HOST),
+    (f"https:///clip.mp4 {PROMPT}", texts.LINK_WITHOUT_HOST),
+    (f"http://exa%mple.com/clip.mp4 {PROMPT}", texts.LINK_WITHOUT_HOST),
+    (f"{VIDEO_URL} " + "a" * 801, texts.prompt_too_long(801, 800)),
+    (f"{VIDEO_URL} сделай как акварель", texts.PROMPT_NOT_ENGLISH),
+    (f"{VIDEO_URL} 🎨🎨🎨 !!!", texts.PROMPT_NO_WORDS),
+    (f"{VIDEO_URL} https://two.example.com/b.mp4 {PROMPT}", texts.MORE_THAN_ONE_LINK),
+]
+
+
+@pytest.mark.parametrize(("text", "answer"), BAD_TEXTS, ids=[a[:30] for _, a in BAD_TEXTS])
+async def test_bad_text_is_explained_and_changes_nothing(
+    bot: BotApp, kie: FakeKie, chat: Chat, database: Path, text: str, answer: str
+) -> None:
+    before = stored(database)
+    reply = await chat.say(text)
+    assert reply.text == answer
+    assert stored(database) == before
+    assert kie.requests == []
+
+
+@pytest.mark.parametrize(("text", "answer"), BAD_TEXTS[1:], ids=[a[:30] for _, a in BAD_TEXTS[1:]])
+async def test_bad_text_leaves_a_pending_card_as_it_was(
+    bot: BotApp,
+    telegram: FakeTelegram,
+    kie: FakeKie,
+    chat: Chat,
+    database: Path,
+    text: str,
+    answer: str,
+) -> None:
+    card = await chat.card()
+    await chat.settle()
+    before = stored(database)
+    assert (await chat.say(text)).text == answer
+    assert stored(database) == before
+    assert telegram.buttons(USER_ID, card.message_id) != []
+    assert kie.requests == []
+
+
+async def test_a_bad_prompt_after_a_link_keeps_the_link_waiting(
+    bot: BotApp, kie: FakeKie, chat: Chat, database: Path
+) -> None:
+    await chat.say(VIDEO_URL)
+    await chat.settle()
+    before = stored(database)
+    assert (await chat.say("!?")).text == texts.PROMPT_NO_WORDS
+    assert (await chat.say("x" * 900)).text == texts.prompt_too_long(900, 800)
+    assert stored(database) == before
+    card = await chat.say("make it sepia")
+    assert "make it sepia" in (card.rendered or "")
+    assert kie.requests == []
+
+
+@pytest.mark.parametrize(
+    ("fields", "answer"),
+    [
+        (
+            {
+                "sticker": {
+                    "file_id": "s1",
+                    "file_unique_id": "u1",
+                    "type": "regular",
+                    "width": 512,
+                    "height": 512,
+                    "is_animated": False,
+                    "is_video": False,
+                }
+            },
+            texts.UNSUPPORTED_MESSAGE,
+        ),
+        (
+            {"voice": {"file_id": "v1", "file_unique_id": "u2", "duration": 3}},
+            texts.UNSUPPORTED_MESSAGE,
+        ),
+        (
+            {"photo": [{"file_id": "p1", "file_unique_id": "u3", "width": 90, "height": 90}]},
+            texts.UNSUPPORTED_MESSAGE,
+        ),
+        ({"location": {"latitude": 52.5, "longitude": 13.4}}, texts.UNSUPPORTED_MESSAGE),
+        (
+            {
+                "video": {
+                    "file_id": "f1",
+                    "file_unique_id": "u4",
+                    "width": 640,
+                    "height": 360,
+                    "duration": 5,
+                }
+            },
+            texts.VIDEO_FILES_NOT_YET,
+        ),
+        (
+            {
+                "document": {
+                    "file_id": "d1",
+                    "file_unique_id": "u5",
+                    "file_name": "a.mp4",
+                    "mime_type": "video/mp4",
+                }
+            },
+            texts.VIDEO_FILES_NOT_YET,
+        ),
+    ],
+)
+async def test_other_kinds_of_message_are_explained(
+    bot: BotApp, kie: FakeKie, chat: Chat, database: Path, fields: dict[str, Any], answer: str
+) -> None:
+    before = stored(database)
+    reply = await chat.send(**fields)
+    assert reply.text == answer
+    assert stored(database) == before
+    assert kie.requests == []
+
+
+async def test_unknown_commands_and_bad_status_arguments(bot: BotApp, chat: Chat) -> None:
+    assert (await chat.say("/frobnicate")).text == texts.UNKNOWN_COMMAND
+    assert (await chat.say("/status")).text == texts.STATUS_USAGE
+    assert (await chat.say("/status twelve")).text == texts.STATUS_USAGE
+    assert (await chat.say("/status 99999999999999999999999")).text == texts.STATUS_USAGE
+    assert (await chat.say("/status 7")).text == texts.task_not_found(7)

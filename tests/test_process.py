@@ -1,0 +1,142 @@
+"""`python -m bot` as a real process against the fakes: the job end to end, kill -9, bad config."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import IO
+
+import pytest
+
+from tests.fakes.kie import TEST_KIE_KEY, FakeKie
+from tests.fakes.telegram import TEST_BOT_TOKEN, FakeTelegram
+from tests.helpers import Chat, bot_environment
+
+BotProcess = Callable[..., subprocess.Popen[bytes]]
+
+
+def base_environment() -> dict[str, str]:
+    """A clean environment: nothing of the developer's own settings leaks in."""
+    keep = ("PATH", "HOME", "LANG", "SYSTEMROOT", "TMPDIR")
+    return {k: v for k, v in os.environ.items() if k in keep}
+
+
+@pytest.fixture
+async def bot_process(
+    telegram: FakeTelegram, kie: FakeKie, database: Path, tmp_path: Path
+) -> AsyncIterator[BotProcess]:
+    """`bot_process()` starts `python -m bot`; every process is killed at the end."""
+    started: list[tuple[subprocess.Popen[bytes], IO[bytes]]] = []
+
+    def start() -> subprocess.Popen[bytes]:
+        env = base_environment() | bot_environment(telegram, kie, database)
+        log = (tmp_path / f"bot-{len(started)}.log").open("wb")
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bot"], cwd=tmp_path, env=env, stdout=log, stderr=log
+        )
+        started.append((process, log))
+        return process
+
+    yield start
+    for process, log in started:
+        if process.poll() is None:
+            process.kill()
+        process.wait(timeout=10)
+        log.close()
+    logs = b"".join(p.read_bytes() for p in tmp_path.glob("bot-*.log"))
+    assert TEST_BOT_TOKEN.encode() not in logs
+    assert TEST_KIE_KEY.encode() not in logs
+
+
+async def wait_exit(process: subprocess.Popen[bytes], timeout: float = 15.0) -> int:
+    for _ in range(int(timeout * 20)):
+        code = process.poll()
+        if code is not None:
+            return code
+        await asyncio.sleep(0.05)
+    raise AssertionError("the bot process did not exit")
+
+
+async def test_the_bot_process_does_the_whole_job(
+    bot_process: BotProcess, telegram: FakeTelegram, kie: FakeKie, tmp_path: Path
+) -> None:
+    process = bot_process()
+    chat = Chat(telegram)
+    await chat.say("/start", timeout=30)
+    await chat.press(await chat.card(), "Submit")
+    (task,) = await kie.wait_for_task()
+    kie.complete(task.task_id)
+    await telegram.wait_for("sendVideo")
+    await chat.wait_for_text("Done")
+
+    process.send_signal(signal.SIGTERM)
+    assert await wait_exit(process) == 0
+    assert "Bot stopped" in (tmp_path / "bot-0.log").read_text()
+    for request in kie.requests:  # nothing the provider saw carries the bot's token
+        assert TEST_BOT_TOKEN.encode() not in request.raw
+        assert TEST_BOT_TOKEN not in str(request.headers)
+
+
+async def test_kill_9_while_processing_then_restart_delivers_exactly_once(
+    bot_process: BotProcess, telegram: FakeTelegram, kie: FakeKie
+) -> None:
+    process = bot_process()
+    chat = Chat(telegram)
+    await chat.say("/help", timeout=30)
+    for n in (1, 2):
+        await chat.press(await chat.card(f"https://v.example.com/{n}.mp4 make it red"), "Submit")
+    tasks = await kie.wait_for_task(count=2)
+    await telegram.wait_until(lambda: len(kie.status_requests()) >= 2)  # both being tracked
+    process.kill()  # SIGKILL: no chance to clean up
+    await wait_exit(process)
+
+    for task in tasks:
+        kie.complete(task.task_id)
+    bot_process()
+    await telegram.wait_for("sendVideo", count=2, timeout=30)
+    await chat.wait_for_text("Done")
+    await asyncio.sleep(0.5)  # room for a duplicate to show up, if there were one
+    captions = [str(c.params["caption"]) for c in telegram.calls_to("sendVideo")]
+    assert sorted(c.split(":")[0] for c in captions) == ["Task #1", "Task #2"]
+    assert len(kie.generate_requests()) == 2
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"TELEGRAM_BOT_TOKEN": None}, "TELEGRAM_BOT_TOKEN is required"),
+        ({"TELEGRAM_BOT_TOKEN": "not-a-token"}, "TELEGRAM_BOT_TOKEN must look like"),
+        ({"PROVIDER_API_KEY": None}, "PROVIDER_API_KEY is required"),
+        ({"PROVIDER": "midjourney"}, "PROVIDER"),
+        ({"POLL_INTERVAL_SECONDS": "often"}, "POLL_INTERVAL_SECONDS"),
+        ({"ADMIN_IDS": "alice,bob"}, "ADMIN_IDS must be Telegram user ids"),
+        ({"TELEGRAM_API_URL": "not a url"}, "TELEGRAM_API_URL"),
+    ],
+)
+def test_a_bad_setting_stops_the_bot_with_one_clear_line(
+    tmp_path: Path, change: dict[str, str | None], expected: str
+) -> None:
+    env = base_environment() | {
+        "TELEGRAM_BOT_TOKEN": "123:abc",
+        "PROVIDER_API_KEY": "key",
+        "DATABASE_PATH": str(tmp_path / "db.sqlite3"),
+    }
+    for name, value in change.items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value
+    result = subprocess.run(
+        [sys.executable, "-m", "bot"], cwd=tmp_path, env=env, capture_output=True, timeout=60
+    )
+    assert result.returncode == 2
+    output = result.stderr.decode().strip()
+    assert expected in output
+    assert len(output.splitlines()) == 1
+    assert "Traceback" not in output
+    assert result.stdout == b""

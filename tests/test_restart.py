@@ -1,0 +1,109 @@
+"""Stopping and starting again: every unfinished task is tracked and delivered, once."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bot.app import BotApp
+from tests.fakes.kie import FakeKie
+from tests.fakes.telegram import FakeTelegram
+from tests.helpers import ADMIN_ID, Chat
+
+
+def set_delivering(database: Path, task_id: int, result_url: str) -> None:
+    """Leave the task as a kill in the middle of sending its video would."""
+    with sqlite3.connect(database) as conn:
+        conn.execute(
+            "UPDATE tasks SET state = 'delivering', result_url = ?, finished_at = submitted_at "
+            "WHERE id = ?",
+            (result_url, task_id),
+        )
+
+
+def state_of(database: Path, task_id: int) -> str:
+    with sqlite3.connect(database) as conn:
+        return str(conn.execute("SELECT state FROM tasks WHERE id = ?", (task_id,)).fetchone()[0])
+
+
+async def test_a_task_processing_across_a_restart_is_delivered_once(
+    start_bot: Callable[..., Any], telegram: FakeTelegram, kie: FakeKie, chat: Chat
+) -> None:
+    first: BotApp = await start_bot()
+    await chat.press(await chat.card(), "Submit")
+    (task,) = await kie.wait_for_task()
+    await chat.wait_for_text("Processing")
+    await first.stop()
+
+    kie.complete(task.task_id)  # finishes while the bot is down
+    await start_bot()
+    await telegram.wait_for("sendVideo")
+    await chat.wait_for_text("Done")
+    assert len(chat.videos()) == 1
+    assert len(kie.generate_requests()) == 1
+
+
+async def test_a_delivery_cut_off_by_a_crash_is_redone(
+    start_bot: Callable[..., Any],
+    telegram: FakeTelegram,
+    kie: FakeKie,
+    chat: Chat,
+    database: Path,
+) -> None:
+    first: BotApp = await start_bot()
+    await chat.press(await chat.card(), "Submit")
+    (task,) = await kie.wait_for_task()
+    await chat.wait_for_text("Processing")
+    await first.stop()
+    kie.complete(task.task_id)
+    set_delivering(database, 1, kie.result_url(task.task_id))
+
+    await start_bot()
+    await telegram.wait_for("sendVideo")
+    await chat.wait_for_text("Done")
+    assert len(chat.videos()) == 1
+    assert state_of(database, 1) == "delivered"
+
+
+async def test_a_submit_cut_off_by_a_crash_is_reported_not_resent(
+    start_bot: Callable[..., Any],
+    telegram: FakeTelegram,
+    kie: FakeKie,
+    chat: Chat,
+    database: Path,
+) -> None:
+    first: BotApp = await start_bot()
+    await chat.press(await chat.card(), "Submit")
+    await kie.wait_for_task()
+    await chat.wait_for_text("Processing")
+    await first.stop()
+    # As if killed after the row said "submitting" but before the provider's answer was stored.
+    with sqlite3.connect(database) as conn:
+        conn.execute("UPDATE tasks SET state = 'submitting', provider_task_id = NULL WHERE id = 1")
+
+    await start_bot()
+    await chat.wait_for_text("charging you twice")
+    await Chat(telegram, ADMIN_ID).wait_for_text("may or may not be running")
+    assert state_of(database, 1) == "unknown"
+    assert len(kie.generate_requests()) == 1
+
+
+async def test_a_queued_task_left_by_a_crash_is_submitted_at_start(
+    start_bot: Callable[..., Any], kie: FakeKie, chat: Chat, database: Path
+) -> None:
+    first: BotApp = await start_bot()
+    await chat.press(await chat.card(), "Submit")
+    await kie.wait_for_task()
+    await first.stop()
+    # As if killed after the task was stored but before it was sent: safe to send now.
+    with sqlite3.connect(database) as conn:
+        conn.execute("UPDATE tasks SET state = 'queued', provider_task_id = NULL WHERE id = 1")
+    kie.tasks.clear()
+    kie.requests.clear()
+
+    await start_bot()
+    await kie.wait_for_task()
+    await chat.wait_for_text("Processing")
+    assert len(kie.generate_requests()) == 1

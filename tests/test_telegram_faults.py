@@ -1,0 +1,79 @@
+"""Telegram's own limits and faults: flood control, unchanged edits, and unexpected errors."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from bot import texts
+from bot.app import BotApp
+from bot.drafts import DraftService
+from tests.fakes.kie import FakeKie
+from tests.fakes.telegram import FakeTelegram
+from tests.helpers import ADMIN_ID, USER_ID, Chat
+
+
+async def test_flood_control_on_sendvideo_is_waited_out_and_the_video_sent_once(
+    bot: BotApp, telegram: FakeTelegram, kie: FakeKie, chat: Chat
+) -> None:
+    await chat.press(await chat.card(), "Submit")
+    (task,) = await kie.wait_for_task()
+    telegram.fail_next(
+        "sendVideo", error_code=429, description="Too Many Requests: retry after 1", retry_after=1
+    )
+    kie.complete(task.task_id)
+    await chat.wait_for_text("Done", timeout=15)
+    attempts = telegram.calls_to("sendVideo")
+    assert len(attempts) == 2
+    assert attempts[1].at - attempts[0].at >= 0.9  # waited as told
+    assert len(chat.videos()) == 1
+
+
+async def test_message_not_modified_is_harmless(
+    bot: BotApp, telegram: FakeTelegram, kie: FakeKie, chat: Chat
+) -> None:
+    card = await chat.card()
+    telegram.fail_next(
+        "editMessageText",
+        error_code=400,
+        description="Bad Request: message is not modified: specified new message content and "
+        "reply markup are exactly the same as a current content and reply markup of the message",
+        times=2,
+    )
+    await chat.press(card, "Submit")
+    (task,) = await kie.wait_for_task()
+    kie.complete(task.task_id)
+    await telegram.wait_for("sendVideo")
+    await chat.wait_for_text("Done")
+
+
+async def test_the_status_card_is_edited_rarely_while_processing(
+    start_bot: Callable[..., Any], telegram: FakeTelegram, kie: FakeKie, chat: Chat
+) -> None:
+    await start_bot(status_edit_interval_seconds=1.0, poll_interval_seconds=0.05)
+    assert await chat.press(await chat.card(), "Submit") == texts.TOAST_SUBMITTED
+    (task,) = await kie.wait_for_task()
+    await asyncio.sleep(3.2)
+    polls = len(kie.status_requests(task.task_id))
+    edits = len(telegram.calls_to("editMessageText", chat_id=USER_ID))
+    assert polls >= 20  # polled often...
+    assert 2 <= edits <= 6  # ...but the card changed about once a second (+ state changes)
+    status = telegram.messages(USER_ID)[-1].rendered or ""
+    assert "Elapsed: 3 s" in status or "Elapsed: 2 s" in status
+
+
+async def test_an_unexpected_error_apologises_and_reports_to_admins(
+    bot: BotApp, telegram: FakeTelegram, kie: FakeKie, chat: Chat, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(*args: object) -> None:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(DraftService, "receive_text", broken)
+    reply = await chat.say("https://v.example.com/a.mp4 make it red")
+    assert reply.text == texts.UNEXPECTED_ERROR
+    report = await Chat(telegram, ADMIN_ID).wait_for_text("disk on fire")
+    assert "Traceback" in (report.rendered or "")
+    assert kie.requests == []
