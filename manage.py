@@ -3,7 +3,7 @@
 
     python3 manage.py run      install what the bot needs into .venv, then run `python -m bot`
     python3 manage.py test     install the test tools into .venv, then run pytest
-    python3 manage.py lint     ruff and mypy
+    python3 manage.py lint     ruff (lint and format check) and mypy
     python3 manage.py bench NAME   run bench/NAME.py
 
 Extra arguments are passed on: `python3 manage.py test -k submit -x`.
@@ -61,7 +61,11 @@ def main(argv: list[str]) -> int:
         return run("-m", "pytest", *rest)
     if command == "lint":
         ensure_venv("dev")
-        return run("-m", "ruff", "check", ".") or run("-m", "mypy")
+        return (
+            run("-m", "ruff", "check", ".")
+            or run("-m", "ruff", "format", "--check", ".")
+            or run("-m", "mypy")
+        )
     if command == "bench":
         ensure_venv("dev")
         if not rest:

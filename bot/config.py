@@ -115,8 +115,8 @@ def load_settings(**overrides: object) -> Settings:
         raise ConfigError(describe_validation_error(exc)) from None
     if not settings.provider_api_key.get_secret_value().strip():
         raise ConfigError(
-            f"PROVIDER_API_KEY is required for PROVIDER={settings.provider}: "
-            "put the provider's API key in .env"
+            f"Configuration error: PROVIDER_API_KEY is required for PROVIDER={settings.provider}"
+            " (see .env.example)"
         )
     return settings
 
