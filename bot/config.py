@@ -94,9 +94,6 @@ class Settings(BaseSettings):
     def upload_limit_bytes(self) -> int:
         return self.telegram_upload_limit_mb * 1024 * 1024
 
-    def is_admin(self, user_id: int) -> bool:
-        return user_id in self.admin_ids
-
     def secrets(self) -> list[str]:
         """Values that must never reach a log line, a chat message or a provider request."""
         values = (self.telegram_bot_token, self.provider_api_key)

@@ -20,8 +20,3 @@ class Failure(StrEnum):
     TIMED_OUT = "timed_out"  # not finished within TASK_TIMEOUT_SECONDS
     OUTCOME_UNKNOWN = "outcome_unknown"  # the submit may or may not have reached the provider
     RESULT_UNAVAILABLE = "result_unavailable"  # done, but the result file cannot be fetched
-
-    @property
-    def is_operator_problem(self) -> bool:
-        """Failures the operator must act on (top up, fix the key), not the user."""
-        return self in {Failure.INSUFFICIENT_CREDITS, Failure.PROVIDER_AUTH}

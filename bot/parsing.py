@@ -30,10 +30,6 @@ class ParsedText:
     link_problem: str | None  # why the link found is not usable (a sentence for the user)
     prompt: str  # the text without the link, whitespace folded; may be empty
 
-    @property
-    def has_link(self) -> bool:
-        return self.url is not None or self.link_problem is not None
-
 
 def parse_text(text: str) -> ParsedText:
     matches = list(_LINK_LIKE.finditer(text))

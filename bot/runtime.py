@@ -25,9 +25,6 @@ class Runtime:
     users: UserService
     outbox: TelegramOutbox
 
-    def is_admin(self, user_id: int) -> bool:
-        return self.settings.is_admin(user_id)
-
 
 def runtime(context: ContextTypes.DEFAULT_TYPE) -> Runtime:
     """The running bot's services (set up before the first update is handled)."""

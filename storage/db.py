@@ -80,14 +80,6 @@ class Database:
             cursor = await self._conn.execute(sql, params)
             return cursor.rowcount
 
-    async def insert(self, sql: str, params: Params = ()) -> int:
-        """Run one INSERT; return the new row's id."""
-        async with self._write_lock:
-            cursor = await self._conn.execute(sql, params)
-            if cursor.lastrowid is None:
-                raise RuntimeError("INSERT returned no row id")
-            return cursor.lastrowid
-
     async def fetch_one(self, sql: str, params: Params = ()) -> sqlite3.Row | None:
         async with self._conn.execute(sql, params) as cursor:
             row: sqlite3.Row | None = await cursor.fetchone()
@@ -96,13 +88,6 @@ class Database:
     async def fetch_all(self, sql: str, params: Params = ()) -> Iterable[sqlite3.Row]:
         async with self._conn.execute(sql, params) as cursor:
             return await cursor.fetchall()
-
-    async def ping(self) -> bool:
-        try:
-            await self.fetch_one("SELECT 1")
-        except (sqlite3.Error, ValueError):
-            return False
-        return True
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:

@@ -136,14 +136,6 @@ class TaskRepository:
         )
         return [Task.from_row(r) for r in rows]
 
-    async def count_started_since(self, user_id: int, since: float) -> int:
-        row = await self._db.fetch_one(
-            f"SELECT COUNT(*) FROM tasks WHERE user_id = ? AND created_at >= ? "
-            f"AND {_COUNTS_TOWARDS_DAILY}",
-            (user_id, since),
-        )
-        return int(row[0]) if row else 0
-
     async def transition(
         self,
         task_id: int,

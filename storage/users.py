@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from storage.db import Database
-from storage.models import User
 
 
 class UserRepository:
@@ -23,7 +22,3 @@ class UserRepository:
             """,
             (user_id, username, first_name, now, now),
         )
-
-    async def get(self, user_id: int) -> User | None:
-        row = await self._db.fetch_one("SELECT * FROM users WHERE id = ?", (user_id,))
-        return User.from_row(row) if row else None
