@@ -12,6 +12,7 @@ import secrets
 import time
 from dataclasses import dataclass
 from enum import Enum, auto
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -147,50 +148,42 @@ class TelegramOutbox:
 
     async def _upload(self, task: Task, path: Path) -> DeliveryResult | None:
         """sendVideo, then sendDocument if Telegram refuses the video; None: send a link."""
-        caption = texts.result_caption(task)
-        filename = f"task-{task.id}.mp4"
+        sent = await self._send_file(task, path, DeliveryResult.VIDEO)
+        if sent is None:
+            sent = await self._send_file(task, path, DeliveryResult.DOCUMENT)
+        return sent
+
+    async def _send_file(
+        self, task: Task, path: Path, kind: DeliveryResult
+    ) -> DeliveryResult | None:
+        """Upload the file as a video or a document; None when Telegram refuses that form."""
+        send = (
+            partial(self._bot.send_video, supports_streaming=True)
+            if kind == DeliveryResult.VIDEO
+            else self._bot.send_document
+        )
         try:
             with path.open("rb") as file:
-                await self._bot.send_video(
-                    chat_id=task.chat_id,
-                    video=file,
-                    filename=filename,
-                    caption=caption,
-                    supports_streaming=True,
+                await send(
+                    task.chat_id,
+                    file,
+                    filename=f"task-{task.id}.mp4",
+                    caption=texts.result_caption(task),
                     reply_parameters=self._reply_to(task),
                     write_timeout=UPLOAD_TIMEOUT,
                     read_timeout=UPLOAD_TIMEOUT,
                 )
-            return DeliveryResult.VIDEO
         except Forbidden:
             return DeliveryResult.CHAT_UNREACHABLE
         except BadRequest as exc:
             if _chat_gone(exc):
                 return DeliveryResult.CHAT_UNREACHABLE
-            log.warning("sendVideo refused for task %d (%s); trying a document", task.id, exc)
-        except NetworkError as exc:  # TimedOut, RetryAfter past the limiter's retries, 5xx
-            log.warning("sendVideo for task %d failed: %s", task.id, exc)
-            return DeliveryResult.RETRY
-        try:
-            with path.open("rb") as file:
-                await self._bot.send_document(
-                    chat_id=task.chat_id,
-                    document=file,
-                    filename=filename,
-                    caption=caption,
-                    reply_parameters=self._reply_to(task),
-                    write_timeout=UPLOAD_TIMEOUT,
-                    read_timeout=UPLOAD_TIMEOUT,
-                )
-            return DeliveryResult.DOCUMENT
-        except Forbidden:
-            return DeliveryResult.CHAT_UNREACHABLE
-        except BadRequest as exc:
-            log.warning("sendDocument refused for task %d (%s); sending a link", task.id, exc)
+            log.warning("Telegram refused task %d as a %s: %s", task.id, kind, exc)
             return None
-        except NetworkError as exc:
-            log.warning("sendDocument for task %d failed: %s", task.id, exc)
+        except NetworkError as exc:  # TimedOut, RetryAfter past the limiter's retries, 5xx
+            log.warning("Sending task %d as a %s failed: %s", task.id, kind, exc)
             return DeliveryResult.RETRY
+        return kind
 
     async def _send_link(self, task: Task, size: int | None) -> DeliveryResult:
         text = texts.result_as_link(

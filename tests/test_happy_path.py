@@ -53,6 +53,7 @@ async def test_link_and_prompt_become_a_video_in_the_chat(
     await telegram.wait_for("sendVideo")
     (video,) = chat.videos()
     assert video.file == result_file_bytes(300_000)
+    assert telegram.calls_to("sendVideo")[0].params["supports_streaming"] == "true"
     assert video.reply_to_message_id == card.message_id
     assert (video.caption or "").startswith("Task #1: make it look like a watercolor painting")
     await chat.wait_for_text("Done")

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.app import BotApp
-from tests.fakes.kie import FakeKie
+from tests.fakes.kie import FakeKie, FakeTask
 from tests.fakes.telegram import FakeTelegram
 from tests.helpers import ADMIN_ID, Chat
 
@@ -28,14 +28,20 @@ def state_of(database: Path, task_id: int) -> str:
         return str(conn.execute("SELECT state FROM tasks WHERE id = ?", (task_id,)).fetchone()[0])
 
 
-async def test_a_task_processing_across_a_restart_is_delivered_once(
-    start_bot: Callable[..., Any], telegram: FakeTelegram, kie: FakeKie, chat: Chat
-) -> None:
+async def submit_then_stop(start_bot: Callable[..., Any], kie: FakeKie, chat: Chat) -> FakeTask:
+    """Start a bot, submit one task, wait until it is processing, and stop the bot."""
     first: BotApp = await start_bot()
     await chat.press(await chat.card(), "Submit")
     (task,) = await kie.wait_for_task()
     await chat.wait_for_text("Processing")
     await first.stop()
+    return task
+
+
+async def test_a_task_processing_across_a_restart_is_delivered_once(
+    start_bot: Callable[..., Any], telegram: FakeTelegram, kie: FakeKie, chat: Chat
+) -> None:
+    task = await submit_then_stop(start_bot, kie, chat)
 
     kie.complete(task.task_id)  # finishes while the bot is down
     await start_bot()
@@ -52,11 +58,7 @@ async def test_a_delivery_cut_off_by_a_crash_is_redone(
     chat: Chat,
     database: Path,
 ) -> None:
-    first: BotApp = await start_bot()
-    await chat.press(await chat.card(), "Submit")
-    (task,) = await kie.wait_for_task()
-    await chat.wait_for_text("Processing")
-    await first.stop()
+    task = await submit_then_stop(start_bot, kie, chat)
     kie.complete(task.task_id)
     set_delivering(database, 1, kie.result_url(task.task_id))
 
@@ -74,11 +76,7 @@ async def test_a_submit_cut_off_by_a_crash_is_reported_not_resent(
     chat: Chat,
     database: Path,
 ) -> None:
-    first: BotApp = await start_bot()
-    await chat.press(await chat.card(), "Submit")
-    await kie.wait_for_task()
-    await chat.wait_for_text("Processing")
-    await first.stop()
+    await submit_then_stop(start_bot, kie, chat)
     # As if killed after the row said "submitting" but before the provider's answer was stored.
     with sqlite3.connect(database) as conn:
         conn.execute("UPDATE tasks SET state = 'submitting', provider_task_id = NULL WHERE id = 1")
@@ -93,10 +91,7 @@ async def test_a_submit_cut_off_by_a_crash_is_reported_not_resent(
 async def test_a_queued_task_left_by_a_crash_is_submitted_at_start(
     start_bot: Callable[..., Any], kie: FakeKie, chat: Chat, database: Path
 ) -> None:
-    first: BotApp = await start_bot()
-    await chat.press(await chat.card(), "Submit")
-    await kie.wait_for_task()
-    await first.stop()
+    await submit_then_stop(start_bot, kie, chat)
     # As if killed after the task was stored but before it was sent: safe to send now.
     with sqlite3.connect(database) as conn:
         conn.execute("UPDATE tasks SET state = 'queued', provider_task_id = NULL WHERE id = 1")

@@ -117,3 +117,28 @@ async def test_a_user_who_blocked_the_bot_does_not_stall_delivery(
     status = await chat.say("/status 1")
     assert "could not be sent" in (status.rendered or "")
     assert len(telegram.calls_to("sendVideo")) == 1  # not retried: the user is unreachable
+
+
+async def test_a_video_telegram_refuses_is_sent_as_a_document(
+    bot: BotApp, telegram: FakeTelegram, kie: FakeKie, chat: Chat
+) -> None:
+    await submit(chat)
+    (task,) = await kie.wait_for_task()
+    telegram.fail_next("sendVideo", error_code=400, description="Bad Request: wrong file type")
+    kie.complete(task.task_id)
+    await chat.wait_for_text("Done")
+    documents = [m for m in telegram.messages(USER_ID) if m.kind == "document"]
+    assert len(documents) == 1
+    assert chat.videos() == []
+
+
+async def test_when_telegram_refuses_every_upload_the_result_comes_as_a_link(
+    bot: BotApp, telegram: FakeTelegram, kie: FakeKie, chat: Chat
+) -> None:
+    await submit(chat)
+    (task,) = await kie.wait_for_task()
+    for method in ("sendVideo", "sendDocument"):
+        telegram.fail_next(method, error_code=400, description="Bad Request: file is broken")
+    kie.complete(task.task_id)
+    notice = await chat.wait_for_text("link instead")
+    assert kie.result_url(task.task_id) in (notice.rendered or "")

@@ -35,8 +35,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from types import TracebackType
-from typing import Any, Literal, Self
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import httpx
@@ -46,7 +45,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from tests.fakes.server import LoopbackServer
+from tests.fakes.server import LoopbackServer, StartStop
 
 TEST_KIE_KEY = "kie-test-key-0123456789abcdef"
 
@@ -195,7 +194,7 @@ def _ok(data: Any) -> JSONResponse:
     return _kie(200, "success", data, with_data=True)
 
 
-class FakeKie:
+class FakeKie(StartStop):
     """The fake KIE.ai / Apikley API. `url` is its root (use it as PROVIDER_BASE_URL)."""
 
     def __init__(
@@ -248,18 +247,6 @@ class FakeKie:
     async def stop(self) -> None:
         self._stopping.set()  # wakes requests parked by hang_next_generate
         await self._server.stop()
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     # ------------------------------------------------------------------ inspection
 

@@ -12,7 +12,29 @@ import uvicorn
 from starlette.types import ASGIApp
 
 
-class LoopbackServer:
+class StartStop:
+    """`async with thing:` for anything with async start() and stop()."""
+
+    async def start(self) -> None:
+        raise NotImplementedError
+
+    async def stop(self) -> None:
+        raise NotImplementedError
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+
+class LoopbackServer(StartStop):
     """An ASGI app served on 127.0.0.1 at a free port; `url` is its root, without a trailing slash.
 
     Use as `async with LoopbackServer(app) as server:` or call start()/stop().
@@ -45,15 +67,3 @@ class LoopbackServer:
             await asyncio.wait_for(self._task, timeout=5)
         self._task = None
         self._sock.close()
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()

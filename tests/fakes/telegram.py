@@ -45,8 +45,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from ipaddress import ip_address
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -56,7 +55,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.fakes.server import LoopbackServer
+from tests.fakes.server import LoopbackServer, StartStop
 
 TEST_BOT_TOKEN = "123456:TEST-token-for-the-fake-bot-api-only"
 BOT_USER_ID = 123456
@@ -305,7 +304,7 @@ class _Signal:
                 await event.wait()
 
 
-class FakeTelegram:
+class FakeTelegram(StartStop):
     """A fake Bot API server; see the module docstring for how a test uses it."""
 
     def __init__(self, token: str = TEST_BOT_TOKEN) -> None:
@@ -410,18 +409,6 @@ class FakeTelegram:
             await self._server.stop()
             self._server = None
         self._closing = False
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     # ------------------------------------------------------------------ reading calls
 
