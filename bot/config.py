@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -9,6 +10,9 @@ from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_valida
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ProviderName = Literal["kie", "apikley"]
+
+_LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]", "::1"})
+_WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
 DEFAULT_PROVIDER_URLS: dict[str, str] = {
     "kie": "https://api.kie.ai",
@@ -36,6 +40,14 @@ class Settings(BaseSettings):
 
     database_path: Path = Path("data/bot.sqlite3")
     admin_ids: Annotated[frozenset[int], NoDecode] = frozenset()
+
+    public_url: str = ""
+    web_host: str = "0.0.0.0"  # noqa: S104 (the web server must be reachable by a reverse proxy)
+    web_port: int = Field(default=8080, ge=1, le=65535)
+    webhook_secret: SecretStr = SecretStr("")
+    kie_webhook_hmac_key: SecretStr = SecretStr("")
+    safety_poll_delay_seconds: float = Field(default=600.0, gt=0)
+    safety_poll_interval_seconds: float = Field(default=300.0, gt=0)
 
     poll_interval_seconds: float = Field(default=15.0, gt=0, le=3600)
     task_timeout_seconds: float = Field(default=1800.0, gt=0)
@@ -65,6 +77,27 @@ class Settings(BaseSettings):
             AnyHttpUrl(value)  # raises a ValueError with a clear reason
         return value
 
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if not value:
+            return value
+        url = AnyHttpUrl(value)
+        if url.scheme != "https" and url.host not in _LOOPBACK_HOSTS:
+            raise ValueError("must start with https:// (Telegram pushes updates only over https)")
+        if url.query or url.fragment:
+            raise ValueError("must be a plain root URL like https://bot.example.com")
+        return value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _webhook_secret(cls, value: SecretStr) -> SecretStr:
+        secret = value.get_secret_value()
+        if secret and not _WEBHOOK_SECRET.fullmatch(secret):
+            raise ValueError("must be 1 to 256 characters of A-Z, a-z, 0-9, _ and -")
+        return value
+
     @field_validator("admin_ids", mode="before")
     @classmethod
     def _parse_admin_ids(cls, value: object) -> object:
@@ -76,6 +109,11 @@ class Settings(BaseSettings):
         if isinstance(value, int):
             return frozenset({value})
         return value
+
+    @property
+    def webhook_mode(self) -> bool:
+        """Telegram and the provider push to PUBLIC_URL instead of being polled."""
+        return bool(self.public_url)
 
     @property
     def provider_url(self) -> str:
@@ -96,7 +134,12 @@ class Settings(BaseSettings):
 
     def secrets(self) -> list[str]:
         """Values that must never reach a log line, a chat message or a provider request."""
-        values = (self.telegram_bot_token, self.provider_api_key)
+        values = (
+            self.telegram_bot_token,
+            self.provider_api_key,
+            self.webhook_secret,
+            self.kie_webhook_hmac_key,
+        )
         return [v.get_secret_value() for v in values if v.get_secret_value()]
 
 

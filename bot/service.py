@@ -8,6 +8,7 @@ task (two Submit presses, a poll and a callback), exactly one of them acts.
 from __future__ import annotations
 
 import logging
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from typing import Protocol
 from bot import texts
 from bot.failures import Failure
 from bot.providers.base import (
+    CallbackEvent,
     JobState,
     JobStatus,
     Provider,
@@ -26,6 +28,7 @@ from bot.providers.base import (
     SubmitOutcomeUnknownError,
     SubmitRequest,
 )
+from bot.urls import callback_url
 from storage.models import Task, TaskState
 from storage.tasks import ClaimRefusal, Quota, TaskRepository
 
@@ -69,14 +72,21 @@ class Outbox(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class TaskPolicy:
-    """The numbers from Settings that the service works with."""
+    """The numbers from Settings that the service works with.
 
-    poll_interval: float
+    With provider callbacks on (`callback_base_url` set), polling is only the safety net:
+    `first_check_delay` and `check_interval` are then long, so a task whose callback arrives
+    costs no status request, while a lost callback still gets the task delivered.
+    """
+
+    first_check_delay: float
+    check_interval: float
     task_timeout: float
     max_active_per_user: int
     daily_limit: int
     status_edit_interval: float
     admin_ids: frozenset[int]
+    callback_base_url: str | None = None  # PUBLIC_URL when the provider should call back
 
 
 class SubmitOutcomeKind(StrEnum):
@@ -121,6 +131,7 @@ class TaskService:
             user_id=user_id,
             provider=self._provider.name,
             quota=self._quota(user_id, now),
+            callback_token=secrets.token_urlsafe(24),
             now=now,
         )
         if claim.task is not None:
@@ -154,7 +165,9 @@ class TaskService:
         """Submit a queued task. The row says `submitting` before the request leaves."""
         if not await self._tasks.transition(task.id, TaskState.QUEUED, TaskState.SUBMITTING):
             return
-        request = SubmitRequest(video_url=task.video_url, prompt=task.prompt)
+        request = SubmitRequest(
+            video_url=task.video_url, prompt=task.prompt, callback_url=self._callback_url(task)
+        )
         try:
             job_id = await self._provider.submit(request)
         except ProviderError as exc:
@@ -173,7 +186,7 @@ class TaskService:
             TaskState.PROCESSING,
             provider_task_id=job_id,
             submitted_at=now,
-            next_check_at=self._next_check(now, now, self._policy.poll_interval),
+            next_check_at=self._next_check(now, now, self._policy.first_check_delay),
             status_edited_at=now,
             attempts=0,
         )
@@ -235,7 +248,7 @@ class TaskService:
             await self._fail(task, TaskState.PROCESSING, Failure.TIMED_OUT, None, status.detail)
             return
         fields: dict[str, object] = {
-            "next_check_at": self._next_check(task.started_at, now, self._policy.poll_interval),
+            "next_check_at": self._next_check(task.started_at, now, self._policy.check_interval),
             "attempts": 0,
         }
         edit_card = now - (task.status_edited_at or 0) >= self._policy.status_edit_interval
@@ -255,7 +268,7 @@ class TaskService:
         if self._overdue(task, now):
             await self._fail(task, TaskState.PROCESSING, Failure.TIMED_OUT, None, exc.detail)
             return
-        delay = min(MAX_RETRY_DELAY, self._policy.poll_interval * 2 ** min(attempts, 8))
+        delay = min(MAX_RETRY_DELAY, self._policy.check_interval * 2 ** min(attempts, 8))
         await self._tasks.update(
             task.id,
             TaskState.PROCESSING,
@@ -267,6 +280,69 @@ class TaskService:
                 f"⚠️ Task #{task.id}: {attempts} status checks in a row failed. "
                 f"Last error: <code>{escape(exc.detail)}</code>"
             )
+
+    # --- provider callbacks ------------------------------------------------------------------
+
+    def _callback_url(self, task: Task) -> str | None:
+        base = self._policy.callback_base_url
+        if base is None or not task.callback_token:
+            return None
+        return callback_url(base, self._provider.name, task.callback_token)
+
+    async def task_for_callback(self, provider: str, token: str) -> Task | None:
+        """The task a callback URL belongs to, if the URL is genuine."""
+        if provider != self._provider.name:
+            return None
+        return await self._tasks.get_by_callback_token(provider, token)
+
+    async def on_callback(self, task_id: int, event: CallbackEvent) -> None:
+        """Act on an authenticated provider callback (after the endpoint has answered).
+
+        Duplicates and callbacks racing a poll are harmless: the transitions decide.
+        """
+        task = await self._tasks.get(task_id)
+        if task is None:
+            return
+        if task.state == TaskState.UNKNOWN and task.provider_task_id is None:
+            task = await self._adopt(task, event.job_id)
+        if task is None or task.state != TaskState.PROCESSING:
+            return
+        if task.provider_task_id != event.job_id:
+            log.warning(
+                "Callback for task %d names job %s, not %s",
+                task.id,
+                event.job_id,
+                task.provider_task_id,
+            )
+            return
+        if event.status is None:
+            await self.check(task)  # the callback says it ended, not how: ask
+        else:
+            await self.on_status(task, event.status)
+
+    async def _adopt(self, task: Task, job_id: str) -> Task | None:
+        """A task whose submit answer was lost turns out to exist: track it after all."""
+        now = self._clock()
+        adopted = await self._tasks.transition(
+            task.id,
+            TaskState.UNKNOWN,
+            TaskState.PROCESSING,
+            provider_task_id=job_id,
+            submitted_at=task.created_at,
+            failure=None,
+            error_detail=None,
+            finished_at=None,
+            next_check_at=self._next_check(task.created_at, now, self._policy.check_interval),
+        )
+        if not adopted:
+            return await self._tasks.get(task.id)
+        log.info("Task %d: the provider called back as %s; tracking it after all", task.id, job_id)
+        await self._outbox.notify(task, texts.task_found_after_all(task.id))
+        await self._outbox.report_to_admins(
+            f"✅ Task #{task.id} did reach {escape(self._provider.name)} after all "
+            f"(job <code>{escape(job_id)}</code>); it is tracked again."
+        )
+        return await self._tasks.get(task.id)
 
     def _overdue(self, task: Task, now: float) -> bool:
         return now - task.started_at >= self._policy.task_timeout

@@ -272,6 +272,13 @@ def task_failed(task_id: int, failure: Failure, provider_message: str | None) ->
     )
 
 
+def task_found_after_all(task_id: int) -> str:
+    return (
+        f"Good news about task #{task_id}: it did reach the video service after all. "
+        "I'm following it now and will send the video here when it is ready."
+    )
+
+
 # --- /tasks and /status ---------------------------------------------------------------------
 
 NO_TASKS = "You have no tasks yet. Send a video link and a prompt to start one."

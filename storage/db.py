@@ -89,6 +89,14 @@ class Database:
         async with self._conn.execute(sql, params) as cursor:
             return await cursor.fetchall()
 
+    async def ping(self) -> bool:
+        """Whether the database answers a trivial query."""
+        try:
+            await self.fetch_one("SELECT 1")
+        except (sqlite3.Error, ValueError):
+            return False
+        return True
+
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
         """BEGIN IMMEDIATE ... COMMIT around the block; rolled back when the block raises."""

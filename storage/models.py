@@ -107,6 +107,7 @@ class Task(_Row):
     delivered_at: float | None
     next_check_at: float | None
     status_edited_at: float | None
+    callback_token: str | None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "state", TaskState(self.state))

@@ -49,7 +49,14 @@ class TaskRepository:
         self._db = db
 
     async def claim_draft(
-        self, *, draft_id: int, user_id: int, provider: str, quota: Quota, now: float
+        self,
+        *,
+        draft_id: int,
+        user_id: int,
+        provider: str,
+        quota: Quota,
+        callback_token: str,
+        now: float,
     ) -> Claim:
         """Turn a pending draft into a queued task, at most once, within the user's limits.
 
@@ -90,8 +97,8 @@ class TaskRepository:
             cursor = await conn.execute(
                 """
                 INSERT INTO tasks (user_id, chat_id, draft_id, provider, video_url, prompt, state,
-                                   status_message_id, created_at, next_check_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                   status_message_id, created_at, next_check_at, callback_token)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
                 (
                     user_id,
@@ -104,6 +111,7 @@ class TaskRepository:
                     draft["card_message_id"],
                     now,
                     now,
+                    callback_token,
                 ),
             )
             task_id = cursor.lastrowid
@@ -114,6 +122,12 @@ class TaskRepository:
 
     async def get(self, task_id: int) -> Task | None:
         row = await self._db.fetch_one("SELECT * FROM tasks WHERE id = ?", (task_id,))
+        return Task.from_row(row) if row else None
+
+    async def get_by_callback_token(self, provider: str, token: str) -> Task | None:
+        row = await self._db.fetch_one(
+            "SELECT * FROM tasks WHERE callback_token = ? AND provider = ?", (token, provider)
+        )
         return Task.from_row(row) if row else None
 
     async def get_for_user(self, user_id: int, task_id: int) -> Task | None:

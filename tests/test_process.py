@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import IO
@@ -33,8 +35,8 @@ async def bot_process(
     """`bot_process()` starts `python -m bot`; every process is killed at the end."""
     started: list[tuple[subprocess.Popen[bytes], IO[bytes]]] = []
 
-    def start() -> subprocess.Popen[bytes]:
-        env = base_environment() | bot_environment(telegram, kie, database)
+    def start(**extra: str) -> subprocess.Popen[bytes]:
+        env = base_environment() | bot_environment(telegram, kie, database) | extra
         log = (tmp_path / f"bot-{len(started)}.log").open("wb")
         process = subprocess.Popen(
             [sys.executable, "-m", "bot"], cwd=tmp_path, env=env, stdout=log, stderr=log
@@ -106,6 +108,32 @@ async def test_kill_9_while_processing_then_restart_delivers_exactly_once(
     assert len(kie.generate_requests()) == 2
 
 
+async def test_webhook_mode_process_delivers_by_callback_and_stops_on_sigterm(
+    bot_process: BotProcess, telegram: FakeTelegram, kie: FakeKie, tmp_path: Path
+) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    process = bot_process(
+        PUBLIC_URL=f"http://127.0.0.1:{port}", WEB_HOST="127.0.0.1", WEB_PORT=str(port)
+    )
+    chat = Chat(telegram)
+    await chat.say("/start", timeout=30)
+    assert telegram.webhook_url == f"http://127.0.0.1:{port}/telegram"
+    await chat.press(await chat.card(), "Submit")
+    (task,) = await kie.wait_for_task()
+    kie.complete(task.task_id)
+    assert (await kie.send_callback(task.task_id)).status_code == 200
+    await chat.wait_for_text("Done")
+    assert kie.status_requests() == []
+
+    started = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    assert await wait_exit(process) == 0
+    assert time.monotonic() - started < 10
+    assert "Bot stopped" in (tmp_path / "bot-0.log").read_text()
+
+
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
@@ -116,6 +144,8 @@ async def test_kill_9_while_processing_then_restart_delivers_exactly_once(
         ({"POLL_INTERVAL_SECONDS": "often"}, "POLL_INTERVAL_SECONDS"),
         ({"ADMIN_IDS": "alice,bob"}, "ADMIN_IDS must be Telegram user ids"),
         ({"TELEGRAM_API_URL": "not a url"}, "TELEGRAM_API_URL"),
+        ({"PUBLIC_URL": "http://bot.example.com"}, "PUBLIC_URL must start with https://"),
+        ({"WEBHOOK_SECRET": "has spaces"}, "WEBHOOK_SECRET must be 1 to 256 characters"),
     ],
 )
 def test_a_bad_setting_stops_the_bot_with_one_clear_line(

@@ -20,5 +20,6 @@ def create_provider(settings: Settings) -> Provider:
             api_key=settings.provider_api_key.get_secret_value(),
             timeout=settings.provider_timeout_seconds,
             backoff=Backoff(attempts=4, base_delay=settings.provider_retry_delay_seconds),
+            webhook_hmac_key=settings.kie_webhook_hmac_key.get_secret_value(),
         )
     raise ValueError(f"unknown provider {settings.provider!r}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
@@ -76,6 +77,23 @@ class SubmitOutcomeUnknownError(Exception):
     """A submit request was sent but no answer came: the job may or may not exist (and cost)."""
 
 
+@dataclass(frozen=True, slots=True)
+class CallbackEvent:
+    """What a provider's callback says about one job."""
+
+    job_id: str
+    status: JobStatus | None  # None: the job ended, but the callback does not say how
+
+
+class CallbackRejectedError(Exception):
+    """A callback body or signature the bot does not accept; `http_status` is the answer."""
+
+    def __init__(self, http_status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.http_status = http_status
+        self.reason = reason
+
+
 class Provider(Protocol):
     name: str
     capabilities: Capabilities
@@ -89,6 +107,12 @@ class Provider(Protocol):
 
     async def status(self, job_id: str) -> JobStatus:
         """Ask how the job is doing. Raises ProviderError when the question cannot be answered."""
+        ...
+
+    def parse_callback(
+        self, payload: object, headers: Mapping[str, str], now: float
+    ) -> CallbackEvent:
+        """Read and authenticate a callback body. Raises CallbackRejectedError."""
         ...
 
     async def aclose(self) -> None: ...

@@ -6,8 +6,12 @@ before the HTTP status. Record-info answers come in two shapes (see providers.md
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
@@ -15,6 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from bot.failures import Failure
 from bot.providers.base import (
+    CallbackEvent,
+    CallbackRejectedError,
     Capabilities,
     JobState,
     JobStatus,
@@ -45,6 +51,9 @@ _CODE_FAILURES: dict[int, Failure] = {
 _TRANSIENT_CODES = frozenset({429, 455, 500, 502, 503, 504})
 # Codes that certainly mean "not accepted, nothing started": the only ones a submit retries.
 _SUBMIT_RETRY_CODES = frozenset({429, 455})
+
+# Signed callbacks older (or newer) than this are refused: a captured one cannot be replayed later.
+SIGNATURE_MAX_AGE_SECONDS = 300
 
 _SUCCESS_FLAGS = {1, 4}  # 4: generated, only the provider's callback failed: the result is valid
 _FAILED_FLAGS = {2, 3}
@@ -111,8 +120,10 @@ class KieProvider:
         api_key: str,
         timeout: float = 30.0,
         backoff: Backoff | None = None,
+        webhook_hmac_key: str = "",
     ) -> None:
         self.name = name
+        self._hmac_key = webhook_hmac_key.encode()
         self.capabilities = capabilities(display_name)
         self._backoff = backoff or Backoff()
         self._http = httpx.AsyncClient(
@@ -212,6 +223,54 @@ class KieProvider:
                 "Unknown %s status flag %r for %s; treating it as running", self.name, flag, job_id
             )
         return JobStatus(JobState.RUNNING, detail=detail)
+
+    def parse_callback(
+        self, payload: object, headers: Mapping[str, str], now: float
+    ) -> CallbackEvent:
+        """Read either callback shape of providers.md; check the signature when a key is set.
+
+        The envelope's failure form carries no detail: its status is None, so the caller asks
+        record-info for the error message.
+        """
+        if not isinstance(payload, dict):
+            raise CallbackRejectedError(400, "the body is not a JSON object")
+        data = payload.get("data")
+        if isinstance(data, dict):  # {"code": 200|500, "msg": ..., "data": {"taskId", ...}}
+            job_id = data.get("taskId") or data.get("task_id")
+            status: JobStatus | None = None
+            if _as_int(payload.get("code")) == 200:
+                urls = data.get("resultUrls")
+                url = (
+                    next((u for u in urls if isinstance(u, str) and u), None)
+                    if isinstance(urls, list)
+                    else None
+                )
+                if url:
+                    status = JobStatus(JobState.SUCCEEDED, result_url=url, detail="callback")
+        else:  # seed 003's flat shape: {"taskId", "status", "videoUrl", ...}
+            job_id = payload.get("taskId") or payload.get("task_id")
+            status = self._parse_record(str(job_id), payload) if job_id else None
+            if status is not None and status.state == JobState.FAILED and not status.error_message:
+                status = None  # ask record-info for the reason
+        if not isinstance(job_id, str) or not job_id:
+            raise CallbackRejectedError(400, "the body names no taskId")
+        self._check_signature(job_id, headers, now)
+        return CallbackEvent(job_id, status)
+
+    def _check_signature(self, job_id: str, headers: Mapping[str, str], now: float) -> None:
+        """X-Webhook-Signature = base64(HMAC-SHA256(taskId + "." + timestamp, key))."""
+        if not self._hmac_key:
+            return
+        timestamp = headers.get("x-webhook-timestamp", "")
+        signature = headers.get("x-webhook-signature", "")
+        if not timestamp.isdigit() or not signature:
+            raise CallbackRejectedError(401, "the callback is not signed")
+        if abs(now - int(timestamp)) > SIGNATURE_MAX_AGE_SECONDS:
+            raise CallbackRejectedError(401, "the callback's timestamp is too old or in the future")
+        digest = hmac.new(self._hmac_key, f"{job_id}.{timestamp}".encode(), hashlib.sha256)
+        expected = base64.b64encode(digest.digest()).decode()
+        if not hmac.compare_digest(expected.encode(), signature.encode()):
+            raise CallbackRejectedError(401, "the callback's signature does not match")
 
     def _unwrap(self, response: httpx.Response) -> Any:
         """Return the envelope's `data`, or raise ProviderError for an error in any form."""

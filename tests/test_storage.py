@@ -1,0 +1,114 @@
+"""The database layer: migrations, transactions, and the conditional state changes."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from storage.db import Database
+from storage.drafts import DraftRepository
+from storage.models import TaskState
+from storage.tasks import ClaimRefusal, Quota, TaskRepository
+from storage.users import UserRepository
+
+NO_LIMITS = Quota(max_active=None, daily_limit=None, day_started_at=0)
+
+
+async def open_with_draft(path: Path) -> tuple[Database, int]:
+    db = await Database.open(path)
+    await UserRepository(db).seen(1, "u", "U", now=1.0)
+    draft, _ = await DraftRepository(db).create(
+        user_id=1, chat_id=1, video_url="https://v.example.com/a.mp4", prompt="red", now=1.0
+    )
+    return db, draft.id
+
+
+async def test_migrations_run_once_and_reopening_keeps_the_data(tmp_path: Path) -> None:
+    db, _ = await open_with_draft(tmp_path / "db.sqlite3")
+    version = await db.fetch_one("PRAGMA user_version")
+    await db.close()
+    db = await Database.open(tmp_path / "db.sqlite3")
+    assert await db.fetch_one("PRAGMA user_version") == version
+    row = await db.fetch_one("SELECT COUNT(*) FROM drafts")
+    assert row is not None
+    assert row[0] == 1
+    assert await db.ping()
+    await db.close()
+    assert not await db.ping()
+
+
+async def test_a_failed_transaction_leaves_nothing_behind(tmp_path: Path) -> None:
+    db, _ = await open_with_draft(tmp_path / "db.sqlite3")
+
+    async def delete_then_fail() -> None:
+        async with db.transaction() as conn:
+            await conn.execute("DELETE FROM drafts")
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        await delete_then_fail()
+    row = await db.fetch_one("SELECT COUNT(*) FROM drafts")
+    assert row is not None
+    assert row[0] == 1
+    await db.close()
+
+
+async def test_a_draft_becomes_one_task_however_many_claims_race(tmp_path: Path) -> None:
+    db, draft_id = await open_with_draft(tmp_path / "db.sqlite3")
+    tasks = TaskRepository(db)
+    claims = await asyncio.gather(
+        *(
+            tasks.claim_draft(
+                draft_id=draft_id,
+                user_id=1,
+                provider="kie",
+                quota=NO_LIMITS,
+                callback_token=f"t{n}",
+                now=2.0,
+            )
+            for n in range(10)
+        )
+    )
+    made = [c.task for c in claims if c.task is not None]
+    assert len(made) == 1
+    assert {c.refusal for c in claims if c.task is None} == {ClaimRefusal.DRAFT_GONE}
+    await db.close()
+
+
+async def test_only_one_of_racing_transitions_wins(tmp_path: Path) -> None:
+    db, draft_id = await open_with_draft(tmp_path / "db.sqlite3")
+    tasks = TaskRepository(db)
+    claim = await tasks.claim_draft(
+        draft_id=draft_id,
+        user_id=1,
+        provider="kie",
+        quota=NO_LIMITS,
+        callback_token="t",
+        now=2.0,
+    )
+    assert claim.task is not None
+    wins = await asyncio.gather(
+        *(tasks.transition(claim.task.id, TaskState.QUEUED, TaskState.SUBMITTING) for _ in range(5))
+    )
+    assert wins.count(True) == 1
+    with pytest.raises(ValueError, match="unknown Task columns"):
+        await tasks.transition(claim.task.id, TaskState.SUBMITTING, TaskState.FAILED, evil=1)
+    await db.close()
+
+
+async def test_another_users_claim_is_refused(tmp_path: Path) -> None:
+    db, draft_id = await open_with_draft(tmp_path / "db.sqlite3")
+    claim = await TaskRepository(db).claim_draft(
+        draft_id=draft_id,
+        user_id=2,
+        provider="kie",
+        quota=NO_LIMITS,
+        callback_token="t",
+        now=2.0,
+    )
+    assert claim.task is None
+    assert claim.refusal == ClaimRefusal.DRAFT_GONE
+    assert claim.existing_task_id is None
+    await db.close()
