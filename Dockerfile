@@ -20,6 +20,7 @@ COPY storage ./storage
 RUN pip install .
 
 USER bot
+EXPOSE 8080
 VOLUME ["/data"]
 STOPSIGNAL SIGTERM
 CMD ["python", "-m", "bot"]

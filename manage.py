@@ -69,10 +69,11 @@ def main(argv: list[str]) -> int:
     if command == "bench":
         ensure_venv("dev")
         if not rest:
-            names = ", ".join(p.stem for p in sorted((ROOT / "bench").glob("*.py")))
+            scripts = sorted((ROOT / "bench").glob("[!_]*.py"))
+            names = ", ".join(p.stem for p in scripts)
             print(f"Which benchmark? {names}")
             return 2
-        return run(str(ROOT / "bench" / f"{rest[0]}.py"), *rest[1:])
+        return run("-m", f"bench.{rest[0]}", *rest[1:])
     print(f"Unknown command {command!r}.\n{__doc__}")
     return 2
 

@@ -1,0 +1,45 @@
+"""`python -m bot`: run the bot until SIGINT or SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+
+from bot.app import BotApp
+from bot.config import ConfigError, Settings, load_settings
+from bot.redaction import Redactor, configure_logging
+
+log = logging.getLogger("bot")
+
+
+async def serve(settings: Settings) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    app = BotApp(settings)
+    try:
+        await app.start()
+        await stop.wait()
+        log.info("Stopping (signal received)")
+    finally:
+        await app.stop()
+
+
+def main() -> int:
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level, Redactor(settings.secrets()))
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve(settings))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

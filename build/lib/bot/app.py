@@ -1,0 +1,210 @@
+"""Builds the python-telegram-bot Application and the services, and owns their lifecycle.
+
+`BotApp.start()` opens the database, settles what a previous run left half-done, starts the
+tracker and begins taking updates: by long polling, or, when PUBLIC_URL is set, through the web
+server that also receives provider callbacks. `stop()` undoes it all in reverse.
+`python -m bot` and the tests run the bot through this one class.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+
+import httpx
+from telegram import BotCommand, BotCommandScopeAllPrivateChats, LinkPreviewOptions, Update
+from telegram.constants import ParseMode
+from telegram.ext import AIORateLimiter, Application, Defaults
+
+import handlers
+from bot import texts
+from bot.config import Settings
+from bot.delivery import TelegramOutbox
+from bot.drafts import DraftService
+from bot.providers import create_provider
+from bot.providers.base import Provider
+from bot.redaction import Redactor
+from bot.runtime import BOT_DATA_KEY, Runtime
+from bot.service import TaskPolicy, TaskService
+from bot.tracker import Tracker
+from bot.urls import TELEGRAM_WEBHOOK_PATH
+from bot.users import UserService
+from bot.web import WebEndpoints, WebServer
+from storage.db import Database
+from storage.drafts import DraftRepository
+from storage.state import StateRepository
+from storage.tasks import TaskRepository
+from storage.users import UserRepository
+
+log = logging.getLogger(__name__)
+
+ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
+SHUTDOWN_GRACE_SECONDS = 5.0
+LONG_POLL_SECONDS = 10
+WEBHOOK_SECRET_KEY = "telegram_webhook_secret"  # noqa: S105 (a bot_state key, not a secret)
+
+
+def build_application(settings: Settings) -> Application:  # type: ignore[type-arg]
+    builder = (
+        Application.builder()
+        .token(settings.telegram_bot_token.get_secret_value())
+        .base_url(settings.telegram_base_url)
+        .base_file_url(settings.telegram_base_file_url)
+        .defaults(
+            Defaults(
+                parse_mode=ParseMode.HTML,
+                link_preview_options=LinkPreviewOptions(is_disabled=True),
+            )
+        )
+        # Keeps within Telegram's flood limits and waits out `retry_after` answers.
+        .rate_limiter(AIORateLimiter(max_retries=3))
+    )
+    if settings.webhook_mode:
+        builder = builder.updater(None)  # updates arrive through bot.web instead
+    application = builder.build()
+    handlers.register(application)
+    return application
+
+
+def task_policy(settings: Settings, provider: Provider) -> TaskPolicy:
+    callbacks = settings.webhook_mode and provider.capabilities.supports_callbacks
+    return TaskPolicy(
+        first_check_delay=(
+            settings.safety_poll_delay_seconds if callbacks else settings.poll_interval_seconds
+        ),
+        check_interval=(
+            settings.safety_poll_interval_seconds if callbacks else settings.poll_interval_seconds
+        ),
+        task_timeout=settings.task_timeout_seconds,
+        max_active_per_user=settings.max_active_tasks_per_user,
+        daily_limit=settings.daily_task_limit,
+        status_edit_interval=settings.status_edit_interval_seconds,
+        admin_ids=settings.admin_ids,
+        callback_base_url=settings.public_url if callbacks else None,
+    )
+
+
+class BotApp:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.application = build_application(settings)
+        self._db: Database | None = None
+        self._provider: Provider | None = None
+        self._http: httpx.AsyncClient | None = None
+        self._tracker: Tracker | None = None
+        self._web: WebServer | None = None
+        self._stopped = False
+
+    async def start(self) -> None:
+        settings = self.settings
+        self._db = db = await Database.open(settings.database_path)
+        self._provider = provider = create_provider(settings)
+        self._http = httpx.AsyncClient(
+            timeout=httpx.Timeout(120.0, connect=15.0), follow_redirects=True
+        )
+        await self.application.initialize()
+        me = self.application.bot.bot
+        log.info(
+            "Bot @%s (id %d) starting with provider %s",
+            me.username,
+            me.id,
+            provider.capabilities.display_name,
+        )
+
+        tasks = TaskRepository(db)
+        outbox = TelegramOutbox(
+            bot=self.application.bot,
+            http=self._http,
+            admin_ids=settings.admin_ids,
+            upload_limit_bytes=settings.upload_limit_bytes,
+            result_retention_hours=provider.capabilities.result_retention_hours,
+            temp_dir=settings.database_path.parent / "tmp",
+            redact=Redactor(settings.secrets()),
+        )
+        service = TaskService(
+            tasks=tasks, provider=provider, outbox=outbox, policy=task_policy(settings, provider)
+        )
+        self._tracker = Tracker(
+            service=service, tasks=tasks, concurrency=settings.tracker_concurrency
+        )
+        service.wake_tracker = self._tracker.wake
+        self.application.bot_data[BOT_DATA_KEY] = Runtime(
+            settings=settings,
+            capabilities=provider.capabilities,
+            tasks=service,
+            drafts=DraftService(
+                DraftRepository(db), max_prompt_chars=provider.capabilities.max_prompt_chars
+            ),
+            users=UserService(UserRepository(db)),
+            outbox=outbox,
+        )
+
+        await service.recover()
+        await self.application.bot.set_my_commands(
+            [BotCommand(name, description) for name, description in texts.COMMANDS],
+            scope=BotCommandScopeAllPrivateChats(),
+        )
+        self._tracker.start()
+        await self.application.start()
+        if settings.webhook_mode:
+            await self._start_webhook(service, provider, db)
+        else:
+            await self._start_polling()
+
+    async def _start_polling(self) -> None:
+        updater = self.application.updater
+        if updater is None:
+            raise RuntimeError("the application was built without an updater")
+        await updater.start_polling(
+            timeout=LONG_POLL_SECONDS, allowed_updates=ALLOWED_UPDATES, bootstrap_retries=-1
+        )
+        log.info("Bot is running (long polling)")
+
+    async def _start_webhook(self, service: TaskService, provider: Provider, db: Database) -> None:
+        settings = self.settings
+        secret = settings.webhook_secret.get_secret_value() or await StateRepository(db).get_or_set(
+            WEBHOOK_SECRET_KEY, secrets.token_urlsafe(32)
+        )
+        endpoints = WebEndpoints(
+            application=self.application,
+            service=service,
+            provider=provider,
+            telegram_secret=secret,
+            database_ok=db.ping,
+        )
+        self._web = WebServer(endpoints.asgi(), settings.web_host, settings.web_port)
+        await self._web.start()
+        await self.application.bot.set_webhook(
+            url=settings.public_url + TELEGRAM_WEBHOOK_PATH,
+            secret_token=secret,
+            allowed_updates=ALLOWED_UPDATES,
+        )
+        log.info(
+            "Bot is running (webhook mode at %s, listening on %s:%d)",
+            settings.public_url,
+            settings.web_host,
+            settings.web_port,
+        )
+
+    async def stop(self) -> None:
+        """Stop taking new work, let work in hand finish briefly, close everything."""
+        if self._stopped:
+            return
+        self._stopped = True
+        updater = self.application.updater
+        if updater is not None and updater.running:
+            await updater.stop()
+        if self._web is not None:
+            await self._web.stop()  # waits for callbacks in progress
+        if self._tracker is not None:
+            await self._tracker.stop(grace=SHUTDOWN_GRACE_SECONDS)
+        if self.application.running:
+            await self.application.stop()
+        await self.application.shutdown()
+        if self._provider is not None:
+            await self._provider.aclose()
+        if self._http is not None:
+            await self._http.aclose()
+        if self._db is not None:
+            await self._db.close()
+        log.info("Bot stopped")

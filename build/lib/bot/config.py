@@ -1,0 +1,173 @@
+"""Every setting of the bot, read from the environment or `.env` and checked once at start."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+ProviderName = Literal["kie", "apikley"]
+
+_LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]", "::1"})
+_WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
+
+DEFAULT_PROVIDER_URLS: dict[str, str] = {
+    "kie": "https://api.kie.ai",
+    "apikley": "https://api.apikley.ru",
+}
+
+
+class Settings(BaseSettings):
+    """The bot's configuration. Names match `.env.example` and DESIGN.md, upper-cased."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
+    )
+
+    telegram_bot_token: SecretStr
+    telegram_api_url: str = "https://api.telegram.org"
+    telegram_upload_limit_mb: int = Field(default=50, ge=1, le=2000)
+
+    provider: ProviderName = "kie"
+    provider_api_key: SecretStr = SecretStr("")
+    provider_base_url: str = ""
+
+    database_path: Path = Path("data/bot.sqlite3")
+    admin_ids: Annotated[frozenset[int], NoDecode] = frozenset()
+
+    public_url: str = ""
+    web_host: str = "0.0.0.0"  # noqa: S104 (the web server must be reachable by a reverse proxy)
+    web_port: int = Field(default=8080, ge=1, le=65535)
+    webhook_secret: SecretStr = SecretStr("")
+    kie_webhook_hmac_key: SecretStr = SecretStr("")
+    safety_poll_delay_seconds: float = Field(default=600.0, gt=0)
+    safety_poll_interval_seconds: float = Field(default=300.0, gt=0)
+
+    poll_interval_seconds: float = Field(default=15.0, gt=0, le=3600)
+    task_timeout_seconds: float = Field(default=1800.0, gt=0)
+    max_active_tasks_per_user: int = Field(default=2, ge=1)
+    daily_task_limit: int = Field(default=10, ge=1)
+
+    status_edit_interval_seconds: float = Field(default=30.0, ge=1)
+    tracker_concurrency: int = Field(default=8, ge=1, le=100)
+    provider_timeout_seconds: float = Field(default=30.0, gt=0)
+    provider_retry_delay_seconds: float = Field(default=1.0, ge=0)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("telegram_bot_token")
+    @classmethod
+    def _token_shape(cls, value: SecretStr) -> SecretStr:
+        token = value.get_secret_value().strip()
+        bot_id, _, secret = token.partition(":")
+        if not bot_id.isdigit() or not secret or any(c.isspace() for c in token):
+            raise ValueError("must look like 123456789:ABC... (ask @BotFather for it)")
+        return SecretStr(token)
+
+    @field_validator("telegram_api_url", "provider_base_url")
+    @classmethod
+    def _http_root(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if value:
+            AnyHttpUrl(value)  # raises a ValueError with a clear reason
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if not value:
+            return value
+        url = AnyHttpUrl(value)
+        if url.scheme != "https" and url.host not in _LOOPBACK_HOSTS:
+            raise ValueError("must start with https:// (Telegram pushes updates only over https)")
+        if url.query or url.fragment:
+            raise ValueError("must be a plain root URL like https://bot.example.com")
+        return value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _webhook_secret(cls, value: SecretStr) -> SecretStr:
+        secret = value.get_secret_value()
+        if secret and not _WEBHOOK_SECRET.fullmatch(secret):
+            raise ValueError("must be 1 to 256 characters of A-Z, a-z, 0-9, _ and -")
+        return value
+
+    @field_validator("admin_ids", mode="before")
+    @classmethod
+    def _parse_admin_ids(cls, value: object) -> object:
+        if isinstance(value, str):
+            parts = [p.strip() for p in value.replace(";", ",").split(",") if p.strip()]
+            if not all(p.lstrip("-").isdigit() for p in parts):
+                raise ValueError("must be Telegram user ids separated by commas, e.g. 12345,67890")
+            return frozenset(int(p) for p in parts)
+        if isinstance(value, int):
+            return frozenset({value})
+        return value
+
+    @property
+    def webhook_mode(self) -> bool:
+        """Telegram and the provider push to PUBLIC_URL instead of being polled."""
+        return bool(self.public_url)
+
+    @property
+    def provider_url(self) -> str:
+        """The provider's API root: PROVIDER_BASE_URL, or the provider's public URL."""
+        return self.provider_base_url or DEFAULT_PROVIDER_URLS[self.provider]
+
+    @property
+    def telegram_base_url(self) -> str:
+        return f"{self.telegram_api_url}/bot"
+
+    @property
+    def telegram_base_file_url(self) -> str:
+        return f"{self.telegram_api_url}/file/bot"
+
+    @property
+    def upload_limit_bytes(self) -> int:
+        return self.telegram_upload_limit_mb * 1024 * 1024
+
+    def secrets(self) -> list[str]:
+        """Values that must never reach a log line, a chat message or a provider request."""
+        values = (
+            self.telegram_bot_token,
+            self.provider_api_key,
+            self.webhook_secret,
+            self.kie_webhook_hmac_key,
+        )
+        return [v.get_secret_value() for v in values if v.get_secret_value()]
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message is one line fit to show the operator."""
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings; raise ConfigError with one readable line when something is wrong."""
+    try:
+        settings = Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc)) from None
+    if not settings.provider_api_key.get_secret_value().strip():
+        raise ConfigError(
+            f"Configuration error: PROVIDER_API_KEY is required for PROVIDER={settings.provider}"
+            " (see .env.example)"
+        )
+    return settings
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    problems = []
+    for error in exc.errors():
+        name = "_".join(str(part) for part in error["loc"]).upper() or "settings"
+        if error["type"] == "missing":
+            problems.append(f"{name} is required")
+        else:
+            message = error["msg"].removeprefix("Value error, ")
+            problems.append(f"{name} {message}" if message[:1].islower() else f"{name}: {message}")
+    return "Configuration error: " + "; ".join(problems) + " (see .env.example)"

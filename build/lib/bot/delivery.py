@@ -1,0 +1,224 @@
+"""Everything the service says in Telegram: status cards, notices, admin reports, and the result.
+
+A result is downloaded to a temporary file and uploaded with sendVideo, replying to the task's
+status card. When it is larger than the Bot API upload limit, or uploads keep failing, the user
+gets a link instead. Telegram errors never escape: each becomes a DeliveryResult or a log line.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from dataclasses import dataclass
+from enum import Enum, auto
+from functools import partial
+from pathlib import Path
+
+import httpx
+from telegram import Bot, ReplyParameters
+from telegram.error import BadRequest, Forbidden, NetworkError, TelegramError
+
+from bot import texts
+from bot.redaction import Redactor
+from bot.service import DeliveryResult
+from storage.models import Task
+
+log = logging.getLogger(__name__)
+
+UPLOAD_TIMEOUT = 300.0  # seconds to upload up to 50 MB (or more to a local Bot API server)
+
+
+class _Fetched(Enum):
+    OK = auto()
+    TOO_BIG = auto()
+    GONE = auto()
+    RETRY = auto()
+
+
+@dataclass(frozen=True, slots=True)
+class _Download:
+    outcome: _Fetched
+    size: int | None = None
+
+
+class TelegramOutbox:
+    """Implements bot.service.Outbox with python-telegram-bot's Bot."""
+
+    def __init__(
+        self,
+        *,
+        bot: Bot,
+        http: httpx.AsyncClient,
+        admin_ids: frozenset[int],
+        upload_limit_bytes: int,
+        result_retention_hours: float,
+        temp_dir: Path,
+        redact: Redactor,
+    ) -> None:
+        self._bot = bot
+        self._http = http
+        self._admin_ids = admin_ids
+        self._upload_limit = upload_limit_bytes
+        self._retention_hours = result_retention_hours
+        self._temp_dir = temp_dir
+        self._redact = redact
+
+    # --- the status card and notices --------------------------------------------------------
+
+    async def show_status(self, task: Task) -> None:
+        if task.status_message_id is None:
+            return
+        try:
+            await self._bot.edit_message_text(
+                chat_id=task.chat_id,
+                message_id=task.status_message_id,
+                text=texts.status_card(task, time.time()),
+            )
+        except BadRequest as exc:
+            if "not modified" not in exc.message.lower():
+                log.info("Status card of task %d not updated: %s", task.id, exc.message)
+        except TelegramError as exc:
+            log.info("Status card of task %d not updated: %s", task.id, exc)
+
+    async def notify(self, task: Task, html: str) -> None:
+        try:
+            await self._bot.send_message(
+                chat_id=task.chat_id, text=html, reply_parameters=self._reply_to(task)
+            )
+        except TelegramError as exc:
+            log.warning("Could not tell the user about task %d: %s", task.id, exc)
+
+    async def report_to_admins(self, html: str) -> None:
+        text = texts.shorten(self._redact(html), texts.MESSAGE_LIMIT)
+        for admin_id in self._admin_ids:
+            try:
+                await self._bot.send_message(chat_id=admin_id, text=text)
+            except TelegramError as exc:
+                log.warning("Could not report to admin %d: %s", admin_id, exc)
+
+    # --- the result -------------------------------------------------------------------------
+
+    async def send_result(self, task: Task, *, allow_upload: bool) -> DeliveryResult:
+        if not task.result_url:
+            return DeliveryResult.RESULT_GONE
+        size: int | None = None
+        if allow_upload:
+            self._temp_dir.mkdir(parents=True, exist_ok=True)
+            path = self._temp_dir / f"task-{task.id}-{secrets.token_hex(4)}.mp4"
+            try:
+                download = await self._download(task.result_url, path)
+                if download.outcome == _Fetched.GONE:
+                    return DeliveryResult.RESULT_GONE
+                if download.outcome == _Fetched.RETRY:
+                    return DeliveryResult.RETRY
+                size = download.size
+                if download.outcome == _Fetched.OK:
+                    uploaded = await self._upload(task, path)
+                    if uploaded is not None:
+                        return uploaded
+            finally:
+                path.unlink(missing_ok=True)
+        return await self._send_link(task, size)
+
+    async def _download(self, url: str, path: Path) -> _Download:
+        """Fetch the result into `path`, stopping as soon as it is known to be too big."""
+        try:
+            async with self._http.stream("GET", url) as response:
+                if response.status_code in (404, 410):
+                    log.warning("Result %s answered HTTP %d", url, response.status_code)
+                    return _Download(_Fetched.GONE)
+                if not response.is_success:
+                    log.warning("Result %s answered HTTP %d", url, response.status_code)
+                    return _Download(_Fetched.RETRY)
+                declared = _content_length(response)
+                if declared is not None and declared > self._upload_limit:
+                    return _Download(_Fetched.TOO_BIG, declared)
+                received = 0
+                with path.open("wb") as file:
+                    async for chunk in response.aiter_bytes(1 << 16):
+                        received += len(chunk)
+                        if received > self._upload_limit:
+                            return _Download(_Fetched.TOO_BIG, declared)
+                        file.write(chunk)
+                return _Download(_Fetched.OK, received)
+        except httpx.HTTPError as exc:
+            log.warning("Downloading the result %s failed: %s", url, exc)
+            return _Download(_Fetched.RETRY)
+
+    async def _upload(self, task: Task, path: Path) -> DeliveryResult | None:
+        """sendVideo, then sendDocument if Telegram refuses the video; None: send a link."""
+        sent = await self._send_file(task, path, DeliveryResult.VIDEO)
+        if sent is None:
+            sent = await self._send_file(task, path, DeliveryResult.DOCUMENT)
+        return sent
+
+    async def _send_file(
+        self, task: Task, path: Path, kind: DeliveryResult
+    ) -> DeliveryResult | None:
+        """Upload the file as a video or a document; None when Telegram refuses that form."""
+        send = (
+            partial(self._bot.send_video, supports_streaming=True)
+            if kind == DeliveryResult.VIDEO
+            else self._bot.send_document
+        )
+        try:
+            with path.open("rb") as file:
+                await send(
+                    task.chat_id,
+                    file,
+                    filename=f"task-{task.id}.mp4",
+                    caption=texts.result_caption(task),
+                    reply_parameters=self._reply_to(task),
+                    write_timeout=UPLOAD_TIMEOUT,
+                    read_timeout=UPLOAD_TIMEOUT,
+                )
+        except Forbidden:
+            return DeliveryResult.CHAT_UNREACHABLE
+        except BadRequest as exc:
+            if _chat_gone(exc):
+                return DeliveryResult.CHAT_UNREACHABLE
+            log.warning("Telegram refused task %d as a %s: %s", task.id, kind, exc)
+            return None
+        except NetworkError as exc:  # TimedOut, RetryAfter past the limiter's retries, 5xx
+            log.warning("Sending task %d as a %s failed: %s", task.id, kind, exc)
+            return DeliveryResult.RETRY
+        return kind
+
+    async def _send_link(self, task: Task, size: int | None) -> DeliveryResult:
+        text = texts.result_as_link(
+            task,
+            size / 1_048_576 if size is not None else None,
+            self._upload_limit // 1_048_576,
+            self._retention_hours,
+        )
+        try:
+            await self._bot.send_message(
+                chat_id=task.chat_id, text=text, reply_parameters=self._reply_to(task)
+            )
+        except Forbidden:
+            return DeliveryResult.CHAT_UNREACHABLE
+        except BadRequest as exc:
+            if _chat_gone(exc):
+                return DeliveryResult.CHAT_UNREACHABLE
+            log.warning("Sending the result link of task %d failed: %s", task.id, exc)
+            return DeliveryResult.RETRY
+        except TelegramError as exc:
+            log.warning("Sending the result link of task %d failed: %s", task.id, exc)
+            return DeliveryResult.RETRY
+        return DeliveryResult.LINK
+
+    @staticmethod
+    def _reply_to(task: Task) -> ReplyParameters | None:
+        if task.status_message_id is None:
+            return None
+        return ReplyParameters(message_id=task.status_message_id, allow_sending_without_reply=True)
+
+
+def _content_length(response: httpx.Response) -> int | None:
+    value = response.headers.get("content-length", "")
+    return int(value) if value.isdigit() else None
+
+
+def _chat_gone(exc: BadRequest) -> bool:
+    return "chat not found" in exc.message.lower()

@@ -1,0 +1,118 @@
+"""What every provider offers the bot, and the errors it may raise. No Telegram code here."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+from bot.failures import Failure
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What the provider accepts and promises; the bot adapts to these, not to provider names."""
+
+    display_name: str
+    max_duration_seconds: float
+    max_size_mb: int
+    formats: tuple[str, ...]
+    max_prompt_chars: int
+    result_retention_hours: float  # how long a result link stays valid
+    supports_callbacks: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitRequest:
+    video_url: str
+    prompt: str
+    callback_url: str | None = None
+
+
+class JobState(StrEnum):
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class JobStatus:
+    """The provider's answer about one job, in the bot's terms."""
+
+    state: JobState
+    result_url: str | None = None
+    failure: Failure | None = None
+    error_message: str | None = None  # the provider's own words, when it gave any
+    detail: str = ""  # technical detail for admins and logs
+
+
+class ProviderError(Exception):
+    """The provider refused a request or could not be reached.
+
+    `retryable` says whether sending the same request again later may succeed; `code` is the
+    provider's error code when it gave one (HTTP status or envelope code).
+    """
+
+    def __init__(
+        self,
+        failure: Failure,
+        detail: str,
+        *,
+        code: int | None = None,
+        message: str | None = None,
+        retryable: bool = False,
+        sent: bool = True,
+    ) -> None:
+        super().__init__(detail)
+        self.failure = failure
+        self.detail = detail
+        self.code = code
+        self.message = message  # the provider's words, fit to show a user (escaped)
+        self.retryable = retryable
+        self.sent = sent  # False when the request certainly never reached the provider
+
+
+class SubmitOutcomeUnknownError(Exception):
+    """A submit request was sent but no answer came: the job may or may not exist (and cost)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackEvent:
+    """What a provider's callback says about one job."""
+
+    job_id: str
+    status: JobStatus | None  # None: the job ended, but the callback does not say how
+
+
+class CallbackRejectedError(Exception):
+    """A callback body or signature the bot does not accept; `http_status` is the answer."""
+
+    def __init__(self, http_status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.http_status = http_status
+        self.reason = reason
+
+
+class Provider(Protocol):
+    name: str
+    capabilities: Capabilities
+
+    async def submit(self, request: SubmitRequest) -> str:
+        """Start a job; return the provider's job id.
+
+        Raises ProviderError when refused, SubmitOutcomeUnknownError when the answer was lost.
+        """
+        ...
+
+    async def status(self, job_id: str) -> JobStatus:
+        """Ask how the job is doing. Raises ProviderError when the question cannot be answered."""
+        ...
+
+    def parse_callback(
+        self, payload: object, headers: Mapping[str, str], now: float
+    ) -> CallbackEvent:
+        """Read and authenticate a callback body. Raises CallbackRejectedError."""
+        ...
+
+    async def aclose(self) -> None: ...

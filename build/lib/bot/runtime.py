@@ -1,0 +1,34 @@
+"""The services one running bot shares; handlers reach them through `runtime(context)`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from telegram.ext import ContextTypes
+
+from bot.config import Settings
+from bot.delivery import TelegramOutbox
+from bot.drafts import DraftService
+from bot.providers.base import Capabilities
+from bot.service import TaskService
+from bot.users import UserService
+
+BOT_DATA_KEY = "runtime"
+
+
+@dataclass(frozen=True, slots=True)
+class Runtime:
+    settings: Settings
+    capabilities: Capabilities
+    tasks: TaskService
+    drafts: DraftService
+    users: UserService
+    outbox: TelegramOutbox
+
+
+def runtime(context: ContextTypes.DEFAULT_TYPE) -> Runtime:
+    """The running bot's services (set up before the first update is handled)."""
+    value = context.bot_data.get(BOT_DATA_KEY)
+    if not isinstance(value, Runtime):
+        raise RuntimeError("the bot's services are not set up yet")
+    return value

@@ -1,0 +1,510 @@
+"""TaskService: the one place where a task changes state.
+
+Handlers, the tracker (and later the provider-callback endpoint) all call in here. Every change
+is a conditional UPDATE through TaskRepository.transition, so when two callers race for the same
+task (two Submit presses, a poll and a callback), exactly one of them acts.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from html import escape
+from typing import Protocol
+
+from bot import texts
+from bot.failures import Failure
+from bot.providers.base import (
+    CallbackEvent,
+    JobState,
+    JobStatus,
+    Provider,
+    ProviderError,
+    SubmitOutcomeUnknownError,
+    SubmitRequest,
+)
+from bot.urls import callback_url
+from storage.models import Task, TaskState
+from storage.tasks import ClaimRefusal, Quota, TaskRepository
+
+log = logging.getLogger(__name__)
+
+# After this many status checks in a row that got no answer, the admins hear about it once.
+CHECK_ERRORS_BEFORE_ALERT = 5
+# The provider saying "no such task" this many times in a row ends the task.
+NOT_FOUND_BEFORE_FAILING = 3
+# Failed delivery attempts before the bot stops retrying and sends a link instead.
+DELIVERY_ATTEMPTS = 5
+MAX_RETRY_DELAY = 300.0
+
+
+class DeliveryResult(StrEnum):
+    VIDEO = "video"
+    DOCUMENT = "document"
+    LINK = "link"
+    CHAT_UNREACHABLE = "chat_unreachable"  # the user blocked the bot or deleted the chat
+    RETRY = "retry"  # a passing problem: try again later
+    RESULT_GONE = "result_gone"  # the result file cannot be downloaded
+
+
+class Outbox(Protocol):
+    """How the service speaks to Telegram (bot.delivery implements it)."""
+
+    async def show_status(self, task: Task) -> None:
+        """Edit the task's status card to show its current state."""
+        ...
+
+    async def notify(self, task: Task, html: str) -> None:
+        """Send a message about the task into its chat, as a reply to the status card."""
+        ...
+
+    async def send_result(self, task: Task, *, allow_upload: bool) -> DeliveryResult:
+        """Send the result: as a video if it fits and `allow_upload`, else as a link."""
+        ...
+
+    async def report_to_admins(self, html: str) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class TaskPolicy:
+    """The numbers from Settings that the service works with.
+
+    With provider callbacks on (`callback_base_url` set), polling is only the safety net:
+    `first_check_delay` and `check_interval` are then long, so a task whose callback arrives
+    costs no status request, while a lost callback still gets the task delivered.
+    """
+
+    first_check_delay: float
+    check_interval: float
+    task_timeout: float
+    max_active_per_user: int
+    daily_limit: int
+    status_edit_interval: float
+    admin_ids: frozenset[int]
+    callback_base_url: str | None = None  # PUBLIC_URL when the provider should call back
+
+
+class SubmitOutcomeKind(StrEnum):
+    SUBMITTED = "submitted"
+    ALREADY_SUBMITTED = "already_submitted"
+    GONE = "gone"
+    LIMIT = "limit"
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitOutcome:
+    kind: SubmitOutcomeKind
+    task_id: int | None = None
+    message: str | None = None  # for LIMIT: the sentence that explains it
+
+
+class TaskService:
+    def __init__(
+        self,
+        *,
+        tasks: TaskRepository,
+        provider: Provider,
+        outbox: Outbox,
+        policy: TaskPolicy,
+        wake_tracker: Callable[[], None] = lambda: None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._tasks = tasks
+        self._provider = provider
+        self._outbox = outbox
+        self._policy = policy
+        self._clock = clock
+        self.wake_tracker = wake_tracker
+
+    # --- submitting -----------------------------------------------------------------------
+
+    async def submit_draft(self, user_id: int, draft_id: int) -> SubmitOutcome:
+        """Turn the user's confirmed card into a task; the tracker sends it to the provider."""
+        now = self._clock()
+        claim = await self._tasks.claim_draft(
+            draft_id=draft_id,
+            user_id=user_id,
+            provider=self._provider.name,
+            quota=self._quota(user_id, now),
+            callback_token=secrets.token_urlsafe(24),
+            now=now,
+        )
+        if claim.task is not None:
+            log.info("Task %d created from draft %d for user %d", claim.task.id, draft_id, user_id)
+            await self._outbox.show_status(claim.task)
+            self.wake_tracker()
+            return SubmitOutcome(SubmitOutcomeKind.SUBMITTED, claim.task.id)
+        if claim.refusal == ClaimRefusal.DRAFT_GONE:
+            if claim.existing_task_id is not None:
+                return SubmitOutcome(SubmitOutcomeKind.ALREADY_SUBMITTED, claim.existing_task_id)
+            return SubmitOutcome(SubmitOutcomeKind.GONE)
+        if claim.refusal == ClaimRefusal.ACTIVE_LIMIT:
+            active = [t.id for t in await self._tasks.active_for_user(user_id)]
+            message = texts.active_limit_reached(self._policy.max_active_per_user, active)
+        else:
+            message = texts.daily_limit_reached(
+                self._policy.daily_limit, _next_utc_midnight(now) - now
+            )
+        return SubmitOutcome(SubmitOutcomeKind.LIMIT, message=message)
+
+    def _quota(self, user_id: int, now: float) -> Quota:
+        if user_id in self._policy.admin_ids:
+            return Quota(max_active=None, daily_limit=None, day_started_at=0.0)
+        return Quota(
+            max_active=self._policy.max_active_per_user,
+            daily_limit=self._policy.daily_limit,
+            day_started_at=_next_utc_midnight(now) - 86400,
+        )
+
+    async def send_to_provider(self, task: Task) -> None:
+        """Submit a queued task. The row says `submitting` before the request leaves."""
+        if not await self._tasks.transition(task.id, TaskState.QUEUED, TaskState.SUBMITTING):
+            return
+        request = SubmitRequest(
+            video_url=task.video_url, prompt=task.prompt, callback_url=self._callback_url(task)
+        )
+        try:
+            job_id = await self._provider.submit(request)
+        except ProviderError as exc:
+            await self._fail(task, TaskState.SUBMITTING, exc.failure, exc.message, exc.detail)
+            return
+        except SubmitOutcomeUnknownError as exc:
+            await self._mark_unknown(task, str(exc))
+            return
+        except Exception as exc:
+            await self._mark_unknown(task, f"unexpected error while submitting: {exc!r}")
+            raise
+        now = self._clock()
+        moved = await self._tasks.transition(
+            task.id,
+            TaskState.SUBMITTING,
+            TaskState.PROCESSING,
+            provider_task_id=job_id,
+            submitted_at=now,
+            next_check_at=self._next_check(now, now, self._policy.first_check_delay),
+            status_edited_at=now,
+            attempts=0,
+        )
+        if moved:
+            log.info("Task %d accepted by %s as %s", task.id, self._provider.name, job_id)
+            await self._show(task.id)
+
+    # --- tracking ---------------------------------------------------------------------------
+
+    async def advance(self, task: Task) -> None:
+        """Do whatever is due for the task now: submit it, check it, or deliver it."""
+        if task.state == TaskState.QUEUED:
+            await self.send_to_provider(task)
+        elif task.state == TaskState.PROCESSING:
+            await self.check(task)
+        elif task.state == TaskState.SUCCEEDED:
+            await self.deliver(task)
+
+    async def check(self, task: Task) -> None:
+        """Ask the provider about a processing task and act on the answer."""
+        if task.provider_task_id is None:  # cannot happen: PROCESSING always has the job id
+            raise RuntimeError(f"task {task.id} is processing without a provider id")
+        try:
+            status = await self._provider.status(task.provider_task_id)
+        except ProviderError as exc:
+            await self._check_failed(task, exc)
+            return
+        await self.on_status(task, status)
+
+    async def on_status(self, task: Task, status: JobStatus) -> None:
+        """Apply a provider's status answer (from a poll or a callback) to a processing task."""
+        now = self._clock()
+        if status.state == JobState.SUCCEEDED:
+            won = await self._tasks.transition(
+                task.id,
+                TaskState.PROCESSING,
+                TaskState.SUCCEEDED,
+                result_url=status.result_url,
+                finished_at=now,
+                next_check_at=now,
+                attempts=0,
+            )
+            if won:
+                log.info("Task %d finished at the provider", task.id)
+                fresh = await self._tasks.get(task.id)
+                if fresh is not None:
+                    await self.deliver(fresh)
+            return
+        if status.state == JobState.FAILED:
+            await self._fail(
+                task,
+                TaskState.PROCESSING,
+                status.failure or Failure.GENERATION_FAILED,
+                status.error_message,
+                status.detail,
+            )
+            return
+        if self._overdue(task, now):
+            await self._fail(task, TaskState.PROCESSING, Failure.TIMED_OUT, None, status.detail)
+            return
+        fields: dict[str, object] = {
+            "next_check_at": self._next_check(task.started_at, now, self._policy.check_interval),
+            "attempts": 0,
+        }
+        edit_card = now - (task.status_edited_at or 0) >= self._policy.status_edit_interval
+        if edit_card:
+            fields["status_edited_at"] = now
+        await self._tasks.update(task.id, TaskState.PROCESSING, **fields)
+        if edit_card:
+            await self._show(task.id)
+
+    async def _check_failed(self, task: Task, exc: ProviderError) -> None:
+        now = self._clock()
+        attempts = task.attempts + 1
+        log.warning("Status check %d for task %d failed: %s", attempts, task.id, exc.detail)
+        if exc.failure == Failure.NOT_FOUND and attempts >= NOT_FOUND_BEFORE_FAILING:
+            await self._fail(task, TaskState.PROCESSING, Failure.NOT_FOUND, None, exc.detail)
+            return
+        if self._overdue(task, now):
+            await self._fail(task, TaskState.PROCESSING, Failure.TIMED_OUT, None, exc.detail)
+            return
+        delay = min(MAX_RETRY_DELAY, self._policy.check_interval * 2 ** min(attempts, 8))
+        await self._tasks.update(
+            task.id,
+            TaskState.PROCESSING,
+            attempts=attempts,
+            next_check_at=self._next_check(task.started_at, now, delay),
+        )
+        if attempts == CHECK_ERRORS_BEFORE_ALERT:
+            await self._outbox.report_to_admins(
+                f"⚠️ Task #{task.id}: {attempts} status checks in a row failed. "
+                f"Last error: <code>{escape(exc.detail)}</code>"
+            )
+
+    # --- provider callbacks ------------------------------------------------------------------
+
+    def _callback_url(self, task: Task) -> str | None:
+        base = self._policy.callback_base_url
+        if base is None or not task.callback_token:
+            return None
+        return callback_url(base, self._provider.name, task.callback_token)
+
+    async def task_for_callback(self, provider: str, token: str) -> Task | None:
+        """The task a callback URL belongs to, if the URL is genuine."""
+        if provider != self._provider.name:
+            return None
+        return await self._tasks.get_by_callback_token(provider, token)
+
+    async def on_callback(self, task_id: int, event: CallbackEvent) -> None:
+        """Act on an authenticated provider callback (after the endpoint has answered).
+
+        Duplicates and callbacks racing a poll are harmless: the transitions decide.
+        """
+        task = await self._tasks.get(task_id)
+        if task is None:
+            return
+        if task.state == TaskState.UNKNOWN and task.provider_task_id is None:
+            task = await self._adopt(task, event.job_id)
+        if task is None or task.state != TaskState.PROCESSING:
+            return
+        if task.provider_task_id != event.job_id:
+            log.warning(
+                "Callback for task %d names job %s, not %s",
+                task.id,
+                event.job_id,
+                task.provider_task_id,
+            )
+            return
+        if event.status is None:
+            await self.check(task)  # the callback says it ended, not how: ask
+        else:
+            await self.on_status(task, event.status)
+
+    async def _adopt(self, task: Task, job_id: str) -> Task | None:
+        """A task whose submit answer was lost turns out to exist: track it after all."""
+        now = self._clock()
+        adopted = await self._tasks.transition(
+            task.id,
+            TaskState.UNKNOWN,
+            TaskState.PROCESSING,
+            provider_task_id=job_id,
+            submitted_at=task.created_at,
+            failure=None,
+            error_detail=None,
+            finished_at=None,
+            next_check_at=self._next_check(task.created_at, now, self._policy.check_interval),
+        )
+        if not adopted:
+            return await self._tasks.get(task.id)
+        log.info("Task %d: the provider called back as %s; tracking it after all", task.id, job_id)
+        await self._outbox.notify(task, texts.task_found_after_all(task.id))
+        await self._outbox.report_to_admins(
+            f"✅ Task #{task.id} did reach {escape(self._provider.name)} after all "
+            f"(job <code>{escape(job_id)}</code>); it is tracked again."
+        )
+        return await self._tasks.get(task.id)
+
+    def _overdue(self, task: Task, now: float) -> bool:
+        return now - task.started_at >= self._policy.task_timeout
+
+    def _next_check(self, started: float, now: float, delay: float) -> float:
+        """`now + delay`, but never past the task's deadline (so time-outs are noticed)."""
+        return min(now + delay, started + self._policy.task_timeout)
+
+    # --- delivering -------------------------------------------------------------------------
+
+    async def deliver(self, task: Task) -> None:
+        """Send a finished task's result, once: the claim SUCCEEDED -> DELIVERING decides."""
+        if not await self._tasks.transition(task.id, TaskState.SUCCEEDED, TaskState.DELIVERING):
+            return
+        claimed = await self._tasks.get(task.id)
+        if claimed is None:
+            return
+        try:
+            # After repeated failures, stop uploading and send the result as a link.
+            result = await self._outbox.send_result(
+                claimed, allow_upload=claimed.attempts < DELIVERY_ATTEMPTS
+            )
+        except BaseException:
+            # Hand the task back so that a later round (or the next start) delivers it.
+            await self._tasks.transition(
+                task.id,
+                TaskState.DELIVERING,
+                TaskState.SUCCEEDED,
+                next_check_at=self._clock() + MAX_RETRY_DELAY / 5,
+            )
+            raise
+        now = self._clock()
+        if result in (DeliveryResult.VIDEO, DeliveryResult.DOCUMENT, DeliveryResult.LINK):
+            await self._tasks.transition(
+                task.id,
+                TaskState.DELIVERING,
+                TaskState.DELIVERED,
+                delivered_as=str(result),
+                delivered_at=now,
+                status_edited_at=now,
+            )
+            log.info("Task %d delivered as %s", task.id, result)
+            await self._show(task.id)
+            return
+        if result == DeliveryResult.CHAT_UNREACHABLE:
+            await self._tasks.transition(task.id, TaskState.DELIVERING, TaskState.UNDELIVERABLE)
+            log.info("Task %d is done but its chat cannot be reached", task.id)
+            return
+        attempts = claimed.attempts + 1
+        if result == DeliveryResult.RESULT_GONE and attempts >= DELIVERY_ATTEMPTS:
+            await self._fail(
+                task,
+                TaskState.DELIVERING,
+                Failure.RESULT_UNAVAILABLE,
+                None,
+                f"the result file {claimed.result_url} could not be downloaded",
+            )
+            return
+        if attempts >= 2 * DELIVERY_ATTEMPTS:
+            await self._tasks.transition(task.id, TaskState.DELIVERING, TaskState.UNDELIVERABLE)
+            await self._outbox.report_to_admins(
+                f"⚠️ Task #{task.id}: gave up sending the result after {attempts} attempts. "
+                f"Result: {escape(claimed.result_url or '')}"
+            )
+            return
+        delay = min(MAX_RETRY_DELAY, 2.0 * 2**attempts)
+        await self._tasks.transition(
+            task.id,
+            TaskState.DELIVERING,
+            TaskState.SUCCEEDED,
+            attempts=attempts,
+            next_check_at=now + delay,
+        )
+        log.warning(
+            "Delivery of task %d failed (%s); retry %d in %.0f s", task.id, result, attempts, delay
+        )
+
+    # --- endings ----------------------------------------------------------------------------
+
+    async def _fail(
+        self,
+        task: Task,
+        from_state: TaskState,
+        failure: Failure,
+        provider_message: str | None,
+        detail: str,
+    ) -> None:
+        now = self._clock()
+        won = await self._tasks.transition(
+            task.id,
+            from_state,
+            TaskState.FAILED,
+            failure=failure,
+            error_detail=detail,
+            finished_at=now,
+            status_edited_at=now,
+        )
+        if not won:
+            return
+        log.info("Task %d failed: %s (%s)", task.id, failure, detail)
+        await self._show(task.id)
+        await self._outbox.notify(task, texts.task_failed(task.id, failure, provider_message))
+        await self._outbox.report_to_admins(
+            f"❌ Task #{task.id} (user <code>{task.user_id}</code>) failed: "
+            f"<b>{failure}</b>\n<code>{escape(detail)}</code>"
+        )
+
+    async def _mark_unknown(self, task: Task, detail: str) -> None:
+        now = self._clock()
+        won = await self._tasks.transition(
+            task.id,
+            (TaskState.SUBMITTING,),
+            TaskState.UNKNOWN,
+            failure=Failure.OUTCOME_UNKNOWN,
+            error_detail=detail,
+            finished_at=now,
+            status_edited_at=now,
+        )
+        if not won:
+            return
+        log.warning("Task %d: submit outcome unknown (%s)", task.id, detail)
+        await self._show(task.id)
+        await self._outbox.notify(task, texts.task_failed(task.id, Failure.OUTCOME_UNKNOWN, None))
+        await self._outbox.report_to_admins(
+            f"❔ Task #{task.id} (user <code>{task.user_id}</code>): the submit request got no "
+            f"answer, so it may or may not be running at {escape(self._provider.name)}. "
+            f"It was not resent.\n<code>{escape(detail)}</code>\n"
+            f"Video: {escape(task.video_url)}"
+        )
+
+    async def recover(self) -> None:
+        """At start: settle what a crash left half-done. Run before the tracker starts."""
+        for task in await self._tasks.in_states([TaskState.SUBMITTING]):
+            await self._mark_unknown(task, "the bot stopped while this task was being submitted")
+        for task in await self._tasks.in_states([TaskState.DELIVERING]):
+            # The delivery was cut off; send again (the result may rarely arrive twice).
+            await self._tasks.transition(
+                task.id, TaskState.DELIVERING, TaskState.SUCCEEDED, next_check_at=self._clock()
+            )
+            log.info("Task %d: delivery interrupted by a restart; retrying", task.id)
+
+    async def report_unexpected(self, where: str, exc: BaseException) -> None:
+        """Tell the admins about a bug (the traceback is in the log)."""
+        await self._outbox.report_to_admins(
+            f"🐞 Unexpected error in {escape(where)}: <code>{escape(repr(exc))}</code>\n"
+            "The traceback is in the bot's log."
+        )
+
+    async def _show(self, task_id: int) -> None:
+        task = await self._tasks.get(task_id)
+        if task is not None:
+            await self._outbox.show_status(task)
+
+    # --- reading ----------------------------------------------------------------------------
+
+    async def recent_tasks(self, user_id: int, limit: int = 10) -> list[Task]:
+        return await self._tasks.recent_for_user(user_id, limit)
+
+    async def task_of_user(self, user_id: int, task_id: int) -> Task | None:
+        return await self._tasks.get_for_user(user_id, task_id)
+
+
+def _next_utc_midnight(now: float) -> float:
+    today = datetime.fromtimestamp(now, UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return (today + timedelta(days=1)).timestamp()

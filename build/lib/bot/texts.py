@@ -1,0 +1,320 @@
+"""Every sentence the bot says, in one place. Messages are HTML; user text is escaped here."""
+
+from __future__ import annotations
+
+from html import escape
+
+from bot.failures import Failure
+from bot.providers.base import Capabilities
+from storage.models import Task, TaskState
+
+CAPTION_LIMIT = 1024
+MESSAGE_LIMIT = 4096
+
+BUTTON_SUBMIT = "✅ Submit"
+BUTTON_CANCEL = "✖ Cancel"
+
+COMMANDS: tuple[tuple[str, str], ...] = (
+    ("start", "What this bot does"),
+    ("help", "How to use it, and the limits"),
+    ("tasks", "Your recent tasks"),
+    ("status", "One task in detail: /status 12"),
+)
+
+
+def format_duration(seconds: float) -> str:
+    """`42 s`, `3 min 20 s`, `2 h 05 min`, `3 d 4 h`."""
+    total = max(0, round(seconds))
+    if total < 60:
+        return f"{total} s"
+    minutes, secs = divmod(total, 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s" if secs else f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours} h {minutes:02d} min" if minutes else f"{hours} h"
+    days, hours = divmod(hours, 24)
+    return f"{days} d {hours} h" if hours else f"{days} d"
+
+
+def shorten(text: str, limit: int) -> str:
+    """Cut `text` to at most `limit` characters, marking the cut with an ellipsis."""
+    return text if len(text) <= limit else text[: max(0, limit - 1)].rstrip() + "…"
+
+
+def _formats(capabilities: Capabilities) -> str:
+    names = [f.upper() for f in capabilities.formats]
+    return ", ".join(names[:-1]) + " or " + names[-1] if len(names) > 1 else names[0]
+
+
+# --- /start and /help -----------------------------------------------------------------------
+
+
+def welcome(first_name: str, capabilities: Capabilities) -> str:
+    return (
+        f"Hi {escape(first_name)}! I edit short videos with AI (Luma Modify Video via "
+        f"{escape(capabilities.display_name)}).\n\n"
+        "Send me a link to a video and, in the same message or the next one, say in English how "
+        "it should change, for example:\n"
+        "<code>https://example.com/clip.mp4 make it look like a watercolor painting</code>\n\n"
+        "I show you what I will send; nothing is spent until you press Submit. The edit takes "
+        "a few minutes, and I send the new video here when it is ready.\n\n"
+        + help_text(capabilities)
+    )
+
+
+def help_text(capabilities: Capabilities) -> str:
+    return (
+        "<b>What I need</b>\n"
+        f"• A public http(s) link to a video: {_formats(capabilities)}, at most "
+        f"{capabilities.max_duration_seconds:g} s long and {capabilities.max_size_mb} MB.\n"
+        f"• A prompt in English, at most {capabilities.max_prompt_chars} characters.\n\n"
+        "<b>Commands</b>\n"
+        + "\n".join(f"/{name} – {escape(description)}" for name, description in COMMANDS)
+    )
+
+
+# --- composing a request --------------------------------------------------------------------
+
+NO_LINK = (
+    "I need a link to the video. Send a public link that starts with https:// (or http://), "
+    "with your prompt in the same message or the next one."
+)
+NOT_HTTP = (
+    "Only http:// and https:// links work: the provider fetches the video from the web. "
+    "Please send a web link to the video."
+)
+LINK_WITHOUT_HOST = (
+    "That link looks broken: I can't find a host name in it. "
+    "Send the full address, like https://example.com/clip.mp4."
+)
+MORE_THAN_ONE_LINK = "Please send one video link at a time, with its prompt."
+LINK_TOO_LONG = "That link is too long (over 2,000 characters). Please send a shorter link."
+ASK_FOR_PROMPT = (
+    "Got the link. Now send the prompt: in English, say how the video should change, "
+    "for example “make it look like a watercolor painting”."
+)
+PROMPT_EMPTY = "The prompt is empty. In English, say how the video should change."
+PROMPT_NO_WORDS = (
+    "The prompt needs words: in English, say how the video should change, "
+    "for example “turn day into night”."
+)
+PROMPT_NOT_ENGLISH = (
+    "The provider understands only English prompts. Please write the prompt in English."
+)
+UNSUPPORTED_MESSAGE = (
+    "I can't use that kind of message. Send a public link to a video, with a prompt in English."
+)
+VIDEO_FILES_NOT_YET = (
+    "I can't take video files yet: please upload the video somewhere public and send me the link."
+)
+UNKNOWN_COMMAND = "I don't know that command. /help lists the ones I have."
+GROUPS_NOT_SUPPORTED = "I work in private chats only: please write to me directly."
+
+
+def prompt_too_long(length: int, limit: int) -> str:
+    return f"Your prompt has {length} characters; the limit is {limit}. Please shorten it."
+
+
+def confirmation_card(video_url: str, prompt: str) -> str:
+    return (
+        "<b>Ready to start</b>\n"
+        f"Video: {escape(video_url)}\n"
+        f"Prompt: <i>{escape(prompt)}</i>\n\n"
+        "Press Submit to start the edit (it uses credits and takes a few minutes), "
+        "or Cancel. To change the prompt, just send a new one."
+    )
+
+
+DRAFT_REPLACED_NOTICE = "This replaces your previous request, which will not be submitted."
+CARD_REPLACED = "This request was replaced by a newer one and will not be submitted."
+CARD_CANCELLED = "Cancelled. Nothing was sent to the provider."
+
+TOAST_SUBMITTED = "Submitted."
+TOAST_CANCELLED = "Cancelled."
+TOAST_CARD_GONE = "This request is no longer open."
+TOAST_LIMIT = "Not submitted: you are at your limit."
+
+
+def toast_already_submitted(task_id: int) -> str:
+    return f"Already submitted as task #{task_id}."
+
+
+def active_limit_reached(limit: int, active_ids: list[int]) -> str:
+    running = ", ".join(f"#{i}" for i in active_ids)
+    tasks_word = "task" if limit == 1 else "tasks"
+    return (
+        f"You already have {len(active_ids)} unfinished {tasks_word} ({running}); "
+        f"the limit is {limit} at a time. Submit this one when one of them is done — "
+        "this request stays here until then."
+    )
+
+
+def daily_limit_reached(limit: int, seconds_to_reset: float) -> str:
+    return (
+        f"You have started {limit} tasks today, the daily limit. You can start new ones after "
+        f"00:00 UTC, in {format_duration(seconds_to_reset)}. This request stays here until then."
+    )
+
+
+# --- a task's status card -------------------------------------------------------------------
+
+_STATE_LABELS: dict[TaskState, str] = {
+    TaskState.QUEUED: "⏳ Waiting to start",
+    TaskState.SUBMITTING: "⏳ Starting",
+    TaskState.PROCESSING: "⚙️ Processing",
+    TaskState.SUCCEEDED: "📤 Sending the video",
+    TaskState.DELIVERING: "📤 Sending the video",
+    TaskState.DELIVERED: "✅ Done",
+    TaskState.FAILED: "❌ Failed",
+    TaskState.UNKNOWN: "❔ Outcome unknown",
+    TaskState.UNDELIVERABLE: "⚠️ Done, but could not be sent",
+}
+
+
+def state_label(state: TaskState) -> str:
+    return _STATE_LABELS[state]
+
+
+def elapsed(task: Task, now: float) -> float:
+    end = task.finished_at if task.finished_at and not task.state.is_active else now
+    return end - task.started_at
+
+
+def status_card(task: Task, now: float) -> str:
+    lines = [
+        f"<b>Task #{task.id}</b> · {state_label(task.state)}",
+        f"Prompt: <i>{escape(shorten(task.prompt, 300))}</i>",
+    ]
+    if task.state.is_active:
+        lines.append(f"Elapsed: {format_duration(elapsed(task, now))}")
+        if task.state == TaskState.PROCESSING:
+            lines.append("This usually takes 2–20 minutes. I'll send the video here.")
+    elif task.state == TaskState.DELIVERED:
+        lines.append(f"Took {format_duration(elapsed(task, now))}.")
+    elif task.failure:
+        lines.append(failure_reason(Failure(task.failure), None))
+    return "\n".join(lines)
+
+
+# --- results --------------------------------------------------------------------------------
+
+
+def result_caption(task: Task) -> str:
+    head = f"Task #{task.id}: "
+    return head + escape(shorten(task.prompt, CAPTION_LIMIT - len(head) - 50))
+
+
+def result_as_link(task: Task, size_mb: float | None, limit_mb: int, retention_hours: float) -> str:
+    size = f"is {size_mb:.0f} MB, " if size_mb is not None else ""
+    return (
+        f"Task #{task.id} is done. The video {size}more than the {limit_mb} MB Telegram lets "
+        f"me upload, so here is a link instead: {escape(task.result_url or '')}\n"
+        f"It stays available for about {format_duration(retention_hours * 3600)}: "
+        "download it before then."
+    )
+
+
+# --- failures -------------------------------------------------------------------------------
+
+_FAILURE_REASONS: dict[Failure, str] = {
+    Failure.INSUFFICIENT_CREDITS: (
+        "The bot's account at the video service has run out of credits. The operator has been "
+        "told; please try again later."
+    ),
+    Failure.PROVIDER_AUTH: (
+        "The bot's access to the video service was refused (a configuration problem). "
+        "The operator has been told; please try again later."
+    ),
+    Failure.MAINTENANCE: "The video service is down for maintenance. Please try again later.",
+    Failure.RATE_LIMITED: "The video service is busy right now. Please try again in a minute.",
+    Failure.VIDEO_UNREACHABLE: (
+        "The video service could not download your video. Check that the link is public "
+        "and points straight at the video file."
+    ),
+    Failure.INVALID_REQUEST: "The video service did not accept this video or prompt.",
+    Failure.FEATURE_DISABLED: (
+        "The video service has switched this feature off for now. Please try again later."
+    ),
+    Failure.GENERATION_FAILED: "The video service could not make this edit.",
+    Failure.PROVIDER_ERROR: "The video service had an internal error.",
+    Failure.UNREACHABLE: "I could not reach the video service. Please try again later.",
+    Failure.NOT_FOUND: "The video service no longer knows this task (it may have expired).",
+    Failure.TIMED_OUT: "The edit took too long, so I stopped waiting for it.",
+    Failure.OUTCOME_UNKNOWN: (
+        "The connection to the video service broke while the task was being sent, so I can't "
+        "tell whether it started. To avoid charging you twice I did not send it again. "
+        "The operator has been told."
+    ),
+    Failure.RESULT_UNAVAILABLE: "The edit finished, but its video could not be downloaded.",
+}
+
+
+# Failures about the user's own video or prompt, where the provider's words help them.
+_PROVIDER_WORDS_SHOWN = frozenset(
+    {Failure.INVALID_REQUEST, Failure.VIDEO_UNREACHABLE, Failure.GENERATION_FAILED}
+)
+
+
+def failure_reason(failure: Failure, provider_message: str | None) -> str:
+    reason = _FAILURE_REASONS[failure]
+    if provider_message and failure in _PROVIDER_WORDS_SHOWN:
+        reason += f" It said: “{escape(shorten(provider_message, 300))}”."
+    return reason
+
+
+def task_failed(task_id: int, failure: Failure, provider_message: str | None) -> str:
+    if failure == Failure.OUTCOME_UNKNOWN:
+        return f"Task #{task_id}: {failure_reason(failure, None)}"
+    return (
+        f"Task #{task_id} failed: {failure_reason(failure, provider_message)} "
+        "No video will come for it."
+    )
+
+
+def task_found_after_all(task_id: int) -> str:
+    return (
+        f"Good news about task #{task_id}: it did reach the video service after all. "
+        "I'm following it now and will send the video here when it is ready."
+    )
+
+
+# --- /tasks and /status ---------------------------------------------------------------------
+
+NO_TASKS = "You have no tasks yet. Send a video link and a prompt to start one."
+STATUS_USAGE = "Which task? Send its number, like /status 12 (see /tasks)."
+
+
+def task_not_found(task_id: int) -> str:
+    return f"Task #{task_id} was not found among your tasks. See /tasks for your tasks."
+
+
+def task_list(tasks: list[Task], now: float) -> str:
+    lines = ["<b>Your recent tasks</b>"]
+    for task in tasks:
+        age = format_duration(now - task.created_at)
+        lines.append(
+            f"#{task.id} · {state_label(task.state)} · {age} ago · "
+            f"<i>{escape(shorten(task.prompt, 40))}</i>"
+        )
+    lines.append("\nDetails: /status N")
+    return "\n".join(lines)
+
+
+def task_detail(task: Task, now: float) -> str:
+    lines = [
+        status_card(task, now),
+        f"Video: {escape(task.video_url)}",
+        f"Started {format_duration(now - task.created_at)} ago.",
+    ]
+    if task.state == TaskState.DELIVERED and task.delivered_as == "link" and task.result_url:
+        lines.append(f"Result: {escape(task.result_url)}")
+    return "\n".join(lines)
+
+
+# --- errors ---------------------------------------------------------------------------------
+
+UNEXPECTED_ERROR = (
+    "Sorry, something went wrong on my side. The operator has been told. "
+    "Please try again in a moment."
+)

@@ -1,0 +1,108 @@
+"""The tracking loop: reads due tasks from the database and hands each to TaskService.advance.
+
+All tracking state is in the database (`tasks.next_check_at`), so after a restart the loop
+simply finds every unfinished task again. The only thing kept in memory is which tasks are
+being worked on right now, so that one round does not pick up a task the last one still holds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+
+from bot.service import MAX_RETRY_DELAY, TaskService
+from storage.models import Task, TaskState
+from storage.tasks import TaskRepository
+
+log = logging.getLogger(__name__)
+
+
+class Tracker:
+    def __init__(
+        self,
+        *,
+        service: TaskService,
+        tasks: TaskRepository,
+        concurrency: int,
+        max_idle: float = 5.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._service = service
+        self._tasks = tasks
+        self._slots = asyncio.Semaphore(concurrency)
+        self._batch = concurrency * 4
+        self._max_idle = max_idle
+        self._clock = clock
+        self._wake = asyncio.Event()
+        self._working: dict[int, asyncio.Task[None]] = {}
+        self._loop_task: asyncio.Task[None] | None = None
+
+    def wake(self) -> None:
+        """Look for due tasks now instead of at the next planned time."""
+        self._wake.set()
+
+    def start(self) -> None:
+        self._loop_task = asyncio.create_task(self._run(), name="tracker")
+
+    async def stop(self, grace: float) -> None:
+        """Stop picking up work; give tasks in hand up to `grace` seconds, then cancel them.
+
+        A task cut off here is picked up again at the next start (see TaskService.recover).
+        """
+        if self._loop_task is not None:
+            self._loop_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop_task
+            self._loop_task = None
+        working = list(self._working.values())
+        if working:
+            _, pending = await asyncio.wait(working, timeout=grace)
+            for job in pending:
+                job.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self._round()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("Tracker round failed; trying again shortly")
+                await asyncio.sleep(1.0)
+
+    async def _round(self) -> None:
+        self._wake.clear()
+        now = self._clock()
+        for task in await self._tasks.due(now, self._batch + len(self._working)):
+            if task.id not in self._working:
+                self._working[task.id] = asyncio.create_task(self._advance(task))
+        next_at = await self._tasks.next_check_at(exclude=self._working.keys())
+        idle = self._max_idle if next_at is None else next_at - self._clock()
+        idle = min(max(idle, 0.0), self._max_idle)
+        if idle > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=idle)
+
+    async def _advance(self, task: Task) -> None:
+        try:
+            async with self._slots:
+                await self._service.advance(task)
+        except Exception as exc:
+            log.exception("Advancing task %d failed", task.id)
+            await self._postpone(task)
+            with contextlib.suppress(Exception):
+                await self._service.report_unexpected(f"task #{task.id}", exc)
+        finally:
+            self._working.pop(task.id, None)
+            self.wake()
+
+    async def _postpone(self, task: Task) -> None:
+        """After an unexpected error, look at the task again later rather than at once."""
+        with contextlib.suppress(Exception):
+            await self._tasks.update(
+                task.id, TaskState(task.state), next_check_at=self._clock() + MAX_RETRY_DELAY / 5
+            )

@@ -1,0 +1,192 @@
+"""The web server of webhook mode: Telegram updates, provider callbacks, and a health check.
+
+Runs beside the python-telegram-bot Application (the pattern of PTB's
+`examples/customwebhookbot/starlettebot.py`): updates go onto `application.update_queue`.
+Every endpoint answers at once; a callback's work runs after the answer has been sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import json
+import logging
+import socket
+import time
+from collections.abc import Awaitable, Callable, Iterator
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.background import BackgroundTask
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from telegram import Update
+from telegram.ext import Application
+
+from bot.providers.base import CallbackEvent, CallbackRejectedError, Provider
+from bot.service import TaskService
+from bot.urls import CALLBACK_ROUTE, HEALTH_PATH, TELEGRAM_WEBHOOK_PATH
+
+log = logging.getLogger(__name__)
+
+MAX_CALLBACK_BYTES = 64 * 1024
+MAX_UPDATE_BYTES = 1024 * 1024
+SHUTDOWN_GRACE_SECONDS = 5
+
+
+class _TooLargeError(Exception):
+    pass
+
+
+class WebEndpoints:
+    """The routes, bound to the running bot's services."""
+
+    def __init__(
+        self,
+        *,
+        application: Application,  # type: ignore[type-arg]
+        service: TaskService,
+        provider: Provider,
+        telegram_secret: str,
+        database_ok: Callable[[], Awaitable[bool]],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._application = application
+        self._service = service
+        self._provider = provider
+        self._telegram_secret = telegram_secret.encode()
+        self._database_ok = database_ok
+        self._clock = clock
+
+    def asgi(self) -> Starlette:
+        return Starlette(
+            routes=[
+                Route(TELEGRAM_WEBHOOK_PATH, self.telegram_update, methods=["POST"]),
+                Route(CALLBACK_ROUTE, self.provider_callback, methods=["POST"]),
+                Route(HEALTH_PATH, self.health, methods=["GET"]),
+            ]
+        )
+
+    async def telegram_update(self, request: Request) -> Response:
+        """An update pushed by Telegram; only with the secret set in setWebhook."""
+        given = request.headers.get("x-telegram-bot-api-secret-token", "").encode()
+        if not hmac.compare_digest(given, self._telegram_secret):
+            log.warning("Refused a Telegram webhook request without the right secret")
+            return Response(status_code=403)
+        try:
+            data = json.loads(await _read_body(request, MAX_UPDATE_BYTES))
+            update = Update.de_json(data, self._application.bot)
+        except _TooLargeError:
+            return Response(status_code=413)
+        except (ValueError, TypeError, KeyError):
+            log.warning("Refused a Telegram webhook request that is not an update")
+            return Response(status_code=400)
+        await self._application.update_queue.put(update)
+        return Response(status_code=200)
+
+    async def provider_callback(self, request: Request) -> Response:
+        """A provider's job-finished call to the URL given with the task."""
+        provider = request.path_params["provider"]
+        token = request.path_params["token"]
+        try:
+            body = await _read_body(request, MAX_CALLBACK_BYTES)
+        except _TooLargeError:
+            return _answer(413, "the body is larger than 64 KB")
+        task = await self._service.task_for_callback(provider, token)
+        if task is None:
+            log.warning("Callback to an unknown URL (provider %r)", provider)
+            return _answer(404, "unknown callback URL")
+        try:
+            event = self._provider.parse_callback(json.loads(body), request.headers, self._clock())
+        except ValueError:
+            return _answer(400, "the body is not JSON")
+        except CallbackRejectedError as exc:
+            log.warning("Refused a callback for task %d: %s", task.id, exc.reason)
+            return _answer(exc.http_status, exc.reason)
+        if task.provider_task_id is not None and event.job_id != task.provider_task_id:
+            log.warning("Refused a callback for task %d naming another job", task.id)
+            return _answer(404, "unknown callback URL")
+        return JSONResponse(
+            {"status": "received"},
+            background=BackgroundTask(self._process_callback, task.id, event),
+        )
+
+    async def _process_callback(self, task_id: int, event: CallbackEvent) -> None:
+        try:
+            await self._service.on_callback(task_id, event)
+        except Exception as exc:
+            log.exception("Handling a callback for task %d failed", task_id)
+            with contextlib.suppress(Exception):
+                await self._service.report_unexpected(f"the callback of task #{task_id}", exc)
+
+    async def health(self, request: Request) -> Response:
+        if await self._database_ok():
+            return JSONResponse({"status": "ok", "database": "ok"})
+        return JSONResponse({"status": "unavailable", "database": "not answering"}, 503)
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The request body, read no further than `limit` bytes."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise _TooLargeError
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise _TooLargeError
+    return bytes(body)
+
+
+def _answer(status: int, error: str) -> JSONResponse:
+    return JSONResponse({"error": error}, status_code=status)
+
+
+class WebServer:
+    """uvicorn serving the endpoints beside the bot, on a socket bound before start-up."""
+
+    def __init__(self, app: Starlette, host: str, port: int) -> None:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self._sock = socket.socket(family, socket.SOCK_STREAM)
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            self._sock.bind((host, port))
+        except OSError as exc:
+            self._sock.close()
+            raise OSError(f"cannot listen on {host}:{port} (WEB_HOST, WEB_PORT): {exc}") from exc
+        config = uvicorn.Config(
+            app,
+            log_level="warning",
+            lifespan="off",
+            access_log=False,
+            timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
+        )
+        self._server = _EmbeddedUvicorn(config)
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._server.serve(sockets=[self._sock]), name="web")
+        while not self._server.started:
+            if self._task.done():
+                self._task.result()
+                raise RuntimeError("the web server stopped during start-up")
+            await asyncio.sleep(0.01)
+
+    async def stop(self) -> None:
+        """Stop accepting requests; let those in progress (and their callbacks) finish."""
+        if self._task is None:
+            return
+        self._server.should_exit = True
+        await self._task
+        self._task = None
+        self._sock.close()
+
+
+class _EmbeddedUvicorn(uvicorn.Server):
+    """uvicorn inside the bot's process: the bot, not uvicorn, handles SIGINT and SIGTERM."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield

@@ -1,0 +1,39 @@
+"""The error handler: log the traceback, apologise to the user, tell the admins."""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from html import escape
+
+from telegram import Update
+from telegram.error import TelegramError
+from telegram.ext import ContextTypes
+
+from bot import texts
+from bot.runtime import BOT_DATA_KEY, Runtime
+
+log = logging.getLogger(__name__)
+
+
+async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Handle an exception raised while handling an update."""
+    error = context.error
+    log.error("Unhandled error while handling an update", exc_info=error)
+    if isinstance(update, Update):
+        try:
+            if update.callback_query is not None:
+                await update.callback_query.answer(texts.UNEXPECTED_ERROR[:200])
+            elif update.effective_message is not None:
+                await update.effective_message.reply_text(texts.UNEXPECTED_ERROR)
+        except TelegramError as exc:
+            log.warning("Could not apologise to the user: %s", exc)
+    rt = context.bot_data.get(BOT_DATA_KEY)
+    if isinstance(rt, Runtime) and error is not None:
+        trace = "".join(traceback.format_exception(error))
+        sender = update.effective_user if isinstance(update, Update) else None
+        user = sender.id if sender else None
+        await rt.outbox.report_to_admins(
+            f"🐞 Unhandled error (user <code>{user}</code>): <code>{escape(repr(error))}</code>\n"
+            f"<pre>{escape(trace[-3000:])}</pre>"
+        )

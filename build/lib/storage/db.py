@@ -1,0 +1,123 @@
+"""The SQLite connection: WAL mode, numbered migrations, one writer at a time."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import sqlite3
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+log = logging.getLogger(__name__)
+
+Params = Sequence[Any] | dict[str, Any]
+_MIGRATION_NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
+
+
+class Database:
+    """One aiosqlite connection shared by the process.
+
+    Statements run in autocommit mode; `transaction()` groups several under an asyncio lock, and
+    single writes take the same lock, so that no statement of one coroutine lands inside another
+    coroutine's open transaction on the shared connection.
+    """
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+        self._write_lock = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, path: Path | str) -> Database:
+        if str(path) != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        conn = await aiosqlite.connect(str(path), isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        for pragma in (
+            "PRAGMA journal_mode = WAL",
+            "PRAGMA synchronous = NORMAL",
+            "PRAGMA foreign_keys = ON",
+            "PRAGMA busy_timeout = 5000",
+        ):
+            await conn.execute(pragma)
+        db = cls(conn)
+        try:
+            await db.migrate()
+        except BaseException:
+            await conn.close()
+            raise
+        return db
+
+    async def close(self) -> None:
+        await self._conn.close()
+
+    async def migrate(self) -> None:
+        """Apply the numbered .sql files in storage/migrations that are newer than user_version."""
+        row = await self.fetch_one("PRAGMA user_version")
+        current = int(row[0]) if row else 0
+        for number, name, sql in _migrations():
+            if number <= current:
+                continue
+            log.info("Applying database migration %s", name)
+            async with self._write_lock:
+                try:
+                    await self._conn.executescript(
+                        f"BEGIN IMMEDIATE;\n{sql}\n;PRAGMA user_version = {number};\nCOMMIT;"
+                    )
+                except BaseException:
+                    if self._conn.in_transaction:
+                        await self._conn.rollback()
+                    raise
+
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        """Run one write statement; return the number of rows it changed."""
+        async with self._write_lock:
+            cursor = await self._conn.execute(sql, params)
+            return cursor.rowcount
+
+    async def fetch_one(self, sql: str, params: Params = ()) -> sqlite3.Row | None:
+        async with self._conn.execute(sql, params) as cursor:
+            row: sqlite3.Row | None = await cursor.fetchone()
+            return row
+
+    async def fetch_all(self, sql: str, params: Params = ()) -> Iterable[sqlite3.Row]:
+        async with self._conn.execute(sql, params) as cursor:
+            return await cursor.fetchall()
+
+    async def ping(self) -> bool:
+        """Whether the database answers a trivial query."""
+        try:
+            await self.fetch_one("SELECT 1")
+        except (sqlite3.Error, ValueError):
+            return False
+        return True
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """BEGIN IMMEDIATE ... COMMIT around the block; rolled back when the block raises."""
+        async with self._write_lock:
+            await self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                await self._conn.execute("ROLLBACK")
+                raise
+            await self._conn.execute("COMMIT")
+
+
+def _migrations() -> list[tuple[int, str, str]]:
+    found = []
+    for entry in (resources.files("storage") / "migrations").iterdir():
+        match = _MIGRATION_NAME.match(entry.name)
+        if match:
+            found.append((int(match.group(1)), entry.name, entry.read_text(encoding="utf-8")))
+    found.sort()
+    numbers = [n for n, _, _ in found]
+    if numbers != list(range(1, len(numbers) + 1)):
+        raise RuntimeError(f"migration numbers must run 001, 002, ... without gaps: {numbers}")
+    return found

@@ -1,0 +1,84 @@
+"""Drafts: a link and a prompt on their way to becoming a task (the confirmation card)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from storage.db import Database
+from storage.models import OPEN_DRAFT_STATES, Draft, DraftState, checked_columns
+
+_OPEN = tuple(str(s) for s in OPEN_DRAFT_STATES)
+
+
+class DraftRepository:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def create(
+        self, *, user_id: int, chat_id: int, video_url: str, prompt: str | None, now: float
+    ) -> tuple[Draft, list[Draft]]:
+        """Store a new draft and retire the user's open ones; return it and the retired drafts."""
+        state = DraftState.PENDING if prompt is not None else DraftState.AWAITING_PROMPT
+        async with self._db.transaction() as conn:
+            async with conn.execute(
+                f"SELECT * FROM drafts WHERE user_id = ? AND state IN {_placeholders(_OPEN)}",
+                (user_id, *_OPEN),
+            ) as cursor:
+                replaced = [Draft.from_row(r) for r in await cursor.fetchall()]
+            await conn.execute(
+                f"UPDATE drafts SET state = ?, updated_at = ? "
+                f"WHERE user_id = ? AND state IN {_placeholders(_OPEN)}",
+                (DraftState.REPLACED, now, user_id, *_OPEN),
+            )
+            cursor = await conn.execute(
+                """
+                INSERT INTO drafts
+                    (user_id, chat_id, video_url, prompt, state, created_at, updated_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?)
+                """,
+                (user_id, chat_id, video_url, prompt, state, now, now),
+            )
+            draft_id = cursor.lastrowid
+        draft = await self.get(draft_id or 0)
+        if draft is None:
+            raise RuntimeError("the draft just stored is missing")
+        return draft, replaced
+
+    async def get(self, draft_id: int) -> Draft | None:
+        row = await self._db.fetch_one("SELECT * FROM drafts WHERE id = ?", (draft_id,))
+        return Draft.from_row(row) if row else None
+
+    async def open_for_user(self, user_id: int) -> Draft | None:
+        """The user's newest draft that still waits for a prompt or a button press."""
+        row = await self._db.fetch_one(
+            f"SELECT * FROM drafts WHERE user_id = ? AND state IN {_placeholders(_OPEN)} "
+            "ORDER BY id DESC LIMIT 1",
+            (user_id, *_OPEN),
+        )
+        return Draft.from_row(row) if row else None
+
+    async def transition(
+        self,
+        draft_id: int,
+        from_state: DraftState,
+        to_state: DraftState,
+        now: float,
+        **fields: Any,
+    ) -> bool:
+        """Move the draft from one state to another; False when it was not in `from_state`."""
+        checked_columns(Draft, fields)
+        assignments = "".join(f", {name} = ?" for name in fields)
+        changed = await self._db.execute(
+            f"UPDATE drafts SET state = ?, updated_at = ?{assignments} WHERE id = ? AND state = ?",
+            (to_state, now, *fields.values(), draft_id, from_state),
+        )
+        return changed == 1
+
+    async def set_card(self, draft_id: int, message_id: int) -> None:
+        await self._db.execute(
+            "UPDATE drafts SET card_message_id = ? WHERE id = ?", (message_id, draft_id)
+        )
+
+
+def _placeholders(values: tuple[Any, ...]) -> str:
+    return "(" + ", ".join("?" for _ in values) + ")"

@@ -1,0 +1,126 @@
+"""The rows the repositories return, and the states a draft and a task move through."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass, fields
+from enum import StrEnum
+from typing import Any, Self
+
+
+class DraftState(StrEnum):
+    AWAITING_PROMPT = "awaiting_prompt"  # the user sent a link; the bot waits for the prompt
+    PENDING = "pending"  # the card with Submit / Cancel is showing
+    SUBMITTED = "submitted"  # Submit was pressed: the draft became a task
+    CANCELLED = "cancelled"
+    REPLACED = "replaced"  # a newer draft of the same user took its place
+
+
+OPEN_DRAFT_STATES = (DraftState.AWAITING_PROMPT, DraftState.PENDING)
+
+
+class TaskState(StrEnum):
+    """A task's life: see DESIGN.md. Each change is one conditional UPDATE in TaskRepository."""
+
+    QUEUED = "queued"  # stored, not yet sent to the provider
+    SUBMITTING = "submitting"  # the submit request is under way: outcome unknown if we crash now
+    PROCESSING = "processing"  # the provider accepted it and is working
+    SUCCEEDED = "succeeded"  # the provider is done; the result waits to be sent
+    DELIVERING = "delivering"  # a delivery is under way
+    DELIVERED = "delivered"  # sent into the chat (as a video, a document or a link)
+    FAILED = "failed"  # refused, failed at the provider, or timed out
+    UNKNOWN = "unknown"  # the submit request may or may not have reached the provider
+    UNDELIVERABLE = "undeliverable"  # done, but the chat cannot be reached (bot blocked)
+
+    @property
+    def is_active(self) -> bool:
+        return self in ACTIVE_TASK_STATES
+
+
+ACTIVE_TASK_STATES = frozenset(
+    {
+        TaskState.QUEUED,
+        TaskState.SUBMITTING,
+        TaskState.PROCESSING,
+        TaskState.SUCCEEDED,
+        TaskState.DELIVERING,
+    }
+)
+
+
+class _Row:
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> Self:
+        names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+        return cls(**{k: row[k] for k in row.keys() if k in names})  # noqa: SIM118 (sqlite3.Row)
+
+    @classmethod
+    def column_names(cls) -> frozenset[str]:
+        return frozenset(f.name for f in fields(cls))  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True, slots=True)
+class User(_Row):
+    id: int
+    username: str | None
+    first_name: str
+    first_seen_at: float
+    last_seen_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Draft(_Row):
+    id: int
+    user_id: int
+    chat_id: int
+    video_url: str
+    prompt: str | None
+    state: DraftState
+    card_message_id: int | None
+    created_at: float
+    updated_at: float
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "state", DraftState(self.state))
+
+
+@dataclass(frozen=True, slots=True)
+class Task(_Row):
+    id: int
+    user_id: int
+    chat_id: int
+    draft_id: int
+    provider: str
+    video_url: str
+    prompt: str
+    state: TaskState
+    provider_task_id: str | None
+    status_message_id: int | None
+    result_url: str | None
+    failure: str | None
+    error_detail: str | None
+    delivered_as: str | None
+    attempts: int
+    created_at: float
+    submitted_at: float | None
+    finished_at: float | None
+    delivered_at: float | None
+    next_check_at: float | None
+    status_edited_at: float | None
+    callback_token: str | None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "state", TaskState(self.state))
+
+    @property
+    def started_at(self) -> float:
+        """When the provider accepted the task (its clock for time-outs), else when it was made."""
+        return self.submitted_at or self.created_at
+
+
+def checked_columns(model: type[_Row], values: dict[str, Any]) -> dict[str, Any]:
+    """Refuse column names that are not fields of `model` (they end up in SQL text)."""
+    unknown = set(values) - model.column_names()
+    if unknown:
+        raise ValueError(f"unknown {model.__name__} columns: {sorted(unknown)}")
+    return values

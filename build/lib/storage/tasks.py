@@ -1,0 +1,209 @@
+"""Tasks: one paid job at the provider each. Every state change is one conditional UPDATE."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from storage.db import Database
+from storage.models import (
+    ACTIVE_TASK_STATES,
+    DraftState,
+    Task,
+    TaskState,
+    checked_columns,
+)
+
+_ACTIVE = tuple(str(s) for s in ACTIVE_TASK_STATES)
+_ACTIVE_SQL = "(" + ", ".join(f"'{s}'" for s in sorted(_ACTIVE)) + ")"
+# Tasks the provider refused outright cost nothing and do not count towards the daily limit.
+_COUNTS_TOWARDS_DAILY = f"NOT (state = '{TaskState.FAILED}' AND provider_task_id IS NULL)"
+
+
+class ClaimRefusal(StrEnum):
+    DRAFT_GONE = "draft_gone"  # submitted already, cancelled, replaced, or not this user's
+    ACTIVE_LIMIT = "active_limit"
+    DAILY_LIMIT = "daily_limit"
+
+
+@dataclass(frozen=True, slots=True)
+class Quota:
+    """Limits checked atomically with the claim; None means no limit (admins)."""
+
+    max_active: int | None
+    daily_limit: int | None
+    day_started_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    task: Task | None
+    refusal: ClaimRefusal | None = None
+    existing_task_id: int | None = None  # for DRAFT_GONE: the task the draft already became
+
+
+class TaskRepository:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def claim_draft(
+        self,
+        *,
+        draft_id: int,
+        user_id: int,
+        provider: str,
+        quota: Quota,
+        callback_token: str,
+        now: float,
+    ) -> Claim:
+        """Turn a pending draft into a queued task, at most once, within the user's limits.
+
+        Checking the limits, marking the draft submitted and inserting the task happen in one
+        transaction, so two presses of Submit (or two cards at once) cannot slip past either.
+        """
+        async with self._db.transaction() as conn:
+            async with conn.execute(
+                "SELECT d.*, t.id AS task_id FROM drafts d LEFT JOIN tasks t ON t.draft_id = d.id "
+                "WHERE d.id = ? AND d.user_id = ?",
+                (draft_id, user_id),
+            ) as cursor:
+                draft = await cursor.fetchone()
+            if draft is None or draft["state"] != DraftState.PENDING or draft["prompt"] is None:
+                existing = draft["task_id"] if draft is not None else None
+                return Claim(None, ClaimRefusal.DRAFT_GONE, existing)
+            if quota.max_active is not None:
+                async with conn.execute(
+                    f"SELECT COUNT(*) FROM tasks WHERE user_id = ? AND state IN {_ACTIVE_SQL}",
+                    (user_id,),
+                ) as cursor:
+                    row = await cursor.fetchone()
+                if row is not None and row[0] >= quota.max_active:
+                    return Claim(None, ClaimRefusal.ACTIVE_LIMIT)
+            if quota.daily_limit is not None:
+                async with conn.execute(
+                    f"SELECT COUNT(*) FROM tasks WHERE user_id = ? AND created_at >= ? "
+                    f"AND {_COUNTS_TOWARDS_DAILY}",
+                    (user_id, quota.day_started_at),
+                ) as cursor:
+                    row = await cursor.fetchone()
+                if row is not None and row[0] >= quota.daily_limit:
+                    return Claim(None, ClaimRefusal.DAILY_LIMIT)
+            await conn.execute(
+                "UPDATE drafts SET state = ?, updated_at = ? WHERE id = ?",
+                (DraftState.SUBMITTED, now, draft_id),
+            )
+            cursor = await conn.execute(
+                """
+                INSERT INTO tasks (user_id, chat_id, draft_id, provider, video_url, prompt, state,
+                                   status_message_id, created_at, next_check_at, callback_token)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+                (
+                    user_id,
+                    draft["chat_id"],
+                    draft_id,
+                    provider,
+                    draft["video_url"],
+                    draft["prompt"],
+                    TaskState.QUEUED,
+                    draft["card_message_id"],
+                    now,
+                    now,
+                    callback_token,
+                ),
+            )
+            task_id = cursor.lastrowid
+        task = await self.get(task_id or 0)
+        if task is None:
+            raise RuntimeError("the task just stored is missing")
+        return Claim(task)
+
+    async def get(self, task_id: int) -> Task | None:
+        row = await self._db.fetch_one("SELECT * FROM tasks WHERE id = ?", (task_id,))
+        return Task.from_row(row) if row else None
+
+    async def get_by_callback_token(self, provider: str, token: str) -> Task | None:
+        row = await self._db.fetch_one(
+            "SELECT * FROM tasks WHERE callback_token = ? AND provider = ?", (token, provider)
+        )
+        return Task.from_row(row) if row else None
+
+    async def get_for_user(self, user_id: int, task_id: int) -> Task | None:
+        """The task, if it belongs to the user: another user's task does not exist for them."""
+        row = await self._db.fetch_one(
+            "SELECT * FROM tasks WHERE id = ? AND user_id = ?", (task_id, user_id)
+        )
+        return Task.from_row(row) if row else None
+
+    async def recent_for_user(self, user_id: int, limit: int) -> list[Task]:
+        rows = await self._db.fetch_all(
+            "SELECT * FROM tasks WHERE user_id = ? ORDER BY id DESC LIMIT ?", (user_id, limit)
+        )
+        return [Task.from_row(r) for r in rows]
+
+    async def active_for_user(self, user_id: int) -> list[Task]:
+        rows = await self._db.fetch_all(
+            f"SELECT * FROM tasks WHERE user_id = ? AND state IN {_ACTIVE_SQL} ORDER BY id",
+            (user_id,),
+        )
+        return [Task.from_row(r) for r in rows]
+
+    async def transition(
+        self,
+        task_id: int,
+        from_states: TaskState | Collection[TaskState],
+        to_state: TaskState,
+        **fields: Any,
+    ) -> bool:
+        """Move a task to `to_state` if it is in one of `from_states`, setting `fields` too.
+
+        Returns whether this caller made the change: of two callers racing (a poll and a
+        provider callback, say) exactly one gets True.
+        """
+        sources = (from_states,) if isinstance(from_states, TaskState) else tuple(from_states)
+        checked_columns(Task, fields)
+        assignments = "".join(f", {name} = ?" for name in fields)
+        marks = ", ".join("?" for _ in sources)
+        changed = await self._db.execute(
+            f"UPDATE tasks SET state = ?{assignments} WHERE id = ? AND state IN ({marks})",
+            (to_state, *fields.values(), task_id, *sources),
+        )
+        return changed == 1
+
+    async def update(self, task_id: int, state: TaskState, **fields: Any) -> bool:
+        """Change bookkeeping fields of a task that is still in `state`."""
+        checked_columns(Task, fields)
+        assignments = ", ".join(f"{name} = ?" for name in fields)
+        changed = await self._db.execute(
+            f"UPDATE tasks SET {assignments} WHERE id = ? AND state = ?",
+            (*fields.values(), task_id, state),
+        )
+        return changed == 1
+
+    async def due(self, now: float, limit: int) -> list[Task]:
+        """Tasks the tracker should look at now: to submit, to check, or to deliver."""
+        rows = await self._db.fetch_all(
+            "SELECT * FROM tasks WHERE state IN (?, ?, ?) AND next_check_at <= ? "
+            "ORDER BY next_check_at LIMIT ?",
+            (TaskState.QUEUED, TaskState.PROCESSING, TaskState.SUCCEEDED, now, limit),
+        )
+        return [Task.from_row(r) for r in rows]
+
+    async def next_check_at(self, exclude: Collection[int] = ()) -> float | None:
+        """The earliest planned check among tasks the tracker looks after, except `exclude`."""
+        skip = ", ".join("?" for _ in exclude)
+        row = await self._db.fetch_one(
+            "SELECT MIN(next_check_at) FROM tasks WHERE state IN (?, ?, ?)"
+            + (f" AND id NOT IN ({skip})" if exclude else ""),
+            (TaskState.QUEUED, TaskState.PROCESSING, TaskState.SUCCEEDED, *exclude),
+        )
+        return float(row[0]) if row and row[0] is not None else None
+
+    async def in_states(self, states: Collection[TaskState]) -> list[Task]:
+        marks = ", ".join("?" for _ in states)
+        rows = await self._db.fetch_all(
+            f"SELECT * FROM tasks WHERE state IN ({marks}) ORDER BY id", tuple(states)
+        )
+        return [Task.from_row(r) for r in rows]
