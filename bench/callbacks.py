@@ -19,7 +19,6 @@ import asyncio
 import logging
 import random
 import socket
-import statistics
 import tempfile
 import time
 from dataclasses import dataclass
@@ -143,8 +142,9 @@ async def main() -> None:
         with_callbacks,
         "callback received",
     )
+    low, high = PROCESSING
     report(
-        f"Polling only (a poll every {POLL:g} s; tasks take {PROCESSING[0]:g}-{PROCESSING[1]:g} s):",
+        f"Polling only (a poll every {POLL:g} s; tasks take {low:g}-{high:g} s):",
         polling,
         "provider done",
     )

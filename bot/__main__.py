@@ -8,7 +8,7 @@ import logging
 import signal
 import sys
 
-from bot.app import BotApp
+from bot.app import BotApp, StartupError
 from bot.config import ConfigError, Settings, load_settings
 from bot.redaction import Redactor, configure_logging
 
@@ -36,8 +36,15 @@ def main() -> int:
         print(exc, file=sys.stderr)
         return 2
     configure_logging(settings.log_level, Redactor(settings.secrets()))
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(settings))
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(serve(settings))
+    except StartupError as exc:
+        log.error("The bot cannot start: %s", exc)  # the log filter masks any secret
+        return 1
+    except Exception:
+        log.exception("The bot stopped because of an unexpected error")
+        return 1
     return 0
 
 

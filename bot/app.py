@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import logging
 import secrets
+import sqlite3
 
 import httpx
 from telegram import BotCommand, BotCommandScopeAllPrivateChats, LinkPreviewOptions, Update
 from telegram.constants import ParseMode
+from telegram.error import InvalidToken, NetworkError
 from telegram.ext import AIORateLimiter, Application, Defaults
 
 import handlers
@@ -80,8 +82,14 @@ def task_policy(settings: Settings, provider: Provider) -> TaskPolicy:
         daily_limit=settings.daily_task_limit,
         status_edit_interval=settings.status_edit_interval_seconds,
         admin_ids=settings.admin_ids,
+        result_retention=provider.capabilities.result_retention_hours * 3600,
+        retry_delay=5 * settings.provider_retry_delay_seconds,
         callback_base_url=settings.public_url if callbacks else None,
     )
+
+
+class StartupError(Exception):
+    """The bot cannot start until the operator fixes something; the message says what."""
 
 
 class BotApp:
@@ -96,13 +104,32 @@ class BotApp:
         self._stopped = False
 
     async def start(self) -> None:
+        """Start everything; a problem the operator must fix raises StartupError (one line)."""
         settings = self.settings
-        self._db = db = await Database.open(settings.database_path)
+        try:
+            self._db = await Database.open(settings.database_path)
+        except (OSError, sqlite3.Error) as exc:
+            raise StartupError(
+                f"cannot open the database at DATABASE_PATH={settings.database_path}: {exc}"
+            ) from exc
+        try:
+            await self.application.initialize()
+        except InvalidToken as exc:
+            raise StartupError(
+                "Telegram refused TELEGRAM_BOT_TOKEN: check it with @BotFather"
+            ) from exc
+        except NetworkError as exc:
+            raise StartupError(
+                f"cannot reach Telegram at TELEGRAM_API_URL={settings.telegram_api_url}: {exc}"
+            ) from exc
+        await self._start_services(self._db)
+
+    async def _start_services(self, db: Database) -> None:
+        settings = self.settings
         self._provider = provider = create_provider(settings)
         self._http = httpx.AsyncClient(
             timeout=httpx.Timeout(120.0, connect=15.0), follow_redirects=True
         )
-        await self.application.initialize()
         me = self.application.bot.bot
         log.info(
             "Bot @%s (id %d) starting with provider %s",
@@ -139,6 +166,7 @@ class BotApp:
             outbox=outbox,
         )
 
+        outbox.remove_leftover_downloads()
         await service.recover()
         await self.application.bot.set_my_commands(
             [BotCommand(name, description) for name, description in texts.COMMANDS],
@@ -172,7 +200,10 @@ class BotApp:
             telegram_secret=secret,
             database_ok=db.ping,
         )
-        self._web = WebServer(endpoints.asgi(), settings.web_host, settings.web_port)
+        try:
+            self._web = WebServer(endpoints.asgi(), settings.web_host, settings.web_port)
+        except OSError as exc:
+            raise StartupError(str(exc)) from exc
         await self._web.start()
         await self.application.bot.set_webhook(
             url=settings.public_url + TELEGRAM_WEBHOOK_PATH,
@@ -197,7 +228,10 @@ class BotApp:
         if self._web is not None:
             await self._web.stop()  # waits for callbacks in progress
         if self._tracker is not None:
-            await self._tracker.stop(grace=SHUTDOWN_GRACE_SECONDS)
+            await self._tracker.stop(
+                grace=SHUTDOWN_GRACE_SECONDS,
+                submit_grace=self.settings.provider_timeout_seconds + SHUTDOWN_GRACE_SECONDS,
+            )
         if self.application.running:
             await self.application.stop()
         await self.application.shutdown()

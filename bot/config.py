@@ -69,6 +69,14 @@ class Settings(BaseSettings):
             raise ValueError("must look like 123456789:ABC... (ask @BotFather for it)")
         return SecretStr(token)
 
+    @field_validator("provider_api_key", "kie_webhook_hmac_key")
+    @classmethod
+    def _no_inner_spaces(cls, value: SecretStr) -> SecretStr:
+        key = value.get_secret_value().strip()
+        if any(c.isspace() or not c.isprintable() for c in key):
+            raise ValueError("must not contain spaces or line breaks")
+        return SecretStr(key)
+
     @field_validator("telegram_api_url", "provider_base_url")
     @classmethod
     def _http_root(cls, value: str) -> str:

@@ -8,16 +8,18 @@ gets a link instead. Telegram errors never escape: each becomes a DeliveryResult
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 import time
 from dataclasses import dataclass
 from enum import Enum, auto
 from functools import partial
+from html import unescape
 from pathlib import Path
 
 import httpx
-from telegram import Bot, ReplyParameters
-from telegram.error import BadRequest, Forbidden, NetworkError, TelegramError
+from telegram import Bot, InputFile, ReplyParameters
+from telegram.error import BadRequest, Forbidden, TelegramError
 
 from bot import texts
 from bot.redaction import Redactor
@@ -90,19 +92,34 @@ class TelegramOutbox:
             log.warning("Could not tell the user about task %d: %s", task.id, exc)
 
     async def report_to_admins(self, html: str) -> None:
-        text = texts.shorten(self._redact(html), texts.MESSAGE_LIMIT)
+        """Send a report to every admin; as plain text when the HTML is too long or refused."""
+        html = self._redact(html)
+        plain = texts.shorten(_html_to_text(html), texts.SAFE_MESSAGE_LENGTH)
         for admin_id in self._admin_ids:
             try:
-                await self._bot.send_message(chat_id=admin_id, text=text)
+                if len(html) <= texts.SAFE_MESSAGE_LENGTH:
+                    try:
+                        await self._bot.send_message(chat_id=admin_id, text=html)
+                        continue
+                    except BadRequest as exc:
+                        log.info("Report refused as HTML (%s); sending it as plain text", exc)
+                await self._bot.send_message(chat_id=admin_id, text=plain, parse_mode=None)
             except TelegramError as exc:
                 log.warning("Could not report to admin %d: %s", admin_id, exc)
 
     # --- the result -------------------------------------------------------------------------
 
+    def remove_leftover_downloads(self) -> None:
+        """Delete downloads a killed process left behind (each delivery removes its own)."""
+        if self._temp_dir.is_dir():
+            for leftover in self._temp_dir.glob("task-*.mp4"):
+                leftover.unlink(missing_ok=True)
+
     async def send_result(self, task: Task, *, allow_upload: bool) -> DeliveryResult:
         if not task.result_url:
             return DeliveryResult.RESULT_GONE
         size: int | None = None
+        too_big = False
         if allow_upload:
             self._temp_dir.mkdir(parents=True, exist_ok=True)
             path = self._temp_dir / f"task-{task.id}-{secrets.token_hex(4)}.mp4"
@@ -113,13 +130,14 @@ class TelegramOutbox:
                 if download.outcome == _Fetched.RETRY:
                     return DeliveryResult.RETRY
                 size = download.size
-                if download.outcome == _Fetched.OK:
+                too_big = download.outcome == _Fetched.TOO_BIG
+                if not too_big:
                     uploaded = await self._upload(task, path)
                     if uploaded is not None:
                         return uploaded
             finally:
                 path.unlink(missing_ok=True)
-        return await self._send_link(task, size)
+        return await self._send_link(task, size if too_big else None, too_big=too_big)
 
     async def _download(self, url: str, path: Path) -> _Download:
         """Fetch the result into `path`, stopping as soon as it is known to be too big."""
@@ -142,6 +160,9 @@ class TelegramOutbox:
                             return _Download(_Fetched.TOO_BIG, declared)
                         file.write(chunk)
                 return _Download(_Fetched.OK, received)
+        except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
+            log.warning("The result URL %s cannot be fetched: %s", url, exc)
+            return _Download(_Fetched.GONE)
         except httpx.HTTPError as exc:
             log.warning("Downloading the result %s failed: %s", url, exc)
             return _Download(_Fetched.RETRY)
@@ -164,10 +185,11 @@ class TelegramOutbox:
         )
         try:
             with path.open("rb") as file:
+                # read_file_handle=False: httpx streams the file instead of holding it in memory.
+                upload = InputFile(file, filename=f"task-{task.id}.mp4", read_file_handle=False)
                 await send(
                     task.chat_id,
-                    file,
-                    filename=f"task-{task.id}.mp4",
+                    upload,
                     caption=texts.result_caption(task),
                     reply_parameters=self._reply_to(task),
                     write_timeout=UPLOAD_TIMEOUT,
@@ -180,18 +202,16 @@ class TelegramOutbox:
                 return DeliveryResult.CHAT_UNREACHABLE
             log.warning("Telegram refused task %d as a %s: %s", task.id, kind, exc)
             return None
-        except NetworkError as exc:  # TimedOut, RetryAfter past the limiter's retries, 5xx
+        except TelegramError as exc:  # TimedOut, RetryAfter past the limiter's retries, 5xx
             log.warning("Sending task %d as a %s failed: %s", task.id, kind, exc)
             return DeliveryResult.RETRY
         return kind
 
-    async def _send_link(self, task: Task, size: int | None) -> DeliveryResult:
-        text = texts.result_as_link(
-            task,
-            size / 1_048_576 if size is not None else None,
-            self._upload_limit // 1_048_576,
-            self._retention_hours,
-        )
+    async def _send_link(self, task: Task, size: int | None, *, too_big: bool) -> DeliveryResult:
+        limit_mb = self._upload_limit // 1_048_576
+        size_mb = size / 1_048_576 if size is not None else None
+        reason = texts.too_big_to_upload(size_mb, limit_mb) if too_big else texts.UPLOAD_FAILED
+        text = texts.result_as_link(task, reason, self._retention_hours)
         try:
             await self._bot.send_message(
                 chat_id=task.chat_id, text=text, reply_parameters=self._reply_to(task)
@@ -213,6 +233,10 @@ class TelegramOutbox:
         if task.status_message_id is None:
             return None
         return ReplyParameters(message_id=task.status_message_id, allow_sending_without_reply=True)
+
+
+def _html_to_text(html: str) -> str:
+    return unescape(re.sub(r"<[^>]*>", "", html))
 
 
 def _content_length(response: httpx.Response) -> int | None:

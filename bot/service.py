@@ -7,6 +7,7 @@ task (two Submit presses, a poll and a callback), exactly one of them acts.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 import time
@@ -38,9 +39,14 @@ log = logging.getLogger(__name__)
 CHECK_ERRORS_BEFORE_ALERT = 5
 # The provider saying "no such task" this many times in a row ends the task.
 NOT_FOUND_BEFORE_FAILING = 3
-# Failed delivery attempts before the bot stops retrying and sends a link instead.
+# Failed delivery attempts before the bot stops uploading and sends a link instead. It goes on
+# trying (a link) until the provider no longer keeps the result.
 DELIVERY_ATTEMPTS = 5
+# Times a submit is put back in the queue while the provider is rate-limited or in maintenance.
+SUBMIT_WAITS = 8
 MAX_RETRY_DELAY = 300.0
+# Answers that say "not now": the request was not accepted, and may be later.
+_COME_BACK_LATER = frozenset({Failure.RATE_LIMITED, Failure.MAINTENANCE})
 
 
 class DeliveryResult(StrEnum):
@@ -86,6 +92,8 @@ class TaskPolicy:
     daily_limit: int
     status_edit_interval: float
     admin_ids: frozenset[int]
+    result_retention: float  # seconds the provider keeps a result
+    retry_delay: float  # first wait before submitting or delivering again (doubles each time)
     callback_base_url: str | None = None  # PUBLIC_URL when the provider should call back
 
 
@@ -171,6 +179,9 @@ class TaskService:
         try:
             job_id = await self._provider.submit(request)
         except ProviderError as exc:
+            if exc.failure in _COME_BACK_LATER and task.attempts < SUBMIT_WAITS:
+                await self._requeue(task, exc.detail)
+                return
             await self._fail(task, TaskState.SUBMITTING, exc.failure, exc.message, exc.detail)
             return
         except SubmitOutcomeUnknownError as exc:
@@ -179,6 +190,8 @@ class TaskService:
         except Exception as exc:
             await self._mark_unknown(task, f"unexpected error while submitting: {exc!r}")
             raise
+        # Logged before it is stored: if storing fails, the job can still be found.
+        log.info("Task %d accepted by %s as %s", task.id, self._provider.name, job_id)
         now = self._clock()
         moved = await self._tasks.transition(
             task.id,
@@ -191,8 +204,20 @@ class TaskService:
             attempts=0,
         )
         if moved:
-            log.info("Task %d accepted by %s as %s", task.id, self._provider.name, job_id)
             await self._show(task.id)
+
+    async def _requeue(self, task: Task, detail: str) -> None:
+        """The provider said "not now" (rate limit, maintenance): submit again a little later."""
+        attempts = task.attempts + 1
+        delay = self._retry_delay(attempts)
+        await self._tasks.transition(
+            task.id,
+            TaskState.SUBMITTING,
+            TaskState.QUEUED,
+            attempts=attempts,
+            next_check_at=self._clock() + delay,
+        )
+        log.warning("Task %d not accepted yet (%s); trying again in %.0f s", task.id, detail, delay)
 
     # --- tracking ---------------------------------------------------------------------------
 
@@ -212,7 +237,12 @@ class TaskService:
         try:
             status = await self._provider.status(task.provider_task_id)
         except ProviderError as exc:
-            await self._check_failed(task, exc)
+            await self._check_failed(task, exc.failure, exc.detail)
+            return
+        except Exception as exc:  # a bug, or an answer nobody foresaw: count it like an error
+            log.exception("Checking task %d failed unexpectedly", task.id)
+            await self._check_failed(task, Failure.PROVIDER_ERROR, f"unexpected: {exc!r}")
+            await self.report_unexpected(f"the status check of task #{task.id}", exc)
             return
         await self.on_status(task, status)
 
@@ -258,15 +288,15 @@ class TaskService:
         if edit_card:
             await self._show(task.id)
 
-    async def _check_failed(self, task: Task, exc: ProviderError) -> None:
+    async def _check_failed(self, task: Task, failure: Failure, detail: str) -> None:
         now = self._clock()
         attempts = task.attempts + 1
-        log.warning("Status check %d for task %d failed: %s", attempts, task.id, exc.detail)
-        if exc.failure == Failure.NOT_FOUND and attempts >= NOT_FOUND_BEFORE_FAILING:
-            await self._fail(task, TaskState.PROCESSING, Failure.NOT_FOUND, None, exc.detail)
+        log.warning("Status check %d for task %d failed: %s", attempts, task.id, detail)
+        if failure == Failure.NOT_FOUND and attempts >= NOT_FOUND_BEFORE_FAILING:
+            await self._fail(task, TaskState.PROCESSING, Failure.NOT_FOUND, None, detail)
             return
         if self._overdue(task, now):
-            await self._fail(task, TaskState.PROCESSING, Failure.TIMED_OUT, None, exc.detail)
+            await self._fail(task, TaskState.PROCESSING, Failure.TIMED_OUT, None, detail)
             return
         delay = min(MAX_RETRY_DELAY, self._policy.check_interval * 2 ** min(attempts, 8))
         await self._tasks.update(
@@ -278,7 +308,7 @@ class TaskService:
         if attempts == CHECK_ERRORS_BEFORE_ALERT:
             await self._outbox.report_to_admins(
                 f"⚠️ Task #{task.id}: {attempts} status checks in a row failed. "
-                f"Last error: <code>{escape(exc.detail)}</code>"
+                f"Last error: <code>{escape(detail)}</code>"
             )
 
     # --- provider callbacks ------------------------------------------------------------------
@@ -344,6 +374,9 @@ class TaskService:
         )
         return await self._tasks.get(task.id)
 
+    def _retry_delay(self, attempts: int) -> float:
+        return min(MAX_RETRY_DELAY, self._policy.retry_delay * 2.0 ** (attempts - 1))
+
     def _overdue(self, task: Task, now: float) -> bool:
         return now - task.started_at >= self._policy.task_timeout
 
@@ -365,15 +398,19 @@ class TaskService:
             result = await self._outbox.send_result(
                 claimed, allow_upload=claimed.attempts < DELIVERY_ATTEMPTS
             )
-        except BaseException:
-            # Hand the task back so that a later round (or the next start) delivers it.
+        except asyncio.CancelledError:
+            # Stopping: hand the task back so that the next start delivers it.
             await self._tasks.transition(
-                task.id,
-                TaskState.DELIVERING,
-                TaskState.SUCCEEDED,
-                next_check_at=self._clock() + MAX_RETRY_DELAY / 5,
+                task.id, TaskState.DELIVERING, TaskState.SUCCEEDED, next_check_at=self._clock()
             )
             raise
+        except Exception as exc:  # a bug: count it as a failed attempt, and tell the admins
+            log.exception("Delivering task %d failed unexpectedly", task.id)
+            await self.report_unexpected(f"the delivery of task #{task.id}", exc)
+            result = DeliveryResult.RETRY
+        await self._delivery_done(claimed, result)
+
+    async def _delivery_done(self, task: Task, result: DeliveryResult) -> None:
         now = self._clock()
         if result in (DeliveryResult.VIDEO, DeliveryResult.DOCUMENT, DeliveryResult.LINK):
             await self._tasks.transition(
@@ -391,24 +428,26 @@ class TaskService:
             await self._tasks.transition(task.id, TaskState.DELIVERING, TaskState.UNDELIVERABLE)
             log.info("Task %d is done but its chat cannot be reached", task.id)
             return
-        attempts = claimed.attempts + 1
+        attempts = task.attempts + 1
         if result == DeliveryResult.RESULT_GONE and attempts >= DELIVERY_ATTEMPTS:
             await self._fail(
                 task,
                 TaskState.DELIVERING,
                 Failure.RESULT_UNAVAILABLE,
                 None,
-                f"the result file {claimed.result_url} could not be downloaded",
+                f"the result file {task.result_url} could not be downloaded",
             )
             return
-        if attempts >= 2 * DELIVERY_ATTEMPTS:
-            await self._tasks.transition(task.id, TaskState.DELIVERING, TaskState.UNDELIVERABLE)
-            await self._outbox.report_to_admins(
-                f"⚠️ Task #{task.id}: gave up sending the result after {attempts} attempts. "
-                f"Result: {escape(claimed.result_url or '')}"
+        if now >= (task.finished_at or now) + self._policy.result_retention:
+            await self._fail(
+                task,
+                TaskState.DELIVERING,
+                Failure.RESULT_UNAVAILABLE,
+                None,
+                f"gave up sending the result after {attempts} attempts: it has expired",
             )
             return
-        delay = min(MAX_RETRY_DELAY, 2.0 * 2**attempts)
+        delay = self._retry_delay(attempts)
         await self._tasks.transition(
             task.id,
             TaskState.DELIVERING,

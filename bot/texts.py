@@ -9,7 +9,8 @@ from bot.providers.base import Capabilities
 from storage.models import Task, TaskState
 
 CAPTION_LIMIT = 1024
-MESSAGE_LIMIT = 4096
+# Telegram counts UTF-16 code units, in which an emoji takes two: keep long texts below this.
+SAFE_MESSAGE_LENGTH = 4000
 
 BUTTON_SUBMIT = "✅ Submit"
 BUTTON_CANCEL = "✖ Cancel"
@@ -205,11 +206,18 @@ def result_caption(task: Task) -> str:
     return head + escape(shorten(task.prompt, CAPTION_LIMIT - len(head) - 50))
 
 
-def result_as_link(task: Task, size_mb: float | None, limit_mb: int, retention_hours: float) -> str:
-    size = f"is {size_mb:.0f} MB, " if size_mb is not None else ""
+UPLOAD_FAILED = "Telegram would not take the video file"
+
+
+def too_big_to_upload(size_mb: float | None, limit_mb: int) -> str:
+    size = f"is {size_mb:.0f} MB" if size_mb is not None else "is larger than that"
+    return f"The video {size}, more than the {limit_mb} MB Telegram lets me upload"
+
+
+def result_as_link(task: Task, reason: str, retention_hours: float) -> str:
     return (
-        f"Task #{task.id} is done. The video {size}more than the {limit_mb} MB Telegram lets "
-        f"me upload, so here is a link instead: {escape(task.result_url or '')}\n"
+        f"Task #{task.id} is done. {reason}, so here is a link instead: "
+        f"{escape(task.result_url or '')}\n"
         f"It stays available for about {format_duration(retention_hours * 3600)}: "
         "download it before then."
     )

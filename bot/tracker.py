@@ -38,6 +38,7 @@ class Tracker:
         self._clock = clock
         self._wake = asyncio.Event()
         self._working: dict[int, asyncio.Task[None]] = {}
+        self._submitting: set[int] = set()  # tasks picked up to be sent to the provider
         self._loop_task: asyncio.Task[None] | None = None
 
     def wake(self) -> None:
@@ -47,22 +48,34 @@ class Tracker:
     def start(self) -> None:
         self._loop_task = asyncio.create_task(self._run(), name="tracker")
 
-    async def stop(self, grace: float) -> None:
-        """Stop picking up work; give tasks in hand up to `grace` seconds, then cancel them.
+    async def stop(self, grace: float, submit_grace: float) -> None:
+        """Stop picking up work; give work in hand `grace` seconds, then cancel it.
 
-        A task cut off here is picked up again at the next start (see TaskService.recover).
+        Submissions under way get up to `submit_grace` seconds: one cut off before its answer
+        arrives leaves a task whose outcome is unknown. Any other work cut off here is picked up
+        again at the next start (see TaskService.recover).
         """
         if self._loop_task is not None:
             self._loop_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._loop_task
             self._loop_task = None
-        working = list(self._working.values())
-        if working:
-            _, pending = await asyncio.wait(working, timeout=grace)
-            for job in pending:
-                job.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
+        working = dict(self._working)
+        if not working:
+            return
+        _, pending = await asyncio.wait(working.values(), timeout=grace)
+        submits = [
+            job
+            for task_id, job in working.items()
+            if job in pending and task_id in self._submitting
+        ]
+        if submits:
+            log.info("Waiting for %d submission(s) to be answered", len(submits))
+            await asyncio.wait(submits, timeout=max(0.0, submit_grace - grace))
+        left = [job for job in working.values() if not job.done()]
+        for job in left:
+            job.cancel()
+        await asyncio.gather(*left, return_exceptions=True)
 
     async def _run(self) -> None:
         while True:
@@ -79,6 +92,8 @@ class Tracker:
         now = self._clock()
         for task in await self._tasks.due(now, self._batch + len(self._working)):
             if task.id not in self._working:
+                if task.state == TaskState.QUEUED:
+                    self._submitting.add(task.id)
                 self._working[task.id] = asyncio.create_task(self._advance(task))
         next_at = await self._tasks.next_check_at(exclude=self._working.keys())
         idle = self._max_idle if next_at is None else next_at - self._clock()
@@ -98,6 +113,7 @@ class Tracker:
                 await self._service.report_unexpected(f"task #{task.id}", exc)
         finally:
             self._working.pop(task.id, None)
+            self._submitting.discard(task.id)
             self.wake()
 
     async def _postpone(self, task: Task) -> None:

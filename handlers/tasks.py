@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 
 from telegram import Update
@@ -9,6 +10,8 @@ from telegram.ext import ContextTypes
 
 from bot import texts
 from bot.runtime import runtime
+
+TASK_NUMBER = re.compile(r"[0-9]{1,18}")
 
 
 async def tasks_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -27,7 +30,7 @@ async def status_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         return
     args = context.args or []
     number = args[0].lstrip("#") if len(args) == 1 else ""
-    if not number.isdigit() or len(number) > 18:
+    if not TASK_NUMBER.fullmatch(number):
         await message.reply_text(texts.STATUS_USAGE)
         return
     task = await runtime(context).tasks.task_of_user(user.id, int(number))

@@ -104,10 +104,12 @@ class Database:
             await self._conn.execute("BEGIN IMMEDIATE")
             try:
                 yield self._conn
+                await self._conn.execute("COMMIT")
             except BaseException:
-                await self._conn.execute("ROLLBACK")
+                # Also when COMMIT itself failed: never leave the shared connection mid-transaction.
+                if self._conn.in_transaction:
+                    await asyncio.shield(self._conn.rollback())
                 raise
-            await self._conn.execute("COMMIT")
 
 
 def _migrations() -> list[tuple[int, str, str]]:

@@ -148,5 +148,6 @@ async def test_unknown_commands_and_bad_status_arguments(bot: BotApp, chat: Chat
     assert (await chat.say("/frobnicate")).text == texts.UNKNOWN_COMMAND
     assert (await chat.say("/status")).text == texts.STATUS_USAGE
     assert (await chat.say("/status twelve")).text == texts.STATUS_USAGE
+    assert (await chat.say("/status ²")).text == texts.STATUS_USAGE  # a digit to str.isdigit
     assert (await chat.say("/status 99999999999999999999999")).text == texts.STATUS_USAGE
     assert (await chat.say("/status 7")).text == texts.task_not_found(7)

@@ -6,6 +6,10 @@ import socket
 from collections.abc import AsyncIterator
 
 import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
 from bot.failures import Failure
 from bot.providers.base import (
@@ -14,9 +18,10 @@ from bot.providers.base import (
     SubmitOutcomeUnknownError,
     SubmitRequest,
 )
-from bot.providers.kie import KieProvider
+from bot.providers.kie import GENERATE_PATH, RECORD_INFO_PATH, KieProvider
 from bot.retry import Backoff
 from tests.fakes.kie import TEST_KIE_KEY, FakeKie
+from tests.fakes.server import LoopbackServer
 
 REQUEST = SubmitRequest(video_url="https://videos.example/clip.mp4", prompt="make it red")
 FAST = Backoff(attempts=4, base_delay=0.01)
@@ -194,3 +199,39 @@ async def test_a_wrong_key_is_an_operator_problem(kie: FakeKie) -> None:
         await provider.submit(REQUEST)
     await provider.aclose()
     assert caught.value.failure == Failure.PROVIDER_AUTH
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [(504, b"<html>Gateway Time-out</html>"), (502, b"Bad Gateway"), (200, b"<html>oops</html>")],
+)
+async def test_a_gateway_error_after_sending_is_an_unknown_outcome(
+    status: int, body: bytes
+) -> None:
+    """A proxy in front of the provider gave up or garbled the answer: the job may exist."""
+    seen: list[bytes] = []
+
+    async def gateway(request: Request) -> Response:
+        seen.append(await request.body())
+        return Response(body, status_code=status)
+
+    app = Starlette(routes=[Route(GENERATE_PATH, gateway, methods=["POST"])])
+    async with LoopbackServer(app) as server:
+        provider = client(server.url)
+        with pytest.raises(SubmitOutcomeUnknownError):
+            await provider.submit(REQUEST)
+        await provider.aclose()
+    assert len(seen) == 1  # and never sent again
+
+
+async def test_an_unreadable_status_answer_is_a_retryable_error() -> None:
+    async def garbled(request: Request) -> Response:
+        return Response(b"\x00not gzip", headers={"Content-Encoding": "gzip"})
+
+    app = Starlette(routes=[Route(RECORD_INFO_PATH, garbled)])
+    async with LoopbackServer(app) as server:
+        provider = client(server.url)
+        with pytest.raises(ProviderError) as caught:
+            await provider.status("abc")
+        await provider.aclose()
+    assert caught.value.retryable

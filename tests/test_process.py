@@ -137,6 +137,39 @@ async def test_webhook_mode_process_delivers_by_callback_and_stops_on_sigterm(
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
+        (
+            {"TELEGRAM_BOT_TOKEN": "999:refused-by-telegram-0123456789abcdef"},
+            "Telegram refused TELEGRAM_BOT_TOKEN",
+        ),
+        ({"DATABASE_PATH": "/proc/no-such-dir/bot.sqlite3"}, "cannot open the database"),
+    ],
+)
+async def test_a_start_up_problem_is_one_clear_line_without_secrets(
+    telegram: FakeTelegram, kie: FakeKie, tmp_path: Path, change: dict[str, str], expected: str
+) -> None:
+    env = base_environment() | bot_environment(telegram, kie, tmp_path / "db.sqlite3") | change
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        cwd=tmp_path,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode == 1
+    assert stdout == b""
+    output = stderr.decode()
+    assert expected in output
+    assert "Traceback" not in output
+    assert "refused-by-telegram" not in output
+    assert TEST_KIE_KEY not in output
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
         ({"TELEGRAM_BOT_TOKEN": None}, "TELEGRAM_BOT_TOKEN is required"),
         ({"TELEGRAM_BOT_TOKEN": "not-a-token"}, "TELEGRAM_BOT_TOKEN must look like"),
         ({"PROVIDER_API_KEY": None}, "PROVIDER_API_KEY is required"),

@@ -102,3 +102,27 @@ async def test_a_queued_task_left_by_a_crash_is_submitted_at_start(
     await kie.wait_for_task()
     await chat.wait_for_text("Processing")
     assert len(kie.generate_requests()) == 1
+
+
+async def test_a_stop_while_a_submission_waits_for_its_answer_lets_it_finish(
+    start_bot: Callable[..., Any], kie: FakeKie, chat: Chat, database: Path
+) -> None:
+    first: BotApp = await start_bot(provider_timeout_seconds=10)
+    kie.hang_next_generate(1.5, accept=True)  # the provider takes its time to answer
+    await chat.press(await chat.card(), "Submit")
+    await kie.wait_for_requests("/api/v1/modify/generate")
+    await first.stop()
+    assert state_of(database, 1) == "processing"  # the answer was waited for, and stored
+    await start_bot()
+    await chat.wait_for_text("Processing")
+    assert len(kie.generate_requests()) == 1
+
+
+async def test_downloads_left_by_a_killed_process_are_removed_at_start(
+    start_bot: Callable[..., Any], database: Path
+) -> None:
+    leftover = database.parent / "tmp" / "task-7-0badc0de.mp4"
+    leftover.parent.mkdir(parents=True)
+    leftover.write_bytes(b"half a video")
+    await start_bot()
+    assert not leftover.exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -111,4 +112,25 @@ async def test_another_users_claim_is_refused(tmp_path: Path) -> None:
     assert claim.task is None
     assert claim.refusal == ClaimRefusal.DRAFT_GONE
     assert claim.existing_task_id is None
+    await db.close()
+
+
+async def test_a_commit_that_fails_does_not_wedge_the_shared_connection(tmp_path: Path) -> None:
+    db, _ = await open_with_draft(tmp_path / "db.sqlite3")
+
+    async def break_a_foreign_key_at_commit() -> None:
+        async with db.transaction() as conn:
+            await conn.execute("PRAGMA defer_foreign_keys = ON")
+            await conn.execute(
+                "INSERT INTO drafts (user_id, chat_id, video_url, state, created_at, updated_at) "
+                "VALUES (424242, 1, 'https://v.example.com/b.mp4', 'pending', 1, 1)"
+            )
+
+    with pytest.raises(sqlite3.IntegrityError):
+        await break_a_foreign_key_at_commit()
+    async with db.transaction() as conn:  # the next transaction still works
+        await conn.execute("DELETE FROM drafts")
+    row = await db.fetch_one("SELECT COUNT(*) FROM drafts")
+    assert row is not None
+    assert row[0] == 0
     await db.close()

@@ -5,9 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 from bot import texts
 from bot.app import BotApp
 from bot.failures import Failure
+from bot.providers.kie import KieProvider
+from bot.service import SUBMIT_WAITS
 from tests.fakes.kie import FakeKie
 from tests.fakes.telegram import FakeTelegram
 from tests.helpers import ADMIN_ID, USER_ID, Chat
@@ -33,12 +37,28 @@ async def test_insufficient_credits_inside_http_200_is_told_plainly(
     assert kie.status_requests() == []
 
 
-async def test_maintenance_is_retried_then_explained(bot: BotApp, kie: FakeKie, chat: Chat) -> None:
-    kie.refuse_next_generate(455, "Service Unavailable", times=10)
+@pytest.mark.parametrize("code", [429, 455])
+async def test_a_busy_provider_is_waited_out_in_the_queue(
+    bot: BotApp, kie: FakeKie, chat: Chat, code: int
+) -> None:
+    kie.refuse_next_generate(code, "not now", times=6)  # more than one submit's own retries
     await submit(chat)
-    notice = await chat.wait_for_text("failed")
+    await kie.wait_for_task()
+    await chat.wait_for_text("Processing")
+    assert len(kie.generate_requests()) == 7
+    assert not [m for m in chat.telegram.messages(USER_ID) if "failed" in (m.rendered or "")]
+
+
+async def test_maintenance_that_lasts_is_explained_in_the_end(
+    start_bot: Callable[..., Any], kie: FakeKie, chat: Chat
+) -> None:
+    await start_bot(provider_retry_delay_seconds=0.001)
+    kie.refuse_next_generate(455, "Service Unavailable", times=1000)
+    await submit(chat)
+    notice = await chat.wait_for_text("failed", timeout=30)
     assert texts.failure_reason(Failure.MAINTENANCE, None) in (notice.rendered or "")
-    assert len(kie.generate_requests()) == 4  # the client's attempts, then it gives up
+    assert len(kie.generate_requests()) == 4 * (SUBMIT_WAITS + 1)  # 4 tries per submission
+    assert kie.tasks == {}
 
 
 async def test_failed_generation_passes_on_the_providers_message(
@@ -140,5 +160,55 @@ async def test_when_telegram_refuses_every_upload_the_result_comes_as_a_link(
     for method in ("sendVideo", "sendDocument"):
         telegram.fail_next(method, error_code=400, description="Bad Request: file is broken")
     kie.complete(task.task_id)
-    notice = await chat.wait_for_text("link instead")
-    assert kie.result_url(task.task_id) in (notice.rendered or "")
+    notice = (await chat.wait_for_text("link instead")).rendered or ""
+    assert kie.result_url(task.task_id) in notice
+    assert "Telegram would not take the video file" in notice
+    assert "MB" not in notice  # the size is not the reason here
+
+
+async def test_flood_control_that_outlasts_the_limiters_retries_is_retried_later(
+    bot: BotApp, telegram: FakeTelegram, kie: FakeKie, chat: Chat
+) -> None:
+    await submit(chat)
+    (task,) = await kie.wait_for_task()
+    telegram.fail_next(
+        "sendVideo",
+        error_code=429,
+        description="Too Many Requests: retry after 1",
+        retry_after=1,
+        times=4,  # one more than the rate limiter's own retries
+    )
+    kie.complete(task.task_id)
+    await chat.wait_for_text("Done", timeout=20)
+    assert len(chat.videos()) == 1
+    assert not [m for m in telegram.messages(ADMIN_ID) if "Unexpected" in (m.rendered or "")]
+
+
+async def test_a_result_url_that_cannot_be_fetched_ends_the_task_with_a_sentence(
+    bot: BotApp, telegram: FakeTelegram, kie: FakeKie, chat: Chat, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(kie, "result_url", lambda task_id: "https://[::1/result.mp4")
+    await submit(chat)
+    (task,) = await kie.wait_for_task()
+    kie.complete(task.task_id)
+    notice = await chat.wait_for_text("failed", timeout=20)
+    assert texts.failure_reason(Failure.RESULT_UNAVAILABLE, None) in (notice.rendered or "")
+    assert telegram.calls_to("sendVideo") == []
+
+
+async def test_an_unforeseen_error_while_checking_is_counted_reported_and_times_out(
+    start_bot: Callable[..., Any],
+    telegram: FakeTelegram,
+    kie: FakeKie,
+    chat: Chat,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def broken_status(self: KieProvider, job_id: str) -> None:
+        raise KeyError("surprise")
+
+    monkeypatch.setattr(KieProvider, "status", broken_status)
+    await start_bot(task_timeout_seconds=1.5)
+    await submit(chat)
+    notice = await chat.wait_for_text("failed", timeout=20)
+    assert texts.failure_reason(Failure.TIMED_OUT, None) in (notice.rendered or "")
+    await Chat(telegram, ADMIN_ID).wait_for_text("surprise")

@@ -77,3 +77,16 @@ async def test_an_unexpected_error_apologises_and_reports_to_admins(
     report = await Chat(telegram, ADMIN_ID).wait_for_text("disk on fire")
     assert "Traceback" in (report.rendered or "")
     assert kie.requests == []
+
+
+async def test_a_report_too_long_or_odd_for_html_still_reaches_the_admins(
+    bot: BotApp, telegram: FakeTelegram, chat: Chat, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(*args: object) -> None:
+        raise RuntimeError('"quoted" & <tagged> ' * 400)
+
+    monkeypatch.setattr(DraftService, "receive_text", broken)
+    await chat.say("https://v.example.com/a.mp4 make it red")
+    report = await Chat(telegram, ADMIN_ID).wait_for_text("Unhandled error")
+    assert len(report.text or "") <= 4096
+    assert '"quoted" & <tagged>' in (report.rendered or "")

@@ -49,6 +49,15 @@ _CODE_FAILURES: dict[int, Failure] = {
 }
 # Codes after which the same request may well succeed a little later.
 _TRANSIENT_CODES = frozenset({429, 455, 500, 502, 503, 504})
+# Errors raised before any byte of the request left: a submit may safely be sent again.
+_NOT_SENT = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.PoolTimeout,
+    httpx.LocalProtocolError,
+    httpx.UnsupportedProtocol,
+    httpx.InvalidURL,
+)
 # Codes that certainly mean "not accepted, nothing started": the only ones a submit retries.
 _SUBMIT_RETRY_CODES = frozenset({429, 455})
 
@@ -144,17 +153,20 @@ class KieProvider:
         async def once() -> str:
             try:
                 response = await self._http.post(GENERATE_PATH, json=body)
-            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            except _NOT_SENT as exc:
                 raise ProviderError(
                     Failure.UNREACHABLE, self._transport_detail(exc), retryable=True, sent=False
                 ) from exc
-            except httpx.TransportError as exc:
+            except httpx.HTTPError as exc:
                 # The request went out; whether the provider took it is unknown.
                 raise SubmitOutcomeUnknownError(self._transport_detail(exc)) from exc
-            if response.is_success and not _is_json_object(response):
+            if response.status_code in (502, 504) or (
+                not _is_json_object(response) and (response.is_success or response.is_server_error)
+            ):
+                # A gateway gave up waiting, or an answer we cannot read: the job may exist.
                 raise SubmitOutcomeUnknownError(
                     f"{self.capabilities.display_name} answered HTTP {response.status_code} "
-                    "to a submit with a body that is not JSON"
+                    "to a submit without the expected JSON"
                 )
             data = self._unwrap(response)
             task_id = data.get("taskId") if isinstance(data, dict) else None
@@ -177,7 +189,7 @@ class KieProvider:
         async def once() -> JobStatus:
             try:
                 response = await self._http.get(RECORD_INFO_PATH, params={"taskId": job_id})
-            except httpx.TransportError as exc:
+            except (httpx.HTTPError, httpx.InvalidURL) as exc:
                 raise ProviderError(
                     Failure.UNREACHABLE, self._transport_detail(exc), retryable=True
                 ) from exc
@@ -300,7 +312,7 @@ class KieProvider:
             retryable=code in _TRANSIENT_CODES or not envelope,
         )
 
-    def _transport_detail(self, exc: httpx.TransportError) -> str:
+    def _transport_detail(self, exc: Exception) -> str:
         reason = str(exc) or "no detail"
         return f"{self.capabilities.display_name} not reachable ({type(exc).__name__}: {reason})"
 
