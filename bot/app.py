@@ -152,7 +152,10 @@ class BotApp:
             tasks=tasks, provider=provider, outbox=outbox, policy=task_policy(settings, provider)
         )
         self._tracker = Tracker(
-            service=service, tasks=tasks, concurrency=settings.tracker_concurrency
+            service=service,
+            tasks=tasks,
+            concurrency=settings.tracker_concurrency,
+            card_interval=settings.status_edit_interval_seconds,
         )
         service.wake_tracker = self._tracker.wake
         self.application.bot_data[BOT_DATA_KEY] = Runtime(

@@ -226,9 +226,17 @@ class TaskService:
         if task.state == TaskState.QUEUED:
             await self.send_to_provider(task)
         elif task.state == TaskState.PROCESSING:
-            await self.check(task)
+            if (task.next_check_at or 0) <= self._clock():
+                await self.check(task)
+            else:  # woken only because its status card is due for a refresh
+                await self.refresh_card(task)
         elif task.state == TaskState.SUCCEEDED:
             await self.deliver(task)
+
+    async def refresh_card(self, task: Task) -> None:
+        """Show the time elapsed on a processing task's card, without asking the provider."""
+        if await self._tasks.update(task.id, TaskState.PROCESSING, status_edited_at=self._clock()):
+            await self._show(task.id)
 
     async def check(self, task: Task) -> None:
         """Ask the provider about a processing task and act on the answer."""

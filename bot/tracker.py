@@ -27,6 +27,7 @@ class Tracker:
         service: TaskService,
         tasks: TaskRepository,
         concurrency: int,
+        card_interval: float,
         max_idle: float = 5.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -34,6 +35,7 @@ class Tracker:
         self._tasks = tasks
         self._slots = asyncio.Semaphore(concurrency)
         self._batch = concurrency * 4
+        self._card_interval = card_interval
         self._max_idle = max_idle
         self._clock = clock
         self._wake = asyncio.Event()
@@ -90,12 +92,13 @@ class Tracker:
     async def _round(self) -> None:
         self._wake.clear()
         now = self._clock()
-        for task in await self._tasks.due(now, self._batch + len(self._working)):
+        due = await self._tasks.due(now, self._batch + len(self._working), self._card_interval)
+        for task in due:
             if task.id not in self._working:
                 if task.state == TaskState.QUEUED:
                     self._submitting.add(task.id)
                 self._working[task.id] = asyncio.create_task(self._advance(task))
-        next_at = await self._tasks.next_check_at(exclude=self._working.keys())
+        next_at = await self._tasks.next_wake_at(self._card_interval, self._working.keys())
         idle = self._max_idle if next_at is None else next_at - self._clock()
         idle = min(max(idle, 0.0), self._max_idle)
         if idle > 0:

@@ -18,6 +18,12 @@ from storage.models import (
 
 _ACTIVE = tuple(str(s) for s in ACTIVE_TASK_STATES)
 _ACTIVE_SQL = "(" + ", ".join(f"'{s}'" for s in sorted(_ACTIVE)) + ")"
+_TRACKED_SQL = f"('{TaskState.QUEUED}', '{TaskState.PROCESSING}', '{TaskState.SUCCEEDED}')"
+# When the tracker should wake for a task; takes one parameter, the status card interval.
+_WAKE_AT = (
+    f"(CASE WHEN state = '{TaskState.PROCESSING}' "
+    "THEN MIN(next_check_at, COALESCE(status_edited_at, 0) + ?) ELSE next_check_at END)"
+)
 # Tasks the provider refused outright cost nothing and do not count towards the daily limit.
 _COUNTS_TOWARDS_DAILY = f"NOT (state = '{TaskState.FAILED}' AND provider_task_id IS NULL)"
 
@@ -182,22 +188,25 @@ class TaskRepository:
         )
         return changed == 1
 
-    async def due(self, now: float, limit: int) -> list[Task]:
-        """Tasks the tracker should look at now: to submit, to check, or to deliver."""
+    async def due(self, now: float, limit: int, card_interval: float) -> list[Task]:
+        """Tasks the tracker should look at now: to submit, check or deliver them, or to
+        refresh the status card of a processing task not edited for `card_interval` seconds."""
         rows = await self._db.fetch_all(
-            "SELECT * FROM tasks WHERE state IN (?, ?, ?) AND next_check_at <= ? "
-            "ORDER BY next_check_at LIMIT ?",
-            (TaskState.QUEUED, TaskState.PROCESSING, TaskState.SUCCEEDED, now, limit),
+            f"SELECT * FROM tasks WHERE state IN {_TRACKED_SQL} AND {_WAKE_AT} <= ? "
+            f"ORDER BY {_WAKE_AT} LIMIT ?",
+            (card_interval, now, card_interval, limit),
         )
         return [Task.from_row(r) for r in rows]
 
-    async def next_check_at(self, exclude: Collection[int] = ()) -> float | None:
-        """The earliest planned check among tasks the tracker looks after, except `exclude`."""
+    async def next_wake_at(
+        self, card_interval: float, exclude: Collection[int] = ()
+    ) -> float | None:
+        """When the tracker next has something to do, leaving out the tasks in `exclude`."""
         skip = ", ".join("?" for _ in exclude)
         row = await self._db.fetch_one(
-            "SELECT MIN(next_check_at) FROM tasks WHERE state IN (?, ?, ?)"
+            f"SELECT MIN({_WAKE_AT}) FROM tasks WHERE state IN {_TRACKED_SQL}"
             + (f" AND id NOT IN ({skip})" if exclude else ""),
-            (TaskState.QUEUED, TaskState.PROCESSING, TaskState.SUCCEEDED, *exclude),
+            (card_interval, *exclude),
         )
         return float(row[0]) if row and row[0] is not None else None
 

@@ -262,3 +262,16 @@ async def test_a_task_whose_submit_answer_was_lost_is_recovered_by_its_callback(
     await telegram.wait_for("sendVideo")
     assert len(chat.videos()) == 1
     assert len(kie.generate_requests()) == 1
+
+
+async def test_the_status_card_keeps_time_without_asking_the_provider(
+    start_bot: Callable[..., Any], telegram: FakeTelegram, kie: FakeKie, chat: Chat
+) -> None:
+    await start_bot(**webhook_settings(status_edit_interval_seconds=1.0))
+    task = await submitted(chat, kie)
+    edits_before = len(telegram.calls_to("editMessageText", chat_id=USER_ID))
+    await asyncio.sleep(2.6)
+    edits = len(telegram.calls_to("editMessageText", chat_id=USER_ID)) - edits_before
+    assert 2 <= edits <= 3
+    assert "Elapsed: 2 s" in (telegram.messages(USER_ID)[-1].rendered or "")
+    assert kie.status_requests(task.task_id) == []
