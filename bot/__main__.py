@@ -15,12 +15,12 @@ from bot.redaction import Redactor, configure_logging
 log = logging.getLogger("bot")
 
 
-async def serve(settings: Settings) -> None:
+async def serve(settings: Settings, redact: Redactor) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    app = BotApp(settings)
+    app = BotApp(settings, redact)
     try:
         await app.start()
         await stop.wait()
@@ -35,10 +35,11 @@ def main() -> int:
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
-    configure_logging(settings.log_level, Redactor(settings.secrets()))
+    redact = Redactor(settings.secrets())
+    configure_logging(settings.log_level, redact)
     try:
         with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(serve(settings))
+            asyncio.run(serve(settings, redact))
     except StartupError as exc:
         log.error("The bot cannot start: %s", exc)  # the log filter masks any secret
         return 1

@@ -15,7 +15,7 @@ import sqlite3
 import httpx
 from telegram import BotCommand, BotCommandScopeAllPrivateChats, LinkPreviewOptions, Update
 from telegram.constants import ParseMode
-from telegram.error import InvalidToken, NetworkError
+from telegram.error import InvalidToken, NetworkError, TelegramError
 from telegram.ext import AIORateLimiter, Application, Defaults
 
 import handlers
@@ -93,8 +93,9 @@ class StartupError(Exception):
 
 
 class BotApp:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, redact: Redactor | None = None) -> None:
         self.settings = settings
+        self._redact = redact or Redactor(settings.secrets())
         self.application = build_application(settings)
         self._db: Database | None = None
         self._provider: Provider | None = None
@@ -146,7 +147,7 @@ class BotApp:
             upload_limit_bytes=settings.upload_limit_bytes,
             result_retention_hours=provider.capabilities.result_retention_hours,
             temp_dir=settings.database_path.parent / "tmp",
-            redact=Redactor(settings.secrets()),
+            redact=self._redact,
         )
         service = TaskService(
             tasks=tasks, provider=provider, outbox=outbox, policy=task_policy(settings, provider)
@@ -196,6 +197,7 @@ class BotApp:
         secret = settings.webhook_secret.get_secret_value() or await StateRepository(db).get_or_set(
             WEBHOOK_SECRET_KEY, secrets.token_urlsafe(32)
         )
+        self._redact.add(secret)
         endpoints = WebEndpoints(
             application=self.application,
             service=service,
@@ -208,11 +210,16 @@ class BotApp:
         except OSError as exc:
             raise StartupError(str(exc)) from exc
         await self._web.start()
-        await self.application.bot.set_webhook(
-            url=settings.public_url + TELEGRAM_WEBHOOK_PATH,
-            secret_token=secret,
-            allowed_updates=ALLOWED_UPDATES,
-        )
+        try:
+            await self.application.bot.set_webhook(
+                url=settings.public_url + TELEGRAM_WEBHOOK_PATH,
+                secret_token=secret,
+                allowed_updates=ALLOWED_UPDATES,
+            )
+        except TelegramError as exc:
+            raise StartupError(
+                f"Telegram refused the webhook at PUBLIC_URL={settings.public_url}: {exc}"
+            ) from exc
         log.info(
             "Bot is running (webhook mode at %s, listening on %s:%d)",
             settings.public_url,

@@ -12,6 +12,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 ProviderName = Literal["kie", "apikley"]
 
 _LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]", "::1"})
+_TELEGRAM_WEBHOOK_PORTS = frozenset({443, 80, 88, 8443})
 _WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
 DEFAULT_PROVIDER_URLS: dict[str, str] = {
@@ -92,8 +93,13 @@ class Settings(BaseSettings):
         if not value:
             return value
         url = AnyHttpUrl(value)
-        if url.scheme != "https" and url.host not in _LOOPBACK_HOSTS:
-            raise ValueError("must start with https:// (Telegram pushes updates only over https)")
+        if url.host not in _LOOPBACK_HOSTS:
+            if url.scheme != "https":
+                raise ValueError(
+                    "must start with https:// (Telegram pushes updates only over https)"
+                )
+            if url.port not in _TELEGRAM_WEBHOOK_PORTS:
+                raise ValueError("must use port 443, 80, 88 or 8443: Telegram pushes to no other")
         if url.query or url.fragment:
             raise ValueError("must be a plain root URL like https://bot.example.com")
         return value

@@ -367,6 +367,7 @@ class TaskService:
             TaskState.PROCESSING,
             provider_task_id=job_id,
             submitted_at=task.created_at,
+            attempts=0,
             failure=None,
             error_detail=None,
             finished_at=None,

@@ -28,6 +28,7 @@ from telegram.ext import Application
 from bot.providers.base import CallbackEvent, CallbackRejectedError, Provider
 from bot.service import TaskService
 from bot.urls import CALLBACK_ROUTE, HEALTH_PATH, TELEGRAM_WEBHOOK_PATH
+from storage.models import TaskState
 
 log = logging.getLogger(__name__)
 
@@ -77,11 +78,13 @@ class WebEndpoints:
             return Response(status_code=403)
         try:
             data = json.loads(await _read_body(request, MAX_UPDATE_BYTES))
+            if not isinstance(data, dict):
+                raise TypeError("not a JSON object")
             update = Update.de_json(data, self._application.bot)
         except _TooLargeError:
             return Response(status_code=413)
-        except (ValueError, TypeError, KeyError):
-            log.warning("Refused a Telegram webhook request that is not an update")
+        except Exception as exc:  # any body that does not make an Update
+            log.warning("Refused a Telegram webhook request that is not an update: %r", exc)
             return Response(status_code=400)
         await self._application.update_queue.put(update)
         return Response(status_code=200)
@@ -99,15 +102,23 @@ class WebEndpoints:
             log.warning("Callback to an unknown URL (provider %r)", provider)
             return _answer(404, "unknown callback URL")
         try:
-            event = self._provider.parse_callback(json.loads(body), request.headers, self._clock())
-        except ValueError:
+            payload = json.loads(body)
+        except (ValueError, RecursionError):
             return _answer(400, "the body is not JSON")
+        try:
+            event = self._provider.parse_callback(payload, request.headers, self._clock())
         except CallbackRejectedError as exc:
             log.warning("Refused a callback for task %d: %s", task.id, exc.reason)
             return _answer(exc.http_status, exc.reason)
+        except Exception as exc:  # a body of an unexpected shape
+            log.warning("Refused an unreadable callback for task %d: %r", task.id, exc)
+            return _answer(400, "the body is not a callback this bot can read")
         if task.provider_task_id is not None and event.job_id != task.provider_task_id:
             log.warning("Refused a callback for task %d naming another job", task.id)
             return _answer(404, "unknown callback URL")
+        if task.state == TaskState.SUBMITTING:
+            # The submit's own answer is still on its way: ask the provider to call again.
+            return _answer(503, "not ready for this callback yet; please retry")
         return JSONResponse(
             {"status": "received"},
             background=BackgroundTask(self._process_callback, task.id, event),
@@ -116,6 +127,9 @@ class WebEndpoints:
     async def _process_callback(self, task_id: int, event: CallbackEvent) -> None:
         try:
             await self._service.on_callback(task_id, event)
+        except asyncio.CancelledError:
+            log.info("Handling the callback of task %d was cut off by the shutdown", task_id)
+            raise
         except Exception as exc:
             log.exception("Handling a callback for task %d failed", task_id)
             with contextlib.suppress(Exception):
@@ -158,6 +172,7 @@ class WebServer:
             raise OSError(f"cannot listen on {host}:{port} (WEB_HOST, WEB_PORT): {exc}") from exc
         config = uvicorn.Config(
             app,
+            log_config=None,  # uvicorn logs through the bot's handler (and its redaction)
             log_level="warning",
             lifespan="off",
             access_log=False,

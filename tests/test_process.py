@@ -6,6 +6,7 @@ import asyncio
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -109,13 +110,16 @@ async def test_kill_9_while_processing_then_restart_delivers_exactly_once(
 
 
 async def test_webhook_mode_process_delivers_by_callback_and_stops_on_sigterm(
-    bot_process: BotProcess, telegram: FakeTelegram, kie: FakeKie, tmp_path: Path
+    bot_process: BotProcess, telegram: FakeTelegram, kie: FakeKie, tmp_path: Path, database: Path
 ) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     process = bot_process(
-        PUBLIC_URL=f"http://127.0.0.1:{port}", WEB_HOST="127.0.0.1", WEB_PORT=str(port)
+        PUBLIC_URL=f"http://127.0.0.1:{port}",
+        WEB_HOST="127.0.0.1",
+        WEB_PORT=str(port),
+        LOG_LEVEL="DEBUG",  # the most a log can say: still no secret in it
     )
     chat = Chat(telegram)
     await chat.say("/start", timeout=30)
@@ -131,7 +135,13 @@ async def test_webhook_mode_process_delivers_by_callback_and_stops_on_sigterm(
     process.send_signal(signal.SIGTERM)
     assert await wait_exit(process) == 0
     assert time.monotonic() - started < 10
-    assert "Bot stopped" in (tmp_path / "bot-0.log").read_text()
+    log = (tmp_path / "bot-0.log").read_text()
+    assert "Bot stopped" in log
+    with sqlite3.connect(database) as conn:
+        (webhook_secret,) = conn.execute("SELECT value FROM bot_state").fetchone()
+        (callback_token,) = conn.execute("SELECT callback_token FROM tasks").fetchone()
+    assert webhook_secret not in log
+    assert callback_token not in log
 
 
 @pytest.mark.parametrize(

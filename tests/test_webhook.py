@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from bot.app import BotApp
+from bot.app import BotApp, StartupError
 from tests.fakes.kie import FakeKie, FakeTask
 from tests.fakes.telegram import FakeTelegram
 from tests.helpers import OTHER_USER_ID, USER_ID, Chat
@@ -275,3 +275,52 @@ async def test_the_status_card_keeps_time_without_asking_the_provider(
     assert 2 <= edits <= 3
     assert "Elapsed: 2 s" in (telegram.messages(USER_ID)[-1].rendered or "")
     assert kie.status_requests(task.task_id) == []
+
+
+async def test_a_callback_while_the_submit_answer_is_on_its_way_is_asked_to_come_again(
+    start_bot: Callable[..., Any], telegram: FakeTelegram, kie: FakeKie, chat: Chat
+) -> None:
+    await start_bot(**webhook_settings(provider_timeout_seconds=10))
+    kie.hang_next_generate(1.0, accept=True)
+    await chat.press(await chat.card(), "Submit")
+    (task,) = await kie.wait_for_task()
+    kie.complete(task.task_id, success_flag=3, error_message="too dark")
+    early = await kie.send_callback(task.task_id)
+    assert early.status_code == 503  # the provider retries a callback that was not taken
+    await chat.wait_for_text("Processing")
+    assert (await kie.send_callback(task.task_id)).status_code == 200
+    notice = await chat.wait_for_text("failed")
+    assert "too dark" in (notice.rendered or "")
+
+
+async def test_odd_bodies_get_400_not_a_server_error(
+    webhook_bot: BotApp, telegram: FakeTelegram, kie: FakeKie, chat: Chat
+) -> None:
+    task = await submitted(chat, kie)
+    assert task.callback_url is not None
+    deep = b"[" * 30_000 + b"]" * 30_000
+    for body, expected in ((deep, 400), (b'"just a string"', 400), (b"null", 400)):
+        response = await kie.send_callback(task.task_id, body_override=body)
+        assert response.status_code == expected, body[:20]
+    secret = {"X-Telegram-Bot-Api-Secret-Token": telegram.webhook_secret or ""}
+    url = webhook_bot.settings.public_url + "/telegram"
+    async with httpx.AsyncClient() as client:
+        for body in (b"null", b'"x"', b"[1]", b'{"update_id": 5, "message": "x"}', deep):
+            response = await client.post(url, content=body, headers=secret)
+            assert response.status_code == 400, body[:20]
+    # A flat body of odd types from the genuine URL: the bot asks record-info instead.
+    odd = json.dumps({"taskId": task.task_id, "status": "SUCCESS", "errorCode": [1]}).encode()
+    kie.complete(task.task_id)
+    assert (await kie.send_callback(task.task_id, body_override=odd)).status_code == 200
+    await chat.wait_for_text("Done")
+    assert len(kie.status_requests(task.task_id)) == 1
+
+
+async def test_a_webhook_telegram_refuses_stops_the_start_with_a_clear_reason(
+    make_settings: Callable[..., Any], telegram: FakeTelegram
+) -> None:
+    telegram.fail_next("setWebhook", error_code=400, description="Bad Request: bad webhook")
+    app = BotApp(make_settings(**webhook_settings()))
+    with pytest.raises(StartupError, match="Telegram refused the webhook at PUBLIC_URL="):
+        await app.start()
+    await app.stop()

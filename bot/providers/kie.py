@@ -261,7 +261,10 @@ class KieProvider:
                     status = JobStatus(JobState.SUCCEEDED, result_url=url, detail="callback")
         else:  # seed 003's flat shape: {"taskId", "status", "videoUrl", ...}
             job_id = payload.get("taskId") or payload.get("task_id")
-            status = self._parse_record(str(job_id), payload) if job_id else None
+            try:
+                status = self._parse_record(str(job_id), payload) if job_id else None
+            except ProviderError:
+                status = None  # an odd body: ask record-info instead
             if status is not None and status.state == JobState.FAILED and not status.error_message:
                 status = None  # ask record-info for the reason
         if not isinstance(job_id, str) or not job_id:
