@@ -26,6 +26,7 @@ from bot.drafts import DraftService
 from bot.providers import create_provider
 from bot.providers.base import Provider
 from bot.redaction import Redactor
+from bot.results import ResultFetcher
 from bot.runtime import BOT_DATA_KEY, Runtime
 from bot.service import TaskPolicy, TaskService
 from bot.tracker import Tracker
@@ -142,7 +143,7 @@ class BotApp:
         tasks = TaskRepository(db)
         outbox = TelegramOutbox(
             bot=self.application.bot,
-            http=self._http,
+            results=ResultFetcher(self._http, provider.capabilities.local_results),
             admin_ids=settings.admin_ids,
             upload_limit_bytes=settings.upload_limit_bytes,
             result_retention_hours=provider.capabilities.result_retention_hours,
@@ -164,7 +165,9 @@ class BotApp:
             capabilities=provider.capabilities,
             tasks=service,
             drafts=DraftService(
-                DraftRepository(db), max_prompt_chars=provider.capabilities.max_prompt_chars
+                DraftRepository(db),
+                capabilities=provider.capabilities,
+                default_mode=settings.default_mode,
             ),
             users=UserService(UserRepository(db)),
             outbox=outbox,

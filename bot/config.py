@@ -9,7 +9,9 @@ from typing import Annotated, Literal
 from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-ProviderName = Literal["kie", "apikley"]
+from bot.modes import ALL_MODES
+
+ProviderName = Literal["kie", "apikley", "segmind", "luma", "sandbox"]
 
 _LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]", "::1"})
 _TELEGRAM_WEBHOOK_PORTS = frozenset({443, 80, 88, 8443})
@@ -18,6 +20,9 @@ _WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
 DEFAULT_PROVIDER_URLS: dict[str, str] = {
     "kie": "https://api.kie.ai",
     "apikley": "https://api.apikley.ru",
+    "segmind": "https://api.segmind.com",
+    "luma": "https://api.lumalabs.ai/dream-machine/v1",
+    "sandbox": "",
 }
 
 
@@ -31,13 +36,16 @@ class Settings(BaseSettings):
         case_sensitive=False,
     )
 
-    telegram_bot_token: SecretStr
+    telegram_bot_token: SecretStr = SecretStr("")
     telegram_api_url: str = "https://api.telegram.org"
     telegram_upload_limit_mb: int = Field(default=50, ge=1, le=2000)
 
     provider: ProviderName = "kie"
     provider_api_key: SecretStr = SecretStr("")
     provider_base_url: str = ""
+    default_mode: str = "flex_1"
+    luma_model: Literal["ray-2", "ray-flash-2"] = "ray-2"
+    watermark: str = ""
 
     database_path: Path = Path("data/bot.sqlite3")
     admin_ids: Annotated[frozenset[int], NoDecode] = frozenset()
@@ -66,9 +74,17 @@ class Settings(BaseSettings):
     def _token_shape(cls, value: SecretStr) -> SecretStr:
         token = value.get_secret_value().strip()
         bot_id, _, secret = token.partition(":")
-        if not bot_id.isdigit() or not secret or any(c.isspace() for c in token):
+        if token and (not bot_id.isdigit() or not secret or any(c.isspace() for c in token)):
             raise ValueError("must look like 123456789:ABC... (ask @BotFather for it)")
         return SecretStr(token)
+
+    @field_validator("default_mode")
+    @classmethod
+    def _mode(cls, value: str) -> str:
+        value = value.strip().lower()
+        if value not in ALL_MODES:
+            raise ValueError("must be one of " + ", ".join(ALL_MODES))
+        return value
 
     @field_validator("provider_api_key", "kie_webhook_hmac_key")
     @classmethod
@@ -161,13 +177,18 @@ class ConfigError(Exception):
     """A setting is missing or malformed; the message is one line fit to show the operator."""
 
 
-def load_settings(**overrides: object) -> Settings:
-    """Read the settings; raise ConfigError with one readable line when something is wrong."""
+def load_settings(*, need_telegram: bool = True, **overrides: object) -> Settings:
+    """Read the settings; raise ConfigError with one readable line when something is wrong.
+
+    `need_telegram=False` is for the operator's command line, which runs without Telegram.
+    """
     try:
         settings = Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         raise ConfigError(describe_validation_error(exc)) from None
-    if not settings.provider_api_key.get_secret_value().strip():
+    if need_telegram and not settings.telegram_bot_token.get_secret_value():
+        raise ConfigError("Configuration error: TELEGRAM_BOT_TOKEN is required (see .env.example)")
+    if settings.provider != "sandbox" and not settings.provider_api_key.get_secret_value():
         raise ConfigError(
             f"Configuration error: PROVIDER_API_KEY is required for PROVIDER={settings.provider}"
             " (see .env.example)"

@@ -11,37 +11,22 @@ import logging
 import re
 import secrets
 import time
-from dataclasses import dataclass
-from enum import Enum, auto
 from functools import partial
 from html import unescape
 from pathlib import Path
 
-import httpx
 from telegram import Bot, InputFile, ReplyParameters
 from telegram.error import BadRequest, Forbidden, TelegramError
 
 from bot import texts
 from bot.redaction import Redactor
+from bot.results import Fetched, ResultFetcher
 from bot.service import DeliveryResult
 from storage.models import Task
 
 log = logging.getLogger(__name__)
 
 UPLOAD_TIMEOUT = 300.0  # seconds to upload up to 50 MB (or more to a local Bot API server)
-
-
-class _Fetched(Enum):
-    OK = auto()
-    TOO_BIG = auto()
-    GONE = auto()
-    RETRY = auto()
-
-
-@dataclass(frozen=True, slots=True)
-class _Download:
-    outcome: _Fetched
-    size: int | None = None
 
 
 class TelegramOutbox:
@@ -51,7 +36,7 @@ class TelegramOutbox:
         self,
         *,
         bot: Bot,
-        http: httpx.AsyncClient,
+        results: ResultFetcher,
         admin_ids: frozenset[int],
         upload_limit_bytes: int,
         result_retention_hours: float,
@@ -59,7 +44,7 @@ class TelegramOutbox:
         redact: Redactor,
     ) -> None:
         self._bot = bot
-        self._http = http
+        self._results = results
         self._admin_ids = admin_ids
         self._upload_limit = upload_limit_bytes
         self._retention_hours = result_retention_hours
@@ -124,13 +109,13 @@ class TelegramOutbox:
             self._temp_dir.mkdir(parents=True, exist_ok=True)
             path = self._temp_dir / f"task-{task.id}-{secrets.token_hex(4)}.mp4"
             try:
-                download = await self._download(task.result_url, path)
-                if download.outcome == _Fetched.GONE:
+                download = await self._results.fetch(task.result_url, path, self._upload_limit)
+                if download.outcome == Fetched.GONE:
                     return DeliveryResult.RESULT_GONE
-                if download.outcome == _Fetched.RETRY:
+                if download.outcome == Fetched.RETRY:
                     return DeliveryResult.RETRY
                 size = download.size
-                too_big = download.outcome == _Fetched.TOO_BIG
+                too_big = download.outcome == Fetched.TOO_BIG
                 if not too_big:
                     uploaded = await self._upload(task, path)
                     if uploaded is not None:
@@ -138,34 +123,6 @@ class TelegramOutbox:
             finally:
                 path.unlink(missing_ok=True)
         return await self._send_link(task, size if too_big else None, too_big=too_big)
-
-    async def _download(self, url: str, path: Path) -> _Download:
-        """Fetch the result into `path`, stopping as soon as it is known to be too big."""
-        try:
-            async with self._http.stream("GET", url) as response:
-                if response.status_code in (404, 410):
-                    log.warning("Result %s answered HTTP %d", url, response.status_code)
-                    return _Download(_Fetched.GONE)
-                if not response.is_success:
-                    log.warning("Result %s answered HTTP %d", url, response.status_code)
-                    return _Download(_Fetched.RETRY)
-                declared = _content_length(response)
-                if declared is not None and declared > self._upload_limit:
-                    return _Download(_Fetched.TOO_BIG, declared)
-                received = 0
-                with path.open("wb") as file:
-                    async for chunk in response.aiter_bytes(1 << 16):
-                        received += len(chunk)
-                        if received > self._upload_limit:
-                            return _Download(_Fetched.TOO_BIG, declared)
-                        file.write(chunk)
-                return _Download(_Fetched.OK, received)
-        except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
-            log.warning("The result URL %s cannot be fetched: %s", url, exc)
-            return _Download(_Fetched.GONE)
-        except httpx.HTTPError as exc:
-            log.warning("Downloading the result %s failed: %s", url, exc)
-            return _Download(_Fetched.RETRY)
 
     async def _upload(self, task: Task, path: Path) -> DeliveryResult | None:
         """sendVideo, then sendDocument if Telegram refuses the video; None: send a link."""
@@ -237,11 +194,6 @@ class TelegramOutbox:
 
 def _html_to_text(html: str) -> str:
     return unescape(re.sub(r"<[^>]*>", "", html))
-
-
-def _content_length(response: httpx.Response) -> int | None:
-    value = response.headers.get("content-length", "")
-    return int(value) if value.isdigit() else None
 
 
 def _chat_gone(exc: BadRequest) -> bool:

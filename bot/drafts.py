@@ -1,4 +1,9 @@
-"""DraftService: a link and a prompt become a confirmation card, which Submit turns into a task."""
+"""DraftService: a link and a prompt become a confirmation card, which Submit turns into a task.
+
+The card also carries the choices the provider offers (bot.providers.base.Capabilities): the
+strength of the edit, and a first-frame image. Each change to a card that is showing makes a new
+draft (and a new card) or edits the same pending draft; a card becomes a task only by Submit.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ from enum import StrEnum
 
 from bot import texts
 from bot.parsing import parse_text, prompt_problem
+from bot.providers.base import Capabilities
 from storage.drafts import DraftRepository
 from storage.models import Draft, DraftState
 
@@ -32,31 +38,43 @@ class DraftService:
         self,
         drafts: DraftRepository,
         *,
-        max_prompt_chars: int,
+        capabilities: Capabilities,
+        default_mode: str,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._drafts = drafts
-        self._max_prompt_chars = max_prompt_chars
+        self._capabilities = capabilities
+        self._default_mode = default_mode if default_mode in capabilities.modes else None
+        if capabilities.modes and self._default_mode is None:
+            self._default_mode = capabilities.modes[0]
         self._clock = clock
 
     async def receive_text(self, user_id: int, chat_id: int, text: str) -> DraftReply:
-        """Read a text message: a link, a prompt, or both, in either order."""
+        """Read a text message: a link, a prompt, or both, in either order.
+
+        While a card waits for its first-frame image, a link in the message is that image.
+        """
         parsed = parse_text(text)
         if parsed.link_problem:
             return DraftReply(ReplyKind.PROBLEM, parsed.link_problem)
         if parsed.url is None:
             return await self._prompt_only(user_id, chat_id, parsed.prompt)
+        open_draft = await self._drafts.open_for_user(user_id)
+        if open_draft is not None and open_draft.awaiting_first_frame:
+            return await self._replace(open_draft, first_frame_url=parsed.url)
         if parsed.prompt:
-            problem = prompt_problem(parsed.prompt, self._max_prompt_chars)
+            problem = self._prompt_problem(parsed.prompt)
             if problem:
                 return DraftReply(ReplyKind.PROBLEM, problem)
-        return await self._new_draft(user_id, chat_id, parsed.url, parsed.prompt or None)
+        return await self._new_draft(
+            user_id, chat_id, parsed.url, parsed.prompt or None, self._default_mode, None
+        )
 
     async def _prompt_only(self, user_id: int, chat_id: int, prompt: str) -> DraftReply:
         draft = await self._drafts.open_for_user(user_id)
         if draft is None:
             return DraftReply(ReplyKind.PROBLEM, texts.NO_LINK)
-        problem = prompt_problem(prompt, self._max_prompt_chars)
+        problem = self._prompt_problem(prompt)
         if problem:
             return DraftReply(ReplyKind.PROBLEM, problem)
         if draft.state == DraftState.AWAITING_PROMPT:
@@ -72,18 +90,46 @@ class DraftService:
                 if completed is not None:
                     return _card(completed, ())
         # A card is showing already: the new text is a new prompt for the same link.
-        return await self._new_draft(user_id, chat_id, draft.video_url, prompt)
+        return await self._replace(draft, prompt=prompt)
+
+    async def _replace(
+        self, draft: Draft, *, prompt: str | None = None, first_frame_url: str | None = None
+    ) -> DraftReply:
+        """A new card for the same video, keeping the old card's choices unless given anew."""
+        return await self._new_draft(
+            draft.user_id,
+            draft.chat_id,
+            draft.video_url,
+            prompt if prompt is not None else draft.prompt,
+            draft.mode,
+            first_frame_url if first_frame_url is not None else draft.first_frame_url,
+        )
 
     async def _new_draft(
-        self, user_id: int, chat_id: int, url: str, prompt: str | None
+        self,
+        user_id: int,
+        chat_id: int,
+        url: str,
+        prompt: str | None,
+        mode: str | None,
+        first_frame_url: str | None,
     ) -> DraftReply:
         draft, retired = await self._drafts.create(
-            user_id=user_id, chat_id=chat_id, video_url=url, prompt=prompt, now=self._clock()
+            user_id=user_id,
+            chat_id=chat_id,
+            video_url=url,
+            prompt=prompt,
+            now=self._clock(),
+            mode=mode,
+            first_frame_url=first_frame_url,
         )
         retired_cards = tuple(d for d in retired if d.card_message_id is not None)
         if prompt is None:
             return DraftReply(ReplyKind.ASK_PROMPT, texts.ASK_FOR_PROMPT, draft, retired_cards)
         return _card(draft, retired_cards)
+
+    def _prompt_problem(self, prompt: str) -> str | None:
+        return prompt_problem(prompt, self._capabilities.max_prompt_chars)
 
     async def card_shown(self, draft_id: int, message_id: int) -> None:
         await self._drafts.set_card(draft_id, message_id)
@@ -97,9 +143,39 @@ class DraftService:
             draft_id, DraftState.PENDING, DraftState.CANCELLED, self._clock()
         )
 
+    async def set_mode(self, user_id: int, draft_id: int, mode: str) -> Draft | None:
+        """Choose the strength of the edit on a pending card; None when that is not possible."""
+        if mode not in self._capabilities.modes:
+            return None
+        return await self._update(user_id, draft_id, mode=mode)
+
+    async def first_frame_button(self, user_id: int, draft_id: int) -> Draft | None:
+        """Remove the card's first frame if it has one, else wait for the image link."""
+        if not self._capabilities.supports_first_frame:
+            return None
+        draft = await self._drafts.get(draft_id)
+        if draft is None or draft.user_id != user_id:
+            return None
+        if draft.first_frame_url:
+            return await self._update(
+                user_id, draft_id, first_frame_url=None, awaiting_first_frame=False
+            )
+        return await self._update(user_id, draft_id, awaiting_first_frame=True)
+
+    async def _update(self, user_id: int, draft_id: int, **fields: object) -> Draft | None:
+        if not await self._drafts.update_pending(draft_id, user_id, self._clock(), **fields):
+            return None
+        return await self._drafts.get(draft_id)
+
+
+def card_text(draft: Draft) -> str:
+    return texts.confirmation_card(
+        draft.video_url, draft.prompt or "", draft.mode, draft.first_frame_url
+    )
+
 
 def _card(draft: Draft, retired_cards: tuple[Draft, ...]) -> DraftReply:
-    text = texts.confirmation_card(draft.video_url, draft.prompt or "")
+    text = card_text(draft)
     if retired_cards:
         text = f"{text}\n\n<i>{texts.DRAFT_REPLACED_NOTICE}</i>"
     return DraftReply(ReplyKind.CARD, text, draft, retired_cards)

@@ -174,7 +174,11 @@ class TaskService:
         if not await self._tasks.transition(task.id, TaskState.QUEUED, TaskState.SUBMITTING):
             return
         request = SubmitRequest(
-            video_url=task.video_url, prompt=task.prompt, callback_url=self._callback_url(task)
+            video_url=task.video_url,
+            prompt=task.prompt,
+            callback_url=self._callback_url(task),
+            mode=task.mode,
+            first_frame_url=task.first_frame_url,
         )
         try:
             job_id = await self._provider.submit(request)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from html import escape
 
+from bot import modes
 from bot.failures import Failure
 from bot.providers.base import Capabilities
 from storage.models import Task, TaskState
@@ -14,6 +15,9 @@ SAFE_MESSAGE_LENGTH = 4000
 
 BUTTON_SUBMIT = "✅ Submit"
 BUTTON_CANCEL = "✖ Cancel"
+BUTTON_ADD_FIRST_FRAME = "🖼 Add first frame"
+BUTTON_REMOVE_FIRST_FRAME = "🖼 Remove first frame"
+CHOSEN = "✓ "
 
 COMMANDS: tuple[tuple[str, str], ...] = (
     ("start", "What this bot does"),
@@ -117,14 +121,37 @@ def prompt_too_long(length: int, limit: int) -> str:
     return f"Your prompt has {length} characters; the limit is {limit}. Please shorten it."
 
 
-def confirmation_card(video_url: str, prompt: str) -> str:
-    return (
-        "<b>Ready to start</b>\n"
-        f"Video: {escape(video_url)}\n"
-        f"Prompt: <i>{escape(prompt)}</i>\n\n"
-        "Press Submit to start the edit (it uses credits and takes a few minutes), "
+def confirmation_card(
+    video_url: str, prompt: str, mode: str | None, first_frame_url: str | None
+) -> str:
+    lines = [
+        "<b>Ready to start</b>",
+        f"Video: {escape(video_url)}",
+        f"Prompt: <i>{escape(prompt)}</i>",
+    ]
+    if mode:
+        lines.append(f"Strength: {modes.describe(mode)}")
+    if first_frame_url:
+        lines.append(f"First frame: {escape(first_frame_url)}")
+    lines.append(
+        "\nPress Submit to start the edit (it uses credits and takes a few minutes), "
         "or Cancel. To change the prompt, just send a new one."
     )
+    if mode:
+        lines.append(
+            "Adhere keeps close to your video, Flex allows a new style, Reimagine transforms it; "
+            "1–3 sets how far."
+        )
+    return "\n".join(lines)
+
+
+ASK_FIRST_FRAME = (
+    "Send a link to an image for the first frame: your video's first frame as it should look "
+    "after the edit. It guides the whole edit. (Send a new prompt instead to keep the card "
+    "without one.)"
+)
+TOAST_FIRST_FRAME_REMOVED = "First frame removed."
+TOAST_WAITING_FOR_FIRST_FRAME = "Send the image link."
 
 
 DRAFT_REPLACED_NOTICE = "This replaces your previous request, which will not be submitted."

@@ -1,35 +1,67 @@
-"""Composing a request (link + prompt) and the confirmation card's Submit / Cancel buttons."""
+"""Composing a request (link + prompt) and the confirmation card's buttons.
+
+Button data: `submit:<draft>`, `cancel:<draft>`, `mode:<draft>:<mode>`, `frame:<draft>`.
+"""
 
 from __future__ import annotations
 
 import logging
 import re
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
-from bot import texts
-from bot.drafts import ReplyKind
-from bot.runtime import runtime
+from bot import modes, texts
+from bot.drafts import ReplyKind, card_text
+from bot.providers.base import Capabilities
+from bot.runtime import Runtime, runtime
 from bot.service import SubmitOutcomeKind
+from storage.models import Draft
 
 log = logging.getLogger(__name__)
 
 SUBMIT = "submit"
 CANCEL = "cancel"
-BUTTON_PATTERN = re.compile(rf"^({SUBMIT}|{CANCEL}):(\d{{1,18}})$")
+MODE = "mode"
+FRAME = "frame"
+BUTTON_PATTERN = re.compile(
+    rf"^(?P<action>{SUBMIT}|{CANCEL}|{FRAME}|{MODE}):(?P<draft>\d{{1,18}})(?::(?P<arg>[a-z_0-9]{{1,20}}))?$"
+)
 
 
-def card_keyboard(draft_id: int) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup(
-        [
+def card_keyboard(draft: Draft, capabilities: Capabilities) -> InlineKeyboardMarkup:
+    """The card's buttons: strength and first frame where the provider offers them."""
+    rows: list[list[InlineKeyboardButton]] = []
+    if draft.mode and capabilities.modes:
+        family, level = modes.split(draft.mode)
+        rows.append(
             [
-                InlineKeyboardButton(texts.BUTTON_SUBMIT, callback_data=f"{SUBMIT}:{draft_id}"),
-                InlineKeyboardButton(texts.BUTTON_CANCEL, callback_data=f"{CANCEL}:{draft_id}"),
+                _button(name.capitalize(), name == family, f"{MODE}:{draft.id}:{name}_{level}")
+                for name in modes.FAMILIES
             ]
+        )
+        rows.append(
+            [_button(str(n), n == level, f"{MODE}:{draft.id}:{family}_{n}") for n in modes.LEVELS]
+        )
+    if capabilities.supports_first_frame:
+        label = (
+            texts.BUTTON_REMOVE_FIRST_FRAME
+            if draft.first_frame_url
+            else (texts.BUTTON_ADD_FIRST_FRAME)
+        )
+        rows.append([InlineKeyboardButton(label, callback_data=f"{FRAME}:{draft.id}")])
+    rows.append(
+        [
+            InlineKeyboardButton(texts.BUTTON_SUBMIT, callback_data=f"{SUBMIT}:{draft.id}"),
+            InlineKeyboardButton(texts.BUTTON_CANCEL, callback_data=f"{CANCEL}:{draft.id}"),
         ]
     )
+    return InlineKeyboardMarkup(rows)
+
+
+def _button(label: str, chosen: bool, data: str) -> InlineKeyboardButton:
+    return InlineKeyboardButton(texts.CHOSEN + label if chosen else label, callback_data=data)
 
 
 async def text_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -43,7 +75,9 @@ async def text_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     if reply.kind != ReplyKind.CARD or reply.draft is None:
         await message.reply_text(reply.text)
     else:
-        card = await message.reply_text(reply.text, reply_markup=card_keyboard(reply.draft.id))
+        card = await message.reply_text(
+            reply.text, reply_markup=card_keyboard(reply.draft, rt.capabilities)
+        )
         await rt.drafts.card_shown(reply.draft.id, card.message_id)
     for old in reply.retired_cards:
         if old.card_message_id is None:
@@ -57,7 +91,7 @@ async def text_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
 
 
 async def card_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Submit or cancel the card the button belongs to."""
+    """Submit, cancel, or change the choices of the card the button belongs to."""
     query = update.callback_query
     if query is None or query.data is None:
         return
@@ -65,15 +99,46 @@ async def card_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     if match is None:
         await query.answer(texts.TOAST_CARD_GONE)
         return
-    action, draft_id = match.group(1), int(match.group(2))
+    action, draft_id, arg = match["action"], int(match["draft"]), match["arg"]
     rt = runtime(context)
-    if action == CANCEL:
-        if await rt.drafts.cancel(query.from_user.id, draft_id):
+    user_id = query.from_user.id
+    if action == SUBMIT:
+        await _submit(query, context, rt, draft_id)
+    elif action == CANCEL:
+        if await rt.drafts.cancel(user_id, draft_id):
             await query.edit_message_text(texts.CARD_CANCELLED)
             await query.answer(texts.TOAST_CANCELLED)
         else:
             await query.answer(texts.TOAST_CARD_GONE)
+    elif action == MODE and arg:
+        draft = await rt.drafts.set_mode(user_id, draft_id, arg)
+        await _show_changed_card(query, rt, draft, modes.describe(arg) if draft else "")
+    elif action == FRAME:
+        draft = await rt.drafts.first_frame_button(user_id, draft_id)
+        if draft is not None and draft.awaiting_first_frame:
+            await query.answer(texts.TOAST_WAITING_FOR_FIRST_FRAME)
+            await context.bot.send_message(chat_id=draft.chat_id, text=texts.ASK_FIRST_FRAME)
+        else:
+            await _show_changed_card(query, rt, draft, texts.TOAST_FIRST_FRAME_REMOVED)
+    else:
+        await query.answer(texts.TOAST_CARD_GONE)
+
+
+async def _show_changed_card(
+    query: CallbackQuery, rt: Runtime, draft: Draft | None, toast: str
+) -> None:
+    if draft is None:
+        await query.answer(texts.TOAST_CARD_GONE)
         return
+    await query.edit_message_text(
+        card_text(draft), reply_markup=card_keyboard(draft, rt.capabilities)
+    )
+    await query.answer(toast)
+
+
+async def _submit(
+    query: CallbackQuery, context: ContextTypes.DEFAULT_TYPE, rt: Runtime, draft_id: int
+) -> None:
     outcome = await rt.tasks.submit_draft(query.from_user.id, draft_id)
     if outcome.kind == SubmitOutcomeKind.SUBMITTED:
         await query.answer(texts.TOAST_SUBMITTED)

@@ -15,7 +15,15 @@ class DraftRepository:
         self._db = db
 
     async def create(
-        self, *, user_id: int, chat_id: int, video_url: str, prompt: str | None, now: float
+        self,
+        *,
+        user_id: int,
+        chat_id: int,
+        video_url: str,
+        prompt: str | None,
+        now: float,
+        mode: str | None = None,
+        first_frame_url: str | None = None,
     ) -> tuple[Draft, list[Draft]]:
         """Store a new draft and retire the user's open ones; return it and the retired drafts."""
         state = DraftState.PENDING if prompt is not None else DraftState.AWAITING_PROMPT
@@ -32,11 +40,11 @@ class DraftRepository:
             )
             cursor = await conn.execute(
                 """
-                INSERT INTO drafts
-                    (user_id, chat_id, video_url, prompt, state, created_at, updated_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO drafts (user_id, chat_id, video_url, prompt, state, created_at,
+                                    updated_at, mode, first_frame_url)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
-                (user_id, chat_id, video_url, prompt, state, now, now),
+                (user_id, chat_id, video_url, prompt, state, now, now, mode, first_frame_url),
             )
             draft_id = cursor.lastrowid
         draft = await self.get(draft_id or 0)
@@ -71,6 +79,17 @@ class DraftRepository:
         changed = await self._db.execute(
             f"UPDATE drafts SET state = ?, updated_at = ?{assignments} WHERE id = ? AND state = ?",
             (to_state, now, *fields.values(), draft_id, from_state),
+        )
+        return changed == 1
+
+    async def update_pending(self, draft_id: int, user_id: int, now: float, **fields: Any) -> bool:
+        """Change the choices on the user's pending card; False when it is not pending any more."""
+        checked_columns(Draft, fields)
+        assignments = "".join(f", {name} = ?" for name in fields)
+        changed = await self._db.execute(
+            f"UPDATE drafts SET updated_at = ?{assignments} "
+            "WHERE id = ? AND user_id = ? AND state = ?",
+            (now, *fields.values(), draft_id, user_id, DraftState.PENDING),
         )
         return changed == 1
 

@@ -79,9 +79,13 @@ class Draft(_Row):
     card_message_id: int | None
     created_at: float
     updated_at: float
+    mode: str | None
+    first_frame_url: str | None
+    awaiting_first_frame: bool
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "state", DraftState(self.state))
+        object.__setattr__(self, "awaiting_first_frame", bool(self.awaiting_first_frame))
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +112,8 @@ class Task(_Row):
     next_check_at: float | None
     status_edited_at: float | None
     callback_token: str | None
+    mode: str | None
+    first_frame_url: str | None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "state", TaskState(self.state))

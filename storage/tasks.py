@@ -103,8 +103,9 @@ class TaskRepository:
             cursor = await conn.execute(
                 """
                 INSERT INTO tasks (user_id, chat_id, draft_id, provider, video_url, prompt, state,
-                                   status_message_id, created_at, next_check_at, callback_token)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                   status_message_id, created_at, next_check_at, callback_token,
+                                   mode, first_frame_url)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
                 (
                     user_id,
@@ -118,6 +119,8 @@ class TaskRepository:
                     now,
                     now,
                     callback_token,
+                    draft["mode"],
+                    draft["first_frame_url"],
                 ),
             )
             task_id = cursor.lastrowid

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import Path
 from typing import Protocol
 
 from bot.failures import Failure
@@ -21,6 +22,12 @@ class Capabilities:
     max_prompt_chars: int
     result_retention_hours: float  # how long a result link stays valid
     supports_callbacks: bool
+    modes: tuple[str, ...] = ()  # edit strengths offered (bot.modes); empty: none to choose
+    supports_first_frame: bool = False  # accepts an image that guides the first frame
+    supports_watermark: bool = False
+    reports_credits: bool = False  # credit_balance() answers
+    # Results are files under this folder on this machine (the sandbox), not remote URLs.
+    local_results: Path | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +35,8 @@ class SubmitRequest:
     video_url: str
     prompt: str
     callback_url: str | None = None
+    mode: str | None = None  # one of capabilities.modes
+    first_frame_url: str | None = None
 
 
 class JobState(StrEnum):
@@ -113,6 +122,10 @@ class Provider(Protocol):
         self, payload: object, headers: Mapping[str, str], now: float
     ) -> CallbackEvent:
         """Read and authenticate a callback body. Raises CallbackRejectedError."""
+        ...
+
+    async def credit_balance(self) -> float | None:
+        """The account's credits, where the provider reports them (capabilities.reports_credits)."""
         ...
 
     async def aclose(self) -> None: ...

@@ -28,12 +28,14 @@ from bot.providers.base import (
     SubmitOutcomeUnknownError,
     SubmitRequest,
 )
-from bot.retry import Backoff, with_retries
+from bot.providers.http import ProviderHttp, json_object, text_field
+from bot.retry import Backoff
 
 log = logging.getLogger(__name__)
 
 GENERATE_PATH = "/api/v1/modify/generate"
 RECORD_INFO_PATH = "/api/v1/modify/record-info"
+CREDIT_PATH = "/api/v1/chat/credit"
 
 _CODE_FAILURES: dict[int, Failure] = {
     400: Failure.INVALID_REQUEST,
@@ -47,17 +49,6 @@ _CODE_FAILURES: dict[int, Failure] = {
     501: Failure.GENERATION_FAILED,
     505: Failure.FEATURE_DISABLED,
 }
-# Codes after which the same request may well succeed a little later.
-_TRANSIENT_CODES = frozenset({429, 455, 500, 502, 503, 504})
-# Errors raised before any byte of the request left: a submit may safely be sent again.
-_NOT_SENT = (
-    httpx.ConnectError,
-    httpx.ConnectTimeout,
-    httpx.PoolTimeout,
-    httpx.LocalProtocolError,
-    httpx.UnsupportedProtocol,
-    httpx.InvalidURL,
-)
 # Codes that certainly mean "not accepted, nothing started": the only ones a submit retries.
 _SUBMIT_RETRY_CODES = frozenset({429, 455})
 
@@ -77,6 +68,8 @@ def capabilities(display_name: str) -> Capabilities:
         max_prompt_chars=800,
         result_retention_hours=14 * 24,
         supports_callbacks=True,
+        supports_watermark=True,
+        reports_credits=True,
     )
 
 
@@ -130,77 +123,53 @@ class KieProvider:
         timeout: float = 30.0,
         backoff: Backoff | None = None,
         webhook_hmac_key: str = "",
+        watermark: str = "",
     ) -> None:
         self.name = name
-        self._hmac_key = webhook_hmac_key.encode()
         self.capabilities = capabilities(display_name)
-        self._backoff = backoff or Backoff()
-        self._http = httpx.AsyncClient(
+        self._hmac_key = webhook_hmac_key.encode()
+        self._watermark = watermark
+        self._http = ProviderHttp(
+            display_name=display_name,
             base_url=base_url,
-            headers={"Authorization": f"Bearer {api_key}", "Accept": "application/json"},
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-            follow_redirects=False,
+            headers={"Authorization": f"Bearer {api_key}"},
+            timeout=timeout,
+            backoff=backoff or Backoff(),
         )
 
     async def aclose(self) -> None:
         await self._http.aclose()
 
     async def submit(self, request: SubmitRequest) -> str:
-        body: dict[str, str] = {"prompt": request.prompt, "videoUrl": request.video_url}
+        body = {"prompt": request.prompt, "videoUrl": request.video_url}
         if request.callback_url:
             body["callBackUrl"] = request.callback_url
-
-        async def once() -> str:
-            try:
-                response = await self._http.post(GENERATE_PATH, json=body)
-            except _NOT_SENT as exc:
-                raise ProviderError(
-                    Failure.UNREACHABLE, self._transport_detail(exc), retryable=True, sent=False
-                ) from exc
-            except httpx.HTTPError as exc:
-                # The request went out; whether the provider took it is unknown.
-                raise SubmitOutcomeUnknownError(self._transport_detail(exc)) from exc
-            if response.status_code in (502, 504) or (
-                not _is_json_object(response) and (response.is_success or response.is_server_error)
-            ):
-                # A gateway gave up waiting, or an answer we cannot read: the job may exist.
-                raise SubmitOutcomeUnknownError(
-                    f"{self.capabilities.display_name} answered HTTP {response.status_code} "
-                    "to a submit without the expected JSON"
-                )
-            data = self._unwrap(response)
-            task_id = data.get("taskId") if isinstance(data, dict) else None
-            if not isinstance(task_id, str) or not task_id:
-                raise SubmitOutcomeUnknownError(
-                    f"{self.capabilities.display_name} said success but sent no taskId: {data!r}"
-                )
-            return task_id
-
-        def should_retry(exc: Exception) -> bool:
-            return isinstance(exc, ProviderError) and (
-                not exc.sent or exc.code in _SUBMIT_RETRY_CODES
-            )
-
-        return await with_retries(
-            once, should_retry=should_retry, backoff=self._backoff, what="submit"
+        if self._watermark:
+            body["watermark"] = self._watermark
+        return await self._http.submit(
+            GENERATE_PATH, body, read=self._read_task_id, retry_codes=_SUBMIT_RETRY_CODES
         )
+
+    def _read_task_id(self, response: httpx.Response) -> str:
+        data = self._unwrap(response)
+        task_id = data.get("taskId") if isinstance(data, dict) else None
+        if not isinstance(task_id, str) or not task_id:
+            raise SubmitOutcomeUnknownError(
+                f"{self.capabilities.display_name} said success but sent no taskId: {data!r}"
+            )
+        return task_id
 
     async def status(self, job_id: str) -> JobStatus:
-        async def once() -> JobStatus:
-            try:
-                response = await self._http.get(RECORD_INFO_PATH, params={"taskId": job_id})
-            except (httpx.HTTPError, httpx.InvalidURL) as exc:
-                raise ProviderError(
-                    Failure.UNREACHABLE, self._transport_detail(exc), retryable=True
-                ) from exc
-            return self._parse_record(job_id, self._unwrap(response))
-
-        def should_retry(exc: Exception) -> bool:
-            return isinstance(exc, ProviderError) and exc.retryable
-
-        return await with_retries(
-            once, should_retry=should_retry, backoff=self._backoff, what=f"status of {job_id}"
+        return await self._http.query(
+            RECORD_INFO_PATH,
+            params={"taskId": job_id},
+            read=lambda response: self._parse_record(job_id, self._unwrap(response)),
+            what=f"status of {job_id}",
         )
+
+    async def credit_balance(self) -> float | None:
+        data = await self._http.query(CREDIT_PATH, read=self._unwrap, what="credit balance")
+        return float(data) if isinstance(data, int | float) and not isinstance(data, bool) else None
 
     def _parse_record(self, job_id: str, data: Any) -> JobStatus:
         try:
@@ -288,36 +257,16 @@ class KieProvider:
             raise CallbackRejectedError(401, "the callback's signature does not match")
 
     def _unwrap(self, response: httpx.Response) -> Any:
-        """Return the envelope's `data`, or raise ProviderError for an error in any form."""
-        try:
-            payload = response.json()
-        except ValueError:
-            payload = None
-        envelope = payload if isinstance(payload, dict) else {}
+        """The envelope's `data`; ProviderError for an error in any form (often inside HTTP 200)."""
+        envelope = json_object(response) or {}
         code = _as_int(envelope.get("code"))
         if response.is_success and code == 200:
             return envelope.get("data")
         if code is None or code == 200:
             code = response.status_code
-        message = envelope.get("msg")
-        message = message if isinstance(message, str) and message else None
-        name = self.capabilities.display_name
-        detail = f"{name} answered HTTP {response.status_code}, code {code}"
-        if message:
-            detail += f": {message}"
-        elif not envelope:
-            detail += " with a body that is not the expected JSON"
-        raise ProviderError(
-            _CODE_FAILURES.get(code, Failure.PROVIDER_ERROR),
-            detail,
-            code=code,
-            message=message,
-            retryable=code in _TRANSIENT_CODES or not envelope,
+        raise self._http.refusal(
+            response, _CODE_FAILURES, code=code, message=text_field(envelope, "msg")
         )
-
-    def _transport_detail(self, exc: Exception) -> str:
-        reason = str(exc) or "no detail"
-        return f"{self.capabilities.display_name} not reachable ({type(exc).__name__}: {reason})"
 
 
 def _as_int(value: object) -> int | None:
@@ -328,10 +277,3 @@ def _as_int(value: object) -> int | None:
     if isinstance(value, str) and value.strip().isdigit():
         return int(value)
     return None
-
-
-def _is_json_object(response: httpx.Response) -> bool:
-    try:
-        return isinstance(response.json(), dict)
-    except ValueError:
-        return False

@@ -1,0 +1,163 @@
+"""What the HTTP provider clients share: one httpx client each, and the rules for sending.
+
+A submit costs the user money, so it is sent again only when it certainly never reached the
+provider, or the provider said "not now" (rate limit, maintenance). When the request may have
+arrived but no readable answer came back, the outcome is unknown: the caller is told so and
+must not resend. Status questions are free to repeat after any passing error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+import httpx
+
+from bot.failures import Failure
+from bot.providers.base import ProviderError, SubmitOutcomeUnknownError
+from bot.retry import Backoff, with_retries
+
+T = TypeVar("T")
+
+# Raised before any byte of the request left: sending again cannot make a second job.
+NOT_SENT = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.PoolTimeout,
+    httpx.LocalProtocolError,
+    httpx.UnsupportedProtocol,
+    httpx.InvalidURL,
+)
+# A gateway in front of the provider gave up waiting: the provider may have done the work.
+GATEWAY_GAVE_UP = frozenset({502, 504})
+# Errors after which the same question may well get an answer a little later.
+TRANSIENT_CODES = frozenset({429, 455, 500, 502, 503, 504})
+
+
+class ProviderHttp:
+    def __init__(
+        self,
+        *,
+        display_name: str,
+        base_url: str,
+        headers: Mapping[str, str],
+        timeout: float,
+        backoff: Backoff,
+    ) -> None:
+        self.display_name = display_name
+        self._backoff = backoff
+        self.client = httpx.AsyncClient(
+            base_url=base_url,
+            headers={"Accept": "application/json", **headers},
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+            follow_redirects=False,
+        )
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+    async def submit(
+        self,
+        path: str,
+        body: dict[str, Any],
+        *,
+        read: Callable[[httpx.Response], str],
+        retry_codes: frozenset[int],
+    ) -> str:
+        """POST a new job and return its id, as read by `read` from the answer.
+
+        Raises ProviderError (refused, or never sent) or SubmitOutcomeUnknownError.
+        """
+
+        async def once() -> str:
+            try:
+                response = await self.client.post(path, json=body)
+            except NOT_SENT as exc:
+                raise ProviderError(
+                    Failure.UNREACHABLE, self.transport_detail(exc), retryable=True, sent=False
+                ) from exc
+            except httpx.HTTPError as exc:
+                raise SubmitOutcomeUnknownError(self.transport_detail(exc)) from exc
+            if response.status_code in GATEWAY_GAVE_UP or (
+                json_object(response) is None and (response.is_success or response.is_server_error)
+            ):
+                raise SubmitOutcomeUnknownError(
+                    f"{self.display_name} answered HTTP {response.status_code} to a submit "
+                    "without the expected JSON"
+                )
+            return read(response)
+
+        def should_retry(exc: Exception) -> bool:
+            return isinstance(exc, ProviderError) and (not exc.sent or exc.code in retry_codes)
+
+        return await with_retries(
+            once, should_retry=should_retry, backoff=self._backoff, what="submit"
+        )
+
+    async def query(
+        self,
+        path: str,
+        *,
+        read: Callable[[httpx.Response], T],
+        params: Mapping[str, str] | None = None,
+        what: str,
+    ) -> T:
+        """GET and read the answer, retrying network errors and transient refusals."""
+
+        async def once() -> T:
+            try:
+                response = await self.client.get(path, params=params)
+            except (httpx.HTTPError, httpx.InvalidURL) as exc:
+                raise ProviderError(
+                    Failure.UNREACHABLE, self.transport_detail(exc), retryable=True
+                ) from exc
+            return read(response)
+
+        def should_retry(exc: Exception) -> bool:
+            return isinstance(exc, ProviderError) and exc.retryable
+
+        return await with_retries(once, should_retry=should_retry, backoff=self._backoff, what=what)
+
+    def refusal(
+        self,
+        response: httpx.Response,
+        failures: Mapping[int, Failure],
+        *,
+        code: int | None = None,
+        message: str | None = None,
+    ) -> ProviderError:
+        """The ProviderError for an error answer; `code` defaults to the HTTP status."""
+        code = response.status_code if code is None else code
+        detail = f"{self.display_name} answered HTTP {response.status_code}"
+        if code != response.status_code:
+            detail += f", code {code}"
+        detail += f": {message}" if message else " without an explanation"
+        return ProviderError(
+            failures.get(code, Failure.PROVIDER_ERROR),
+            detail,
+            code=code,
+            message=message,
+            retryable=code in TRANSIENT_CODES or json_object(response) is None,
+        )
+
+    def transport_detail(self, exc: Exception) -> str:
+        reason = str(exc) or "no detail"
+        return f"{self.display_name} not reachable ({type(exc).__name__}: {reason})"
+
+
+def json_object(response: httpx.Response) -> dict[str, Any] | None:
+    """The answer's JSON object, or None when it is not one."""
+    try:
+        payload = response.json()
+    except ValueError:
+        return None
+    return payload if isinstance(payload, dict) else None
+
+
+def text_field(payload: Mapping[str, Any] | None, *names: str) -> str | None:
+    """The first of `names` that holds a non-empty string."""
+    for name in names:
+        value = payload.get(name) if payload else None
+        if isinstance(value, str) and value:
+            return value
+    return None

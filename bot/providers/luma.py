@@ -1,0 +1,181 @@
+"""Luma Labs' own Dream Machine API: modify a video, poll or get called back, read credits.
+
+A Generation moves queued -> dreaming -> completed | failed; when completed, `assets.video` is the
+result. Luma posts the Generation to `callback_url` on each state change (unsigned: the bot's
+secret per-task URL is what authenticates it). Errors are `{"detail": ...}` with an HTTP status.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import httpx
+
+from bot.failures import Failure
+from bot.modes import ALL_MODES
+from bot.providers.base import (
+    CallbackEvent,
+    CallbackRejectedError,
+    Capabilities,
+    JobState,
+    JobStatus,
+    ProviderError,
+    SubmitOutcomeUnknownError,
+    SubmitRequest,
+)
+from bot.providers.http import ProviderHttp, json_object, text_field
+from bot.retry import Backoff
+
+MODIFY_PATH = "/generations/video/modify"
+CREDITS_PATH = "/credits"
+LumaModel = Literal["ray-2", "ray-flash-2"]
+MAX_INPUT_SECONDS: dict[str, float] = {"ray-2": 10, "ray-flash-2": 15}
+
+_FAILURES: dict[int, Failure] = {
+    400: Failure.INVALID_REQUEST,
+    401: Failure.PROVIDER_AUTH,
+    402: Failure.INSUFFICIENT_CREDITS,
+    403: Failure.PROVIDER_AUTH,
+    404: Failure.NOT_FOUND,
+    422: Failure.INVALID_REQUEST,
+    429: Failure.RATE_LIMITED,
+}
+_SUBMIT_RETRY_CODES = frozenset({429})
+_RUNNING = frozenset({"queued", "dreaming", "pending", "processing"})
+
+
+def capabilities(model: str) -> Capabilities:
+    return Capabilities(
+        display_name="Luma",
+        max_duration_seconds=MAX_INPUT_SECONDS[model],
+        max_size_mb=100,
+        formats=("mp4", "mov"),
+        max_prompt_chars=800,
+        result_retention_hours=24,  # not documented: assume about a day
+        supports_callbacks=True,
+        modes=ALL_MODES,
+        supports_first_frame=True,
+        reports_credits=True,
+    )
+
+
+class LumaProvider:
+    name = "luma"
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        api_key: str,
+        model: LumaModel = "ray-2",
+        timeout: float = 30.0,
+        backoff: Backoff | None = None,
+    ) -> None:
+        self.capabilities = capabilities(model)
+        self._model = model
+        self._http = ProviderHttp(
+            display_name="Luma",
+            base_url=base_url,
+            headers={"Authorization": f"Bearer {api_key}"},
+            timeout=timeout,
+            backoff=backoff or Backoff(),
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def submit(self, request: SubmitRequest) -> str:
+        body: dict[str, Any] = {
+            "generation_type": "modify_video",
+            "media": {"url": request.video_url},
+            "model": self._model,
+            "prompt": request.prompt,
+        }
+        if request.mode:
+            body["mode"] = request.mode
+        if request.first_frame_url:
+            body["first_frame"] = {"url": request.first_frame_url}
+        if request.callback_url:
+            body["callback_url"] = request.callback_url
+        return await self._http.submit(
+            MODIFY_PATH, body, read=self._read_id, retry_codes=_SUBMIT_RETRY_CODES
+        )
+
+    def _read_id(self, response: httpx.Response) -> str:
+        if not response.is_success:
+            raise self._refusal(response)
+        generation_id = text_field(json_object(response), "id")
+        if generation_id is None:
+            raise SubmitOutcomeUnknownError(
+                f"Luma answered HTTP {response.status_code} without a generation id"
+            )
+        return generation_id
+
+    async def status(self, job_id: str) -> JobStatus:
+        return await self._http.query(
+            f"/generations/{job_id}",
+            read=lambda response: self._read_generation(job_id, response),
+            what=f"status of {job_id}",
+        )
+
+    def _read_generation(self, job_id: str, response: httpx.Response) -> JobStatus:
+        if not response.is_success:
+            raise self._refusal(response)
+        return generation_status(job_id, json_object(response) or {})
+
+    def parse_callback(
+        self, payload: object, headers: Mapping[str, str], now: float
+    ) -> CallbackEvent:
+        if not isinstance(payload, dict):
+            raise CallbackRejectedError(400, "the body is not a JSON object")
+        job_id = text_field(payload, "id")
+        if job_id is None:
+            raise CallbackRejectedError(400, "the body names no generation id")
+        try:
+            status: JobStatus | None = generation_status(job_id, payload)
+        except ProviderError:
+            status = None  # a state the bot does not know: ask the API instead
+        return CallbackEvent(job_id, status)
+
+    async def credit_balance(self) -> float | None:
+        def read(response: httpx.Response) -> float | None:
+            if not response.is_success:
+                raise self._refusal(response)
+            balance = (json_object(response) or {}).get("credit_balance")
+            return float(balance) if isinstance(balance, int | float) else None
+
+        return await self._http.query(CREDITS_PATH, read=read, what="credit balance")
+
+    def _refusal(self, response: httpx.Response) -> ProviderError:
+        message = text_field(json_object(response), "detail")
+        if response.status_code == 403 and message and "credit" in message.lower():
+            return self._http.refusal(
+                response, {403: Failure.INSUFFICIENT_CREDITS}, message=message
+            )
+        return self._http.refusal(response, _FAILURES, message=message)
+
+
+def generation_status(job_id: str, generation: Mapping[str, Any]) -> JobStatus:
+    """A Generation object in the bot's terms."""
+    state = (text_field(generation, "state") or "").lower()
+    detail = f"Luma generation {job_id}: {state or 'no state'}"
+    if state == "completed":
+        assets = generation.get("assets")
+        url = text_field(assets if isinstance(assets, dict) else None, "video")
+        if url is None:
+            return JobStatus(
+                JobState.FAILED, failure=Failure.RESULT_UNAVAILABLE, detail=f"{detail}, no video"
+            )
+        return JobStatus(JobState.SUCCEEDED, result_url=url, detail=detail)
+    if state == "failed":
+        reason = text_field(generation, "failure_reason")
+        return JobStatus(
+            JobState.FAILED,
+            failure=Failure.GENERATION_FAILED,
+            error_message=reason,
+            detail=f"{detail}: {reason}",
+        )
+    if state in _RUNNING:
+        return JobStatus(JobState.RUNNING, detail=detail)
+    raise ProviderError(Failure.PROVIDER_ERROR, f"{detail}: an unknown state", retryable=True)
