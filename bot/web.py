@@ -163,7 +163,9 @@ class WebServer:
 
     def __init__(self, app: Starlette, host: str, port: int) -> None:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self._sock = socket.socket(family, socket.SOCK_STREAM)
+        # IPPROTO_TCP, not 0: only then does asyncio set TCP_NODELAY on the connections, without
+        # which small answers wait ~40 ms for a delayed ACK.
+        self._sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             self._sock.bind((host, port))
