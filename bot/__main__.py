@@ -1,4 +1,7 @@
-"""`python -m bot`: run the bot until SIGINT or SIGTERM."""
+"""`python -m bot`: run the bot until SIGINT or SIGTERM.
+
+`python -m bot modify ...` runs one job without Telegram instead (see bot.cli).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ import logging
 import signal
 import sys
 
+from bot import cli
 from bot.app import BotApp, StartupError
 from bot.config import ConfigError, Settings, load_settings
 from bot.redaction import Redactor, configure_logging
@@ -29,14 +33,23 @@ async def serve(settings: Settings, redact: Redactor) -> None:
         await app.stop()
 
 
-def main() -> int:
+def main(argv: list[str]) -> int:
+    command_line = bool(argv) and argv[0] == "modify"
     try:
-        settings = load_settings()
+        settings = load_settings(need_telegram=not command_line)
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
     redact = Redactor(settings.secrets())
+    if command_line:
+        configure_logging("WARNING", redact)  # the command line prints its own progress
+        return cli.main(argv[1:], settings)
     configure_logging(settings.log_level, redact)
+    if settings.provider == "sandbox":
+        log.warning(
+            "SANDBOX MODE: videos are edited on this machine with simple effects; "
+            "no provider is used and nothing is paid."
+        )
     try:
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(serve(settings, redact))
@@ -50,4 +63,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

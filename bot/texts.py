@@ -55,11 +55,19 @@ def _formats(capabilities: Capabilities) -> str:
 # --- /start and /help -----------------------------------------------------------------------
 
 
+SANDBOX_NOTICE = (
+    "⚠️ <b>Sandbox mode</b>: this bot is being tried out. It edits videos on its own machine "
+    "with simple effects that words in your prompt pick (black and white, warm, cool, vintage, "
+    "brighten, darken, contrast, blur, sharpen, slow motion, speed up), not with the AI model.\n\n"
+)
+
+
 def welcome(first_name: str, capabilities: Capabilities) -> str:
     return (
         f"Hi {escape(first_name)}! I edit short videos with AI (Luma Modify Video via "
         f"{escape(capabilities.display_name)}).\n\n"
-        "Send me a link to a video and, in the same message or the next one, say in English how "
+        + (SANDBOX_NOTICE if capabilities.offline else "")
+        + "Send me a link to a video and, in the same message or the next one, say in English how "
         "it should change, for example:\n"
         "<code>https://example.com/clip.mp4 make it look like a watercolor painting</code>\n\n"
         "I show you what I will send; nothing is spent until you press Submit. The edit takes "

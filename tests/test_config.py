@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from bot.config import ConfigError, load_settings
 
-REQUIRED = {"telegram_bot_token": "123:abc", "provider_api_key": "key"}
+REQUIRED: dict[str, Any] = {"telegram_bot_token": "123:abc", "provider_api_key": "key"}
 
 
 def test_defaults_match_the_documented_ones() -> None:

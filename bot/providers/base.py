@@ -26,6 +26,7 @@ class Capabilities:
     supports_first_frame: bool = False  # accepts an image that guides the first frame
     supports_watermark: bool = False
     reports_credits: bool = False  # credit_balance() answers
+    offline: bool = False  # simple effects on this machine, not the AI model (the sandbox)
     # Results are files under this folder on this machine (the sandbox), not remote URLs.
     local_results: Path | None = None
 
