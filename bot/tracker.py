@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from bot.service import MAX_RETRY_DELAY, TaskService
 from storage.models import Task, TaskState
@@ -28,6 +28,7 @@ class Tracker:
         tasks: TaskRepository,
         concurrency: int,
         card_interval: float,
+        max_at_provider: int,
         max_idle: float = 5.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -36,12 +37,14 @@ class Tracker:
         self._slots = asyncio.Semaphore(concurrency)
         self._batch = concurrency * 4
         self._card_interval = card_interval
+        self._max_at_provider = max_at_provider
         self._max_idle = max_idle
         self._clock = clock
         self._wake = asyncio.Event()
         self._working: dict[int, asyncio.Task[None]] = {}
         self._submitting: set[int] = set()  # tasks picked up to be sent to the provider
         self._loop_task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     def wake(self) -> None:
         """Look for due tasks now instead of at the next planned time."""
@@ -57,6 +60,8 @@ class Tracker:
         arrives leaves a task whose outcome is unknown. Any other work cut off here is picked up
         again at the next start (see TaskService.recover).
         """
+        self._stopping = True
+        self.wake()
         if self._loop_task is not None:
             self._loop_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -80,7 +85,7 @@ class Tracker:
         await asyncio.gather(*left, return_exceptions=True)
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 await self._round()
             except asyncio.CancelledError:
@@ -92,23 +97,37 @@ class Tracker:
     async def _round(self) -> None:
         self._wake.clear()
         now = self._clock()
+        # Submissions first, in order, only as many as the provider has free slots for. Tasks
+        # picked in an earlier round but not yet "submitting" count as taken (conservative).
+        free = self._max_at_provider - await self._tasks.count_at_provider() - len(self._submitting)
+        for task in await self._tasks.due_submissions(now, free):
+            if task.id not in self._working:
+                self._submitting.add(task.id)
+                self._start(task, self._service.send_to_provider)
         due = await self._tasks.due(now, self._batch + len(self._working), self._card_interval)
         for task in due:
             if task.id not in self._working:
-                if task.state == TaskState.QUEUED:
-                    self._submitting.add(task.id)
-                self._working[task.id] = asyncio.create_task(self._advance(task))
-        next_at = await self._tasks.next_wake_at(self._card_interval, self._working.keys())
+                self._start(task, self._service.advance)
+        free = self._max_at_provider - await self._tasks.count_at_provider() - len(self._submitting)
+        next_at = await self._tasks.next_wake_at(
+            self._card_interval, self._working.keys(), submissions=free > 0
+        )
         idle = self._max_idle if next_at is None else next_at - self._clock()
         idle = min(max(idle, 0.0), self._max_idle)
-        if idle > 0:
+        if idle > 0 and not self._stopping:
+            # Not asyncio.wait_for: in Python 3.11 it swallows a cancellation that comes at the
+            # moment the event is set, and the loop would then never stop.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=idle)
+                async with asyncio.timeout(idle):
+                    await self._wake.wait()
 
-    async def _advance(self, task: Task) -> None:
+    def _start(self, task: Task, work: Callable[[Task], Awaitable[None]]) -> None:
+        self._working[task.id] = asyncio.create_task(self._advance(task, work))
+
+    async def _advance(self, task: Task, work: Callable[[Task], Awaitable[None]]) -> None:
         try:
             async with self._slots:
-                await self._service.advance(task)
+                await work(task)
         except Exception as exc:
             log.exception("Advancing task %d failed", task.id)
             await self._postpone(task)
