@@ -13,16 +13,26 @@ import secrets
 import sqlite3
 
 import httpx
-from telegram import BotCommand, BotCommandScopeAllPrivateChats, LinkPreviewOptions, Update
+from telegram import (
+    BotCommand,
+    BotCommandScopeAllPrivateChats,
+    BotCommandScopeChat,
+    LinkPreviewOptions,
+    Update,
+)
 from telegram.constants import ParseMode
 from telegram.error import InvalidToken, NetworkError, TelegramError
 from telegram.ext import AIORateLimiter, Application, Defaults
 
 import handlers
 from bot import texts
+from bot.access import AccessService
+from bot.admin import AdminService
+from bot.broadcast import BroadcastService
 from bot.config import Settings
 from bot.delivery import TelegramOutbox
 from bot.drafts import DraftService
+from bot.maintenance import Maintenance
 from bot.providers import create_provider
 from bot.providers.base import Provider
 from bot.redaction import Redactor
@@ -31,8 +41,8 @@ from bot.runtime import BOT_DATA_KEY, Runtime
 from bot.service import TaskPolicy, TaskService
 from bot.tracker import Tracker
 from bot.urls import TELEGRAM_WEBHOOK_PATH
-from bot.users import UserService
 from bot.web import WebEndpoints, WebServer
+from storage.broadcasts import BroadcastRepository
 from storage.db import Database
 from storage.drafts import DraftRepository
 from storage.state import StateRepository
@@ -65,7 +75,7 @@ def build_application(settings: Settings) -> Application:  # type: ignore[type-a
     if settings.webhook_mode:
         builder = builder.updater(None)  # updates arrive through bot.web instead
     application = builder.build()
-    handlers.register(application)
+    handlers.register(application, settings.admin_ids)
     return application
 
 
@@ -83,6 +93,7 @@ def task_policy(settings: Settings, provider: Provider) -> TaskPolicy:
         daily_limit=settings.daily_task_limit,
         status_edit_interval=settings.status_edit_interval_seconds,
         admin_ids=settings.admin_ids,
+        max_at_provider=settings.max_concurrent_tasks,
         result_retention=provider.capabilities.result_retention_hours * 3600,
         retry_delay=5 * settings.provider_retry_delay_seconds,
         callback_base_url=settings.public_url if callbacks else None,
@@ -103,6 +114,8 @@ class BotApp:
         self._http: httpx.AsyncClient | None = None
         self._tracker: Tracker | None = None
         self._web: WebServer | None = None
+        self._broadcasts: BroadcastService | None = None
+        self._outbox: TelegramOutbox | None = None
         self._stopped = False
 
     async def start(self) -> None:
@@ -150,16 +163,28 @@ class BotApp:
             temp_dir=settings.database_path.parent / "tmp",
             redact=self._redact,
         )
+        users = UserRepository(db)
+        maintenance = Maintenance(StateRepository(db))
         service = TaskService(
-            tasks=tasks, provider=provider, outbox=outbox, policy=task_policy(settings, provider)
+            tasks=tasks,
+            users=users,
+            maintenance=maintenance,
+            provider=provider,
+            outbox=outbox,
+            policy=task_policy(settings, provider),
         )
         self._tracker = Tracker(
             service=service,
             tasks=tasks,
             concurrency=settings.tracker_concurrency,
             card_interval=settings.status_edit_interval_seconds,
+            max_at_provider=settings.max_concurrent_tasks,
         )
         service.wake_tracker = self._tracker.wake
+        self._outbox = outbox
+        self._broadcasts = BroadcastService(
+            BroadcastRepository(db), users, outbox, rate=settings.broadcast_rate
+        )
         self.application.bot_data[BOT_DATA_KEY] = Runtime(
             settings=settings,
             capabilities=provider.capabilities,
@@ -169,22 +194,46 @@ class BotApp:
                 capabilities=provider.capabilities,
                 default_mode=settings.default_mode,
             ),
-            users=UserService(UserRepository(db)),
+            access=AccessService(
+                users,
+                allowlist=settings.access_mode == "allowlist",
+                admin_ids=settings.admin_ids,
+            ),
+            admin=AdminService(
+                users=users,
+                tasks=tasks,
+                service=service,
+                maintenance=maintenance,
+                provider=provider,
+                outbox=outbox,
+                max_at_provider=settings.max_concurrent_tasks,
+            ),
+            broadcasts=self._broadcasts,
             outbox=outbox,
         )
 
         outbox.remove_leftover_downloads()
         await service.recover()
-        await self.application.bot.set_my_commands(
-            [BotCommand(name, description) for name, description in texts.COMMANDS],
-            scope=BotCommandScopeAllPrivateChats(),
-        )
+        await self._set_command_menus()
         self._tracker.start()
+        await self._broadcasts.resume()
         await self.application.start()
         if settings.webhook_mode:
             await self._start_webhook(service, provider, db)
         else:
             await self._start_polling()
+
+    async def _set_command_menus(self) -> None:
+        """Everyone's menu; and for each admin, a menu with the admin commands too."""
+        bot = self.application.bot
+        user_menu = [BotCommand(name, description) for name, description in texts.COMMANDS]
+        await bot.set_my_commands(user_menu, scope=BotCommandScopeAllPrivateChats())
+        admin_menu = user_menu + [BotCommand(n, d) for n, d in texts.ADMIN_COMMANDS]
+        for admin_id in self.settings.admin_ids:
+            try:
+                await bot.set_my_commands(admin_menu, scope=BotCommandScopeChat(admin_id))
+            except TelegramError as exc:  # the admin has not started the bot yet
+                log.warning("No admin command menu for %d yet: %s", admin_id, exc)
 
     async def _start_polling(self) -> None:
         updater = self.application.updater
@@ -240,6 +289,10 @@ class BotApp:
             await updater.stop()
         if self._web is not None:
             await self._web.stop()  # waits for callbacks in progress
+        if self._broadcasts is not None:
+            await self._broadcasts.stop()  # resumed at the next start
+        if self._outbox is not None:
+            await self._outbox.stop()
         if self._tracker is not None:
             await self._tracker.stop(
                 grace=SHUTDOWN_GRACE_SECONDS,

@@ -49,6 +49,9 @@ class Settings(BaseSettings):
 
     database_path: Path = Path("data/bot.sqlite3")
     admin_ids: Annotated[frozenset[int], NoDecode] = frozenset()
+    access_mode: Literal["open", "allowlist"] = "open"
+    max_concurrent_tasks: int = Field(default=10, ge=1, le=1000)
+    broadcast_rate: float = Field(default=25.0, gt=0, le=30)
 
     public_url: str = ""
     web_host: str = "0.0.0.0"  # noqa: S104 (the web server must be reachable by a reverse proxy)
@@ -188,6 +191,11 @@ def load_settings(*, need_telegram: bool = True, **overrides: object) -> Setting
         raise ConfigError(describe_validation_error(exc)) from None
     if need_telegram and not settings.telegram_bot_token.get_secret_value():
         raise ConfigError("Configuration error: TELEGRAM_BOT_TOKEN is required (see .env.example)")
+    if settings.access_mode == "allowlist" and not settings.admin_ids:
+        raise ConfigError(
+            "Configuration error: ACCESS_MODE=allowlist needs ADMIN_IDS: someone must approve "
+            "new users (see .env.example)"
+        )
     if settings.provider != "sandbox" and not settings.provider_api_key.get_secret_value():
         raise ConfigError(
             f"Configuration error: PROVIDER_API_KEY is required for PROVIDER={settings.provider}"

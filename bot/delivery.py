@@ -7,24 +7,34 @@ gets a link instead. Telegram errors never escape: each becomes a DeliveryResult
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import secrets
 import time
+from enum import StrEnum
 from functools import partial
 from html import unescape
 from pathlib import Path
 
-from telegram import Bot, InputFile, ReplyParameters
+from telegram import Bot, InlineKeyboardMarkup, InputFile, ReplyParameters
 from telegram.error import BadRequest, Forbidden, TelegramError
 
 from bot import texts
 from bot.redaction import Redactor
+from bot.report_throttle import ReportThrottle
 from bot.results import Fetched, ResultFetcher
 from bot.service import DeliveryResult
 from storage.models import Task
 
 log = logging.getLogger(__name__)
+
+
+class SendResult(StrEnum):
+    SENT = "sent"
+    BLOCKED = "blocked"  # the user blocked the bot, or the chat is gone
+    FAILED = "failed"
+
 
 UPLOAD_TIMEOUT = 300.0  # seconds to upload up to 50 MB (or more to a local Bot API server)
 
@@ -42,6 +52,7 @@ class TelegramOutbox:
         result_retention_hours: float,
         temp_dir: Path,
         redact: Redactor,
+        throttle: ReportThrottle | None = None,
     ) -> None:
         self._bot = bot
         self._results = results
@@ -50,17 +61,19 @@ class TelegramOutbox:
         self._retention_hours = result_retention_hours
         self._temp_dir = temp_dir
         self._redact = redact
+        self._throttle = throttle or ReportThrottle()
+        self._summary: asyncio.Task[None] | None = None
 
     # --- the status card and notices --------------------------------------------------------
 
-    async def show_status(self, task: Task) -> None:
+    async def show_status(self, task: Task, queue_position: int | None = None) -> None:
         if task.status_message_id is None:
             return
         try:
             await self._bot.edit_message_text(
                 chat_id=task.chat_id,
                 message_id=task.status_message_id,
-                text=texts.status_card(task, time.time()),
+                text=texts.status_card(task, time.time(), queue_position),
             )
         except BadRequest as exc:
             if "not modified" not in exc.message.lower():
@@ -76,8 +89,65 @@ class TelegramOutbox:
         except TelegramError as exc:
             log.warning("Could not tell the user about task %d: %s", task.id, exc)
 
+    async def send_text(
+        self, chat_id: int, html: str, reply_markup: InlineKeyboardMarkup | None = None
+    ) -> tuple[SendResult, int | None]:
+        """Send a message; say whether it went (with its id), the chat is closed, or it failed."""
+        try:
+            message = await self._bot.send_message(
+                chat_id=chat_id, text=html, reply_markup=reply_markup
+            )
+        except Forbidden:
+            return SendResult.BLOCKED, None
+        except BadRequest as exc:
+            if _chat_gone(exc):
+                return SendResult.BLOCKED, None
+            log.warning("Message to %d refused: %s", chat_id, exc)
+            return SendResult.FAILED, None
+        except TelegramError as exc:
+            log.warning("Message to %d failed: %s", chat_id, exc)
+            return SendResult.FAILED, None
+        return SendResult.SENT, message.message_id
+
+    async def edit_text(
+        self,
+        chat_id: int,
+        message_id: int,
+        html: str,
+        reply_markup: InlineKeyboardMarkup | None = None,
+    ) -> None:
+        """Edit a message the bot sent; a failure is logged, not raised."""
+        try:
+            await self._bot.edit_message_text(
+                chat_id=chat_id, message_id=message_id, text=html, reply_markup=reply_markup
+            )
+        except BadRequest as exc:
+            if "not modified" not in exc.message.lower():
+                log.info("Message %d not edited: %s", message_id, exc.message)
+        except TelegramError as exc:
+            log.info("Message %d not edited: %s", message_id, exc)
+
     async def report_to_admins(self, html: str) -> None:
-        """Send a report to every admin; as plain text when the HTML is too long or refused."""
+        """Send a report to every admin, unless a storm of them is under way: then a summary
+        of the held-back ones follows when the storm's window has passed."""
+        if not self._throttle.allow():
+            if self._summary is None or self._summary.done():
+                self._summary = asyncio.create_task(self._report_held_later())
+            return
+        await self._send_report(html)
+
+    async def _report_held_later(self) -> None:
+        await asyncio.sleep(self._throttle.window)
+        held = self._throttle.take_held()
+        if held:
+            await self._send_report(texts.reports_held_back(held, self._throttle.window))
+
+    async def stop(self) -> None:
+        if self._summary is not None:
+            self._summary.cancel()
+
+    async def _send_report(self, html: str) -> None:
+        """As HTML, or as plain text when the HTML is too long or Telegram refuses it."""
         html = self._redact(html)
         plain = texts.shorten(_html_to_text(html), texts.SAFE_MESSAGE_LENGTH)
         for admin_id in self._admin_ids:

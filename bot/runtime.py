@@ -6,12 +6,14 @@ from dataclasses import dataclass
 
 from telegram.ext import ContextTypes
 
+from bot.access import AccessService
+from bot.admin import AdminService
+from bot.broadcast import BroadcastService
 from bot.config import Settings
 from bot.delivery import TelegramOutbox
 from bot.drafts import DraftService
 from bot.providers.base import Capabilities
 from bot.service import TaskService
-from bot.users import UserService
 
 BOT_DATA_KEY = "runtime"
 
@@ -22,7 +24,9 @@ class Runtime:
     capabilities: Capabilities
     tasks: TaskService
     drafts: DraftService
-    users: UserService
+    access: AccessService
+    admin: AdminService
+    broadcasts: BroadcastService
     outbox: TelegramOutbox
 
 

@@ -20,6 +20,7 @@ from typing import Protocol
 
 from bot import texts
 from bot.failures import Failure
+from bot.maintenance import Maintenance
 from bot.providers.base import (
     CallbackEvent,
     JobState,
@@ -32,6 +33,7 @@ from bot.providers.base import (
 from bot.urls import callback_url
 from storage.models import Task, TaskState
 from storage.tasks import ClaimRefusal, Quota, TaskRepository
+from storage.users import UserRepository
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +63,8 @@ class DeliveryResult(StrEnum):
 class Outbox(Protocol):
     """How the service speaks to Telegram (bot.delivery implements it)."""
 
-    async def show_status(self, task: Task) -> None:
-        """Edit the task's status card to show its current state."""
+    async def show_status(self, task: Task, queue_position: int | None = None) -> None:
+        """Edit the task's status card to show its current state (and place in the queue)."""
         ...
 
     async def notify(self, task: Task, html: str) -> None:
@@ -92,6 +94,7 @@ class TaskPolicy:
     daily_limit: int
     status_edit_interval: float
     admin_ids: frozenset[int]
+    max_at_provider: int  # tasks at the provider at once (MAX_CONCURRENT_TASKS)
     result_retention: float  # seconds the provider keeps a result
     retry_delay: float  # first wait before submitting or delivering again (doubles each time)
     callback_base_url: str | None = None  # PUBLIC_URL when the provider should call back
@@ -101,14 +104,14 @@ class SubmitOutcomeKind(StrEnum):
     SUBMITTED = "submitted"
     ALREADY_SUBMITTED = "already_submitted"
     GONE = "gone"
-    LIMIT = "limit"
+    REFUSED = "refused"  # a limit, or maintenance: the card stays, to be submitted later
 
 
 @dataclass(frozen=True, slots=True)
 class SubmitOutcome:
     kind: SubmitOutcomeKind
     task_id: int | None = None
-    message: str | None = None  # for LIMIT: the sentence that explains it
+    message: str | None = None  # for REFUSED: the sentence that explains it
 
 
 class TaskService:
@@ -116,6 +119,8 @@ class TaskService:
         self,
         *,
         tasks: TaskRepository,
+        users: UserRepository,
+        maintenance: Maintenance,
         provider: Provider,
         outbox: Outbox,
         policy: TaskPolicy,
@@ -123,6 +128,8 @@ class TaskService:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._tasks = tasks
+        self._users = users
+        self._maintenance = maintenance
         self._provider = provider
         self._outbox = outbox
         self._policy = policy
@@ -134,11 +141,15 @@ class TaskService:
     async def submit_draft(self, user_id: int, draft_id: int) -> SubmitOutcome:
         """Turn the user's confirmed card into a task; the tracker sends it to the provider."""
         now = self._clock()
+        is_admin = user_id in self._policy.admin_ids
+        maintenance = None if is_admin else await self._maintenance.message()
+        if maintenance is not None:
+            return SubmitOutcome(SubmitOutcomeKind.REFUSED, message=maintenance)
         claim = await self._tasks.claim_draft(
             draft_id=draft_id,
             user_id=user_id,
             provider=self._provider.name,
-            quota=self._quota(user_id, now),
+            quota=await self._quota(user_id, now),
             callback_token=secrets.token_urlsafe(24),
             now=now,
         )
@@ -156,16 +167,22 @@ class TaskService:
             message = texts.active_limit_reached(self._policy.max_active_per_user, active)
         else:
             message = texts.daily_limit_reached(
-                self._policy.daily_limit, _next_utc_midnight(now) - now
+                await self.daily_limit(user_id), _next_utc_midnight(now) - now
             )
-        return SubmitOutcome(SubmitOutcomeKind.LIMIT, message=message)
+        return SubmitOutcome(SubmitOutcomeKind.REFUSED, message=message)
 
-    def _quota(self, user_id: int, now: float) -> Quota:
+    async def daily_limit(self, user_id: int) -> int:
+        """The user's own daily limit (set with /limit), else DAILY_TASK_LIMIT."""
+        user = await self._users.get(user_id)
+        own = user.daily_limit if user is not None else None
+        return own if own is not None else self._policy.daily_limit
+
+    async def _quota(self, user_id: int, now: float) -> Quota:
         if user_id in self._policy.admin_ids:
             return Quota(max_active=None, daily_limit=None, day_started_at=0.0)
         return Quota(
             max_active=self._policy.max_active_per_user,
-            daily_limit=self._policy.daily_limit,
+            daily_limit=await self.daily_limit(user_id),
             day_started_at=_next_utc_midnight(now) - 86400,
         )
 
@@ -226,9 +243,10 @@ class TaskService:
     # --- tracking ---------------------------------------------------------------------------
 
     async def advance(self, task: Task) -> None:
-        """Do whatever is due for the task now: submit it, check it, or deliver it."""
+        """Do what is due for the task now, other than submitting it (the tracker decides
+        when a provider slot is free): check it, deliver it, or refresh its status card."""
         if task.state == TaskState.QUEUED:
-            await self.send_to_provider(task)
+            await self.refresh_card(task)
         elif task.state == TaskState.PROCESSING:
             if (task.next_check_at or 0) <= self._clock():
                 await self.check(task)
@@ -238,8 +256,8 @@ class TaskService:
             await self.deliver(task)
 
     async def refresh_card(self, task: Task) -> None:
-        """Show the time elapsed on a processing task's card, without asking the provider."""
-        if await self._tasks.update(task.id, TaskState.PROCESSING, status_edited_at=self._clock()):
+        """Show the time elapsed (or the place in the queue) on the card, asking no provider."""
+        if await self._tasks.update(task.id, task.state, status_edited_at=self._clock()):
             await self._show(task.id)
 
     async def check(self, task: Task) -> None:
@@ -273,6 +291,7 @@ class TaskService:
             )
             if won:
                 log.info("Task %d finished at the provider", task.id)
+                self.wake_tracker()  # a provider slot is free
                 fresh = await self._tasks.get(task.id)
                 if fresh is not None:
                     await self.deliver(fresh)
@@ -439,6 +458,7 @@ class TaskService:
             return
         if result == DeliveryResult.CHAT_UNREACHABLE:
             await self._tasks.transition(task.id, TaskState.DELIVERING, TaskState.UNDELIVERABLE)
+            await self._users.mark_blocked_bot(task.user_id, now)
             log.info("Task %d is done but its chat cannot be reached", task.id)
             return
         attempts = task.attempts + 1
@@ -495,6 +515,7 @@ class TaskService:
         if not won:
             return
         log.info("Task %d failed: %s (%s)", task.id, failure, detail)
+        self.wake_tracker()  # a provider slot may be free
         await self._show(task.id)
         await self._outbox.notify(task, texts.task_failed(task.id, failure, provider_message))
         await self._outbox.report_to_admins(
@@ -545,8 +566,14 @@ class TaskService:
 
     async def _show(self, task_id: int) -> None:
         task = await self._tasks.get(task_id)
-        if task is not None:
-            await self._outbox.show_status(task)
+        if task is None:
+            return
+        position = None
+        if task.state == TaskState.QUEUED:
+            position = await self._tasks.queue_position(task.id)
+            full = await self._tasks.count_at_provider() >= self._policy.max_at_provider
+            position = position if full or position > 1 else None
+        await self._outbox.show_status(task, position)
 
     # --- reading ----------------------------------------------------------------------------
 

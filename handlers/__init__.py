@@ -12,26 +12,46 @@ from telegram.ext import (
     filters,
 )
 
+from handlers import admin
 from handlers.errors import on_error
 from handlers.fallbacks import group_chat, unknown_command, unsupported_message, video_file
+from handlers.gate import admit
 from handlers.requests import card_button, text_message
 from handlers.start import help_command, start
 from handlers.tasks import status_command, tasks_command
-from handlers.users import remember_user
 
 PRIVATE = filters.ChatType.PRIVATE
 
+ADMIN_COMMANDS = {
+    "stats": admin.stats,
+    "user": admin.user,
+    "ban": admin.ban,
+    "unban": admin.unban,
+    "limit": admin.limit,
+    "task": admin.task,
+    "redeliver": admin.redeliver,
+    "maintenance": admin.maintenance,
+    "broadcast": admin.broadcast,
+    "allow": admin.allow,
+    "deny": admin.deny,
+}
 
-def register(application: Application) -> None:  # type: ignore[type-arg]
+
+def register(application: Application, admin_ids: frozenset[int]) -> None:  # type: ignore[type-arg]
     """Add every handler to the application."""
-    # Group -1 runs before the others for every update and lets them run too.
-    application.add_handler(TypeHandler(Update, remember_user), group=-1)
+    # Group -1 runs first for every update: it records the user, and stops the update there
+    # when the user may not use the bot (banned, or not approved in allowlist mode).
+    application.add_handler(TypeHandler(Update, admit), group=-1)
 
     # Order matters within group 0: the first matching handler wins, so the catch-alls come last.
     application.add_handler(CommandHandler("start", start, filters=PRIVATE))
     application.add_handler(CommandHandler("help", help_command, filters=PRIVATE))
     application.add_handler(CommandHandler("tasks", tasks_command, filters=PRIVATE))
     application.add_handler(CommandHandler("status", status_command, filters=PRIVATE))
+    # Admin commands exist only for admins: anyone else falls through to unknown_command.
+    admins = PRIVATE & filters.User(user_id=admin_ids)
+    for name, callback in ADMIN_COMMANDS.items():
+        application.add_handler(CommandHandler(name, callback, filters=admins))
     application.add_handler(MessageHandler(PRIVATE & filters.COMMAND, unknown_command))
     application.add_handler(MessageHandler(~PRIVATE & filters.COMMAND, group_chat))
     application.add_handler(MessageHandler(PRIVATE & filters.TEXT, text_message))
@@ -39,6 +59,10 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
         MessageHandler(PRIVATE & (filters.VIDEO | filters.Document.VIDEO), video_file)
     )
     application.add_handler(MessageHandler(PRIVATE, unsupported_message))
+    application.add_handler(CallbackQueryHandler(admin.access_button, pattern=admin.ACCESS_BUTTON))
+    application.add_handler(
+        CallbackQueryHandler(admin.broadcast_button, pattern=admin.BROADCAST_BUTTON)
+    )
     application.add_handler(CallbackQueryHandler(card_button))
 
     application.add_error_handler(on_error)

@@ -144,8 +144,8 @@ async def _submit(
         await query.answer(texts.TOAST_SUBMITTED)
     elif outcome.kind == SubmitOutcomeKind.ALREADY_SUBMITTED and outcome.task_id is not None:
         await query.answer(texts.toast_already_submitted(outcome.task_id))
-    elif outcome.kind == SubmitOutcomeKind.LIMIT and outcome.message:
-        await query.answer(texts.TOAST_LIMIT)
+    elif outcome.kind == SubmitOutcomeKind.REFUSED and outcome.message:
+        await query.answer(texts.TOAST_NOT_NOW)
         if query.message is not None:
             await context.bot.send_message(
                 chat_id=query.message.chat.id,

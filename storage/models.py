@@ -59,6 +59,14 @@ class _Row:
         return frozenset(f.name for f in fields(cls))  # type: ignore[arg-type]
 
 
+class Access(StrEnum):
+    """Where a user stands in allowlist mode (ACCESS_MODE=allowlist)."""
+
+    PENDING = "pending"  # asked; the admins have not decided
+    ALLOWED = "allowed"
+    DENIED = "denied"
+
+
 @dataclass(frozen=True, slots=True)
 class User(_Row):
     id: int
@@ -66,6 +74,19 @@ class User(_Row):
     first_name: str
     first_seen_at: float
     last_seen_at: float
+    access: Access | None
+    banned_at: float | None
+    ban_reason: str | None
+    daily_limit: int | None
+    blocked_bot_at: float | None
+
+    def __post_init__(self) -> None:
+        if self.access is not None:
+            object.__setattr__(self, "access", Access(self.access))
+
+    @property
+    def banned(self) -> bool:
+        return self.banned_at is not None
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,3 +19,17 @@ class StateRepository:
         if row is None:
             raise RuntimeError(f"bot_state has no {key!r} right after storing it")
         return str(row[0])
+
+    async def get(self, key: str) -> str | None:
+        row = await self._db.fetch_one("SELECT value FROM bot_state WHERE key = ?", (key,))
+        return str(row[0]) if row else None
+
+    async def set(self, key: str, value: str) -> None:
+        await self._db.execute(
+            "INSERT INTO bot_state (key, value) VALUES (?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    async def delete(self, key: str) -> None:
+        await self._db.execute("DELETE FROM bot_state WHERE key = ?", (key,))

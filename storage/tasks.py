@@ -19,10 +19,14 @@ from storage.models import (
 _ACTIVE = tuple(str(s) for s in ACTIVE_TASK_STATES)
 _ACTIVE_SQL = "(" + ", ".join(f"'{s}'" for s in sorted(_ACTIVE)) + ")"
 _TRACKED_SQL = f"('{TaskState.QUEUED}', '{TaskState.PROCESSING}', '{TaskState.SUCCEEDED}')"
-# When the tracker should wake for a task; takes one parameter, the status card interval.
+# When the tracker should wake for a task, other than to submit it; one parameter, the status
+# card interval. A processing task is checked or has its card refreshed, whichever comes first;
+# a queued one only has its card (its place in the queue) refreshed: submitting is decided apart.
 _WAKE_AT = (
-    f"(CASE WHEN state = '{TaskState.PROCESSING}' "
-    "THEN MIN(next_check_at, COALESCE(status_edited_at, 0) + ?) ELSE next_check_at END)"
+    f"(CASE state WHEN '{TaskState.PROCESSING}' "
+    "THEN MIN(next_check_at, COALESCE(status_edited_at, 0) + ?1) "
+    f"WHEN '{TaskState.QUEUED}' THEN COALESCE(status_edited_at, 0) + ?1 "
+    "ELSE next_check_at END)"
 )
 # Tasks the provider refused outright cost nothing and do not count towards the daily limit.
 _COUNTS_TOWARDS_DAILY = f"NOT (state = '{TaskState.FAILED}' AND provider_task_id IS NULL)"
@@ -192,26 +196,74 @@ class TaskRepository:
         return changed == 1
 
     async def due(self, now: float, limit: int, card_interval: float) -> list[Task]:
-        """Tasks the tracker should look at now: to submit, check or deliver them, or to
-        refresh the status card of a processing task not edited for `card_interval` seconds."""
+        """Tasks the tracker should look at now, other than to submit them: to check or deliver
+        them, or to refresh a status card not edited for `card_interval` seconds."""
         rows = await self._db.fetch_all(
-            f"SELECT * FROM tasks WHERE state IN {_TRACKED_SQL} AND {_WAKE_AT} <= ? "
-            f"ORDER BY {_WAKE_AT} LIMIT ?",
-            (card_interval, now, card_interval, limit),
+            f"SELECT * FROM tasks WHERE state IN {_TRACKED_SQL} AND {_WAKE_AT} <= ?2 "
+            f"ORDER BY {_WAKE_AT} LIMIT ?3",
+            (card_interval, now, limit),
+        )
+        return [Task.from_row(r) for r in rows]
+
+    async def due_submissions(self, now: float, limit: int) -> list[Task]:
+        """Queued tasks that may be sent now, first come first served."""
+        if limit <= 0:
+            return []
+        rows = await self._db.fetch_all(
+            "SELECT * FROM tasks WHERE state = ? AND next_check_at <= ? ORDER BY id LIMIT ?",
+            (TaskState.QUEUED, now, limit),
         )
         return [Task.from_row(r) for r in rows]
 
     async def next_wake_at(
-        self, card_interval: float, exclude: Collection[int] = ()
+        self, card_interval: float, exclude: Collection[int], submissions: bool
     ) -> float | None:
-        """When the tracker next has something to do, leaving out the tasks in `exclude`."""
+        """When the tracker next has something to do, leaving out the tasks in `exclude`;
+        `submissions` says whether queued tasks may be sent (a provider slot is free)."""
         skip = ", ".join("?" for _ in exclude)
+        wake_at = (
+            f"(CASE WHEN state = '{TaskState.QUEUED}' THEN MIN(next_check_at, {_WAKE_AT}) "
+            f"ELSE {_WAKE_AT} END)"
+            if submissions
+            else _WAKE_AT
+        )
         row = await self._db.fetch_one(
-            f"SELECT MIN({_WAKE_AT}) FROM tasks WHERE state IN {_TRACKED_SQL}"
+            f"SELECT MIN({wake_at}) FROM tasks WHERE state IN {_TRACKED_SQL}"
             + (f" AND id NOT IN ({skip})" if exclude else ""),
             (card_interval, *exclude),
         )
         return float(row[0]) if row and row[0] is not None else None
+
+    async def count_at_provider(self) -> int:
+        """Tasks the provider is working on, or being sent to it."""
+        row = await self._db.fetch_one(
+            "SELECT COUNT(*) FROM tasks WHERE state IN (?, ?)",
+            (TaskState.SUBMITTING, TaskState.PROCESSING),
+        )
+        return int(row[0]) if row else 0
+
+    async def queue_position(self, task_id: int) -> int:
+        """1 for the next queued task to go, 2 for the one after, ..."""
+        row = await self._db.fetch_one(
+            "SELECT COUNT(*) FROM tasks WHERE state = ? AND id < ?", (TaskState.QUEUED, task_id)
+        )
+        return (int(row[0]) if row else 0) + 1
+
+    async def count_by_state(self, since: float) -> dict[TaskState, int]:
+        """How many tasks made since `since` are in each state."""
+        rows = await self._db.fetch_all(
+            "SELECT state, COUNT(*) FROM tasks WHERE created_at >= ? GROUP BY state", (since,)
+        )
+        return {TaskState(state): int(count) for state, count in rows}
+
+    async def processing_times(self, since: float) -> list[float]:
+        """Seconds from submit to done, for tasks that finished well since `since`."""
+        rows = await self._db.fetch_all(
+            "SELECT finished_at - submitted_at FROM tasks WHERE state = ? AND created_at >= ? "
+            "AND submitted_at IS NOT NULL AND finished_at IS NOT NULL",
+            (TaskState.DELIVERED, since),
+        )
+        return [float(seconds) for (seconds,) in rows]
 
     async def in_states(self, states: Collection[TaskState]) -> list[Task]:
         marks = ", ".join("?" for _ in states)

@@ -1,16 +1,20 @@
-"""Telegram users the bot has seen."""
+"""Telegram users the bot has seen: access, bans, limits, and whether they blocked the bot."""
 
 from __future__ import annotations
 
 from storage.db import Database
+from storage.models import Access, User
 
 
 class UserRepository:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def seen(self, user_id: int, username: str | None, first_name: str, now: float) -> None:
-        """Record that the user wrote to the bot (insert, or refresh name and last_seen_at)."""
+    async def seen(self, user_id: int, username: str | None, first_name: str, now: float) -> User:
+        """Record that the user wrote to the bot; return their row.
+
+        Writing again also means they have not blocked the bot (any more).
+        """
         await self._db.execute(
             """
             INSERT INTO users (id, username, first_name, first_seen_at, last_seen_at)
@@ -18,7 +22,70 @@ class UserRepository:
             ON CONFLICT (id) DO UPDATE SET
                 username = excluded.username,
                 first_name = excluded.first_name,
-                last_seen_at = excluded.last_seen_at
+                last_seen_at = excluded.last_seen_at,
+                blocked_bot_at = NULL
             """,
             (user_id, username, first_name, now, now),
         )
+        user = await self.get(user_id)
+        if user is None:
+            raise RuntimeError(f"user {user_id} is missing right after it was stored")
+        return user
+
+    async def get(self, user_id: int) -> User | None:
+        row = await self._db.fetch_one("SELECT * FROM users WHERE id = ?", (user_id,))
+        return User.from_row(row) if row else None
+
+    async def find(self, who: str) -> User | None:
+        """A user by Telegram id or by @username (case does not matter)."""
+        who = who.strip()
+        if who.lstrip("-").isdigit():
+            return await self.get(int(who))
+        row = await self._db.fetch_one(
+            "SELECT * FROM users WHERE username = ? COLLATE NOCASE", (who.removeprefix("@"),)
+        )
+        return User.from_row(row) if row else None
+
+    async def set_access(self, user_id: int, access: Access, only_if_unset: bool = False) -> bool:
+        """Set the user's access; with `only_if_unset`, only when they have none yet."""
+        condition = " AND access IS NULL" if only_if_unset else ""
+        changed = await self._db.execute(
+            f"UPDATE users SET access = ? WHERE id = ?{condition}", (access, user_id)
+        )
+        return changed == 1
+
+    async def ban(self, user_id: int, reason: str | None, now: float) -> bool:
+        changed = await self._db.execute(
+            "UPDATE users SET banned_at = ?, ban_reason = ? WHERE id = ?", (now, reason, user_id)
+        )
+        return changed == 1
+
+    async def unban(self, user_id: int) -> bool:
+        changed = await self._db.execute(
+            "UPDATE users SET banned_at = NULL, ban_reason = NULL WHERE id = ? "
+            "AND banned_at IS NOT NULL",
+            (user_id,),
+        )
+        return changed == 1
+
+    async def set_daily_limit(self, user_id: int, limit: int | None) -> bool:
+        changed = await self._db.execute(
+            "UPDATE users SET daily_limit = ? WHERE id = ?", (limit, user_id)
+        )
+        return changed == 1
+
+    async def mark_blocked_bot(self, user_id: int, now: float) -> None:
+        await self._db.execute(
+            "UPDATE users SET blocked_bot_at = ? WHERE id = ? AND blocked_bot_at IS NULL",
+            (now, user_id),
+        )
+
+    async def counts(self, now: float) -> tuple[int, int, int]:
+        """Users in all, and active in the last 24 hours and 7 days."""
+        row = await self._db.fetch_one(
+            "SELECT COUNT(*), SUM(last_seen_at >= ?), SUM(last_seen_at >= ?) FROM users",
+            (now - 86400, now - 7 * 86400),
+        )
+        if row is None:
+            return 0, 0, 0
+        return int(row[0]), int(row[1] or 0), int(row[2] or 0)

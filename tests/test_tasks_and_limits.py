@@ -43,7 +43,7 @@ async def test_active_task_limit_refuses_with_a_sentence_and_keeps_the_card(
     await chat.press(await chat.card(), "Submit")
     (first,) = await kie.wait_for_task()
     second = await chat.card("https://v.example.com/b.mp4 make it blue")
-    assert await chat.press(second, "Submit") == texts.TOAST_LIMIT
+    assert await chat.press(second, "Submit") == texts.TOAST_NOT_NOW
     notice = await chat.wait_for_text("the limit is 1")
     assert "#1" in (notice.rendered or "")
     assert len(kie.generate_requests()) == 1
@@ -63,7 +63,7 @@ async def test_daily_limit_counts_started_tasks_and_says_when_to_come_back(
     (first,) = await kie.wait_for_task()
     kie.complete(first.task_id)
     await chat.wait_for_text("Done")
-    assert await chat.press(await chat.card(), "Submit") == texts.TOAST_LIMIT
+    assert await chat.press(await chat.card(), "Submit") == texts.TOAST_NOT_NOW
     notice = await chat.wait_for_text("daily limit")
     assert "00:00 UTC" in (notice.rendered or "")
     assert len(kie.generate_requests()) == 1

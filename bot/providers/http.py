@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import httpx
+from aiolimiter import AsyncLimiter
 
 from bot.failures import Failure
 from bot.providers.base import ProviderError, SubmitOutcomeUnknownError
@@ -43,9 +44,13 @@ class ProviderHttp:
         headers: Mapping[str, str],
         timeout: float,
         backoff: Backoff,
+        submit_rate: tuple[int, float] | None = None,
     ) -> None:
+        """`submit_rate`: at most that many submits per that many seconds (the provider's own
+        limit: requests past it are dropped, not queued)."""
         self.display_name = display_name
         self._backoff = backoff
+        self._submit_limiter = AsyncLimiter(*submit_rate) if submit_rate else None
         self.client = httpx.AsyncClient(
             base_url=base_url,
             headers={"Accept": "application/json", **headers},
@@ -70,6 +75,8 @@ class ProviderHttp:
         """
 
         async def once() -> str:
+            if self._submit_limiter is not None:
+                await self._submit_limiter.acquire()
             try:
                 response = await self.client.post(path, json=body)
             except NOT_SENT as exc:

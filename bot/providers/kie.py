@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 GENERATE_PATH = "/api/v1/modify/generate"
 RECORD_INFO_PATH = "/api/v1/modify/record-info"
 CREDIT_PATH = "/api/v1/chat/credit"
+# KIE takes at most 20 new generation requests per 10 s per account and drops the rest.
+SUBMIT_RATE = (20, 10.0)
 
 _CODE_FAILURES: dict[int, Failure] = {
     400: Failure.INVALID_REQUEST,
@@ -135,6 +137,7 @@ class KieProvider:
             headers={"Authorization": f"Bearer {api_key}"},
             timeout=timeout,
             backoff=backoff or Backoff(),
+            submit_rate=SUBMIT_RATE,
         )
 
     async def aclose(self) -> None:

@@ -1,0 +1,62 @@
+"""Who may use the bot: banned users are refused; in allowlist mode, admins approve newcomers."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from enum import StrEnum
+
+from storage.models import Access, User
+from storage.users import UserRepository
+
+
+class Admission(StrEnum):
+    ALLOWED = "allowed"
+    BANNED = "banned"
+    ASKED = "asked"  # a newcomer in allowlist mode: the admins are asked now
+    WAITING = "waiting"  # asked before; no decision yet
+    DENIED = "denied"
+
+
+class AccessService:
+    def __init__(
+        self,
+        users: UserRepository,
+        *,
+        allowlist: bool,
+        admin_ids: frozenset[int],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._users = users
+        self._allowlist = allowlist
+        self._admin_ids = admin_ids
+        self._clock = clock
+
+    def is_admin(self, user_id: int) -> bool:
+        return user_id in self._admin_ids
+
+    async def admit(self, user_id: int, username: str | None, first_name: str) -> Admission:
+        """Record the user and say whether they may use the bot now."""
+        user = await self._users.seen(user_id, username, first_name, self._clock())
+        if self.is_admin(user_id):
+            return Admission.ALLOWED
+        if user.banned:
+            return Admission.BANNED
+        if not self._allowlist or user.access == Access.ALLOWED:
+            return Admission.ALLOWED
+        if user.access == Access.DENIED:
+            return Admission.DENIED
+        if await self._users.set_access(user_id, Access.PENDING, only_if_unset=True):
+            return Admission.ASKED
+        return Admission.WAITING
+
+    async def user(self, user_id: int) -> User | None:
+        return await self._users.get(user_id)
+
+    async def decide(self, who: str, allow: bool) -> User | None:
+        """Allow or deny a user (by id or @username); None when the bot does not know them."""
+        user = await self._users.find(who)
+        if user is None:
+            return None
+        await self._users.set_access(user.id, Access.ALLOWED if allow else Access.DENIED)
+        return await self._users.get(user.id)

@@ -1,0 +1,140 @@
+"""AdminService: what the operators' commands do. Each method returns the HTML to reply with."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from html import escape
+
+from bot import texts
+from bot.maintenance import Maintenance
+from bot.providers.base import Provider, ProviderError
+from bot.service import DeliveryResult, Outbox, TaskService
+from storage.models import TaskState, User
+from storage.tasks import TaskRepository
+from storage.users import UserRepository
+
+DAY = 86400.0
+
+
+class AdminService:
+    def __init__(
+        self,
+        *,
+        users: UserRepository,
+        tasks: TaskRepository,
+        service: TaskService,
+        maintenance: Maintenance,
+        provider: Provider,
+        outbox: Outbox,
+        max_at_provider: int,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._users = users
+        self._tasks = tasks
+        self._service = service
+        self._maintenance = maintenance
+        self._provider = provider
+        self._outbox = outbox
+        self._max_at_provider = max_at_provider
+        self._clock = clock
+
+    async def stats(self) -> str:
+        now = self._clock()
+        users = await self._users.counts(now)
+        by_state = [
+            await self._tasks.count_by_state(since) for since in (now - DAY, now - 7 * DAY, 0)
+        ]
+        times = sorted(await self._tasks.processing_times(now - 7 * DAY))
+        queued = (by_state[2]).get(TaskState.QUEUED, 0)
+        at_provider = await self._tasks.count_at_provider()
+        return texts.admin_stats(
+            users=users,
+            by_state=by_state,
+            processing_times=times,
+            queued=queued,
+            at_provider=at_provider,
+            max_at_provider=self._max_at_provider,
+            credits=await self._credits(),
+        )
+
+    async def _credits(self) -> str:
+        capabilities = self._provider.capabilities
+        if not capabilities.reports_credits:
+            return texts.admin_credits_not_reported(capabilities.display_name)
+        try:
+            balance = await self._provider.credit_balance()
+        except ProviderError as exc:
+            return texts.admin_credits_unavailable(capabilities.display_name, exc.detail)
+        return texts.admin_credits(capabilities.display_name, balance)
+
+    async def user_info(self, who: str) -> str:
+        user = await self._users.find(who)
+        if user is None:
+            return texts.admin_no_such_user(who)
+        now = self._clock()
+        return texts.admin_user(
+            user,
+            now=now,
+            daily_limit=await self._service.daily_limit(user.id),
+            own_limit=user.daily_limit is not None,
+            active=len(await self._tasks.active_for_user(user.id)),
+            recent=await self._tasks.recent_for_user(user.id, 5),
+        )
+
+    async def ban(self, who: str, reason: str | None) -> str:
+        user = await self._target(who)
+        if isinstance(user, str):
+            return user
+        await self._users.ban(user.id, reason, self._clock())
+        return texts.admin_banned(user, reason)
+
+    async def unban(self, who: str) -> str:
+        user = await self._target(who)
+        if isinstance(user, str):
+            return user
+        if not await self._users.unban(user.id):
+            return texts.admin_was_not_banned(user)
+        return texts.admin_unbanned(user)
+
+    async def set_limit(self, who: str, value: str) -> str:
+        user = await self._target(who)
+        if isinstance(user, str):
+            return user
+        if value.lower() == "default":
+            await self._users.set_daily_limit(user.id, None)
+        elif value.isascii() and value.isdigit() and 0 <= int(value) <= 10_000:
+            await self._users.set_daily_limit(user.id, int(value))
+        else:
+            return texts.ADMIN_LIMIT_USAGE
+        return texts.admin_limit_set(user, await self._service.daily_limit(user.id))
+
+    async def task_info(self, task_id: int) -> str:
+        task = await self._tasks.get(task_id)
+        if task is None:
+            return texts.admin_no_such_task(task_id)
+        return texts.admin_task(task, self._clock())
+
+    async def redeliver(self, task_id: int) -> str:
+        task = await self._tasks.get(task_id)
+        if task is None:
+            return texts.admin_no_such_task(task_id)
+        if not task.result_url:
+            return texts.admin_nothing_to_redeliver(task_id)
+        result = await self._outbox.send_result(task, allow_upload=True)
+        if result in (DeliveryResult.VIDEO, DeliveryResult.DOCUMENT, DeliveryResult.LINK):
+            return texts.admin_redelivered(task_id, str(result))
+        return texts.admin_redeliver_failed(task_id, str(result))
+
+    async def maintenance(self, on: bool, message: str | None) -> str:
+        if on:
+            text = escape(message) if message else texts.MAINTENANCE_DEFAULT
+            await self._maintenance.start(text)
+            return texts.admin_maintenance_on(text)
+        await self._maintenance.end()
+        return texts.ADMIN_MAINTENANCE_OFF
+
+    async def _target(self, who: str) -> User | str:
+        """The user an admin command names, or the sentence saying there is none."""
+        user = await self._users.find(who)
+        return user if user is not None else texts.admin_no_such_user(who)

@@ -1,0 +1,139 @@
+"""BroadcastService: one message to every user, within Telegram's limits, each at most once.
+
+Each recipient's state is in the database and is set to `sending` before the message goes out,
+so a broadcast cut off by a restart resumes where it stopped, and a recipient caught in the
+middle is counted as failed rather than sent the message a second time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+
+from aiolimiter import AsyncLimiter
+
+from bot import texts
+from bot.delivery import SendResult, TelegramOutbox
+from storage.broadcasts import Broadcast, BroadcastRepository, RecipientState
+from storage.users import UserRepository
+
+log = logging.getLogger(__name__)
+
+BATCH = 100
+PARALLEL_SENDS = 5  # answers take time: a few sends in flight keep the rate up
+PROGRESS_EVERY_SECONDS = 2.0
+_RESULT_STATES = {
+    SendResult.SENT: RecipientState.SENT,
+    SendResult.BLOCKED: RecipientState.BLOCKED,
+    SendResult.FAILED: RecipientState.FAILED,
+}
+
+
+class BroadcastService:
+    def __init__(
+        self,
+        repo: BroadcastRepository,
+        users: UserRepository,
+        outbox: TelegramOutbox,
+        *,
+        rate: float,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._repo = repo
+        self._users = users
+        self._outbox = outbox
+        self._rate = rate
+        self._clock = clock
+        self._running: dict[int, asyncio.Task[None]] = {}
+
+    async def prepare(self, admin_id: int, chat_id: int, text: str) -> tuple[int, int]:
+        """Store a draft; return its id and how many users it would reach."""
+        broadcast_id = await self._repo.create(admin_id, text, chat_id, self._clock())
+        return broadcast_id, await self._repo.audience_size()
+
+    async def preview_shown(self, broadcast_id: int, message_id: int) -> None:
+        await self._repo.set_progress_message(broadcast_id, message_id)
+
+    async def confirm(self, admin_id: int, broadcast_id: int) -> bool:
+        """Start sending the admin's draft; False when it is not a draft of theirs any more."""
+        broadcast = await self._repo.get(broadcast_id)
+        if broadcast is None or broadcast.admin_id != admin_id:
+            return False
+        if not await self._repo.start(broadcast_id, self._clock()):
+            return False
+        self._launch(broadcast)
+        return True
+
+    async def cancel(self, admin_id: int, broadcast_id: int) -> bool:
+        broadcast = await self._repo.get(broadcast_id)
+        if broadcast is None or broadcast.admin_id != admin_id:
+            return False
+        return await self._repo.cancel(broadcast_id)
+
+    async def resume(self) -> None:
+        """At start: go on with broadcasts a restart cut off."""
+        for broadcast in await self._repo.sending():
+            unsure = await self._repo.settle_interrupted(broadcast.id)
+            log.info("Resuming broadcast %d (%d recipients left unsure)", broadcast.id, unsure)
+            self._launch(broadcast)
+
+    async def stop(self) -> None:
+        for task in self._running.values():
+            task.cancel()
+        await asyncio.gather(*self._running.values(), return_exceptions=True)
+        self._running.clear()
+
+    def _launch(self, broadcast: Broadcast) -> None:
+        self._running[broadcast.id] = asyncio.create_task(
+            self._send_all(broadcast), name=f"broadcast-{broadcast.id}"
+        )
+
+    async def _send_all(self, broadcast: Broadcast) -> None:
+        limiter = AsyncLimiter(self._rate, 1.0)
+        parallel = asyncio.Semaphore(PARALLEL_SENDS)
+        last_progress = 0.0
+
+        async def send_one(user_id: int) -> None:
+            async with parallel:
+                await limiter.acquire()
+                if not await self._repo.mark(
+                    broadcast.id, user_id, RecipientState.PENDING, RecipientState.SENDING
+                ):
+                    return
+                result, _ = await self._outbox.send_text(user_id, broadcast.text)
+                await self._repo.mark(
+                    broadcast.id, user_id, RecipientState.SENDING, _RESULT_STATES[result]
+                )
+                if result == SendResult.BLOCKED:
+                    await self._users.mark_blocked_bot(user_id, self._clock())
+
+        try:
+            while recipients := await self._repo.pending(broadcast.id, BATCH):
+                await asyncio.gather(*(send_one(user_id) for user_id in recipients))
+                if self._clock() - last_progress >= PROGRESS_EVERY_SECONDS:
+                    last_progress = self._clock()
+                    await self._show_progress(broadcast, done=False)
+            await self._repo.finish(broadcast.id, self._clock())
+            await self._show_progress(broadcast, done=True)
+            log.info("Broadcast %d finished", broadcast.id)
+        except Exception:
+            log.exception(
+                "Broadcast %d stopped by an error; it resumes at the next start", broadcast.id
+            )
+        finally:
+            with contextlib.suppress(KeyError):
+                del self._running[broadcast.id]
+
+    async def _show_progress(self, broadcast: Broadcast, *, done: bool) -> None:
+        counts = await self._repo.counts(broadcast.id)
+        total = sum(counts.values())
+        text = texts.broadcast_progress({str(k): v for k, v in counts.items()}, total, done)
+        current = await self._repo.get(broadcast.id)
+        if current is not None and current.progress_message_id is not None:
+            # Edited without buttons: the preview's Send / Cancel go away.
+            await self._outbox.edit_text(
+                current.progress_chat_id, current.progress_message_id, text
+            )

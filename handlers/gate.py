@@ -1,0 +1,68 @@
+"""The gate every private update passes first: record the user, and stop those who may not
+use the bot (banned; in allowlist mode, not yet approved) with one polite sentence."""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.error import TelegramError
+from telegram.ext import ApplicationHandlerStop, ContextTypes
+
+from bot import texts
+from bot.access import Admission
+from bot.runtime import runtime
+from storage.models import User
+
+log = logging.getLogger(__name__)
+
+ACCESS = "access"
+_REFUSALS = {
+    Admission.BANNED: texts.BANNED,
+    Admission.ASKED: texts.ACCESS_ASKED,
+    Admission.WAITING: texts.ACCESS_WAITING,
+    Admission.DENIED: texts.ACCESS_DENIED,
+}
+
+
+async def admit(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Let the update through, or answer it with a refusal and stop it here."""
+    user, chat = update.effective_user, update.effective_chat
+    if user is None or user.is_bot or chat is None or chat.type != chat.PRIVATE:
+        return
+    rt = runtime(context)
+    admission = await rt.access.admit(user.id, user.username, user.first_name)
+    if admission == Admission.ALLOWED:
+        return
+    refusal = _REFUSALS[admission]
+    if update.callback_query is not None:
+        await update.callback_query.answer(refusal[:200])
+    elif update.effective_message is not None:
+        await update.effective_message.reply_text(refusal)
+    if admission == Admission.ASKED:
+        record = await rt.access.user(user.id)
+        if record is not None:
+            await ask_admins(context, rt.settings.admin_ids, record)
+    raise ApplicationHandlerStop
+
+
+async def ask_admins(
+    context: ContextTypes.DEFAULT_TYPE, admin_ids: frozenset[int], user: User
+) -> None:
+    keyboard = InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(
+                    texts.BUTTON_APPROVE, callback_data=f"{ACCESS}:{user.id}:allow"
+                ),
+                InlineKeyboardButton(texts.BUTTON_DENY, callback_data=f"{ACCESS}:{user.id}:deny"),
+            ]
+        ]
+    )
+    for admin_id in admin_ids:
+        try:
+            await context.bot.send_message(
+                chat_id=admin_id, text=texts.admin_access_request(user), reply_markup=keyboard
+            )
+        except TelegramError as exc:
+            log.warning("Could not ask admin %d about user %d: %s", admin_id, user.id, exc)
