@@ -45,11 +45,6 @@ def main(argv: list[str]) -> int:
         configure_logging("WARNING", redact)  # the command line prints its own progress
         return cli.main(argv[1:], settings)
     configure_logging(settings.log_level, redact)
-    if settings.provider == "sandbox":
-        log.warning(
-            "SANDBOX MODE: videos are edited on this machine with simple effects; "
-            "no provider is used and nothing is paid."
-        )
     try:
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(serve(settings, redact))

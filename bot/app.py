@@ -152,6 +152,11 @@ class BotApp:
             me.id,
             provider.capabilities.display_name,
         )
+        if provider.capabilities.offline:
+            log.warning(
+                "SANDBOX MODE: videos are edited on this machine with simple effects; "
+                "no provider is used and nothing is paid. Users are told so in /start."
+            )
 
         tasks = TaskRepository(db)
         outbox = TelegramOutbox(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import re
 import sys
 import time
@@ -49,9 +50,19 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", help="edit strength, e.g. flex_1 (providers that offer it)")
     p.add_argument("--first-frame", help="link to an image that guides the first frame")
     p.add_argument(
-        "--interval", type=float, default=10.0, help="seconds between status checks (default 10)"
+        "--interval",
+        type=_interval,
+        default=10.0,
+        help="seconds between status checks, at least 1 (default 10)",
     )
     return p
+
+
+def _interval(value: str) -> float:
+    seconds = float(value)
+    if not seconds >= 1:
+        raise argparse.ArgumentTypeError("must be at least 1 second")
+    return seconds
 
 
 def main(argv: list[str], settings: Settings) -> int:
@@ -60,6 +71,10 @@ def main(argv: list[str], settings: Settings) -> int:
 
 
 async def modify(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
+    folder = args.out.parent if args.out else Path()
+    if not (folder.is_dir() and os.access(folder, os.W_OK)):
+        say(out, f"Cannot save the result in {folder.resolve()}: no such folder, or not writable.")
+        return 1
     provider = create_provider(settings)
     try:
         request = _request(provider, args, settings.default_mode)
@@ -165,5 +180,8 @@ def say(out: TextIO, line: str) -> None:
 
 
 def progress(out: TextIO, line: str, end: str = "\n") -> None:
-    """Rewrite the current line (a terminal shows one line that updates)."""
-    print(f"\r{line}\033[K", file=out, end=end, flush=True)
+    """On a terminal, rewrite the current line; elsewhere (a log file), print plain lines."""
+    if out.isatty():
+        print(f"\r{line}\033[K", file=out, end=end, flush=True)
+    elif line:
+        print(line, file=out, flush=True)

@@ -192,6 +192,8 @@ class TelegramOutbox:
                         return uploaded
             finally:
                 path.unlink(missing_ok=True)
+        if task.result_url.startswith("file:"):
+            return DeliveryResult.NO_LINK  # a path on this machine means nothing to the user
         return await self._send_link(task, size if too_big else None, too_big=too_big)
 
     async def _upload(self, task: Task, path: Path) -> DeliveryResult | None:

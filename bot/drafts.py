@@ -52,7 +52,8 @@ class DraftService:
     async def receive_text(self, user_id: int, chat_id: int, text: str) -> DraftReply:
         """Read a text message: a link, a prompt, or both, in either order.
 
-        While a card waits for its first-frame image, a link in the message is that image.
+        While a card waits for its first-frame image, a message that is only a link is that
+        image; a link with a prompt is a new request, as always.
         """
         parsed = parse_text(text)
         if parsed.link_problem:
@@ -60,7 +61,7 @@ class DraftService:
         if parsed.url is None:
             return await self._prompt_only(user_id, chat_id, parsed.prompt)
         open_draft = await self._drafts.open_for_user(user_id)
-        if open_draft is not None and open_draft.awaiting_first_frame:
+        if open_draft is not None and open_draft.awaiting_first_frame and not parsed.prompt:
             return await self._replace(open_draft, first_frame_url=parsed.url)
         if parsed.prompt:
             problem = self._prompt_problem(parsed.prompt)

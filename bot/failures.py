@@ -20,3 +20,4 @@ class Failure(StrEnum):
     TIMED_OUT = "timed_out"  # not finished within TASK_TIMEOUT_SECONDS
     OUTCOME_UNKNOWN = "outcome_unknown"  # the submit may or may not have reached the provider
     RESULT_UNAVAILABLE = "result_unavailable"  # done, but the result file cannot be fetched
+    CANNOT_SEND = "cannot_send"  # done, Telegram will not take it, and there is no link to give

@@ -64,6 +64,9 @@ class ResultFetcher:
         except httpx.HTTPError as exc:
             log.warning("Downloading the result %s failed: %s", url, exc)
             return Download(Fetched.RETRY)
+        except OSError as exc:  # the disk, not the network: full, or not writable
+            log.error("Cannot write the result to %s: %s", target, exc)
+            return Download(Fetched.RETRY)
 
     def _copy_local(self, url: str, target: Path, limit: int) -> Download:
         path = Path(unquote(urlsplit(url).path)).resolve()

@@ -58,6 +58,7 @@ class DeliveryResult(StrEnum):
     CHAT_UNREACHABLE = "chat_unreachable"  # the user blocked the bot or deleted the chat
     RETRY = "retry"  # a passing problem: try again later
     RESULT_GONE = "result_gone"  # the result file cannot be downloaded
+    NO_LINK = "no_link"  # it cannot be uploaded, and a result on this machine has no link
 
 
 class Outbox(Protocol):
@@ -460,6 +461,15 @@ class TaskService:
             await self._tasks.transition(task.id, TaskState.DELIVERING, TaskState.UNDELIVERABLE)
             await self._users.mark_blocked_bot(task.user_id, now)
             log.info("Task %d is done but its chat cannot be reached", task.id)
+            return
+        if result == DeliveryResult.NO_LINK:
+            await self._fail(
+                task,
+                TaskState.DELIVERING,
+                Failure.CANNOT_SEND,
+                None,
+                f"the result {task.result_url} could not be uploaded and has no public link",
+            )
             return
         attempts = task.attempts + 1
         if result == DeliveryResult.RESULT_GONE and attempts >= DELIVERY_ATTEMPTS:

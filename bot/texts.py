@@ -295,6 +295,10 @@ _FAILURE_REASONS: dict[Failure, str] = {
         "The operator has been told."
     ),
     Failure.RESULT_UNAVAILABLE: "The edit finished, but its video could not be downloaded.",
+    Failure.CANNOT_SEND: (
+        "The edit finished, but Telegram would not take the video, and this bot has no "
+        "download link to offer instead."
+    ),
 }
 
 

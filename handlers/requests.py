@@ -9,7 +9,7 @@ import logging
 import re
 
 from telegram import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.error import TelegramError
+from telegram.error import BadRequest, TelegramError
 from telegram.ext import ContextTypes
 
 from bot import modes, texts
@@ -130,9 +130,13 @@ async def _show_changed_card(
     if draft is None:
         await query.answer(texts.TOAST_CARD_GONE)
         return
-    await query.edit_message_text(
-        card_text(draft), reply_markup=card_keyboard(draft, rt.capabilities)
-    )
+    try:
+        await query.edit_message_text(
+            card_text(draft), reply_markup=card_keyboard(draft, rt.capabilities)
+        )
+    except BadRequest as exc:  # the same choice again (a double tap): nothing to change
+        if "not modified" not in exc.message.lower():
+            raise
     await query.answer(toast)
 
 

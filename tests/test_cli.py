@@ -47,7 +47,7 @@ async def test_a_job_through_kie_is_saved(tmp_path: Path) -> None:
                 "--out",
                 str(out),
                 "--interval",
-                "0.05",
+                "1",
             ],
             kie_env(kie, tmp_path),
             tmp_path,
@@ -89,3 +89,24 @@ async def test_a_failed_job_is_explained(tmp_path: Path) -> None:
         )
     assert code == 1
     assert "run out of credits" in output
+
+
+async def test_an_output_folder_that_cannot_be_written_is_refused_before_paying(
+    tmp_path: Path,
+) -> None:
+    async with FakeKie() as kie:
+        code, output = await run_cli(
+            ["https://v.example.com/a.mp4", "make it red", "--out", "/no/such/dir/out.mp4"],
+            kie_env(kie, tmp_path),
+            tmp_path,
+        )
+        assert code == 1
+        assert "Cannot save the result in /no/such/dir" in output
+        assert kie.requests == []
+        code, output = await run_cli(
+            ["https://v.example.com/a.mp4", "make it red", "--interval", "0"],
+            kie_env(kie, tmp_path),
+            tmp_path,
+        )
+        assert code == 2
+        assert "must be at least 1 second" in output

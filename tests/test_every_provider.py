@@ -139,3 +139,36 @@ async def test_kie_gets_the_operators_watermark(
     await chat.press(await chat.card(), "Submit")
     (task,) = await kie.wait_for_task()
     assert task.watermark == "my-brand"
+
+
+async def test_tapping_the_chosen_strength_again_is_harmless(
+    start_bot: Callable[..., Any], telegram: FakeTelegram, chat: Chat
+) -> None:
+    async with FakeSegmind() as segmind:
+        await start_bot(
+            provider="segmind",
+            provider_base_url=segmind.url,
+            provider_api_key=TEST_SEGMIND_KEY,
+            default_mode="flex_1",
+        )
+        card = await chat.card()
+        for _ in range(2):
+            assert await chat.press(card, "Flex") == "Flex 1 (stylistic)"
+        assert not [m for m in telegram.messages(USER_ID) if "wrong" in (m.rendered or "")]
+
+
+async def test_a_new_link_with_a_prompt_while_a_first_frame_is_awaited_is_a_new_request(
+    start_bot: Callable[..., Any], telegram: FakeTelegram, chat: Chat
+) -> None:
+    async with FakeSegmind() as segmind:
+        await start_bot(
+            provider="segmind", provider_base_url=segmind.url, provider_api_key=TEST_SEGMIND_KEY
+        )
+        card = await chat.card("https://v.example.com/one.mp4 make it snow")
+        await chat.press(card, "first frame")
+        await chat.wait_for_text("Send a link to an image")
+        new = await chat.card("https://v.example.com/two.mp4 make it rain")
+        shown = new.rendered or ""
+        assert "two.mp4" in shown
+        assert "make it rain" in shown
+        assert "First frame" not in shown

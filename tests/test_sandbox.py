@@ -142,8 +142,20 @@ async def test_the_command_line_edits_a_local_file_offline(tmp_path: Path) -> No
     out = tmp_path / "edited.mp4"
     env = {"PROVIDER": "sandbox", "DATABASE_PATH": str(tmp_path / "data" / "bot.sqlite3")}
     code, output = await run_cli(
-        [str(clip), "speed up", "--out", str(out), "--interval", "0.1"], env, tmp_path
+        [str(clip), "speed up", "--out", str(out), "--interval", "1"], env, tmp_path
     )
     assert code == 0, output
     assert "Submitted to Sandbox" in output
     assert probe(out).duration == pytest.approx(1.0, rel=0.15)
+
+
+async def test_a_sandbox_result_telegram_refuses_is_never_offered_as_a_server_path(
+    start_bot: Callable[..., Any], telegram: FakeTelegram, chat: Chat, video_server: str
+) -> None:
+    await start_bot(provider="sandbox", provider_api_key="")
+    for method in ("sendVideo", "sendDocument"):
+        telegram.fail_next(method, error_code=400, description="Bad Request: file is broken")
+    await chat.press(await chat.card(f"{video_server}/clip.mp4 make it warm"), "Submit")
+    notice = await chat.wait_for_text("failed", timeout=30)
+    assert "no download link" in (notice.rendered or "")
+    assert not [m for m in telegram.messages(USER_ID) if "file:" in (m.rendered or "")]

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import os
 import struct
+from fractions import Fraction
 from pathlib import Path
 
 import av
 import pytest
+from av.audio.stream import AudioStream
+from av.video.stream import VideoStream
 
 from bot.providers import sandbox_edit as se
 from bot.providers.sandbox_edit import Edit, EditError, choose_edits, edit_video, probe
@@ -337,3 +340,37 @@ def test_missing_source_is_an_edit_error(tmp_path: Path) -> None:
     with pytest.raises(EditError, match="could not be read"):
         edit_video(tmp_path / "nowhere.mp4", tmp_path / "out.mp4", [])
     assert list(tmp_path.iterdir()) == []
+
+
+def live_matroska(path: Path, *, picture_seconds: int, sound_seconds: int) -> Path:
+    """A Matroska file written as a live stream: its container states no duration at all."""
+    with av.open(str(path), "w", format="matroska", options={"live": "1"}) as out:
+        video = out.add_stream("libx264", rate=12)
+        assert isinstance(video, VideoStream)
+        video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
+        video.options = {"preset": "ultrafast"}
+        sound = out.add_stream("aac", rate=48000)
+        assert isinstance(sound, AudioStream)
+        sound.layout = "mono"
+        picture = av.VideoFrame(64, 48, "yuv420p")
+        for index in range(12 * picture_seconds):
+            picture.pts, picture.time_base = index, Fraction(1, 12)
+            out.mux(video.encode(picture))
+        out.mux(video.encode(None))
+        silence = bytes(4 * 1024)
+        for start in range(0, 48000 * sound_seconds, 1024):
+            frame = av.AudioFrame(format="flt", layout="mono", samples=1024)
+            frame.planes[0].update(silence)
+            frame.sample_rate, frame.pts, frame.time_base = 48000, start, Fraction(1, 48000)
+            out.mux(sound.encode(frame))
+        out.mux(sound.encode(None))
+    with av.open(str(path)) as check:
+        assert check.duration is None
+    return path
+
+
+def test_sound_longer_than_the_limit_is_refused_even_with_a_short_picture(tmp_path: Path) -> None:
+    source = live_matroska(tmp_path / "live.mkv", picture_seconds=1, sound_seconds=8)
+    with pytest.raises(EditError, match="the limit is 3"):
+        edit_video(source, tmp_path / "out.mp4", choose_edits("warm"), max_seconds=3.0)
+    assert not (tmp_path / "out.mp4").exists()

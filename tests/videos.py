@@ -73,12 +73,14 @@ def make_clip(
     audio: bool = True,
     container: str = "mp4",
     rotation: int = 0,
+    audio_seconds: float | None = None,
 ) -> Path:
     """Write a small real video to `path` and return `path`.
 
     `colour=False` makes a black-and-white picture. `container` is "mp4", "mov", "webm" or
     "avi"; audio is left out where no encoder for the container is available. `rotation`
     (degrees counter-clockwise) is stored as the display rotation phones write.
+    `audio_seconds` makes the sound longer (or shorter) than the picture.
     """
     if container not in _VIDEO_CODECS:
         raise ValueError(f"unsupported container {container!r}")
@@ -121,7 +123,7 @@ def make_clip(
             out.mux(video.encode(frame))
         out.mux(video.encode(None))
         if sound is not None:
-            _write_tone(out, sound, seconds)
+            _write_tone(out, sound, seconds if audio_seconds is None else audio_seconds)
     return path
 
 

@@ -38,7 +38,9 @@ log = logging.getLogger(__name__)
 
 MAX_SECONDS = 30
 MAX_INPUT_BYTES = 100 * 1024 * 1024
-KEEP_JOBS_SECONDS = 7 * 24 * 3600
+DOWNLOAD_DEADLINE_SECONDS = 120  # the whole input download, however slowly it trickles
+KEEP_JOBS_SECONDS = 24 * 3600
+SWEEP_EVERY_SECONDS = 3600
 _REQUEST = "request.json"
 _RESULT = "result.mp4"
 _ERROR = "error.txt"
@@ -64,6 +66,7 @@ class SandboxProvider:
         self._slots = asyncio.Semaphore(concurrency)
         self._running: dict[str, asyncio.Task[None]] = {}
         self._http = httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=10.0))
+        self._swept_at = 0.0
         self._remove_old_jobs()
 
     async def aclose(self) -> None:
@@ -73,6 +76,7 @@ class SandboxProvider:
         await self._http.aclose()
 
     async def submit(self, request: SubmitRequest) -> str:
+        self._remove_old_jobs()
         job_id = uuid.uuid4().hex
         folder = self._work_dir / job_id
         folder.mkdir()
@@ -118,20 +122,29 @@ class SandboxProvider:
 
     async def _run(self, job_id: str) -> None:
         folder = self._work_dir / job_id
-        spec = json.loads((folder / _REQUEST).read_text(encoding="utf-8"))
-        source = folder / "input"
-        async with self._slots:
-            try:
+        source = folder / "input"  # no extension: FFmpeg must not take it for a playlist
+        for leftover in folder.glob("*.part"):  # from a run a kill -9 cut off
+            leftover.unlink(missing_ok=True)
+        try:
+            spec = json.loads((folder / _REQUEST).read_text(encoding="utf-8"))
+            # The download holds no edit slot: one slow link must not stop everyone's jobs.
+            async with asyncio.timeout(DOWNLOAD_DEADLINE_SECONDS):
                 await self._fetch_input(str(spec["video_url"]), source)
-                edits = choose_edits(str(spec["prompt"]))
-                log.info("Sandbox job %s: %s", job_id, ", ".join(e.name for e in edits))
+            edits = choose_edits(str(spec["prompt"]))
+            log.info("Sandbox job %s: %s", job_id, ", ".join(e.name for e in edits))
+            async with self._slots:
                 await asyncio.to_thread(
                     edit_video, source, folder / _RESULT, edits, max_seconds=MAX_SECONDS
                 )
-            except (EditError, _InputError) as exc:
-                (folder / _ERROR).write_text(str(exc), encoding="utf-8")
-            finally:
-                source.unlink(missing_ok=True)
+        except (EditError, _InputError) as exc:
+            (folder / _ERROR).write_text(str(exc), encoding="utf-8")
+        except TimeoutError:
+            (folder / _ERROR).write_text(_TOO_SLOW, encoding="utf-8")
+        except Exception:
+            log.exception("Sandbox job %s failed", job_id)
+            (folder / _ERROR).write_text(_UNEXPECTED, encoding="utf-8")
+        finally:
+            source.unlink(missing_ok=True)
 
     async def _fetch_input(self, url: str, target: Path) -> None:
         """Get the input video: by HTTP, or a local file (the operator's command line)."""
@@ -156,15 +169,24 @@ class SandboxProvider:
                         if received > MAX_INPUT_BYTES:
                             raise _InputError("The video is larger than 100 MB.")
                         file.write(chunk)
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
             raise _InputError(f"The video could not be downloaded ({type(exc).__name__}).") from exc
 
     def _remove_old_jobs(self) -> None:
-        cutoff = time.time() - KEEP_JOBS_SECONDS
+        """Delete job folders older than a day (at most once an hour)."""
+        now = time.time()
+        if now - self._swept_at < SWEEP_EVERY_SECONDS:
+            return
+        self._swept_at = now
+        cutoff = now - KEEP_JOBS_SECONDS
         for folder in self._work_dir.iterdir():
             with contextlib.suppress(OSError):
                 if folder.is_dir() and folder.stat().st_mtime < cutoff:
                     shutil.rmtree(folder)
+
+
+_TOO_SLOW = f"The video took more than {DOWNLOAD_DEADLINE_SECONDS} s to download."
+_UNEXPECTED = "The sandbox could not edit this video (an unexpected error; the log has details)."
 
 
 class _InputError(Exception):

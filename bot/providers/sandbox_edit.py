@@ -690,11 +690,18 @@ class _Transcoder:
 
     def _sound(self, frame: AudioFrame) -> None:
         if self.video is None:
-            self.waiting_audio.append(frame)  # the output opens with the first picture
+            # The output opens with the first picture; sound before it waits, but not without
+            # end: a file with minutes of sound and no picture yet is refused.
+            self.waiting_audio.append(frame)
+            waited = sum(f.samples / (f.sample_rate or 1) for f in self.waiting_audio)
+            _check_duration(waited, self.max_seconds)
             return
         if self.audio is None or frame.pts is None or frame.time_base is None:
             return
         frame.pts -= round(self.start / frame.time_base)
         if frame.pts < 0:
             return  # sound from before the first picture
+        # The picture's length is checked frame by frame; the sound's must be too, or a
+        # file of one second of picture and hours of sound would pass.
+        _check_duration(float(frame.pts * frame.time_base), self.max_seconds)
         self.audio.push(frame)
