@@ -13,10 +13,9 @@ import logging
 import time
 from collections.abc import Callable
 
-from aiolimiter import AsyncLimiter
-
 from bot import texts
 from bot.delivery import SendResult, TelegramOutbox
+from bot.ratelimit import WindowLimiter
 from storage.broadcasts import Broadcast, BroadcastRepository, RecipientState
 from storage.users import UserRepository
 
@@ -48,6 +47,7 @@ class BroadcastService:
         self._rate = rate
         self._clock = clock
         self._running: dict[int, asyncio.Task[None]] = {}
+        self._stopping = False
 
     async def prepare(self, admin_id: int, chat_id: int, text: str) -> tuple[int, int]:
         """Store a draft; return its id and how many users it would reach."""
@@ -80,10 +80,15 @@ class BroadcastService:
             log.info("Resuming broadcast %d (%d recipients left unsure)", broadcast.id, unsure)
             self._launch(broadcast)
 
-    async def stop(self) -> None:
-        for task in self._running.values():
-            task.cancel()
-        await asyncio.gather(*self._running.values(), return_exceptions=True)
+    async def stop(self, grace: float = 5.0) -> None:
+        """Start no more sends; let those under way finish (so their counts are right)."""
+        self._stopping = True
+        running = list(self._running.values())
+        if running:
+            _, late = await asyncio.wait(running, timeout=grace)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
         self._running.clear()
 
     def _launch(self, broadcast: Broadcast) -> None:
@@ -92,13 +97,16 @@ class BroadcastService:
         )
 
     async def _send_all(self, broadcast: Broadcast) -> None:
-        limiter = AsyncLimiter(self._rate, 1.0)
+        # `rate` a second, counted over each 2-second window (smooth, never a double burst).
+        limiter = WindowLimiter(max(1, round(2 * self._rate)), 2.0)
         parallel = asyncio.Semaphore(PARALLEL_SENDS)
         last_progress = 0.0
 
         async def send_one(user_id: int) -> None:
             async with parallel:
                 await limiter.acquire()
+                if self._stopping:
+                    return  # left pending: sent after the next start
                 if not await self._repo.mark(
                     broadcast.id, user_id, RecipientState.PENDING, RecipientState.SENDING
                 ):
@@ -111,11 +119,15 @@ class BroadcastService:
                     await self._users.mark_blocked_bot(user_id, self._clock())
 
         try:
-            while recipients := await self._repo.pending(broadcast.id, BATCH):
+            while not self._stopping and (
+                recipients := await self._repo.pending(broadcast.id, BATCH)
+            ):
                 await asyncio.gather(*(send_one(user_id) for user_id in recipients))
                 if self._clock() - last_progress >= PROGRESS_EVERY_SECONDS:
                     last_progress = self._clock()
                     await self._show_progress(broadcast, done=False)
+            if self._stopping:
+                return  # resumed at the next start
             await self._repo.finish(broadcast.id, self._clock())
             await self._show_progress(broadcast, done=True)
             log.info("Broadcast %d finished", broadcast.id)

@@ -11,6 +11,8 @@ from tests.fakes.telegram import TEST_BOT_TOKEN, FakeTelegram, SentMessage
 ADMIN_ID = 900
 USER_ID = 1001
 OTHER_USER_ID = 1002
+# Telegram usernames are unique: each test user has their own.
+USERNAMES = {USER_ID: "tester", ADMIN_ID: "boss", OTHER_USER_ID: "other"}
 VIDEO_URL = "https://videos.example.com/clip.mp4"
 PROMPT = "make it look like a watercolor painting"
 
@@ -40,6 +42,7 @@ class Chat:
     def __init__(self, telegram: FakeTelegram, user_id: int = USER_ID) -> None:
         self.telegram = telegram
         self.user_id = user_id
+        self.username = USERNAMES.get(user_id, f"user{user_id}")
 
     @property
     def seen(self) -> int:
@@ -49,7 +52,7 @@ class Chat:
     async def say(self, text: str, timeout: float = 10.0) -> SentMessage:
         """Send `text` and return the bot's first new message in this chat."""
         before = self.seen
-        self.telegram.send_message(self.user_id, text)
+        self.telegram.send_message(self.user_id, text, username=self.username)
         return await self.message_after(before, timeout=timeout)
 
     async def settle(self) -> None:

@@ -12,10 +12,10 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import httpx
-from aiolimiter import AsyncLimiter
 
 from bot.failures import Failure
 from bot.providers.base import ProviderError, SubmitOutcomeUnknownError
+from bot.ratelimit import WindowLimiter
 from bot.retry import Backoff, with_retries
 
 T = TypeVar("T")
@@ -50,7 +50,7 @@ class ProviderHttp:
         limit: requests past it are dropped, not queued)."""
         self.display_name = display_name
         self._backoff = backoff
-        self._submit_limiter = AsyncLimiter(*submit_rate) if submit_rate else None
+        self._submit_limiter = WindowLimiter(*submit_rate) if submit_rate else None
         self.client = httpx.AsyncClient(
             base_url=base_url,
             headers={"Accept": "application/json", **headers},

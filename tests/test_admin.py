@@ -1,0 +1,166 @@
+"""Operators' commands: only admins have them; bans, limits, maintenance, access, task tools."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot import texts
+from bot.app import BotApp
+from handlers import ADMIN_COMMANDS
+from tests.fakes.kie import FakeKie
+from tests.fakes.telegram import FakeTelegram
+from tests.helpers import ADMIN_ID, OTHER_USER_ID, USER_ID, Chat
+
+
+def users_table(database: Path) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(database) as conn:
+        return list(conn.execute("SELECT id, access, banned_at, daily_limit FROM users"))
+
+
+@pytest.fixture
+def admin(telegram: FakeTelegram) -> Chat:
+    return Chat(telegram, ADMIN_ID)
+
+
+@pytest.mark.parametrize("command", sorted(ADMIN_COMMANDS))
+async def test_a_non_admin_gets_the_unknown_command_answer_and_nothing_changes(
+    bot: BotApp, kie: FakeKie, chat: Chat, database: Path, command: str
+) -> None:
+    await chat.say("/start")
+    before = users_table(database)
+    reply = await chat.say(f"/{command} {USER_ID} 5")
+    assert reply.text == texts.UNKNOWN_COMMAND
+    assert users_table(database) == before
+
+
+async def test_admins_get_the_admin_menu_and_others_do_not(
+    bot: BotApp, telegram: FakeTelegram
+) -> None:
+    everyone = [c["command"] for c in telegram.commands({"type": "all_private_chats"})]
+    admin_menu = [c["command"] for c in telegram.commands({"type": "chat", "chat_id": ADMIN_ID})]
+    assert "stats" not in everyone
+    assert {"stats", "ban", "broadcast", "maintenance"} <= set(admin_menu)
+    assert set(everyone) <= set(admin_menu)
+
+
+async def test_stats_user_and_task(
+    bot: BotApp, telegram: FakeTelegram, kie: FakeKie, chat: Chat, admin: Chat
+) -> None:
+    await chat.press(await chat.card(), "Submit")
+    (job,) = await kie.wait_for_task()
+    kie.complete(job.task_id)
+    await chat.wait_for_text("Done")
+    stats = (await admin.say("/stats")).rendered or ""
+    assert "Users: 2 in all" in stats  # the user and the admin
+    assert "✅ Done: 1 / 1 / 1" in stats
+    assert "Success rate (all): 100 %" in stats
+    assert "Processing time (7 d): median" in stats
+    assert "Queue: 0 waiting · 0 at the provider (at most 10)" in stats
+    assert "Credits at KIE.ai: 100" in stats
+
+    for who in (str(USER_ID), "@tester", "@TESTER"):
+        profile = (await admin.say(f"/user {who}")).rendered or ""
+        assert f"({USER_ID})" in profile
+        assert "Daily limit: 10 (default)" in profile
+        assert "#1" in profile
+    assert (await admin.say("/user 424242")).text == texts.admin_no_such_user("424242")
+
+    detail = (await admin.say("/task 1")).rendered or ""
+    assert job.task_id in detail
+    assert "Delivered" in detail
+    assert (await admin.say("/task 99")).text == texts.admin_no_such_task(99)
+    assert (await admin.say("/task")).text == texts.ADMIN_USAGE["task"]
+
+    assert "sent again" in ((await admin.say("/redeliver 1")).rendered or "")
+    assert len(chat.videos()) == 2
+
+
+async def test_a_banned_user_is_refused_politely_but_their_running_task_is_delivered(
+    bot: BotApp, telegram: FakeTelegram, kie: FakeKie, chat: Chat, admin: Chat
+) -> None:
+    card = await chat.card()
+    await chat.press(card, "Submit")
+    (job,) = await kie.wait_for_task()
+    second_card = await chat.card("https://v.example.com/b.mp4 make it blue")
+    banned = (await admin.say(f"/ban {USER_ID} spamming")).rendered or ""
+    assert "is banned (spamming)" in banned
+
+    assert (await chat.say("/start")).text == texts.BANNED
+    assert (await chat.say("https://v.example.com/c.mp4 red")).text == texts.BANNED
+    assert await chat.press(second_card, "Submit") == texts.BANNED
+    kie.complete(job.task_id)
+    await telegram.wait_for("sendVideo")  # the running task still finishes
+    assert len(kie.generate_requests()) == 1
+
+    assert "no longer banned" in ((await admin.say(f"/unban {USER_ID}")).rendered or "")
+    assert "Hi Test" in ((await chat.say("/start")).rendered or "")
+    assert "was not banned" in ((await admin.say(f"/unban {USER_ID}")).rendered or "")
+
+
+async def test_a_users_own_daily_limit_and_going_back_to_the_default(
+    start_bot: Callable[..., Any], kie: FakeKie, chat: Chat, admin: Chat
+) -> None:
+    await start_bot(daily_task_limit=5, max_active_tasks_per_user=5)
+    await chat.say("/start")
+    assert "may now start 1 tasks a day" in (
+        (await admin.say(f"/limit {USER_ID} 1")).rendered or ""
+    )
+    await chat.press(await chat.card(), "Submit")
+    await kie.wait_for_task()
+    assert await chat.press(await chat.card(), "Submit") == texts.TOAST_NOT_NOW
+    await chat.wait_for_text("the daily limit")
+    assert "may now start 5" in ((await admin.say(f"/limit {USER_ID} default")).rendered or "")
+    assert await chat.press(await chat.card(), "Submit") == texts.TOAST_SUBMITTED
+    assert (await admin.say(f"/limit {USER_ID} lots")).text == texts.ADMIN_LIMIT_USAGE
+
+
+async def test_maintenance_refuses_new_tasks_while_running_ones_finish(
+    bot: BotApp, telegram: FakeTelegram, kie: FakeKie, chat: Chat, admin: Chat
+) -> None:
+    await chat.press(await chat.card(), "Submit")
+    (job,) = await kie.wait_for_task()
+    on = (await admin.say("/maintenance on Back at 15:00 UTC <b>promise</b>")).rendered or ""
+    assert "Maintenance is on" in on
+    assert await chat.press(await chat.card(), "Submit") == texts.TOAST_NOT_NOW
+    notice = await chat.wait_for_text("Back at 15:00 UTC")
+    assert "<b>promise</b>" in (notice.rendered or "")  # shown as typed, not as markup
+    kie.complete(job.task_id)
+    await telegram.wait_for("sendVideo")
+    assert await admin.press(await admin.card(), "Submit") == texts.TOAST_SUBMITTED  # admins may
+
+    assert (await admin.say("/maintenance off")).text == texts.ADMIN_MAINTENANCE_OFF
+    assert await chat.press(await chat.card(), "Submit") == texts.TOAST_SUBMITTED
+    assert (await admin.say("/maintenance maybe")).text == texts.ADMIN_USAGE["maintenance"]
+
+
+async def test_allowlist_mode_asks_the_admins_and_follows_their_decision(
+    start_bot: Callable[..., Any], telegram: FakeTelegram, kie: FakeKie, chat: Chat, admin: Chat
+) -> None:
+    await start_bot(access_mode="allowlist")
+    assert (await chat.say("/start")).text == texts.ACCESS_ASKED
+    request = await admin.wait_for_text("asks to use the bot")
+    assert (await chat.say("https://v.example.com/a.mp4 red")).text == texts.ACCESS_WAITING
+    assert len([m for m in telegram.messages(ADMIN_ID) if "asks to use" in (m.rendered or "")]) == 1
+
+    # Someone who is not an admin cannot press the admin's button (forged button data).
+    stranger = Chat(telegram, OTHER_USER_ID)
+    await stranger.say("/start")
+    reply = await stranger.press_data(
+        (await stranger.say("/help")).message_id, f"access:{USER_ID}:allow"
+    )
+    assert reply == texts.ACCESS_WAITING  # the stranger is stopped at the gate, unapproved
+    assert await admin.press(request, "Approve") == ""
+    assert "allowed by" in (telegram.message(ADMIN_ID, request.message_id).rendered or "")
+    await chat.wait_for_text(texts.ACCESS_GRANTED)
+    await chat.press(await chat.card(), "Submit")
+    await kie.wait_for_task()
+
+    assert "denied by" in ((await admin.say(f"/deny {USER_ID}")).rendered or "")
+    assert (await chat.say("/start")).text == texts.ACCESS_DENIED
+    assert "allowed by" in ((await admin.say("/allow @tester")).rendered or "")
+    assert "Hi Test" in ((await chat.say("/start")).rendered or "")

@@ -1,0 +1,41 @@
+"""The sliding-window limiter: never more than N starts in any T seconds."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from bot.ratelimit import WindowLimiter
+from bot.report_throttle import ReportThrottle
+
+
+async def test_no_window_ever_holds_more_than_the_limit() -> None:
+    limiter = WindowLimiter(5, 0.5)
+    starts: list[float] = []
+
+    async def one() -> None:
+        await limiter.acquire()
+        starts.append(time.monotonic())
+
+    await asyncio.gather(*(one() for _ in range(16)))
+    starts.sort()
+    for i, start in enumerate(starts):
+        assert len([s for s in starts[i:] if s - start < 0.5 - 0.01]) <= 5
+    assert starts[-1] - starts[0] >= 1.0  # 16 starts at 5 per half second take 3 windows
+
+
+def test_a_bad_limit_is_refused() -> None:
+    with pytest.raises(ValueError, match="needs count"):
+        WindowLimiter(0, 1.0)
+
+
+def test_reports_beyond_the_burst_are_held_and_counted() -> None:
+    now = [0.0]
+    throttle = ReportThrottle(burst=3, window=60, clock=lambda: now[0])
+    assert [throttle.allow() for _ in range(5)] == [True, True, True, False, False]
+    assert throttle.take_held() == 2
+    assert throttle.take_held() == 0
+    now[0] = 61
+    assert throttle.allow()
