@@ -50,8 +50,10 @@ async def test_a_busy_provider_is_waited_out_in_the_queue(
 
 
 async def test_maintenance_that_lasts_is_explained_in_the_end(
-    start_bot: Callable[..., Any], kie: FakeKie, chat: Chat
+    start_bot: Callable[..., Any], kie: FakeKie, chat: Chat, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # 36 refused submits; KIE's own 20-per-10-s pacing (tested apart) would make this slow.
+    monkeypatch.setattr("bot.providers.kie.SUBMIT_RATE", (1000, 1.0))
     await start_bot(provider_retry_delay_seconds=0.001)
     kie.refuse_next_generate(455, "Service Unavailable", times=1000)
     await submit(chat)
