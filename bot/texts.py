@@ -125,6 +125,57 @@ UNKNOWN_COMMAND = "I don't know that command. /help lists the ones I have."
 GROUPS_NOT_SUPPORTED = "I work in private chats only: please write to me directly."
 
 
+PREFLIGHT_UNCHECKED = (
+    "I couldn't check this video in advance (its server would not let me look). If the video "
+    "service can't use it, the task fails without a result."
+)
+UPLOAD_NOT_A_VIDEO = "I can't read a video in that file. Please send an MP4 or MOV video."
+
+
+def link_unreachable(host: str) -> str:
+    return f"I couldn't reach {escape(host)}. Check that the link is right and public."
+
+
+def link_not_found(status: int) -> str:
+    return (
+        f"That link answered {status} (not found): there is no video at that address any more, "
+        "or it is not public."
+    )
+
+
+def link_not_public(status: int) -> str:
+    return (
+        f"That link answered {status}: it needs a login or permission. The video service can "
+        "only fetch public links."
+    )
+
+
+def link_refused(status: int) -> str:
+    return f"That link answered {status} instead of the video. Please check it."
+
+
+def not_a_video(content_type: str) -> str:
+    return (
+        f"That link leads to something that is not a video ({escape(content_type)}). Send a "
+        "link to the video file itself, such as one ending in .mp4."
+    )
+
+
+def format_not_taken(found: str, capabilities: Capabilities) -> str:
+    return (
+        f"This video is a {found.upper()} file; {escape(capabilities.display_name)} takes "
+        f"{_formats(capabilities)}."
+    )
+
+
+def video_too_big(size_mb: float, limit_mb: int) -> str:
+    return f"This video is {size_mb:.0f} MB; the limit is {limit_mb} MB."
+
+
+def video_too_long(seconds: float, limit: float) -> str:
+    return f"This video is {seconds:.1f} s long; the limit is {limit:g} s. Please trim it."
+
+
 def prompt_too_long(length: int, limit: int) -> str:
     return f"Your prompt has {length} characters; the limit is {limit}. Please shorten it."
 

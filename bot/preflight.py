@@ -1,0 +1,253 @@
+"""Checking a video before any credit is spent: reachable, a video, within size and length.
+
+For a link: a HEAD request (or, where HEAD is refused, a GET of the first bytes), following a
+few redirects through bot.netguard, so only public addresses are asked. The first megabytes are
+read when the container's header can say the length cheaply; nothing more is downloaded. For an
+upload, the file is on disk and is read directly. Each refusal is one sentence for the user.
+When the server will not say (no HEAD, no ranges, a time-out), the card goes ahead with a note.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from urllib.parse import urlsplit
+
+import av
+import httpx
+
+from bot import texts
+from bot.netguard import BlockedLinkError, GuardedClient
+from bot.providers.base import Capabilities
+
+log = logging.getLogger(__name__)
+
+PROBE_BYTES = 2 * 1024 * 1024
+_HEAD_REFUSED = frozenset({400, 403, 405, 501})  # servers that answer GET but not HEAD
+_FORMAT_BY_TYPE = {
+    "video/mp4": "mp4",
+    "video/quicktime": "mov",
+    "video/x-msvideo": "avi",
+    "video/avi": "avi",
+    "video/msvideo": "avi",
+    "video/webm": "webm",
+    "video/x-matroska": "mkv",
+    "video/mpeg": "mpeg",
+    "video/3gpp": "3gp",
+}
+_FORMAT_BY_EXTENSION = {
+    ".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".qt": "mov", ".avi": "avi",
+    ".webm": "webm", ".mkv": "mkv", ".mpg": "mpeg", ".mpeg": "mpeg", ".3gp": "3gp",
+}  # fmt: skip
+_GENERIC_TYPES = frozenset({"", "application/octet-stream", "binary/octet-stream"})
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    problem: str | None = None  # refuse: this sentence says why
+    note: str | None = None  # go ahead, but tell the user this
+
+
+@dataclass(frozen=True, slots=True)
+class _Header:
+    """What the first bytes (or the whole file) of a video say about it."""
+
+    formats: frozenset[str]  # FFmpeg's names for the container, e.g. {"mov", "mp4", ...}
+    duration: float | None
+    has_video: bool
+
+
+class Preflight:
+    def __init__(
+        self, client: GuardedClient, capabilities: Capabilities, *, timeout: float = 8.0
+    ) -> None:
+        self._client = client
+        self._capabilities = capabilities
+        self._timeout = timeout
+
+    async def check_link(self, url: str) -> Verdict:
+        try:
+            async with asyncio.timeout(self._timeout):
+                return await self._check_link(url)
+        except BlockedLinkError as exc:
+            return Verdict(problem=str(exc))
+        except TimeoutError:
+            return Verdict(note=texts.PREFLIGHT_UNCHECKED)
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            log.info("Preflight: %s not reachable: %s", url, exc)
+            return Verdict(problem=texts.link_unreachable(urlsplit(url).hostname or url))
+        except httpx.HTTPError as exc:
+            log.info("Preflight of %s could not decide: %s", url, exc)
+            return Verdict(note=texts.PREFLIGHT_UNCHECKED)
+
+    async def _check_link(self, url: str) -> Verdict:
+        path = urlsplit(url).path
+        async with self._client.stream("HEAD", url) as head:
+            status, headers = head.status_code, head.headers
+        head_answered = 200 <= status < 300
+        if not head_answered and status not in _HEAD_REFUSED:
+            return self._refusal(status)
+        if head_answered:
+            early = self._judge(headers, path, None)
+            if early.problem:  # the headers alone settle it (too big, not a video)
+                return early
+        # The first bytes tell the container, and its header often the length.
+        ranged = await self._first_bytes(url)
+        if ranged is None:
+            if head_answered:
+                return self._judge(headers, path, None)
+            return Verdict(note=texts.PREFLIGHT_UNCHECKED)
+        status, headers, data = ranged
+        if not 200 <= status < 300:
+            return self._refusal(status)
+        return self._judge(headers, path, data)
+
+    async def _first_bytes(self, url: str) -> tuple[int, httpx.Headers, bytes] | None:
+        """GET the first PROBE_BYTES (stopping there even if the server sends it all)."""
+        range_header = {"Range": f"bytes=0-{PROBE_BYTES - 1}"}
+        async with self._client.stream("GET", url, range_header) as response:
+            if response.status_code in (405, 501, 416):
+                return None
+            data = bytearray()
+            if 200 <= response.status_code < 300:
+                async for chunk in response.aiter_bytes(64 * 1024):
+                    data += chunk
+                    if len(data) >= PROBE_BYTES:
+                        break
+            return response.status_code, response.headers, bytes(data[:PROBE_BYTES])
+
+    def _refusal(self, status: int) -> Verdict:
+        if status in (401, 403):
+            return Verdict(problem=texts.link_not_public(status))
+        if status in (404, 410):
+            return Verdict(problem=texts.link_not_found(status))
+        if status >= 500 or status == 429:
+            return Verdict(note=texts.PREFLIGHT_UNCHECKED)
+        return Verdict(problem=texts.link_refused(status))
+
+    def _judge(self, headers: httpx.Headers, path: str, data: bytes | None) -> Verdict:
+        header = _read_header(data) if data else None
+        size = _total_size(headers)
+        return self._judge_video(
+            content_type=_content_type(headers),
+            known_format=self._known_format(headers, path),
+            header=header,
+            size=size,
+        )
+
+    def _known_format(self, headers: httpx.Headers, path: str) -> str | None:
+        return _FORMAT_BY_TYPE.get(_content_type(headers)) or _FORMAT_BY_EXTENSION.get(
+            PurePosixPath(path).suffix.lower()
+        )
+
+    def _judge_video(
+        self,
+        *,
+        content_type: str,
+        known_format: str | None,
+        header: _Header | None,
+        size: int | None,
+    ) -> Verdict:
+        capabilities = self._capabilities
+        if header is not None and header.has_video:
+            kind_known = True
+        elif content_type.startswith("video/") or known_format is not None:
+            kind_known = True
+        elif content_type in _GENERIC_TYPES:
+            kind_known = False  # "some bytes": only the bytes themselves can tell
+        else:
+            return Verdict(problem=texts.not_a_video(content_type))
+        shown_format = known_format or _format_from(header)
+        if shown_format is not None and shown_format not in capabilities.formats:
+            return Verdict(problem=texts.format_not_taken(shown_format, capabilities))
+        if size is not None and size > capabilities.max_size_mb * 1024 * 1024:
+            return Verdict(
+                problem=texts.video_too_big(size / 1024 / 1024, capabilities.max_size_mb)
+            )
+        duration = header.duration if header is not None else None
+        if duration is not None and duration > capabilities.max_duration_seconds + 0.05:
+            return Verdict(
+                problem=texts.video_too_long(duration, capabilities.max_duration_seconds)
+            )
+        return Verdict() if kind_known else Verdict(note=texts.PREFLIGHT_UNCHECKED)
+
+    async def check_file(self, path: Path, size: int, mime_type: str | None) -> Verdict:
+        """Check an uploaded file (it is on disk: its header is read in full, off the loop)."""
+        header = await asyncio.to_thread(_read_file_header, path)
+        if header is None or not header.has_video:
+            return Verdict(problem=texts.UPLOAD_NOT_A_VIDEO)
+        return self._judge_video(
+            content_type=(mime_type or "").lower(),
+            known_format=_format_from(header),
+            header=header,
+            size=size,
+        )
+
+
+def _content_type(headers: httpx.Headers) -> str:
+    value: str = headers.get("content-type", "")
+    return value.split(";")[0].strip().lower()
+
+
+def _total_size(headers: httpx.Headers) -> int | None:
+    """The whole file's size: from Content-Range (a ranged answer) or Content-Length."""
+    content_range = headers.get("content-range", "")
+    total = content_range.rpartition("/")[2]
+    if total.isdigit():
+        return int(total)
+    if not content_range:
+        length = headers.get("content-length", "")
+        if length.isdigit():
+            return int(length)
+    return None
+
+
+def _format_from(header: _Header | None) -> str | None:
+    """The bot's name for the container FFmpeg found (mov and mp4 read alike: say mp4)."""
+    if header is None:
+        return None
+    names = header.formats
+    if "mp4" in names or "mov" in names:
+        return "mp4" if "mp4" in names else "mov"
+    if "webm" in names or "matroska" in names:
+        return "webm" if "webm" in names else "mkv"
+    if "avi" in names:
+        return "avi"
+    return None
+
+
+def _read_header(data: bytes) -> _Header | None:
+    try:
+        with av.open(io.BytesIO(data), "r") as container:
+            return _describe(container)
+    except (av.error.FFmpegError, ValueError, OSError):
+        return None  # e.g. an MP4 whose index is at the end: the start says nothing
+
+
+def _read_file_header(path: Path) -> _Header | None:
+    try:
+        with av.open(str(path), "r") as container:
+            return _describe(container)
+    except (av.error.FFmpegError, ValueError, OSError):
+        return None
+
+
+def _describe(container: av.container.InputContainer) -> _Header:
+    duration: float | None = None
+    if container.duration is not None and container.duration > 0:
+        duration = container.duration / av.time_base
+    else:
+        lengths = [
+            float(s.duration * s.time_base)
+            for s in container.streams
+            if s.duration is not None and s.time_base is not None
+        ]
+        duration = max(lengths) if lengths else None
+    return _Header(
+        formats=frozenset(container.format.name.split(",")),
+        duration=duration,
+        has_video=any(s.type == "video" for s in container.streams),
+    )
