@@ -152,9 +152,11 @@ class Preflight:
         size: int | None,
     ) -> Verdict:
         capabilities = self._capabilities
-        if header is not None and header.has_video:
-            kind_known = True
-        elif content_type.startswith("video/") or known_format is not None:
+        if (
+            (header is not None and header.has_video)
+            or content_type.startswith("video/")
+            or known_format is not None
+        ):
             kind_known = True
         elif content_type in _GENERIC_TYPES:
             kind_known = False  # "some bytes": only the bytes themselves can tell
