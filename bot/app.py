@@ -8,6 +8,7 @@ server that also receives provider callbacks. `stop()` undoes it all in reverse.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 import sqlite3
@@ -33,6 +34,9 @@ from bot.config import Settings
 from bot.delivery import TelegramOutbox
 from bot.drafts import DraftService
 from bot.maintenance import Maintenance
+from bot.media import MediaStore
+from bot.netguard import GuardedClient
+from bot.preflight import Preflight
 from bot.providers import create_provider
 from bot.providers.base import Provider
 from bot.redaction import Redactor
@@ -40,11 +44,14 @@ from bot.results import ResultFetcher
 from bot.runtime import BOT_DATA_KEY, Runtime
 from bot.service import TaskPolicy, TaskService
 from bot.tracker import Tracker
+from bot.updates import PerChatUpdateProcessor
+from bot.uploads import UploadService
 from bot.urls import TELEGRAM_WEBHOOK_PATH
 from bot.web import WebEndpoints, WebServer
 from storage.broadcasts import BroadcastRepository
 from storage.db import Database
 from storage.drafts import DraftRepository
+from storage.media import MediaRepository
 from storage.state import StateRepository
 from storage.tasks import TaskRepository
 from storage.users import UserRepository
@@ -52,6 +59,8 @@ from storage.users import UserRepository
 log = logging.getLogger(__name__)
 
 ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
+CONCURRENT_UPDATES = 64
+MEDIA_SWEEP_SECONDS = 600
 SHUTDOWN_GRACE_SECONDS = 5.0
 LONG_POLL_SECONDS = 10
 WEBHOOK_SECRET_KEY = "telegram_webhook_secret"  # noqa: S105 (a bot_state key, not a secret)
@@ -71,6 +80,8 @@ def build_application(settings: Settings) -> Application:  # type: ignore[type-a
         )
         # Keeps within Telegram's flood limits and waits out `retry_after` answers.
         .rate_limiter(AIORateLimiter(max_retries=3))
+        # Users' updates run side by side; each chat's in order.
+        .concurrent_updates(PerChatUpdateProcessor(CONCURRENT_UPDATES))
     )
     if settings.webhook_mode:
         builder = builder.updater(None)  # updates arrive through bot.web instead
@@ -115,6 +126,7 @@ class BotApp:
         self._tracker: Tracker | None = None
         self._web: WebServer | None = None
         self._broadcasts: BroadcastService | None = None
+        self._housekeeping: asyncio.Task[None] | None = None
         self._outbox: TelegramOutbox | None = None
         self._stopped = False
 
@@ -142,9 +154,9 @@ class BotApp:
     async def _start_services(self, db: Database) -> None:
         settings = self.settings
         self._provider = provider = create_provider(settings)
-        self._http = httpx.AsyncClient(
-            timeout=httpx.Timeout(120.0, connect=15.0), follow_redirects=True
-        )
+        # No redirects here: GuardedClient follows them itself, checking every hop.
+        self._http = httpx.AsyncClient(timeout=httpx.Timeout(120.0, connect=15.0))
+        links = GuardedClient(self._http, allow_loopback=settings.allow_loopback_urls)
         me = self.application.bot.bot
         log.info(
             "Bot @%s (id %d) starting with provider %s",
@@ -161,7 +173,7 @@ class BotApp:
         tasks = TaskRepository(db)
         outbox = TelegramOutbox(
             bot=self.application.bot,
-            results=ResultFetcher(self._http, provider.capabilities.local_results),
+            results=ResultFetcher(links, provider.capabilities.local_results),
             admin_ids=settings.admin_ids,
             upload_limit_bytes=settings.upload_limit_bytes,
             result_retention_hours=provider.capabilities.result_retention_hours,
@@ -170,10 +182,20 @@ class BotApp:
         )
         users = UserRepository(db)
         maintenance = Maintenance(StateRepository(db))
+        self._media = media = MediaStore(
+            MediaRepository(db),
+            settings.database_path.parent / "media",
+            max_total_bytes=settings.media_max_total_mb * 1024 * 1024,
+            keep_after_task=settings.media_keep_seconds,
+        )
+        preflight = Preflight(
+            links, provider.capabilities, timeout=settings.preflight_timeout_seconds
+        )
         service = TaskService(
             tasks=tasks,
             users=users,
             maintenance=maintenance,
+            media=media,
             provider=provider,
             outbox=outbox,
             policy=task_policy(settings, provider),
@@ -190,14 +212,24 @@ class BotApp:
         self._broadcasts = BroadcastService(
             BroadcastRepository(db), users, outbox, rate=settings.broadcast_rate
         )
+        drafts = DraftService(
+            DraftRepository(db),
+            capabilities=provider.capabilities,
+            default_mode=settings.default_mode,
+            preflight=preflight if settings.preflight_checks else None,
+        )
         self.application.bot_data[BOT_DATA_KEY] = Runtime(
             settings=settings,
             capabilities=provider.capabilities,
             tasks=service,
-            drafts=DraftService(
-                DraftRepository(db),
+            drafts=drafts,
+            uploads=UploadService(
+                media=media,
+                preflight=preflight,
+                drafts=drafts,
                 capabilities=provider.capabilities,
-                default_mode=settings.default_mode,
+                public_url=settings.public_url,
+                download_limit_bytes=settings.download_limit_bytes,
             ),
             access=AccessService(
                 users,
@@ -218,6 +250,7 @@ class BotApp:
         )
 
         outbox.remove_leftover_downloads()
+        self._housekeeping = asyncio.create_task(self._sweep_media(), name="media-sweep")
         await service.recover()
         await self._set_command_menus()
         self._tracker.start()
@@ -227,6 +260,15 @@ class BotApp:
             await self._start_webhook(service, provider, db)
         else:
             await self._start_polling()
+
+    async def _sweep_media(self) -> None:
+        """Delete expired uploads now and then (their URLs already answer 404)."""
+        while True:
+            try:
+                await self._media.sweep()
+            except Exception:
+                log.exception("Sweeping the uploads failed")
+            await asyncio.sleep(MEDIA_SWEEP_SECONDS)
 
     async def _set_command_menus(self) -> None:
         """Everyone's menu; and for each admin, a menu with the admin commands too."""
@@ -261,6 +303,7 @@ class BotApp:
             provider=provider,
             telegram_secret=secret,
             database_ok=db.ping,
+            media=self._media,
         )
         try:
             self._web = WebServer(endpoints.asgi(), settings.web_host, settings.web_port)
@@ -294,6 +337,8 @@ class BotApp:
             await updater.stop()
         if self._web is not None:
             await self._web.stop()  # waits for callbacks in progress
+        if self._housekeeping is not None:
+            self._housekeeping.cancel()
         if self._broadcasts is not None:
             await self._broadcasts.stop()  # resumed at the next start
         if self._outbox is not None:

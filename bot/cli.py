@@ -24,6 +24,7 @@ import httpx
 from bot import texts
 from bot.config import Settings
 from bot.failures import Failure
+from bot.netguard import GuardedClient
 from bot.parsing import parse_text, prompt_problem
 from bot.providers import create_provider
 from bot.providers.base import (
@@ -84,7 +85,7 @@ async def modify(settings: Settings, args: argparse.Namespace, out: TextIO) -> i
             provider, job_id, args.interval, settings.task_timeout_seconds, out
         )
         target = args.out or Path(f"result-{job_id[:12]}.mp4")
-        await _save(provider, result_url, target)
+        await _save(provider, result_url, target, settings.allow_loopback_urls)
         say(out, f"Saved the result to {target}")
         return 0
     except _StopError as stop:
@@ -165,11 +166,10 @@ async def _wait(
         await asyncio.sleep(interval)
 
 
-async def _save(provider: Provider, url: str, target: Path) -> None:
-    async with httpx.AsyncClient(
-        timeout=httpx.Timeout(120.0, connect=15.0), follow_redirects=True
-    ) as http:
-        fetcher = ResultFetcher(http, provider.capabilities.local_results)
+async def _save(provider: Provider, url: str, target: Path, allow_loopback: bool) -> None:
+    async with httpx.AsyncClient(timeout=httpx.Timeout(120.0, connect=15.0)) as http:
+        guarded = GuardedClient(http, allow_loopback=allow_loopback)
+        fetcher = ResultFetcher(guarded, provider.capabilities.local_results)
         download = await fetcher.fetch(url, target, MAX_RESULT_BYTES)
     if download.outcome != Fetched.OK:
         raise _StopError(f"The result could not be downloaded; it is at {url}")

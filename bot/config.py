@@ -39,6 +39,7 @@ class Settings(BaseSettings):
     telegram_bot_token: SecretStr = SecretStr("")
     telegram_api_url: str = "https://api.telegram.org"
     telegram_upload_limit_mb: int = Field(default=50, ge=1, le=2000)
+    telegram_download_limit_mb: int = Field(default=20, ge=1, le=2000)
 
     provider: ProviderName = "kie"
     provider_api_key: SecretStr = SecretStr("")
@@ -67,6 +68,11 @@ class Settings(BaseSettings):
     daily_task_limit: int = Field(default=10, ge=1)
 
     status_edit_interval_seconds: float = Field(default=30.0, ge=1)
+    media_keep_seconds: float = Field(default=3600.0, ge=0)
+    media_max_total_mb: int = Field(default=2048, ge=1)
+    allow_loopback_urls: bool = False
+    preflight_checks: bool = True
+    preflight_timeout_seconds: float = Field(default=8.0, gt=0, le=120)
     tracker_concurrency: int = Field(default=8, ge=1, le=100)
     provider_timeout_seconds: float = Field(default=30.0, gt=0)
     provider_retry_delay_seconds: float = Field(default=1.0, ge=0)
@@ -164,6 +170,10 @@ class Settings(BaseSettings):
     @property
     def upload_limit_bytes(self) -> int:
         return self.telegram_upload_limit_mb * 1024 * 1024
+
+    @property
+    def download_limit_bytes(self) -> int:
+        return self.telegram_download_limit_mb * 1024 * 1024
 
     def secrets(self) -> list[str]:
         """Values that must never reach a log line, a chat message or a provider request."""

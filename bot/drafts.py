@@ -14,6 +14,7 @@ from enum import StrEnum
 
 from bot import texts
 from bot.parsing import parse_text, prompt_problem
+from bot.preflight import Preflight, Verdict
 from bot.providers.base import Capabilities
 from storage.drafts import DraftRepository
 from storage.models import Draft, DraftState
@@ -40,9 +41,11 @@ class DraftService:
         *,
         capabilities: Capabilities,
         default_mode: str,
+        preflight: Preflight | None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._drafts = drafts
+        self._preflight = preflight
         self._capabilities = capabilities
         self._default_mode = default_mode if default_mode in capabilities.modes else None
         if capabilities.modes and self._default_mode is None:
@@ -67,9 +70,42 @@ class DraftService:
             problem = self._prompt_problem(parsed.prompt)
             if problem:
                 return DraftReply(ReplyKind.PROBLEM, problem)
+        verdict = await self._preflight.check_link(parsed.url) if self._preflight else Verdict()
+        if verdict.problem:
+            return DraftReply(ReplyKind.PROBLEM, verdict.problem)
         return await self._new_draft(
-            user_id, chat_id, parsed.url, parsed.prompt or None, self._default_mode, None
+            user_id,
+            chat_id,
+            parsed.url,
+            parsed.prompt or None,
+            self._default_mode,
+            None,
+            note=verdict.note,
         )
+
+    async def receive_upload(
+        self, user_id: int, chat_id: int, video_url: str, media_token: str, caption: str
+    ) -> DraftReply:
+        """An uploaded (and checked) video; its caption, if any, is the prompt."""
+        prompt = " ".join(caption.split())
+        problem = self._prompt_problem(prompt) if prompt else None
+        reply = await self._new_draft(
+            user_id,
+            chat_id,
+            video_url,
+            None if problem else prompt or None,
+            self._default_mode,
+            None,
+            media_token=media_token,
+        )
+        if problem:
+            return DraftReply(
+                ReplyKind.ASK_PROMPT,
+                texts.caption_not_a_prompt(problem) + "\n" + texts.ASK_FOR_PROMPT,
+                reply.draft,
+                reply.retired_cards,
+            )
+        return reply
 
     async def _prompt_only(self, user_id: int, chat_id: int, prompt: str) -> DraftReply:
         draft = await self._drafts.open_for_user(user_id)
@@ -104,6 +140,7 @@ class DraftService:
             prompt if prompt is not None else draft.prompt,
             draft.mode,
             first_frame_url if first_frame_url is not None else draft.first_frame_url,
+            media_token=draft.media_token,
         )
 
     async def _new_draft(
@@ -114,6 +151,9 @@ class DraftService:
         prompt: str | None,
         mode: str | None,
         first_frame_url: str | None,
+        *,
+        media_token: str | None = None,
+        note: str | None = None,
     ) -> DraftReply:
         draft, retired = await self._drafts.create(
             user_id=user_id,
@@ -123,11 +163,15 @@ class DraftService:
             now=self._clock(),
             mode=mode,
             first_frame_url=first_frame_url,
+            media_token=media_token,
         )
         retired_cards = tuple(d for d in retired if d.card_message_id is not None)
         if prompt is None:
-            return DraftReply(ReplyKind.ASK_PROMPT, texts.ASK_FOR_PROMPT, draft, retired_cards)
-        return _card(draft, retired_cards)
+            ask = (
+                texts.ASK_FOR_PROMPT if note is None else f"{texts.ASK_FOR_PROMPT}\n\n<i>{note}</i>"
+            )
+            return DraftReply(ReplyKind.ASK_PROMPT, ask, draft, retired_cards)
+        return _card(draft, retired_cards, note)
 
     def _prompt_problem(self, prompt: str) -> str | None:
         return prompt_problem(prompt, self._capabilities.max_prompt_chars)
@@ -175,8 +219,9 @@ def card_text(draft: Draft) -> str:
     )
 
 
-def _card(draft: Draft, retired_cards: tuple[Draft, ...]) -> DraftReply:
+def _card(draft: Draft, retired_cards: tuple[Draft, ...], note: str | None = None) -> DraftReply:
     text = card_text(draft)
-    if retired_cards:
-        text = f"{text}\n\n<i>{texts.DRAFT_REPLACED_NOTICE}</i>"
+    for remark in (note, texts.DRAFT_REPLACED_NOTICE if retired_cards else None):
+        if remark:
+            text = f"{text}\n\n<i>{remark}</i>"
     return DraftReply(ReplyKind.CARD, text, draft, retired_cards)

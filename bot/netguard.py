@@ -75,7 +75,7 @@ class GuardedClient:
         """
         for _ in range(self._max_redirects + 1):
             request = await self._pinned_request(method, url, headers or {})
-            response = await self._http.send(request, stream=True)
+            response = await self._http.send(request, stream=True, follow_redirects=False)
             if response.status_code in _REDIRECTS and "location" in response.headers:
                 url = urljoin(url, response.headers["location"])
                 await response.aclose()
@@ -93,8 +93,11 @@ class GuardedClient:
     async def _pinned_request(
         self, method: str, url: str, headers: Mapping[str, str]
     ) -> httpx.Request:
-        parts = urlsplit(url)
-        host = parts.hostname
+        try:
+            parts = urlsplit(url)
+            host = parts.hostname
+        except ValueError as exc:  # e.g. "http://[::1/x": a broken IPv6 literal
+            raise BlockedLinkError("That link is not a valid web address.") from exc
         if parts.scheme not in ("http", "https") or not host:
             raise BlockedLinkError("That link is not a web (http or https) address I can use.")
         try:

@@ -12,6 +12,8 @@ from urllib.parse import unquote, urlsplit
 
 import httpx
 
+from bot.netguard import BlockedLinkError, GuardedClient
+
 log = logging.getLogger(__name__)
 
 CHUNK = 1 << 16
@@ -31,8 +33,8 @@ class Download:
 
 
 class ResultFetcher:
-    def __init__(self, http: httpx.AsyncClient, local_root: Path | None = None) -> None:
-        self._http = http
+    def __init__(self, client: GuardedClient, local_root: Path | None = None) -> None:
+        self._client = client
         self._local_root = local_root.resolve() if local_root else None
 
     async def fetch(self, url: str, target: Path, limit: int) -> Download:
@@ -40,7 +42,7 @@ class ResultFetcher:
         if url.startswith("file:"):
             return self._copy_local(url, target, limit)
         try:
-            async with self._http.stream("GET", url) as response:
+            async with self._client.stream("GET", url) as response:
                 if response.status_code in (404, 410):
                     log.warning("Result %s answered HTTP %d", url, response.status_code)
                     return Download(Fetched.GONE)
@@ -58,7 +60,7 @@ class ResultFetcher:
                             return Download(Fetched.TOO_BIG, declared)
                         file.write(chunk)
                 return Download(Fetched.OK, received)
-        except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
+        except (httpx.InvalidURL, httpx.UnsupportedProtocol, BlockedLinkError) as exc:
             log.warning("The result URL %s cannot be fetched: %s", url, exc)
             return Download(Fetched.GONE)
         except httpx.HTTPError as exc:

@@ -14,6 +14,7 @@ from bot.delivery import TelegramOutbox
 from bot.drafts import DraftService
 from bot.providers.base import Capabilities
 from bot.service import TaskService
+from bot.uploads import UploadService
 
 BOT_DATA_KEY = "runtime"
 
@@ -24,6 +25,7 @@ class Runtime:
     capabilities: Capabilities
     tasks: TaskService
     drafts: DraftService
+    uploads: UploadService
     access: AccessService
     admin: AdminService
     broadcasts: BroadcastService

@@ -21,6 +21,7 @@ from typing import Protocol
 from bot import texts
 from bot.failures import Failure
 from bot.maintenance import Maintenance
+from bot.media import MediaStore
 from bot.providers.base import (
     CallbackEvent,
     JobState,
@@ -122,6 +123,7 @@ class TaskService:
         tasks: TaskRepository,
         users: UserRepository,
         maintenance: Maintenance,
+        media: MediaStore,
         provider: Provider,
         outbox: Outbox,
         policy: TaskPolicy,
@@ -131,6 +133,7 @@ class TaskService:
         self._tasks = tasks
         self._users = users
         self._maintenance = maintenance
+        self._media = media
         self._provider = provider
         self._outbox = outbox
         self._policy = policy
@@ -156,6 +159,7 @@ class TaskService:
         )
         if claim.task is not None:
             log.info("Task %d created from draft %d for user %d", claim.task.id, draft_id, user_id)
+            await self._media.hold(claim.task.media_token)  # kept while the task runs
             await self._outbox.show_status(claim.task)
             self.wake_tracker()
             return SubmitOutcome(SubmitOutcomeKind.SUBMITTED, claim.task.id)
@@ -455,10 +459,12 @@ class TaskService:
                 status_edited_at=now,
             )
             log.info("Task %d delivered as %s", task.id, result)
+            await self._media.release(task.media_token)
             await self._show(task.id)
             return
         if result == DeliveryResult.CHAT_UNREACHABLE:
             await self._tasks.transition(task.id, TaskState.DELIVERING, TaskState.UNDELIVERABLE)
+            await self._media.release(task.media_token)
             await self._users.mark_blocked_bot(task.user_id, now)
             log.info("Task %d is done but its chat cannot be reached", task.id)
             return
@@ -526,6 +532,7 @@ class TaskService:
             return
         log.info("Task %d failed: %s (%s)", task.id, failure, detail)
         self.wake_tracker()  # a provider slot may be free
+        await self._media.release(task.media_token)
         await self._show(task.id)
         await self._outbox.notify(task, texts.task_failed(task.id, failure, provider_message))
         await self._outbox.report_to_admins(
@@ -547,6 +554,7 @@ class TaskService:
         if not won:
             return
         log.warning("Task %d: submit outcome unknown (%s)", task.id, detail)
+        await self._media.release(task.media_token)
         await self._show(task.id)
         await self._outbox.notify(task, texts.task_failed(task.id, Failure.OUTCOME_UNKNOWN, None))
         await self._outbox.report_to_admins(

@@ -118,9 +118,33 @@ PROMPT_NOT_ENGLISH = (
 UNSUPPORTED_MESSAGE = (
     "I can't use that kind of message. Send a public link to a video, with a prompt in English."
 )
-VIDEO_FILES_NOT_YET = (
-    "I can't take video files yet: please upload the video somewhere public and send me the link."
+UPLOADS_NEED_WEBHOOK = (
+    "I can't take video files in this setup: the video service needs a public link to fetch "
+    "the video from, and this bot has no public address. Please upload the video somewhere "
+    "public and send me the link."
 )
+UPLOAD_STORAGE_FULL = (
+    "The bot's storage for uploaded videos is full right now. Please send a link to the video "
+    "instead, or try again later."
+)
+UPLOAD_NOT_A_VIDEO_FILE = "That file is not a video. Please send an MP4 or MOV video, or a link."
+
+
+def upload_failed(reason: str) -> str:
+    return f"I couldn't get the file from Telegram ({escape(reason)}). Please send it again."
+
+
+def upload_too_big_for_telegram(size_mb: float, limit_mb: int) -> str:
+    return (
+        f"This file is {size_mb:.0f} MB; Telegram lets bots download at most {limit_mb} MB. "
+        "Please send a link to the video instead."
+    )
+
+
+def caption_not_a_prompt(problem: str) -> str:
+    return f"I've got the video, but its caption can't be the prompt: {problem}"
+
+
 UNKNOWN_COMMAND = "I don't know that command. /help lists the ones I have."
 GROUPS_NOT_SUPPORTED = "I work in private chats only: please write to me directly."
 

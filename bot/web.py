@@ -20,19 +20,27 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 from telegram import Update
 from telegram.ext import Application
 
 from bot.providers.base import CallbackEvent, CallbackRejectedError, Provider
 from bot.service import TaskService
-from bot.urls import CALLBACK_ROUTE, HEALTH_PATH, TELEGRAM_WEBHOOK_PATH
+from bot.media import MediaStore
+from bot.urls import CALLBACK_ROUTE, HEALTH_PATH, MEDIA_ROUTE, TELEGRAM_WEBHOOK_PATH
 from storage.models import TaskState
 
 log = logging.getLogger(__name__)
 
 MAX_CALLBACK_BYTES = 64 * 1024
+_MEDIA_TYPES = {
+    ".mp4": "video/mp4",
+    ".mov": "video/quicktime",
+    ".avi": "video/x-msvideo",
+    ".webm": "video/webm",
+    ".mkv": "video/x-matroska",
+}
 MAX_UPDATE_BYTES = 1024 * 1024
 SHUTDOWN_GRACE_SECONDS = 5
 
@@ -52,8 +60,10 @@ class WebEndpoints:
         provider: Provider,
         telegram_secret: str,
         database_ok: Callable[[], Awaitable[bool]],
+        media: MediaStore,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        self._media = media
         self._application = application
         self._service = service
         self._provider = provider
@@ -67,6 +77,7 @@ class WebEndpoints:
                 Route(TELEGRAM_WEBHOOK_PATH, self.telegram_update, methods=["POST"]),
                 Route(CALLBACK_ROUTE, self.provider_callback, methods=["POST"]),
                 Route(HEALTH_PATH, self.health, methods=["GET"]),
+                Route(MEDIA_ROUTE, self.media, methods=["GET", "HEAD"]),
             ]
         )
 
@@ -134,6 +145,13 @@ class WebEndpoints:
             log.exception("Handling a callback for task %d failed", task_id)
             with contextlib.suppress(Exception):
                 await self._service.report_unexpected(f"the callback of task #{task_id}", exc)
+
+    async def media(self, request: Request) -> Response:
+        """An uploaded video, for the provider to fetch (404 once it has expired)."""
+        path = await self._media.path_of(request.path_params["token"])
+        if path is None:
+            return Response(status_code=404)
+        return FileResponse(path, media_type=_MEDIA_TYPES.get(path.suffix, "video/mp4"))
 
     async def health(self, request: Request) -> Response:
         if await self._database_ok():

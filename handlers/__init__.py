@@ -14,11 +14,12 @@ from telegram.ext import (
 
 from handlers import admin
 from handlers.errors import on_error
-from handlers.fallbacks import group_chat, unknown_command, unsupported_message, video_file
+from handlers.fallbacks import group_chat, unknown_command, unsupported_message
 from handlers.gate import admit
 from handlers.requests import card_button, text_message
 from handlers.start import help_command, start
 from handlers.tasks import status_command, tasks_command
+from handlers.uploads import video_upload
 
 PRIVATE = filters.ChatType.PRIVATE
 
@@ -56,7 +57,7 @@ def register(application: Application, admin_ids: frozenset[int]) -> None:  # ty
     application.add_handler(MessageHandler(~PRIVATE & filters.COMMAND, group_chat))
     application.add_handler(MessageHandler(PRIVATE & filters.TEXT, text_message))
     application.add_handler(
-        MessageHandler(PRIVATE & (filters.VIDEO | filters.Document.VIDEO), video_file)
+        MessageHandler(PRIVATE & (filters.VIDEO | filters.Document.ALL), video_upload)
     )
     application.add_handler(MessageHandler(PRIVATE, unsupported_message))
     application.add_handler(CallbackQueryHandler(admin.access_button, pattern=admin.ACCESS_BUTTON))

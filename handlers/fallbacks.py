@@ -8,12 +8,6 @@ from telegram.ext import ContextTypes
 from bot import texts
 
 
-async def video_file(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """A video sent as a file: explain that a link is needed."""
-    if update.effective_message is not None:
-        await update.effective_message.reply_text(texts.VIDEO_FILES_NOT_YET)
-
-
 async def unsupported_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Stickers, voice notes, photos and the like."""
     if update.effective_message is not None:

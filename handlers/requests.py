@@ -8,12 +8,12 @@ from __future__ import annotations
 import logging
 import re
 
-from telegram import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import ContextTypes
 
 from bot import modes, texts
-from bot.drafts import ReplyKind, card_text
+from bot.drafts import DraftReply, ReplyKind, card_text
 from bot.providers.base import Capabilities
 from bot.runtime import Runtime, runtime
 from bot.service import SubmitOutcomeKind
@@ -72,6 +72,13 @@ async def text_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
         return
     rt = runtime(context)
     reply = await rt.drafts.receive_text(user.id, message.chat_id, message.text)
+    await show_draft_reply(message, context, rt, reply)
+
+
+async def show_draft_reply(
+    message: Message, context: ContextTypes.DEFAULT_TYPE, rt: Runtime, reply: DraftReply
+) -> None:
+    """Answer with the card (or the question, or the problem); retire replaced cards."""
     if reply.kind != ReplyKind.CARD or reply.draft is None:
         await message.reply_text(reply.text)
     else:

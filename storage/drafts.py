@@ -24,6 +24,7 @@ class DraftRepository:
         now: float,
         mode: str | None = None,
         first_frame_url: str | None = None,
+        media_token: str | None = None,
     ) -> tuple[Draft, list[Draft]]:
         """Store a new draft and retire the user's open ones; return it and the retired drafts."""
         state = DraftState.PENDING if prompt is not None else DraftState.AWAITING_PROMPT
@@ -41,10 +42,21 @@ class DraftRepository:
             cursor = await conn.execute(
                 """
                 INSERT INTO drafts (user_id, chat_id, video_url, prompt, state, created_at,
-                                    updated_at, mode, first_frame_url)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                    updated_at, mode, first_frame_url, media_token)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
-                (user_id, chat_id, video_url, prompt, state, now, now, mode, first_frame_url),
+                (
+                    user_id,
+                    chat_id,
+                    video_url,
+                    prompt,
+                    state,
+                    now,
+                    now,
+                    mode,
+                    first_frame_url,
+                    media_token,
+                ),
             )
             draft_id = cursor.lastrowid
         draft = await self.get(draft_id or 0)

@@ -103,6 +103,7 @@ class Draft(_Row):
     mode: str | None
     first_frame_url: str | None
     awaiting_first_frame: bool
+    media_token: str | None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "state", DraftState(self.state))
@@ -135,6 +136,7 @@ class Task(_Row):
     callback_token: str | None
     mode: str | None
     first_frame_url: str | None
+    media_token: str | None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "state", TaskState(self.state))

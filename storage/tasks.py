@@ -108,8 +108,8 @@ class TaskRepository:
                 """
                 INSERT INTO tasks (user_id, chat_id, draft_id, provider, video_url, prompt, state,
                                    status_message_id, created_at, next_check_at, callback_token,
-                                   mode, first_frame_url)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                   mode, first_frame_url, media_token)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
                 (
                     user_id,
@@ -125,6 +125,7 @@ class TaskRepository:
                     callback_token,
                     draft["mode"],
                     draft["first_frame_url"],
+                    draft["media_token"],
                 ),
             )
             task_id = cursor.lastrowid

@@ -119,7 +119,7 @@ async def test_a_bad_prompt_after_a_link_keeps_the_link_waiting(
                     "duration": 5,
                 }
             },
-            texts.VIDEO_FILES_NOT_YET,
+            texts.UPLOADS_NEED_WEBHOOK,
         ),
         (
             {
@@ -130,7 +130,7 @@ async def test_a_bad_prompt_after_a_link_keeps_the_link_waiting(
                     "mime_type": "video/mp4",
                 }
             },
-            texts.VIDEO_FILES_NOT_YET,
+            texts.UPLOADS_NEED_WEBHOOK,
         ),
     ],
 )

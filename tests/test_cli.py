@@ -34,6 +34,7 @@ def kie_env(kie: FakeKie, tmp_path: Path) -> dict[str, str]:
         "PROVIDER_BASE_URL": kie.url,
         "PROVIDER_RETRY_DELAY_SECONDS": "0.01",
         "DATABASE_PATH": str(tmp_path / "data" / "bot.sqlite3"),
+        "ALLOW_LOOPBACK_URLS": "true",  # the fake provider's result files are on loopback
     }
 
 

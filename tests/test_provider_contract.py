@@ -20,6 +20,7 @@ from bot.providers.base import JobState, Provider, ProviderError, SubmitRequest
 from bot.providers.kie import KieProvider
 from bot.providers.luma import LumaProvider
 from bot.providers.segmind import SegmindProvider
+from bot.netguard import GuardedClient
 from bot.results import Fetched, ResultFetcher
 from bot.retry import Backoff
 from tests.fakes.kie import TEST_KIE_KEY, FakeKie, result_file_bytes
@@ -203,7 +204,9 @@ async def test_success_names_a_result_that_can_be_fetched(
     assert status.state == JobState.SUCCEEDED
     assert status.result_url == contract.result_url(job_id)
     async with httpx.AsyncClient() as http:
-        download = await ResultFetcher(http).fetch(status.result_url, tmp_path / "r.mp4", 10**7)
+        download = await ResultFetcher(GuardedClient(http, allow_loopback=True)).fetch(
+            status.result_url, tmp_path / "r.mp4", 10**7
+        )
     assert download.outcome == Fetched.OK
     assert (tmp_path / "r.mp4").read_bytes() == result_file_bytes(123_456)
 

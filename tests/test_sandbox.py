@@ -18,6 +18,7 @@ from bot.failures import Failure
 from bot.providers.base import JobState, JobStatus, ProviderError, SubmitRequest
 from bot.providers.sandbox import SandboxProvider
 from bot.providers.sandbox_edit import probe
+from bot.netguard import GuardedClient
 from bot.results import Fetched, ResultFetcher
 from tests.fakes.server import LoopbackServer
 from tests.fakes.telegram import FakeTelegram
@@ -51,7 +52,7 @@ async def finished(provider: SandboxProvider, job_id: str, timeout: float = 30) 
 
 
 async def test_a_job_really_edits_the_video(tmp_path: Path, video_server: str) -> None:
-    provider = SandboxProvider(work_dir=tmp_path / "sandbox")
+    provider = SandboxProvider(work_dir=tmp_path / "sandbox", allow_loopback=True)
     job_id = await provider.submit(
         SubmitRequest(video_url=f"{video_server}/clip.mp4", prompt="black and white, slow motion")
     )
@@ -61,7 +62,9 @@ async def test_a_job_really_edits_the_video(tmp_path: Path, video_server: str) -
     assert status.state == JobState.SUCCEEDED
     assert status.result_url is not None
     async with httpx.AsyncClient() as http:
-        fetcher = ResultFetcher(http, provider.capabilities.local_results)
+        fetcher = ResultFetcher(
+            GuardedClient(http, allow_loopback=True), provider.capabilities.local_results
+        )
         download = await fetcher.fetch(status.result_url, tmp_path / "out.mp4", 10**8)
     assert download.outcome == Fetched.OK
     info = probe(tmp_path / "out.mp4")
@@ -72,7 +75,7 @@ async def test_a_job_really_edits_the_video(tmp_path: Path, video_server: str) -
 async def test_a_file_that_is_not_a_video_fails_with_a_sentence(
     tmp_path: Path, video_server: str
 ) -> None:
-    provider = SandboxProvider(work_dir=tmp_path / "sandbox")
+    provider = SandboxProvider(work_dir=tmp_path / "sandbox", allow_loopback=True)
     job_id = await provider.submit(SubmitRequest(f"{video_server}/bad.mp4", "make it warm"))
     status = await finished(provider, job_id)
     missing = await provider.submit(SubmitRequest(f"{video_server}/nothing.mp4", "make it warm"))
@@ -88,16 +91,18 @@ async def test_a_file_that_is_not_a_video_fails_with_a_sentence(
 async def test_unknown_jobs_are_not_found_and_result_files_stay_in_their_folder(
     tmp_path: Path,
 ) -> None:
-    provider = SandboxProvider(work_dir=tmp_path / "sandbox")
+    provider = SandboxProvider(work_dir=tmp_path / "sandbox", allow_loopback=True)
     with pytest.raises(ProviderError) as caught:
         await provider.status("0123456789abcdef")
     with pytest.raises(ProviderError):
         await provider.status("../../etc")
     (tmp_path / "secret.txt").write_text("not a result")
     async with httpx.AsyncClient() as http:
-        fetcher = ResultFetcher(http, provider.capabilities.local_results)
+        fetcher = ResultFetcher(
+            GuardedClient(http, allow_loopback=True), provider.capabilities.local_results
+        )
         escape = await fetcher.fetch((tmp_path / "secret.txt").as_uri(), tmp_path / "o", 10**6)
-        unrooted = await ResultFetcher(http).fetch(
+        unrooted = await ResultFetcher(GuardedClient(http, allow_loopback=True)).fetch(
             (tmp_path / "secret.txt").as_uri(), tmp_path / "o", 10**6
         )
     await provider.aclose()
@@ -106,10 +111,10 @@ async def test_unknown_jobs_are_not_found_and_result_files_stay_in_their_folder(
 
 
 async def test_a_job_cut_off_by_a_restart_runs_again(tmp_path: Path, video_server: str) -> None:
-    first = SandboxProvider(work_dir=tmp_path / "sandbox")
+    first = SandboxProvider(work_dir=tmp_path / "sandbox", allow_loopback=True)
     job_id = await first.submit(SubmitRequest(f"{video_server}/clip.mp4", "make it warm"))
     await first.aclose()  # stopped before the edit finished
-    second = SandboxProvider(work_dir=tmp_path / "sandbox")
+    second = SandboxProvider(work_dir=tmp_path / "sandbox", allow_loopback=True)
     status = await finished(second, job_id)
     await second.aclose()
     assert status.state == JobState.SUCCEEDED

@@ -43,4 +43,7 @@ def create_provider(settings: Settings) -> Provider:
                 backoff=backoff,
             )
         case "sandbox":
-            return SandboxProvider(work_dir=settings.database_path.parent / "sandbox")
+            return SandboxProvider(
+                work_dir=settings.database_path.parent / "sandbox",
+                allow_loopback=settings.allow_loopback_urls,
+            )

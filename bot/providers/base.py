@@ -27,6 +27,7 @@ class Capabilities:
     supports_watermark: bool = False
     reports_credits: bool = False  # credit_balance() answers
     offline: bool = False  # simple effects on this machine, not the AI model (the sandbox)
+    reads_local_files: bool = False  # takes file:// video URLs (uploads need no public URL)
     # Results are files under this folder on this machine (the sandbox), not remote URLs.
     local_results: Path | None = None
 

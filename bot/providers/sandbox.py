@@ -23,6 +23,7 @@ from urllib.parse import unquote, urlsplit
 import httpx
 
 from bot.failures import Failure
+from bot.netguard import BlockedLinkError, GuardedClient
 from bot.providers.base import (
     CallbackEvent,
     CallbackRejectedError,
@@ -49,7 +50,9 @@ _ERROR = "error.txt"
 class SandboxProvider:
     name = "sandbox"
 
-    def __init__(self, *, work_dir: Path, concurrency: int = 1) -> None:
+    def __init__(
+        self, *, work_dir: Path, concurrency: int = 1, allow_loopback: bool = False
+    ) -> None:
         self._work_dir = work_dir.resolve()
         self._work_dir.mkdir(parents=True, exist_ok=True)
         self.capabilities = Capabilities(
@@ -62,10 +65,13 @@ class SandboxProvider:
             supports_callbacks=False,
             local_results=self._work_dir,
             offline=True,
+            reads_local_files=True,
         )
         self._slots = asyncio.Semaphore(concurrency)
         self._running: dict[str, asyncio.Task[None]] = {}
         self._http = httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=10.0))
+        # Users' links: only public addresses (no requests into this machine's network).
+        self._links = GuardedClient(self._http, allow_loopback=allow_loopback)
         self._swept_at = 0.0
         self._remove_old_jobs()
 
@@ -156,7 +162,7 @@ class SandboxProvider:
                 raise _InputError(f"The video file {path} cannot be read.") from exc
             return
         try:
-            async with self._http.stream("GET", url, follow_redirects=True) as response:
+            async with self._links.stream("GET", url) as response:
                 if not response.is_success:
                     raise _InputError(
                         f"The video link answered HTTP {response.status_code}; "
@@ -169,6 +175,8 @@ class SandboxProvider:
                         if received > MAX_INPUT_BYTES:
                             raise _InputError("The video is larger than 100 MB.")
                         file.write(chunk)
+        except BlockedLinkError as exc:
+            raise _InputError(str(exc)) from exc
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
             raise _InputError(f"The video could not be downloaded ({type(exc).__name__}).") from exc
 

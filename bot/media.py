@@ -1,0 +1,114 @@
+"""MediaStore: uploaded videos on disk, served to the provider until a while after the task ends.
+
+A file's name is its token: 192 random bits and the video's extension, so its URL cannot be
+guessed and still looks like a video to a provider. Files are deleted, and their URLs answer
+404, an hour (MEDIA_KEEP_SECONDS) after their task ends, or a day after an upload that never
+became a task. The folder has a size cap; expired files go first to make room.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from storage.media import MediaRepository
+
+log = logging.getLogger(__name__)
+
+UNSUBMITTED_KEEP_SECONDS = 24 * 3600
+_TOKEN = re.compile(r"^[A-Za-z0-9_-]{32}\.(mp4|mov|avi|webm|mkv)$")
+_EXTENSIONS = {
+    "video/mp4": "mp4",
+    "video/quicktime": "mov",
+    "video/x-msvideo": "avi",
+    "video/webm": "webm",
+    "video/x-matroska": "mkv",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Slot:
+    """Room reserved for one upload: download it to `path`."""
+
+    token: str
+    path: Path
+
+
+class MediaStore:
+    def __init__(
+        self,
+        repo: MediaRepository,
+        folder: Path,
+        *,
+        max_total_bytes: int,
+        keep_after_task: float,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._repo = repo
+        self._folder = folder
+        self._max_total = max_total_bytes
+        self._keep_after_task = keep_after_task
+        self._clock = clock
+
+    async def reserve(self, size: int, mime_type: str | None, file_name: str | None) -> Slot | None:
+        """Room for a file of `size` bytes, or None when the folder is full even after a sweep."""
+        await self.sweep()
+        if await self._repo.total_size() + size > self._max_total:
+            return None
+        self._folder.mkdir(parents=True, exist_ok=True)
+        token = f"{secrets.token_urlsafe(24)}.{_extension(mime_type, file_name)}"
+        return Slot(token, self._folder / token)
+
+    async def keep(self, slot: Slot, user_id: int, size: int) -> None:
+        """The file is downloaded and checked: record it (kept a day unless a task uses it)."""
+        now = self._clock()
+        await self._repo.add(slot.token, user_id, size, now, now + UNSUBMITTED_KEEP_SECONDS)
+
+    def discard(self, slot: Slot) -> None:
+        slot.path.unlink(missing_ok=True)
+
+    async def path_of(self, token: str) -> Path | None:
+        """The file behind a media URL, while it may be served."""
+        if not _TOKEN.match(token) or not await self._repo.live(token, self._clock()):
+            return None
+        path = self._folder / token
+        return path if path.is_file() else None
+
+    def local_path(self, token: str) -> Path:
+        return self._folder / token
+
+    async def hold(self, token: str | None) -> None:
+        if token:
+            await self._repo.hold(token)
+
+    async def release(self, token: str | None) -> None:
+        if token:
+            await self._repo.release(token, self._clock() + self._keep_after_task)
+
+    async def sweep(self) -> None:
+        """Delete expired files, and files no row knows (a download a crash cut off)."""
+        for token in await self._repo.expired(self._clock()):
+            (self._folder / token).unlink(missing_ok=True)
+            await self._repo.remove(token)
+        if not self._folder.is_dir():
+            return
+        known = await self._repo.known()
+        cutoff = self._clock() - 3600
+        for path in self._folder.iterdir():
+            with contextlib.suppress(OSError):
+                if path.name not in known and path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    log.info("Removed the stray upload %s", path.name)
+
+
+def _extension(mime_type: str | None, file_name: str | None) -> str:
+    if mime_type in _EXTENSIONS:
+        return _EXTENSIONS[mime_type]
+    suffix = Path(file_name or "").suffix.lower().lstrip(".")
+    return suffix if suffix in _EXTENSIONS.values() else "mp4"
