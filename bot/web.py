@@ -25,9 +25,9 @@ from starlette.routing import Route
 from telegram import Update
 from telegram.ext import Application
 
+from bot.media import MediaStore
 from bot.providers.base import CallbackEvent, CallbackRejectedError, Provider
 from bot.service import TaskService
-from bot.media import MediaStore
 from bot.urls import CALLBACK_ROUTE, HEALTH_PATH, MEDIA_ROUTE, TELEGRAM_WEBHOOK_PATH
 from storage.models import TaskState
 

@@ -16,11 +16,11 @@ import httpx
 import pytest
 
 from bot.failures import Failure
+from bot.netguard import GuardedClient
 from bot.providers.base import JobState, Provider, ProviderError, SubmitRequest
 from bot.providers.kie import KieProvider
 from bot.providers.luma import LumaProvider
 from bot.providers.segmind import SegmindProvider
-from bot.netguard import GuardedClient
 from bot.results import Fetched, ResultFetcher
 from bot.retry import Backoff
 from tests.fakes.kie import TEST_KIE_KEY, FakeKie, result_file_bytes

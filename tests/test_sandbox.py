@@ -15,10 +15,10 @@ from starlette.routing import Route
 
 from bot.app import BotApp
 from bot.failures import Failure
+from bot.netguard import GuardedClient
 from bot.providers.base import JobState, JobStatus, ProviderError, SubmitRequest
 from bot.providers.sandbox import SandboxProvider
 from bot.providers.sandbox_edit import probe
-from bot.netguard import GuardedClient
 from bot.results import Fetched, ResultFetcher
 from tests.fakes.server import LoopbackServer
 from tests.fakes.telegram import FakeTelegram
