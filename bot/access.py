@@ -46,17 +46,26 @@ class AccessService:
             return Admission.ALLOWED
         if user.access == Access.DENIED:
             return Admission.DENIED
-        if await self._users.set_access(user_id, Access.PENDING, only_if_unset=True):
+        if await self._users.set_access(user_id, Access.PENDING, only_from=(None,)):
             return Admission.ASKED
         return Admission.WAITING
 
     async def user(self, user_id: int) -> User | None:
         return await self._users.get(user_id)
 
-    async def decide(self, who: str, allow: bool) -> User | None:
-        """Allow or deny a user (by id or @username); None when the bot does not know them."""
-        user = await self._users.find(who)
+    async def decide(
+        self, who: str, allow: bool, *, only_if_pending: bool = False
+    ) -> tuple[User | None, bool]:
+        """Allow or deny a user (by id or @username): the user, and whether anything changed.
+
+        A numeric id the bot never saw may be decided ahead. `only_if_pending` is for the
+        request buttons: the first admin's decision stands; later presses change nothing.
+        """
+        user = await self._users.find_or_ensure(who)
         if user is None:
-            return None
-        await self._users.set_access(user.id, Access.ALLOWED if allow else Access.DENIED)
-        return await self._users.get(user.id)
+            return None, False
+        only_from = (Access.PENDING,) if only_if_pending else None
+        changed = await self._users.set_access(
+            user.id, Access.ALLOWED if allow else Access.DENIED, only_from=only_from
+        )
+        return await self._users.get(user.id), changed

@@ -15,6 +15,8 @@ from storage.tasks import TaskRepository
 from storage.users import UserRepository
 
 DAY = 86400.0
+# Finished tasks: while one is still being sent, the tracker sends it (again would be twice).
+_REDELIVERABLE = frozenset({TaskState.DELIVERED, TaskState.UNDELIVERABLE, TaskState.FAILED})
 
 
 class AdminService:
@@ -28,8 +30,10 @@ class AdminService:
         provider: Provider,
         outbox: Outbox,
         max_at_provider: int,
+        task_timeout: float,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        self._task_timeout = task_timeout
         self._users = users
         self._tasks = tasks
         self._service = service
@@ -47,7 +51,7 @@ class AdminService:
         ]
         times = sorted(await self._tasks.processing_times(now - 7 * DAY))
         queued = (by_state[2]).get(TaskState.QUEUED, 0)
-        at_provider = await self._tasks.count_at_provider()
+        at_provider = await self._tasks.count_at_provider(now - self._task_timeout)
         return texts.admin_stats(
             users=users,
             by_state=by_state,
@@ -119,7 +123,7 @@ class AdminService:
         task = await self._tasks.get(task_id)
         if task is None:
             return texts.admin_no_such_task(task_id)
-        if not task.result_url:
+        if not task.result_url or task.state not in _REDELIVERABLE:
             return texts.admin_nothing_to_redeliver(task_id)
         result = await self._outbox.send_result(task, allow_upload=True)
         if result in (DeliveryResult.VIDEO, DeliveryResult.DOCUMENT, DeliveryResult.LINK):
@@ -135,6 +139,7 @@ class AdminService:
         return texts.ADMIN_MAINTENANCE_OFF
 
     async def _target(self, who: str) -> User | str:
-        """The user an admin command names, or the sentence saying there is none."""
-        user = await self._users.find(who)
+        """The user an admin command names (an id not seen yet can be acted on ahead), or the
+        sentence saying there is none."""
+        user = await self._users.find_or_ensure(who)
         return user if user is not None else texts.admin_no_such_user(who)

@@ -14,19 +14,12 @@ import secrets
 import sqlite3
 
 import httpx
-from telegram import (
-    BotCommand,
-    BotCommandScopeAllPrivateChats,
-    BotCommandScopeChat,
-    LinkPreviewOptions,
-    Update,
-)
+from telegram import LinkPreviewOptions, Update
 from telegram.constants import ParseMode
 from telegram.error import InvalidToken, NetworkError, TelegramError
 from telegram.ext import AIORateLimiter, Application, Defaults
 
 import handlers
-from bot import texts
 from bot.access import AccessService
 from bot.admin import AdminService
 from bot.broadcast import BroadcastService
@@ -48,6 +41,7 @@ from bot.updates import PerChatUpdateProcessor
 from bot.uploads import UploadService
 from bot.urls import TELEGRAM_WEBHOOK_PATH
 from bot.web import WebEndpoints, WebServer
+from handlers.menus import set_command_menus
 from storage.broadcasts import BroadcastRepository
 from storage.db import Database
 from storage.drafts import DraftRepository
@@ -206,11 +200,17 @@ class BotApp:
             concurrency=settings.tracker_concurrency,
             card_interval=settings.status_edit_interval_seconds,
             max_at_provider=settings.max_concurrent_tasks,
+            task_timeout=settings.task_timeout_seconds,
         )
         service.wake_tracker = self._tracker.wake
         self._outbox = outbox
         self._broadcasts = BroadcastService(
-            BroadcastRepository(db), users, outbox, rate=settings.broadcast_rate
+            BroadcastRepository(
+                db, allowlist=settings.access_mode == "allowlist", admin_ids=settings.admin_ids
+            ),
+            users,
+            outbox,
+            rate=settings.broadcast_rate,
         )
         drafts = DraftService(
             DraftRepository(db),
@@ -244,6 +244,7 @@ class BotApp:
                 provider=provider,
                 outbox=outbox,
                 max_at_provider=settings.max_concurrent_tasks,
+                task_timeout=settings.task_timeout_seconds,
             ),
             broadcasts=self._broadcasts,
             outbox=outbox,
@@ -252,7 +253,7 @@ class BotApp:
         outbox.remove_leftover_downloads()
         self._housekeeping = asyncio.create_task(self._sweep_media(), name="media-sweep")
         await service.recover()
-        await self._set_command_menus()
+        await set_command_menus(self.application.bot, settings.admin_ids)
         self._tracker.start()
         await self._broadcasts.resume()
         await self.application.start()
@@ -269,18 +270,6 @@ class BotApp:
             except Exception:
                 log.exception("Sweeping the uploads failed")
             await asyncio.sleep(MEDIA_SWEEP_SECONDS)
-
-    async def _set_command_menus(self) -> None:
-        """Everyone's menu; and for each admin, a menu with the admin commands too."""
-        bot = self.application.bot
-        user_menu = [BotCommand(name, description) for name, description in texts.COMMANDS]
-        await bot.set_my_commands(user_menu, scope=BotCommandScopeAllPrivateChats())
-        admin_menu = user_menu + [BotCommand(n, d) for n, d in texts.ADMIN_COMMANDS]
-        for admin_id in self.settings.admin_ids:
-            try:
-                await bot.set_my_commands(admin_menu, scope=BotCommandScopeChat(admin_id))
-            except TelegramError as exc:  # the admin has not started the bot yet
-                log.warning("No admin command menu for %d yet: %s", admin_id, exc)
 
     async def _start_polling(self) -> None:
         updater = self.application.updater
@@ -341,13 +330,13 @@ class BotApp:
             self._housekeeping.cancel()
         if self._broadcasts is not None:
             await self._broadcasts.stop()  # resumed at the next start
-        if self._outbox is not None:
-            await self._outbox.stop()
         if self._tracker is not None:
             await self._tracker.stop(
                 grace=SHUTDOWN_GRACE_SECONDS,
                 submit_grace=self.settings.provider_timeout_seconds + SHUTDOWN_GRACE_SECONDS,
             )
+        if self._outbox is not None:
+            await self._outbox.stop()  # after the tracker: its last reports are counted too
         if self.application.running:
             await self.application.stop()
         await self.application.shutdown()

@@ -44,7 +44,8 @@ class BroadcastService:
         self._repo = repo
         self._users = users
         self._outbox = outbox
-        self._rate = rate
+        # One limit for all broadcasts together: at most `rate` messages in any second.
+        self._limiter = WindowLimiter(max(1, int(rate)), 1.0)
         self._clock = clock
         self._running: dict[int, asyncio.Task[None]] = {}
         self._stopping = False
@@ -97,8 +98,7 @@ class BroadcastService:
         )
 
     async def _send_all(self, broadcast: Broadcast) -> None:
-        # `rate` a second, counted over each 2-second window (smooth, never a double burst).
-        limiter = WindowLimiter(max(1, round(2 * self._rate)), 2.0)
+        limiter = self._limiter
         parallel = asyncio.Semaphore(PARALLEL_SENDS)
         last_progress = 0.0
 

@@ -137,14 +137,21 @@ class TelegramOutbox:
         await self._send_report(html)
 
     async def _report_held_later(self) -> None:
-        await asyncio.sleep(self._throttle.window)
-        held = self._throttle.take_held()
-        if held:
+        """After the window, sum up the held-back reports; again while more were held."""
+        while True:
+            await asyncio.sleep(self._throttle.window)
+            held = self._throttle.take_held()
+            if not held:
+                return
             await self._send_report(texts.reports_held_back(held, self._throttle.window))
 
     async def stop(self) -> None:
+        """Say how many reports were still held back, rather than lose the count."""
         if self._summary is not None:
             self._summary.cancel()
+        held = self._throttle.take_held()
+        if held:
+            await self._send_report(texts.reports_held_back(held, self._throttle.window))
 
     async def _send_report(self, html: str) -> None:
         """As HTML, or as plain text when the HTML is too long or Telegram refuses it."""

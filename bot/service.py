@@ -589,7 +589,10 @@ class TaskService:
         position = None
         if task.state == TaskState.QUEUED:
             position = await self._tasks.queue_position(task.id)
-            full = await self._tasks.count_at_provider() >= self._policy.max_at_provider
+            at_provider = await self._tasks.count_at_provider(
+                self._clock() - self._policy.task_timeout
+            )
+            full = at_provider >= self._policy.max_at_provider
             position = position if full or position > 1 else None
         await self._outbox.show_status(task, position)
 

@@ -479,6 +479,11 @@ def admin_access_request(user: User) -> str:
     return f"🔑 {_who(user)} asks to use the bot."
 
 
+def admin_access_unchanged(user: User) -> str:
+    state = user.access or "not asked"
+    return f"🔑 {_who(user)} is already {state}: nothing changed."
+
+
 def admin_access_decided(user: User, allowed: bool, by: str) -> str:
     verdict = "allowed" if allowed else "denied"
     return f"🔑 {_who(user)}: {verdict} by {escape(by)}."

@@ -29,6 +29,7 @@ class Tracker:
         concurrency: int,
         card_interval: float,
         max_at_provider: int,
+        task_timeout: float,
         max_idle: float = 5.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -38,6 +39,7 @@ class Tracker:
         self._batch = concurrency * 4
         self._card_interval = card_interval
         self._max_at_provider = max_at_provider
+        self._task_timeout = task_timeout
         self._max_idle = max_idle
         self._clock = clock
         self._wake = asyncio.Event()
@@ -99,18 +101,23 @@ class Tracker:
         now = self._clock()
         # Submissions first, in order, only as many as the provider has free slots for. Tasks
         # picked in an earlier round but not yet "submitting" count as taken (conservative).
-        free = self._max_at_provider - await self._tasks.count_at_provider() - len(self._submitting)
+        free = await self._free_slots(now)
+        head_busy = False
         for task in await self._tasks.due_submissions(now, free):
-            if task.id not in self._working:
-                self._submitting.add(task.id)
-                self._start(task, self._service.send_to_provider)
+            if task.id in self._working:
+                # In hand already (its card is being refreshed): wait for it rather than let
+                # the next one overtake it. Its end wakes this loop again.
+                head_busy = True
+                break
+            self._submitting.add(task.id)
+            self._start(task, self._service.send_to_provider)
         due = await self._tasks.due(now, self._batch + len(self._working), self._card_interval)
         for task in due:
             if task.id not in self._working:
                 self._start(task, self._service.advance)
-        free = self._max_at_provider - await self._tasks.count_at_provider() - len(self._submitting)
+        free = await self._free_slots(self._clock())
         next_at = await self._tasks.next_wake_at(
-            self._card_interval, self._working.keys(), submissions=free > 0
+            self._card_interval, self._working.keys(), submissions=free > 0 and not head_busy
         )
         idle = self._max_idle if next_at is None else next_at - self._clock()
         idle = min(max(idle, 0.0), self._max_idle)
@@ -120,6 +127,12 @@ class Tracker:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(idle):
                     await self._wake.wait()
+
+    async def _free_slots(self, now: float) -> int:
+        """Provider slots free for new submissions. Tasks picked in an earlier round but not
+        yet "submitting" count as taken (a little conservative, never over the cap)."""
+        taken = await self._tasks.count_at_provider(unknown_since=now - self._task_timeout)
+        return self._max_at_provider - taken - len(self._submitting)
 
     def _start(self, task: Task, work: Callable[[Task], Awaitable[None]]) -> None:
         self._working[task.id] = asyncio.create_task(self._advance(task, work))

@@ -106,7 +106,10 @@ async def maintenance(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     if switch not in ("on", "off"):
         await _reply(update, texts.ADMIN_USAGE["maintenance"])
         return
-    message = " ".join(args[1:]) or None
+    # The message as typed, line breaks and all: the text after "/maintenance on".
+    text = update.effective_message.text if update.effective_message else None
+    rest = _COMMAND_PREFIX.sub("", text or "", count=1).strip()
+    message = rest[len(switch) :].strip() or None
     await _reply(update, await runtime(context).admin.maintenance(switch == "on", message))
 
 
@@ -146,6 +149,9 @@ async def broadcast_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     if query is None or match is None:
         return
     rt = runtime(context)
+    if not rt.access.is_admin(query.from_user.id):  # e.g. removed from ADMIN_IDS since
+        await query.answer(texts.TOAST_CARD_GONE)
+        return
     broadcast_id = int(match["id"])
     if match["action"] == "send":
         started = await rt.broadcasts.confirm(query.from_user.id, broadcast_id)
@@ -190,18 +196,31 @@ async def access_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         await query.answer(texts.TOAST_CARD_GONE)
         return
     verdict = await _decide(
-        context, rt, match["user"], allow=match["verdict"] == "allow", by=query.from_user.first_name
+        context,
+        rt,
+        match["user"],
+        allow=match["verdict"] == "allow",
+        by=query.from_user.first_name,
+        only_if_pending=True,  # the first admin to press decides
     )
     await query.edit_message_text(verdict)
     await query.answer()
 
 
 async def _decide(
-    context: ContextTypes.DEFAULT_TYPE, rt: Runtime, who: str, *, allow: bool, by: str
+    context: ContextTypes.DEFAULT_TYPE,
+    rt: Runtime,
+    who: str,
+    *,
+    allow: bool,
+    by: str,
+    only_if_pending: bool = False,
 ) -> str:
-    decided = await rt.access.decide(who, allow)
+    decided, changed = await rt.access.decide(who, allow, only_if_pending=only_if_pending)
     if decided is None:
         return texts.admin_no_such_user(who)
+    if not changed:
+        return texts.admin_access_unchanged(decided)
     with contextlib.suppress(TelegramError):  # they may have blocked the bot: it stands anyway
         await context.bot.send_message(
             chat_id=decided.id, text=texts.ACCESS_GRANTED if allow else texts.ACCESS_DENIED

@@ -31,19 +31,33 @@ async def admit(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if user is None or user.is_bot or chat is None or chat.type != chat.PRIVATE:
         return
     rt = runtime(context)
-    admission = await rt.access.admit(user.id, user.username, user.first_name)
+    try:
+        admission = await rt.access.admit(user.id, user.username, user.first_name)
+    except Exception:
+        # Fail closed: without an answer about this user, nothing of theirs goes on.
+        log.exception("Could not check whether user %d may use the bot", user.id)
+        raise ApplicationHandlerStop from None
     if admission == Admission.ALLOWED:
         return
-    refusal = _REFUSALS[admission]
-    if update.callback_query is not None:
-        await update.callback_query.answer(refusal[:200])
-    elif update.effective_message is not None:
-        await update.effective_message.reply_text(refusal)
-    if admission == Admission.ASKED:
-        record = await rt.access.user(user.id)
-        if record is not None:
-            await ask_admins(context, rt.settings.admin_ids, record)
-    raise ApplicationHandlerStop
+    try:
+        await _refuse(update, _REFUSALS[admission])
+        if admission == Admission.ASKED:
+            record = await rt.access.user(user.id)
+            if record is not None:
+                await ask_admins(context, rt.settings.admin_ids, record)
+    except Exception:
+        log.exception("Refusing user %d did not go through", user.id)
+    raise ApplicationHandlerStop  # refused, whether or not the refusal could be sent
+
+
+async def _refuse(update: Update, refusal: str) -> None:
+    try:
+        if update.callback_query is not None:
+            await update.callback_query.answer(refusal[:200])
+        elif update.effective_message is not None:
+            await update.effective_message.reply_text(refusal)
+    except TelegramError as exc:
+        log.info("Could not send a refusal: %s", exc)
 
 
 async def ask_admins(

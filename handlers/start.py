@@ -7,16 +7,19 @@ from telegram.ext import ContextTypes
 
 from bot import texts
 from bot.runtime import runtime
+from handlers.menus import set_admin_menu
 
 
 async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Greet the user and explain what the bot does."""
     if update.effective_message is None or update.effective_user is None:
         return
-    capabilities = runtime(context).capabilities
+    rt = runtime(context)
     await update.effective_message.reply_text(
-        texts.welcome(update.effective_user.first_name, capabilities)
+        texts.welcome(update.effective_user.first_name, rt.capabilities)
     )
+    if rt.access.is_admin(update.effective_user.id):  # their menu, in case it is new
+        await set_admin_menu(context.bot, update.effective_user.id)
 
 
 async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

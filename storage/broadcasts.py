@@ -26,16 +26,20 @@ class Broadcast:
     progress_message_id: int | None
 
 
-# Who a broadcast goes to: everyone the bot knows who is not banned and has not blocked it.
-_AUDIENCE = "FROM users WHERE banned_at IS NULL AND blocked_bot_at IS NULL"
-
-
 class BroadcastRepository:
-    def __init__(self, db: Database) -> None:
+    def __init__(
+        self, db: Database, *, allowlist: bool = False, admin_ids: frozenset[int] = frozenset()
+    ) -> None:
         self._db = db
+        # Who a broadcast goes to: everyone the bot knows who is not banned and has not blocked
+        # it; in allowlist mode, only those let in (and the admins).
+        self._audience = "FROM users WHERE banned_at IS NULL AND blocked_bot_at IS NULL"
+        if allowlist:
+            admins = ", ".join(str(int(a)) for a in sorted(admin_ids)) or "NULL"
+            self._audience += f" AND (access = 'allowed' OR id IN ({admins}))"
 
     async def audience_size(self) -> int:
-        row = await self._db.fetch_one(f"SELECT COUNT(*) {_AUDIENCE}")
+        row = await self._db.fetch_one(f"SELECT COUNT(*) {self._audience}")
         return int(row[0]) if row else 0
 
     async def create(self, admin_id: int, text: str, progress_chat_id: int, now: float) -> int:
@@ -76,7 +80,7 @@ class BroadcastRepository:
                 return False
             await conn.execute(
                 "INSERT INTO broadcast_recipients (broadcast_id, user_id, state) "
-                f"SELECT ?, id, 'pending' {_AUDIENCE}",
+                f"SELECT ?, id, 'pending' {self._audience}",
                 (broadcast_id,),
             )
         return True

@@ -235,11 +235,13 @@ class TaskRepository:
         )
         return float(row[0]) if row and row[0] is not None else None
 
-    async def count_at_provider(self) -> int:
-        """Tasks the provider is working on, or being sent to it."""
+    async def count_at_provider(self, unknown_since: float) -> int:
+        """Tasks the provider is working on, or being sent to it; and tasks whose submit got
+        no answer since `unknown_since`, which the provider may well be working on."""
         row = await self._db.fetch_one(
-            "SELECT COUNT(*) FROM tasks WHERE state IN (?, ?)",
-            (TaskState.SUBMITTING, TaskState.PROCESSING),
+            "SELECT COUNT(*) FROM tasks WHERE state IN (?, ?) "
+            "OR (state = ? AND provider_task_id IS NULL AND created_at >= ?)",
+            (TaskState.SUBMITTING, TaskState.PROCESSING, TaskState.UNKNOWN, unknown_since),
         )
         return int(row[0]) if row else 0
 

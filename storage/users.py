@@ -15,6 +15,11 @@ class UserRepository:
 
         Writing again also means they have not blocked the bot (any more).
         """
+        if username:  # usernames move between accounts: only the newest holder keeps it
+            await self._db.execute(
+                "UPDATE users SET username = NULL WHERE username = ? COLLATE NOCASE AND id != ?",
+                (username, user_id),
+            )
         await self._db.execute(
             """
             INSERT INTO users (id, username, first_name, first_seen_at, last_seen_at)
@@ -46,13 +51,45 @@ class UserRepository:
         )
         return User.from_row(row) if row else None
 
-    async def set_access(self, user_id: int, access: Access, only_if_unset: bool = False) -> bool:
-        """Set the user's access; with `only_if_unset`, only when they have none yet."""
-        condition = " AND access IS NULL" if only_if_unset else ""
+    async def set_access(
+        self, user_id: int, access: Access, *, only_from: tuple[Access | None, ...] | None = None
+    ) -> bool:
+        """Set the user's access (only if it is one of `only_from` now, when given).
+
+        Returns whether it changed.
+        """
+        condition, params = "access IS NOT ?", [access]
+        if only_from is not None:
+            known = [a for a in only_from if a is not None]
+            marks = ", ".join("?" for _ in known) or "NULL"
+            condition += f" AND (access IN ({marks})" + (
+                " OR access IS NULL)" if None in only_from else ")"
+            )
+            params += known
         changed = await self._db.execute(
-            f"UPDATE users SET access = ? WHERE id = ?{condition}", (access, user_id)
+            f"UPDATE users SET access = ? WHERE id = ? AND {condition}",
+            (access, user_id, *params),
         )
         return changed == 1
+
+    async def ensure(self, user_id: int) -> User:
+        """The user's row, made empty if they never wrote (to ban or allow them ahead)."""
+        await self._db.execute(
+            "INSERT INTO users (id, first_name, first_seen_at, last_seen_at) VALUES (?, '', 0, 0) "
+            "ON CONFLICT (id) DO NOTHING",
+            (user_id,),
+        )
+        user = await self.get(user_id)
+        if user is None:
+            raise RuntimeError(f"user {user_id} is missing right after it was stored")
+        return user
+
+    async def find_or_ensure(self, who: str) -> User | None:
+        """`find`, but a numeric id the bot never saw gets an empty row (so it can be acted on)."""
+        user = await self.find(who)
+        if user is None and who.strip().lstrip("-").isdigit():
+            user = await self.ensure(int(who))
+        return user
 
     async def ban(self, user_id: int, reason: str | None, now: float) -> bool:
         changed = await self._db.execute(

@@ -164,3 +164,58 @@ async def test_allowlist_mode_asks_the_admins_and_follows_their_decision(
     assert (await chat.say("/start")).text == texts.ACCESS_DENIED
     assert "allowed by" in ((await admin.say("/allow @tester")).rendered or "")
     assert "Hi Test" in ((await chat.say("/start")).rendered or "")
+
+
+async def test_a_banned_users_button_press_stays_stopped_even_if_the_refusal_fails(
+    bot: BotApp, telegram: FakeTelegram, kie: FakeKie, chat: Chat, admin: Chat
+) -> None:
+    card = await chat.card()
+    await admin.say(f"/ban {USER_ID}")
+    telegram.fail_next(
+        "answerCallbackQuery",
+        error_code=400,
+        description="Bad Request: query is too old and response timeout expired",
+    )
+    telegram.press_button(USER_ID, card.message_id, chat.button_data(card, "Submit"))
+    await telegram.wait_for("answerCallbackQuery")
+    await admin.say("/help")  # let the bot finish with the press
+    assert kie.generate_requests() == []
+
+
+async def test_the_first_admin_to_decide_a_request_decides_it(
+    start_bot: Callable[..., Any], telegram: FakeTelegram, chat: Chat
+) -> None:
+    await start_bot(access_mode="allowlist", admin_ids="900,901")
+    first, second = Chat(telegram, ADMIN_ID), Chat(telegram, 901)
+    await chat.say("/start")
+    request_one = await first.wait_for_text("asks to use the bot")
+    request_two = await second.wait_for_text("asks to use the bot")
+    await first.press(request_one, "Approve")
+    await second.press(request_two, "Deny")
+    assert "already allowed" in (telegram.message(901, request_two.message_id).rendered or "")
+    await first.press_data(request_one.message_id, f"access:{USER_ID}:allow")  # a double tap
+    granted = [m for m in telegram.messages(USER_ID) if m.text == texts.ACCESS_GRANTED]
+    assert len(granted) == 1
+    assert "Hi Test" in ((await chat.say("/start")).rendered or "")
+
+
+async def test_a_username_belongs_to_its_newest_holder(
+    bot: BotApp, telegram: FakeTelegram, admin: Chat
+) -> None:
+    telegram.send_message(1001, "/start", username="bob")
+    telegram.send_message(1002, "/help", username="other")
+    await telegram.wait_for("sendMessage", count=2)
+    telegram.send_message(1002, "/help", username="Bob")  # 1001 gave the name up; 1002 took it
+    await telegram.wait_for("sendMessage", count=3)
+    assert "(1002)" in ((await admin.say("/ban @bob")).rendered or "")
+
+
+async def test_someone_who_never_wrote_can_be_banned_or_allowed_ahead(
+    start_bot: Callable[..., Any], telegram: FakeTelegram, admin: Chat
+) -> None:
+    await start_bot(access_mode="allowlist")
+    assert "is banned" in ((await admin.say("/ban 555")).rendered or "")
+    assert "allowed by" in ((await admin.say("/allow 556")).rendered or "")
+    assert (await Chat(telegram, 555).say("/start")).text == texts.BANNED
+    assert "Hi Test" in ((await Chat(telegram, 556).say("/start")).rendered or "")
+    assert (await admin.say("/user 557")).text == texts.admin_no_such_user("557")  # only looks

@@ -151,3 +151,70 @@ async def test_recipients_a_crash_caught_mid_send_are_not_sent_again(
         (broadcast_state,) = conn.execute("SELECT state FROM broadcasts").fetchone()
     assert [states[u] for u in users] == ["failed", "failed", "sent", "sent", "sent", "sent"]
     assert broadcast_state == "done"
+
+
+async def test_broadcasts_keep_within_telegrams_rate_in_every_second(
+    bot: BotApp, telegram: FakeTelegram
+) -> None:
+    users = [6000 + n for n in range(100)]
+    await meet(telegram, users)
+    admin = Chat(telegram, ADMIN_ID)
+    await admin.press(await admin.say("/broadcast Big news, at a steady pace"), "Send")
+    await telegram.wait_until(
+        lambda: sum(received_news(telegram, u) for u in users) == 100, timeout=30
+    )
+    times = sorted(
+        c.at
+        for c in telegram.calls_to("sendMessage")
+        if str(c.params.get("text")).startswith("Big")
+    )
+    busiest = max(len([t for t in times[i:] if t - start < 1.0]) for i, start in enumerate(times))
+    assert busiest <= 30  # Telegram's limit is about 30 messages a second
+    rate = (len(times) - 25) / (times[-1] - times[0])  # after the first second's allowance
+    assert rate <= 25 * 1.05  # BROADCAST_RATE, 25 a second
+
+
+async def test_in_allowlist_mode_only_approved_users_get_broadcasts(
+    start_bot: Callable[..., Any], telegram: FakeTelegram
+) -> None:
+    await start_bot(access_mode="allowlist")
+    admin = Chat(telegram, ADMIN_ID)
+    await meet(telegram, [7001, 7002, 7003])  # all three ask; only one is let in
+    await telegram.wait_until(
+        lambda: len([m for m in telegram.messages(ADMIN_ID) if "asks" in (m.rendered or "")]) == 3
+    )
+    await admin.say("/allow 7001")
+    await admin.say("/deny 7002")
+    preview = await admin.say("/broadcast Big news: members only")
+    assert "Send to 2 users" in telegram.buttons(ADMIN_ID, preview.message_id)[0][0]
+    await admin.press(preview, "Send")
+    await telegram.wait_until(lambda: received_news(telegram, 7001) == 1)
+    await asyncio.sleep(0.3)
+    assert [received_news(telegram, u) for u in (7001, 7002, 7003)] == [1, 0, 0]
+
+
+async def test_someone_no_longer_an_admin_cannot_send_their_old_draft(
+    start_bot: Callable[..., Any], telegram: FakeTelegram
+) -> None:
+    first: BotApp = await start_bot()
+    await meet(telegram, [8001])
+    admin = Chat(telegram, ADMIN_ID)
+    preview = await admin.say("/broadcast Big news from the past")
+    await first.stop()
+    await start_bot(admin_ids="901")
+    assert await admin.press(preview, "Send") != "Sending…"
+    await asyncio.sleep(0.3)
+    assert received_news(telegram, 8001) == 0
+
+
+async def test_a_task_with_an_unknown_outcome_keeps_its_provider_slot(
+    start_bot: Callable[..., Any], telegram: FakeTelegram, kie: FakeKie
+) -> None:
+    await start_bot(max_concurrent_tasks=1, provider_timeout_seconds=0.5)
+    kie.hang_next_generate(2.0, accept=True)  # taken, but the answer comes too late
+    first, second = Chat(telegram, 9001), Chat(telegram, 9002)
+    await first.press(await first.card(), "Submit")
+    await first.wait_for_text("charging you twice")
+    await second.press(await second.card(), "Submit")
+    await asyncio.sleep(1.0)
+    assert len(kie.generate_requests()) == 1  # the slot may still be in use at the provider
