@@ -116,7 +116,7 @@ class BotApp:
         self.application = build_application(settings)
         self._db: Database | None = None
         self._provider: Provider | None = None
-        self._http: httpx.AsyncClient | None = None
+        self._links: GuardedClient | None = None
         self._tracker: Tracker | None = None
         self._web: WebServer | None = None
         self._broadcasts: BroadcastService | None = None
@@ -148,9 +148,11 @@ class BotApp:
     async def _start_services(self, db: Database) -> None:
         settings = self.settings
         self._provider = provider = create_provider(settings)
-        # No redirects here: GuardedClient follows them itself, checking every hop.
-        self._http = httpx.AsyncClient(timeout=httpx.Timeout(120.0, connect=15.0))
-        links = GuardedClient(self._http, allow_loopback=settings.allow_loopback_urls)
+        # Every link the bot fetches itself: public addresses only, every redirect checked.
+        self._links = links = GuardedClient(
+            timeout=httpx.Timeout(120.0, connect=15.0),
+            allow_loopback=settings.allow_loopback_urls,
+        )
         me = self.application.bot.bot
         log.info(
             "Bot @%s (id %d) starting with provider %s",
@@ -217,6 +219,7 @@ class BotApp:
             capabilities=provider.capabilities,
             default_mode=settings.default_mode,
             preflight=preflight if settings.preflight_checks else None,
+            media=media,
         )
         self.application.bot_data[BOT_DATA_KEY] = Runtime(
             settings=settings,
@@ -342,8 +345,8 @@ class BotApp:
         await self.application.shutdown()
         if self._provider is not None:
             await self._provider.aclose()
-        if self._http is not None:
-            await self._http.aclose()
+        if self._links is not None:
+            await self._links.aclose()
         if self._db is not None:
             await self._db.close()
         log.info("Bot stopped")

@@ -167,10 +167,14 @@ async def _wait(
 
 
 async def _save(provider: Provider, url: str, target: Path, allow_loopback: bool) -> None:
-    async with httpx.AsyncClient(timeout=httpx.Timeout(120.0, connect=15.0)) as http:
-        guarded = GuardedClient(http, allow_loopback=allow_loopback)
+    guarded = GuardedClient(
+        timeout=httpx.Timeout(120.0, connect=15.0), allow_loopback=allow_loopback
+    )
+    try:
         fetcher = ResultFetcher(guarded, provider.capabilities.local_results)
         download = await fetcher.fetch(url, target, MAX_RESULT_BYTES)
+    finally:
+        await guarded.aclose()
     if download.outcome != Fetched.OK:
         raise _StopError(f"The result could not be downloaded; it is at {url}")
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from bot import texts
+from bot.media import MediaStore
 from bot.parsing import parse_text, prompt_problem
 from bot.preflight import Preflight, Verdict
 from bot.providers.base import Capabilities
@@ -42,9 +43,11 @@ class DraftService:
         capabilities: Capabilities,
         default_mode: str,
         preflight: Preflight | None,
+        media: MediaStore,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._drafts = drafts
+        self._media = media
         self._preflight = preflight
         self._capabilities = capabilities
         self._default_mode = default_mode if default_mode in capabilities.modes else None
@@ -165,6 +168,9 @@ class DraftService:
             first_frame_url=first_frame_url,
             media_token=media_token,
         )
+        for old in retired:  # an upload only the retired card had is no longer needed
+            if old.media_token != media_token:
+                await self._media.drop(old.media_token)
         retired_cards = tuple(d for d in retired if d.card_message_id is not None)
         if prompt is None:
             ask = (
@@ -184,9 +190,12 @@ class DraftService:
         draft = await self._drafts.get(draft_id)
         if draft is None or draft.user_id != user_id:
             return False
-        return await self._drafts.transition(
+        cancelled = await self._drafts.transition(
             draft_id, DraftState.PENDING, DraftState.CANCELLED, self._clock()
         )
+        if cancelled:
+            await self._media.drop(draft.media_token)
+        return cancelled
 
     async def set_mode(self, user_id: int, draft_id: int, mode: str) -> Draft | None:
         """Choose the strength of the edit on a pending card; None when that is not possible."""
@@ -214,9 +223,8 @@ class DraftService:
 
 
 def card_text(draft: Draft) -> str:
-    return texts.confirmation_card(
-        draft.video_url, draft.prompt or "", draft.mode, draft.first_frame_url
-    )
+    video = texts.UPLOADED_VIDEO if draft.media_token else draft.video_url
+    return texts.confirmation_card(video, draft.prompt or "", draft.mode, draft.first_frame_url)
 
 
 def _card(draft: Draft, retired_cards: tuple[Draft, ...], note: str | None = None) -> DraftReply:

@@ -8,6 +8,7 @@ became a task. The folder has a size cap; expired files go first to make room.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import re
@@ -55,23 +56,30 @@ class MediaStore:
         self._max_total = max_total_bytes
         self._keep_after_task = keep_after_task
         self._clock = clock
+        self._reserved: dict[str, int] = {}  # downloads under way: counted against the cap
+        self._lock = asyncio.Lock()
 
     async def reserve(self, size: int, mime_type: str | None, file_name: str | None) -> Slot | None:
         """Room for a file of `size` bytes, or None when the folder is full even after a sweep."""
         await self.sweep()
-        if await self._repo.total_size() + size > self._max_total:
-            return None
+        async with self._lock:
+            in_use = await self._repo.total_size() + sum(self._reserved.values())
+            if in_use + size > self._max_total:
+                return None
+            token = f"{secrets.token_urlsafe(24)}.{_extension(mime_type, file_name)}"
+            self._reserved[token] = size
         self._folder.mkdir(parents=True, exist_ok=True)
-        token = f"{secrets.token_urlsafe(24)}.{_extension(mime_type, file_name)}"
         return Slot(token, self._folder / token)
 
     async def keep(self, slot: Slot, user_id: int, size: int) -> None:
         """The file is downloaded and checked: record it (kept a day unless a task uses it)."""
         now = self._clock()
         await self._repo.add(slot.token, user_id, size, now, now + UNSUBMITTED_KEEP_SECONDS)
+        self._reserved.pop(slot.token, None)
 
     def discard(self, slot: Slot) -> None:
         slot.path.unlink(missing_ok=True)
+        self._reserved.pop(slot.token, None)
 
     async def path_of(self, token: str) -> Path | None:
         """The file behind a media URL, while it may be served."""
@@ -83,13 +91,15 @@ class MediaStore:
     def local_path(self, token: str) -> Path:
         return self._folder / token
 
-    async def hold(self, token: str | None) -> None:
-        if token:
-            await self._repo.hold(token)
-
     async def release(self, token: str | None) -> None:
         if token:
             await self._repo.release(token, self._clock() + self._keep_after_task)
+
+    async def drop(self, token: str | None) -> None:
+        """An upload whose card was replaced or cancelled: gone at the next sweep (unless a
+        task holds it)."""
+        if token:
+            await self._repo.expire_unheld(token, self._clock())
 
     async def sweep(self) -> None:
         """Delete expired files, and files no row knows (a download a crash cut off)."""

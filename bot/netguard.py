@@ -2,9 +2,12 @@
 
 Every hop's host is resolved, and every address it resolves to must be public: no loopback,
 private, link-local (169.254.0.0/16 holds cloud metadata services), multicast, reserved or
-unspecified address, for IPv4 and IPv6 alike. The connection then goes to the address that was
-checked (with the original Host header and TLS name), so a DNS answer cannot change between the
-check and the request. Redirects are followed by hand, a few at most, each hop checked again.
+unspecified address, for IPv4 and IPv6 alike, nor an IPv6 form that carries such an IPv4 address
+inside it (NAT64, 6to4, IPv4-compatible and -mapped). The connection then goes to an address
+that was checked (with the original Host header and TLS name), so a DNS answer cannot change
+between the check and the request. Redirects are followed by hand, a few at most, each hop
+checked again. Connections are not kept for reuse: each is made, and its certificate checked,
+for its own host.
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ import ipaddress
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
-from urllib.parse import urljoin, urlsplit, urlunsplit
+from html import escape
+from urllib.parse import urljoin
 
 import httpx
 
@@ -23,10 +27,15 @@ Resolver = Callable[[str, int], Awaitable[list[str]]]
 
 MAX_REDIRECTS = 3
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")
+_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
+_SIIT = ipaddress.ip_network("::ffff:0:0:0/96")
+_NOT_VALID = "That link is not a valid web address."
 
 
 class BlockedLinkError(Exception):
-    """The link cannot be fetched safely; the message is a sentence for the user."""
+    """The link cannot be fetched safely; the message is a sentence for the user (HTML)."""
 
 
 async def system_resolver(host: str, port: int) -> list[str]:
@@ -39,30 +48,61 @@ async def system_resolver(host: str, port: int) -> list[str]:
 def is_public(address: IPAddress, *, allow_loopback: bool = False) -> bool:
     """Whether the bot may connect there: a globally routed, non-multicast address."""
     if isinstance(address, ipaddress.IPv6Address):
-        if address.ipv4_mapped is not None:
-            address = address.ipv4_mapped  # ::ffff:10.0.0.1 is 10.0.0.1
-        elif address.is_site_local:  # fec0::/10, deprecated but still private
+        embedded = _embedded_ipv4(address)
+        if embedded is not None:
+            return is_public(embedded, allow_loopback=allow_loopback)
+        if address.is_site_local or address in _NAT64_LOCAL:
             return False
     if address.is_loopback:
         return allow_loopback
     return address.is_global and not address.is_multicast
 
 
+def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address stands for, if it is one of the forms that do."""
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if (
+        address in _NAT64
+        or address in _SIIT
+        or (
+            address in _IPV4_COMPATIBLE and int(address) > 1  # :: and ::1 are themselves
+        )
+    ):
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None
+
+
 class GuardedClient:
-    """An httpx client that only ever talks to public addresses."""
+    """An HTTP client that only ever talks to public addresses."""
 
     def __init__(
         self,
-        http: httpx.AsyncClient,
         *,
+        timeout: httpx.Timeout | float = 60.0,
         allow_loopback: bool = False,
         resolver: Resolver = system_resolver,
         max_redirects: int = MAX_REDIRECTS,
     ) -> None:
-        self._http = http
+        self._http = httpx.AsyncClient(
+            timeout=timeout,
+            follow_redirects=False,
+            limits=httpx.Limits(max_keepalive_connections=0),
+        )
         self._allow_loopback = allow_loopback
         self._resolve = resolver
         self._max_redirects = max_redirects
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> GuardedClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
 
     @asynccontextmanager
     async def stream(
@@ -74,8 +114,7 @@ class GuardedClient:
         redirects too often or into a private network.
         """
         for _ in range(self._max_redirects + 1):
-            request = await self._pinned_request(method, url, headers or {})
-            response = await self._http.send(request, stream=True, follow_redirects=False)
+            response = await self._send(method, url, headers or {})
             if response.status_code in _REDIRECTS and "location" in response.headers:
                 url = urljoin(url, response.headers["location"])
                 await response.aclose()
@@ -90,49 +129,62 @@ class GuardedClient:
             "send the video's own address."
         )
 
-    async def _pinned_request(
-        self, method: str, url: str, headers: Mapping[str, str]
-    ) -> httpx.Request:
+    async def _send(self, method: str, url: str, headers: Mapping[str, str]) -> httpx.Response:
+        """Send to the first of the host's (checked) addresses that takes the connection."""
         try:
-            parts = urlsplit(url)
-            host = parts.hostname
-        except ValueError as exc:  # e.g. "http://[::1/x": a broken IPv6 literal
-            raise BlockedLinkError("That link is not a valid web address.") from exc
-        if parts.scheme not in ("http", "https") or not host:
+            parsed = httpx.URL(url)
+            host = parsed.raw_host.decode("ascii")  # IDNA: bücher.example -> xn--bcher-kva...
+            port = parsed.port or (443 if parsed.scheme == "https" else 80)
+        except (httpx.InvalidURL, ValueError, UnicodeError) as exc:
+            raise BlockedLinkError(_NOT_VALID) from exc
+        if parsed.scheme not in ("http", "https") or not host:
             raise BlockedLinkError("That link is not a web (http or https) address I can use.")
-        try:
-            port = parts.port or (443 if parts.scheme == "https" else 80)
-        except ValueError as exc:
-            raise BlockedLinkError("That link has a port number that is not valid.") from exc
-        address = await self._public_address(host, port)
-        shown_host = f"[{address}]" if address.version == 6 else str(address)
-        netloc = f"{shown_host}:{parts.port}" if parts.port else shown_host
-        pinned = urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, ""))
-        return self._http.build_request(
-            method,
-            pinned,
-            headers={**headers, "Host": parts.netloc.rpartition("@")[2]},
-            extensions={"sni_hostname": host} if parts.scheme == "https" else {},
-        )
+        addresses = await self._public_addresses(host, port)
+        last_error: httpx.TransportError | None = None
+        for address in addresses:
+            shown = f"[{address}]" if address.version == 6 else str(address)
+            pinned = parsed.copy_with(host=shown.strip("[]"))
+            request = self._http.build_request(
+                method,
+                pinned,
+                headers={**headers, "Host": _host_header(parsed)},
+                extensions={"sni_hostname": host} if parsed.scheme == "https" else {},
+            )
+            try:
+                return await self._http.send(request, stream=True, follow_redirects=False)
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                last_error = exc  # that address does not answer: try the next one
+        if last_error is None:  # cannot happen: addresses is never empty
+            raise BlockedLinkError(_NOT_VALID)
+        raise last_error
 
-    async def _public_address(self, host: str, port: int) -> IPAddress:
+    async def _public_addresses(self, host: str, port: int) -> list[IPAddress]:
         try:
-            literal = ipaddress.ip_address(host)
+            addresses = [ipaddress.ip_address(host)]
         except ValueError:
             try:
                 found = await self._resolve(host, port)
+                addresses = [ipaddress.ip_address(a.split("%")[0]) for a in found]
             except OSError as exc:
                 raise BlockedLinkError(
-                    f"The address {host} does not exist (it has no DNS entry)."
+                    f"The address {escape(host)} does not exist (it has no DNS entry)."
                 ) from exc
-            addresses = [ipaddress.ip_address(a.split("%")[0]) for a in found]
-        else:
-            addresses = [literal]
+            except (UnicodeError, ValueError) as exc:  # e.g. a label over 63 characters
+                raise BlockedLinkError(_NOT_VALID) from exc
         if not addresses:
-            raise BlockedLinkError(f"The address {host} does not exist (it has no DNS entry).")
+            raise BlockedLinkError(
+                f"The address {escape(host)} does not exist (it has no DNS entry)."
+            )
         if not all(is_public(a, allow_loopback=self._allow_loopback) for a in addresses):
             raise BlockedLinkError(
-                "That link points into a private or local network, which I don't fetch from. "
-                "Send a public link to the video."
+                "That link points into a private or local network, which I don't fetch from."
             )
-        return addresses[0]
+        return addresses
+
+
+def _host_header(url: httpx.URL) -> str:
+    """The Host header for `url`, in its ASCII (IDNA) form, with a port that is not default."""
+    host = url.raw_host.decode("ascii")
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{host}:{url.port}" if url.port else host

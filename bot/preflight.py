@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit
@@ -42,7 +43,24 @@ _FORMAT_BY_EXTENSION = {
     ".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".qt": "mov", ".avi": "avi",
     ".webm": "webm", ".mkv": "mkv", ".mpg": "mpeg", ".mpeg": "mpeg", ".3gp": "3gp",
 }  # fmt: skip
-_GENERIC_TYPES = frozenset({"", "application/octet-stream", "binary/octet-stream"})
+# Types that are certainly not a video file: refused from the headers alone. Anything else
+# that is not video/* (application/octet-stream, application/mp4, force-download, ...) is
+# judged by its first bytes.
+_NOT_VIDEO_PREFIXES = ("text/", "image/", "audio/", "font/", "multipart/")
+_NOT_VIDEO_TYPES = frozenset(
+    {
+        "application/json",
+        "application/xml",
+        "application/xhtml+xml",
+        "application/pdf",
+        "application/zip",
+        "application/javascript",
+        "application/vnd.apple.mpegurl",
+        "application/x-mpegurl",
+        "application/dash+xml",
+    }
+)
+_FILENAME = re.compile(r"""filename\*?=(?:UTF-8'')?["']?([^"';]+)""", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,8 +157,12 @@ class Preflight:
         )
 
     def _known_format(self, headers: httpx.Headers, path: str) -> str | None:
+        """The container the headers or the name say: type, else the file name's extension
+        (Content-Disposition's, else the link's)."""
+        disposition = _FILENAME.search(headers.get("content-disposition", ""))
+        name = disposition.group(1) if disposition else path
         return _FORMAT_BY_TYPE.get(_content_type(headers)) or _FORMAT_BY_EXTENSION.get(
-            PurePosixPath(path).suffix.lower()
+            PurePosixPath(name).suffix.lower()
         )
 
     def _judge_video(
@@ -158,10 +180,10 @@ class Preflight:
             or known_format is not None
         ):
             kind_known = True
-        elif content_type in _GENERIC_TYPES:
-            kind_known = False  # "some bytes": only the bytes themselves can tell
-        else:
+        elif content_type.startswith(_NOT_VIDEO_PREFIXES) or content_type in _NOT_VIDEO_TYPES:
             return Verdict(problem=texts.not_a_video(content_type))
+        else:
+            kind_known = False  # "some bytes": only the bytes themselves can tell
         shown_format = known_format or _format_from(header)
         if shown_format is not None and shown_format not in capabilities.formats:
             return Verdict(problem=texts.format_not_taken(shown_format, capabilities))

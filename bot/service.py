@@ -159,7 +159,6 @@ class TaskService:
         )
         if claim.task is not None:
             log.info("Task %d created from draft %d for user %d", claim.task.id, draft_id, user_id)
-            await self._media.hold(claim.task.media_token)  # kept while the task runs
             await self._outbox.show_status(claim.task)
             self.wake_tracker()
             return SubmitOutcome(SubmitOutcomeKind.SUBMITTED, claim.task.id)
@@ -167,6 +166,8 @@ class TaskService:
             if claim.existing_task_id is not None:
                 return SubmitOutcome(SubmitOutcomeKind.ALREADY_SUBMITTED, claim.existing_task_id)
             return SubmitOutcome(SubmitOutcomeKind.GONE)
+        if claim.refusal == ClaimRefusal.MEDIA_GONE:
+            return SubmitOutcome(SubmitOutcomeKind.REFUSED, message=texts.UPLOAD_GONE)
         if claim.refusal == ClaimRefusal.ACTIVE_LIMIT:
             active = [t.id for t in await self._tasks.active_for_user(user_id)]
             message = texts.active_limit_reached(self._policy.max_active_per_user, active)

@@ -127,6 +127,11 @@ UPLOAD_STORAGE_FULL = (
     "The bot's storage for uploaded videos is full right now. Please send a link to the video "
     "instead, or try again later."
 )
+UPLOADED_VIDEO = "the video you sent"
+UPLOAD_GONE = (
+    "The video you sent for this request has been deleted since (uploads are kept for a day): "
+    "please send it again."
+)
 UPLOAD_NOT_A_VIDEO_FILE = "That file is not a video. Please send an MP4 or MOV video, or a link."
 
 
@@ -153,7 +158,7 @@ PREFLIGHT_UNCHECKED = (
     "I couldn't check this video in advance (its server would not let me look). If the video "
     "service can't use it, the task fails without a result."
 )
-UPLOAD_NOT_A_VIDEO = "I can't read a video in that file. Please send an MP4 or MOV video."
+UPLOAD_NOT_A_VIDEO = "I can't read a video in that file: please send an MP4 or MOV video."
 
 
 def link_unreachable(host: str) -> str:
@@ -169,8 +174,8 @@ def link_not_found(status: int) -> str:
 
 def link_not_public(status: int) -> str:
     return (
-        f"That link answered {status}: it needs a login or permission. The video service can "
-        "only fetch public links."
+        f"That link answered {status}: it needs a login or permission, and the video service "
+        "can only fetch public links."
     )
 
 
@@ -180,8 +185,8 @@ def link_refused(status: int) -> str:
 
 def not_a_video(content_type: str) -> str:
     return (
-        f"That link leads to something that is not a video ({escape(content_type)}). Send a "
-        "link to the video file itself, such as one ending in .mp4."
+        f"That link leads to {escape(content_type)}, not to a video file: send a link to the "
+        "video itself, such as one ending in .mp4."
     )
 
 
@@ -197,7 +202,7 @@ def video_too_big(size_mb: float, limit_mb: int) -> str:
 
 
 def video_too_long(seconds: float, limit: float) -> str:
-    return f"This video is {seconds:.1f} s long; the limit is {limit:g} s. Please trim it."
+    return f"This video is {seconds:.1f} s long; the limit is {limit:g} s."
 
 
 def prompt_too_long(length: int, limit: int) -> str:
@@ -432,7 +437,7 @@ def task_list(tasks: list[Task], now: float) -> str:
 def task_detail(task: Task, now: float) -> str:
     lines = [
         status_card(task, now),
-        f"Video: {escape(task.video_url)}",
+        f"Video: {UPLOADED_VIDEO if task.media_token else escape(task.video_url)}",
         f"Started {format_duration(now - task.created_at)} ago.",
     ]
     if task.state == TaskState.DELIVERED and task.delivered_as == "link" and task.result_url:

@@ -13,22 +13,30 @@ from typing import Any
 from telegram import Update
 from telegram.ext import BaseUpdateProcessor
 
+# python-telegram-bot takes its own slot before handing an update over; its limit is set high, so
+# that updates waiting for their chat's turn do not hold the slots other chats need.
+_WAITING_UPDATES = 10_000
+
 
 class PerChatUpdateProcessor(BaseUpdateProcessor):
     def __init__(self, max_concurrent_updates: int) -> None:
-        super().__init__(max_concurrent_updates)
+        super().__init__(_WAITING_UPDATES)
+        # At most this many updates are handled at once, each taking its slot only once it is
+        # its chat's turn.
+        self._slots = asyncio.Semaphore(max_concurrent_updates)
         # Per chat: its lock, and how many updates hold or wait for it (forgotten at zero).
         self._chats: dict[int, tuple[asyncio.Lock, int]] = {}
 
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
         key = _chat_key(update)
         if key is None:
-            await coroutine
+            async with self._slots:
+                await coroutine
             return
         lock, users = self._chats.get(key, (asyncio.Lock(), 0))
         self._chats[key] = (lock, users + 1)
         try:
-            async with lock:
+            async with lock, self._slots:
                 await coroutine
         finally:
             lock, users = self._chats[key]

@@ -24,15 +24,17 @@ class MediaRepository:
         )
         return row is not None
 
-    async def hold(self, token: str) -> None:
-        """A task uses the file now: keep it until the task ends."""
-        await self._db.execute("UPDATE media SET expires_at = NULL WHERE token = ?", (token,))
-
     async def release(self, token: str, expires_at: float) -> None:
         """The task ended: keep the file only until `expires_at`."""
         await self._db.execute(
             "UPDATE media SET expires_at = ? WHERE token = ? AND expires_at IS NULL",
             (expires_at, token),
+        )
+
+    async def expire_unheld(self, token: str, at: float) -> None:
+        await self._db.execute(
+            "UPDATE media SET expires_at = ? WHERE token = ? AND expires_at IS NOT NULL",
+            (at, token),
         )
 
     async def expired(self, now: float) -> list[str]:

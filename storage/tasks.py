@@ -34,6 +34,7 @@ _COUNTS_TOWARDS_DAILY = f"NOT (state = '{TaskState.FAILED}' AND provider_task_id
 
 class ClaimRefusal(StrEnum):
     DRAFT_GONE = "draft_gone"  # submitted already, cancelled, replaced, or not this user's
+    MEDIA_GONE = "media_gone"  # the uploaded video has been deleted since (uploads expire)
     ACTIVE_LIMIT = "active_limit"
     DAILY_LIMIT = "daily_limit"
 
@@ -83,6 +84,15 @@ class TaskRepository:
             if draft is None or draft["state"] != DraftState.PENDING or draft["prompt"] is None:
                 existing = draft["task_id"] if draft is not None else None
                 return Claim(None, ClaimRefusal.DRAFT_GONE, existing)
+            if draft["media_token"] is not None:
+                # The upload must still be there; from now on the task holds it.
+                cursor = await conn.execute(
+                    "UPDATE media SET expires_at = NULL WHERE token = ? "
+                    "AND (expires_at IS NULL OR expires_at > ?)",
+                    (draft["media_token"], now),
+                )
+                if cursor.rowcount != 1:
+                    return Claim(None, ClaimRefusal.MEDIA_GONE)
             if quota.max_active is not None:
                 async with conn.execute(
                     f"SELECT COUNT(*) FROM tasks WHERE user_id = ? AND state IN {_ACTIVE_SQL}",

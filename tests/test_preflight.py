@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import httpx
 import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -83,6 +82,7 @@ async def server(tmp_path: Path) -> AsyncIterator[str]:
 async def fake_dns(host: str, port: int) -> list[str]:
     names = {
         "public.test": ["127.0.0.1"],
+        "two.test": ["127.0.0.2", "127.0.0.1"],  # nothing listens at the first one
         "internal.test": ["10.1.2.3"],
         "mixed.test": ["8.8.8.8", "192.168.0.9"],
     }
@@ -92,9 +92,11 @@ async def fake_dns(host: str, port: int) -> list[str]:
 
 
 async def check(url: str, *, allow_loopback: bool = True) -> Verdict:
-    async with httpx.AsyncClient(timeout=5) as http:
-        client = GuardedClient(http, allow_loopback=allow_loopback, resolver=fake_dns)
+    client = GuardedClient(timeout=5, allow_loopback=allow_loopback, resolver=fake_dns)
+    try:
         return await Preflight(client, KIE, timeout=5).check_link(url)
+    finally:
+        await client.aclose()
 
 
 @pytest.mark.parametrize("path", ["/clip.mp4", "/clip.webm", "/blob", "/no-head.mp4", "/redirect"])
@@ -170,8 +172,9 @@ async def test_uploaded_files_are_checked_on_disk(tmp_path: Path) -> None:
     long = make_clip(tmp_path / "long.mp4", seconds=11.0, fps=4, size=(64, 48), audio=False)
     junk = tmp_path / "junk.mp4"
     junk.write_bytes(b"not a video at all" * 50)
-    async with httpx.AsyncClient() as http:
-        preflight = Preflight(GuardedClient(http), KIE)
+    client = GuardedClient()
+    try:
+        preflight = Preflight(client, KIE)
         assert await preflight.check_file(good, good.stat().st_size, "video/quicktime") == Verdict()
         assert (await preflight.check_file(long, 1000, "video/mp4")).problem == (
             texts.video_too_long(11.0, 10)
@@ -179,3 +182,45 @@ async def test_uploaded_files_are_checked_on_disk(tmp_path: Path) -> None:
         assert (await preflight.check_file(junk, 900, "video/mp4")).problem == (
             texts.UPLOAD_NOT_A_VIDEO
         )
+    finally:
+        await client.aclose()
+
+
+@pytest.mark.parametrize(
+    ("media_type", "disposition"),
+    [
+        ("application/mp4", None),
+        ("application/force-download", None),
+        ("application/x-download", 'attachment; filename="holiday.mp4"'),
+        ("binary/octet-stream", None),
+    ],
+)
+async def test_videos_served_under_odd_types_are_judged_by_their_bytes(
+    tmp_path: Path, media_type: str, disposition: str | None
+) -> None:
+    make_clip(tmp_path / "v", seconds=1.0)
+    headers = {"content-disposition": disposition} if disposition else {}
+    app = Starlette(
+        routes=[
+            Route(
+                "/get",
+                lambda r: FileResponse(tmp_path / "v", media_type=media_type, headers=headers),
+            )
+        ]
+    )
+    async with LoopbackServer(app) as server:
+        assert await check(server.url + "/get") == Verdict()
+
+
+@pytest.mark.parametrize(
+    "host",
+    ["bücher.example", "a" * 64 + ".example", "x<b>y.example"],
+)
+async def test_odd_host_names_get_a_sentence_not_an_error(host: str) -> None:
+    verdict = await check(f"http://{host}/v.mp4")
+    assert verdict.problem is not None
+    assert "<b>" not in verdict.problem  # escaped: the message goes out as HTML
+
+
+async def test_a_host_whose_first_address_is_down_is_reached_at_the_next(server: str) -> None:
+    assert await check(server.replace("127.0.0.1", "two.test") + "/clip.mp4") == Verdict()

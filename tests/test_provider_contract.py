@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-import httpx
 import pytest
 
 from bot.failures import Failure
@@ -203,10 +202,8 @@ async def test_success_names_a_result_that_can_be_fetched(
     await provider.aclose()
     assert status.state == JobState.SUCCEEDED
     assert status.result_url == contract.result_url(job_id)
-    async with httpx.AsyncClient() as http:
-        download = await ResultFetcher(GuardedClient(http, allow_loopback=True)).fetch(
-            status.result_url, tmp_path / "r.mp4", 10**7
-        )
+    async with GuardedClient(allow_loopback=True) as links:
+        download = await ResultFetcher(links).fetch(status.result_url, tmp_path / "r.mp4", 10**7)
     assert download.outcome == Fetched.OK
     assert (tmp_path / "r.mp4").read_bytes() == result_file_bytes(123_456)
 

@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from starlette.applications import Starlette
 from starlette.responses import FileResponse
@@ -61,10 +60,8 @@ async def test_a_job_really_edits_the_video(tmp_path: Path, video_server: str) -
     await provider.aclose()
     assert status.state == JobState.SUCCEEDED
     assert status.result_url is not None
-    async with httpx.AsyncClient() as http:
-        fetcher = ResultFetcher(
-            GuardedClient(http, allow_loopback=True), provider.capabilities.local_results
-        )
+    async with GuardedClient(allow_loopback=True) as links:
+        fetcher = ResultFetcher(links, provider.capabilities.local_results)
         download = await fetcher.fetch(status.result_url, tmp_path / "out.mp4", 10**8)
     assert download.outcome == Fetched.OK
     info = probe(tmp_path / "out.mp4")
@@ -97,12 +94,10 @@ async def test_unknown_jobs_are_not_found_and_result_files_stay_in_their_folder(
     with pytest.raises(ProviderError):
         await provider.status("../../etc")
     (tmp_path / "secret.txt").write_text("not a result")
-    async with httpx.AsyncClient() as http:
-        fetcher = ResultFetcher(
-            GuardedClient(http, allow_loopback=True), provider.capabilities.local_results
-        )
+    async with GuardedClient(allow_loopback=True) as links:
+        fetcher = ResultFetcher(links, provider.capabilities.local_results)
         escape = await fetcher.fetch((tmp_path / "secret.txt").as_uri(), tmp_path / "o", 10**6)
-        unrooted = await ResultFetcher(GuardedClient(http, allow_loopback=True)).fetch(
+        unrooted = await ResultFetcher(links).fetch(
             (tmp_path / "secret.txt").as_uri(), tmp_path / "o", 10**6
         )
     await provider.aclose()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,9 @@ from starlette.routing import Route
 
 from bot import texts
 from bot.app import BotApp
+from bot.media import MediaStore
+from storage.db import Database
+from storage.media import MediaRepository
 from tests.fakes.kie import FakeKie
 from tests.fakes.server import LoopbackServer
 from tests.fakes.telegram import TEST_BOT_TOKEN, FakeTelegram
@@ -47,7 +52,7 @@ async def test_a_video_message_with_a_caption_goes_to_the_provider_by_the_bots_o
     app: BotApp = await start_bot(**webhook_settings(media_keep_seconds=0.5))
     card = await chat.send(video=video_message(telegram, clip), caption="make it look like snow")
     assert "make it look like snow" in (card.rendered or "")
-    assert "/media/" in (card.rendered or "")
+    assert f"Video: {texts.UPLOADED_VIDEO}" in (card.rendered or "")  # no server address shown
     await chat.press(card, "Submit")
     (task,) = await kie.wait_for_task()
     assert task.video_url.startswith(app.settings.public_url + "/media/")
@@ -209,3 +214,47 @@ async def test_links_into_private_networks_are_refused(
     reply = await chat.say(f"{link} make it red")
     assert "private or local network" in (reply.text or "")
     assert kie.requests == []
+
+
+async def test_an_upload_only_a_replaced_card_had_is_dropped(
+    start_bot: Callable[..., Any],
+    telegram: FakeTelegram,
+    chat: Chat,
+    clip: bytes,
+    database: Path,
+) -> None:
+    await start_bot(**webhook_settings())
+    await chat.send(video=video_message(telegram, clip), caption="make it warm")
+    await chat.card("make it cool instead")  # a new prompt: the same upload goes on
+    await chat.send(video=video_message(telegram, clip), caption="another video")  # replaced
+    with sqlite3.connect(database) as conn:
+        live = conn.execute("SELECT COUNT(*) FROM media WHERE expires_at > ?", (time.time(),))
+        assert live.fetchone()[0] == 1  # the first upload was dropped, the second is kept
+
+
+async def test_submitting_a_card_whose_upload_was_deleted_is_refused(
+    start_bot: Callable[..., Any],
+    telegram: FakeTelegram,
+    kie: FakeKie,
+    chat: Chat,
+    clip: bytes,
+    database: Path,
+) -> None:
+    await start_bot(**webhook_settings())
+    card = await chat.send(video=video_message(telegram, clip), caption="make it warm")
+    await chat.settle()
+    with sqlite3.connect(database) as conn:  # as a day later
+        conn.execute("UPDATE media SET expires_at = 1")
+    assert await chat.press(card, "Submit") == texts.TOAST_NOT_NOW
+    await chat.wait_for_text("has been deleted since")
+    assert kie.requests == []
+
+
+async def test_uploads_under_way_count_against_the_disk_cap(tmp_path: Path) -> None:
+    db = await Database.open(tmp_path / "db.sqlite3")
+    store = MediaStore(
+        MediaRepository(db), tmp_path / "media", max_total_bytes=30, keep_after_task=0
+    )
+    slots = await asyncio.gather(*(store.reserve(20, "video/mp4", None) for _ in range(3)))
+    assert sum(slot is not None for slot in slots) == 1
+    await db.close()

@@ -69,9 +69,10 @@ class SandboxProvider:
         )
         self._slots = asyncio.Semaphore(concurrency)
         self._running: dict[str, asyncio.Task[None]] = {}
-        self._http = httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=10.0))
         # Users' links: only public addresses (no requests into this machine's network).
-        self._links = GuardedClient(self._http, allow_loopback=allow_loopback)
+        self._links = GuardedClient(
+            timeout=httpx.Timeout(60.0, connect=10.0), allow_loopback=allow_loopback
+        )
         self._swept_at = 0.0
         self._remove_old_jobs()
 
@@ -79,7 +80,7 @@ class SandboxProvider:
         for job in self._running.values():
             job.cancel()
         await asyncio.gather(*self._running.values(), return_exceptions=True)
-        await self._http.aclose()
+        await self._links.aclose()
 
     async def submit(self, request: SubmitRequest) -> str:
         self._remove_old_jobs()
