@@ -12,33 +12,25 @@ from typing import Any
 
 import httpx
 import pytest
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
 
-from tests.fakes.kie import (
-    GENERATE_PATH,
-    STATUS_PATH,
-    TEST_KIE_KEY,
-    FakeKie,
-    result_file_bytes,
-)
-from tests.fakes.server import LoopbackServer
+from tests.fakes.kie import GENERATE_PATH, STATUS_PATH, TEST_KIE_KEY, FakeKie
+from tests.fakes.provider_checks import CallbackReceiver, assert_result_file_served
 
 AUTH = {"Authorization": f"Bearer {TEST_KIE_KEY}"}
 VIDEO = "https://example.com/input-video.mp4"
 
 
-@pytest.fixture
-async def kie() -> AsyncIterator[FakeKie]:
-    async with FakeKie() as fake:
-        yield fake
+# The `kie` fixture (a started FakeKie) comes from tests/conftest.py.
+
+
+def api(kie: FakeKie) -> httpx.AsyncClient:
+    """A client for the fake's API that sends the test key."""
+    return httpx.AsyncClient(base_url=kie.url, headers=AUTH, timeout=5.0)
 
 
 @pytest.fixture
 async def client(kie: FakeKie) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=kie.url, headers=AUTH, timeout=5.0) as c:
+    async with api(kie) as c:
         yield c
 
 
@@ -141,10 +133,7 @@ async def test_refuse_next_generate(kie: FakeKie, client: httpx.AsyncClient) -> 
 
 
 async def test_rate_limit() -> None:
-    async with (
-        FakeKie(rate_limit=(3, 10.0)) as kie,
-        httpx.AsyncClient(base_url=kie.url, headers=AUTH) as client,
-    ):
+    async with FakeKie(rate_limit=(3, 10.0)) as kie, api(kie) as client:
         for _ in range(3):
             await submit_ok(client)
         r = await submit(client)
@@ -187,10 +176,7 @@ async def test_record_info_success_flag_shape(kie: FakeKie, client: httpx.AsyncC
 
 
 async def test_record_info_status_shape() -> None:
-    async with (
-        FakeKie(status_shape="status") as kie,
-        httpx.AsyncClient(base_url=kie.url, headers=AUTH) as client,
-    ):
+    async with FakeKie(status_shape="status") as kie, api(kie) as client:
         task_id = await submit_ok(client)
         data = (await status(client, task_id))["data"]
         assert data["status"] == 0
@@ -207,10 +193,7 @@ async def test_record_info_status_shape() -> None:
 
 
 async def test_complete_after_polls() -> None:
-    async with (
-        FakeKie(complete_after_polls=3) as kie,
-        httpx.AsyncClient(base_url=kie.url, headers=AUTH) as client,
-    ):
+    async with FakeKie(complete_after_polls=3) as kie, api(kie) as client:
         task_id = await submit_ok(client)
         flags = [(await status(client, task_id))["data"]["successFlag"] for _ in range(4)]
         assert flags == [0, 0, 1, 1]
@@ -248,26 +231,7 @@ async def test_result_file_streamed(kie: FakeKie, client: httpx.AsyncClient) -> 
     task_id = await submit_ok(client)
     kie.complete(task_id, result_size=size)
     url = kie.result_url(task_id)
-    async with httpx.AsyncClient(timeout=5.0) as plain:  # result files need no key
-        head = await plain.head(url)
-        assert head.status_code == 200
-        assert head.headers["content-length"] == str(size)
-        assert kie.file_downloads.get(task_id) is None
-        received = bytearray()
-        chunks = 0
-        async with plain.stream("GET", url) as r:
-            assert r.status_code == 200
-            assert r.headers["content-type"] == "video/mp4"
-            assert r.headers["content-length"] == str(size)
-            async for chunk in r.aiter_raw():
-                received += chunk
-                chunks += 1
-        assert len(received) == size
-        assert chunks > 1
-        assert received[:12] == b"\x00\x00\x00\x18ftypmp42"
-        assert bytes(received) == result_file_bytes(size)
-        assert kie.file_downloads[task_id] == 1
-        assert (await plain.get(f"{kie.url}/files/{'0' * 32}.mp4")).status_code == 404
+    await assert_result_file_served(kie, task_id, url, size)
 
     r = await client.post("/api/v1/common/download-url", json={"url": url})
     assert r.json() == {"code": 200, "msg": "success", "data": url + "?dl=1"}
@@ -306,15 +270,8 @@ async def test_close_next_generate(kie: FakeKie, client: httpx.AsyncClient) -> N
 
 
 async def test_send_callback_signed(kie: FakeKie, client: httpx.AsyncClient) -> None:
-    received: list[tuple[dict[str, str], bytes]] = []
-
-    async def receive(request: Request) -> JSONResponse:
-        received.append((dict(request.headers), await request.body()))
-        return JSONResponse({"status": "received"})
-
-    receiver = Starlette(routes=[Route("/cb", receive, methods=["POST"])])
-    async with LoopbackServer(receiver) as server:
-        task_id = await submit_ok(client, callBackUrl=f"{server.url}/cb")
+    async with CallbackReceiver() as receiver:
+        task_id = await submit_ok(client, callBackUrl=receiver.url)
         kie.complete(task_id)
         key = "webhook-secret"
         r = await kie.send_callback(task_id, hmac_key=key, timestamp=1_755_078_480)
@@ -323,7 +280,8 @@ async def test_send_callback_signed(kie: FakeKie, client: httpx.AsyncClient) -> 
         await kie.send_callback(task_id, shape="flat")
         await kie.send_callback(task_id)
 
-    (headers, raw), (flat_headers, flat_raw), (_, fail_raw) = received
+    headers, flat_headers, _ = receiver.headers
+    raw, flat_raw, fail_raw = receiver.raw
     body = json.loads(raw)
     assert body["code"] == 200
     assert body["msg"] == "Modify record generated successfully."

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 import uuid
 from collections.abc import AsyncIterator
@@ -11,19 +10,9 @@ from typing import Any
 
 import httpx
 import pytest
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
 
-from tests.fakes.luma import (
-    CREDITS_PATH,
-    MODIFY_PATH,
-    TEST_LUMA_KEY,
-    FakeLuma,
-    result_file_bytes,
-)
-from tests.fakes.server import LoopbackServer
+from tests.fakes.luma import CREDITS_PATH, MODIFY_PATH, TEST_LUMA_KEY, FakeLuma
+from tests.fakes.provider_checks import CallbackReceiver, assert_result_file_served
 
 AUTH = {"Authorization": f"Bearer {TEST_LUMA_KEY}"}
 VIDEO = "https://example.com/input-video.mp4"
@@ -35,9 +24,14 @@ async def luma() -> AsyncIterator[FakeLuma]:
         yield fake
 
 
+def api(luma: FakeLuma) -> httpx.AsyncClient:
+    """A client for the fake's API (at `base_url`) that sends the test key."""
+    return httpx.AsyncClient(base_url=luma.base_url, headers=AUTH, timeout=5.0)
+
+
 @pytest.fixture
 async def client(luma: FakeLuma) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=luma.base_url, headers=AUTH, timeout=5.0) as c:
+    async with api(luma) as c:
         yield c
 
 
@@ -71,28 +65,9 @@ async def status(client: httpx.AsyncClient, generation_id: str) -> dict[str, Any
     return body
 
 
-class Receiver:
-    """A loopback webhook endpoint that records the callbacks it gets."""
-
-    def __init__(self, answers: list[int] | None = None) -> None:
-        self.bodies: list[dict[str, Any]] = []
-        self.headers: list[dict[str, str]] = []
-        self._answers = list(answers or [])
-        app = Starlette(routes=[Route("/cb", self._receive, methods=["POST"])])
-        self.server = LoopbackServer(app)
-        self.url = f"{self.server.url}/cb"
-
-    async def _receive(self, request: Request) -> JSONResponse:
-        self.bodies.append(json.loads(await request.body()))
-        self.headers.append(dict(request.headers))
-        code = self._answers.pop(0) if self._answers else 200
-        return JSONResponse({"ok": code == 200}, status_code=code)
-
-
 @pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    rec = Receiver()
-    async with rec.server:
+async def receiver() -> AsyncIterator[CallbackReceiver]:
+    async with CallbackReceiver() as rec:
         yield rec
 
 
@@ -238,7 +213,7 @@ async def test_states_assets_and_failure(luma: FakeLuma, client: httpx.AsyncClie
 async def test_complete_after_polls_and_empty_pending_assets() -> None:
     async with (
         FakeLuma(complete_after_polls=3, pending_assets="empty") as luma,
-        httpx.AsyncClient(base_url=luma.base_url, headers=AUTH) as client,
+        api(luma) as client,
     ):
         gen_id = await submit_ok(client)
         bodies = [await status(client, gen_id) for _ in range(4)]
@@ -263,7 +238,7 @@ async def test_credits(luma: FakeLuma, client: httpx.AsyncClient) -> None:
 async def test_rate_limit_429_and_generation_cost() -> None:
     async with (
         FakeLuma(rate_limit=(2, 30.0), credits=50.0, generation_cost=20.0) as luma,
-        httpx.AsyncClient(base_url=luma.base_url, headers=AUTH) as client,
+        api(luma) as client,
     ):
         await submit_ok(client)
         await submit_ok(client)
@@ -339,30 +314,11 @@ async def test_result_file_streamed(luma: FakeLuma, client: httpx.AsyncClient) -
     async with httpx.AsyncClient(timeout=5.0) as plain:  # result files need no key
         assert (await plain.get(url)).status_code == 404  # not completed yet
         luma.complete(gen_id, result_size=size)
-        head = await plain.head(url)
-        assert head.status_code == 200
-        assert head.headers["content-length"] == str(size)
-        assert head.headers["content-type"] == "video/mp4"
-        assert luma.file_downloads.get(gen_id) is None
-        received = bytearray()
-        chunks = 0
-        async with plain.stream("GET", url) as r:
-            assert r.status_code == 200
-            assert r.headers["content-type"] == "video/mp4"
-            assert r.headers["content-length"] == str(size)
-            async for chunk in r.aiter_raw():
-                received += chunk
-                chunks += 1
-        assert len(received) == size
-        assert chunks > 1
-        assert received[4:8] == b"ftyp"
-        assert bytes(received) == result_file_bytes(size)
-        assert luma.file_downloads[gen_id] == 1
-        assert (await plain.get(f"{luma.url}/files/{uuid.uuid4()}.mp4")).status_code == 404
+        await assert_result_file_served(luma, gen_id, url, size)
 
 
 async def test_send_callback_manual(
-    luma: FakeLuma, client: httpx.AsyncClient, receiver: Receiver
+    luma: FakeLuma, client: httpx.AsyncClient, receiver: CallbackReceiver
 ) -> None:
     gen_id = await submit_ok(client, callback_url=receiver.url)
     luma.set_state(gen_id, "dreaming")
@@ -392,11 +348,8 @@ async def test_send_callback_manual(
     assert all(not c.automatic and c.status_code == 200 for c in luma.callbacks)
 
 
-async def test_auto_callbacks(receiver: Receiver) -> None:
-    async with (
-        FakeLuma(auto_callbacks=True) as luma,
-        httpx.AsyncClient(base_url=luma.base_url, headers=AUTH) as client,
-    ):
+async def test_auto_callbacks(receiver: CallbackReceiver) -> None:
+    async with FakeLuma(auto_callbacks=True) as luma, api(luma) as client:
         gen_id = await submit_ok(client, callback_url=receiver.url)
         silent = await submit_ok(client)  # no callback_url: nothing is sent
         await luma.drain()
@@ -419,11 +372,10 @@ async def test_auto_callbacks(receiver: Receiver) -> None:
 
 
 async def test_auto_callbacks_retry_and_polls() -> None:
-    rec = Receiver(answers=[500, 503])
     async with (
-        rec.server,
+        CallbackReceiver(answers=[500, 503]) as rec,
         FakeLuma(auto_callbacks=True, complete_after_polls=1) as luma,
-        httpx.AsyncClient(base_url=luma.base_url, headers=AUTH) as client,
+        api(luma) as client,
     ):
         gen_id = await submit_ok(client, callback_url=rec.url)
         assert (await status(client, gen_id))["state"] == "completed"

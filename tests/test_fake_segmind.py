@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.fakes.provider_checks import assert_result_file_served
 from tests.fakes.segmind import (
     DEFAULT_MODE,
     MODES,
@@ -18,7 +19,6 @@ from tests.fakes.segmind import (
     SUBMIT_PATH,
     TEST_SEGMIND_KEY,
     FakeSegmind,
-    result_file_bytes,
 )
 
 AUTH = {"x-api-key": TEST_SEGMIND_KEY}
@@ -32,9 +32,14 @@ async def segmind() -> AsyncIterator[FakeSegmind]:
         yield fake
 
 
+def api(segmind: FakeSegmind) -> httpx.AsyncClient:
+    """A client for the fake's API that sends the test key."""
+    return httpx.AsyncClient(base_url=segmind.url, headers=AUTH, timeout=5.0)
+
+
 @pytest.fixture
 async def client(segmind: FakeSegmind) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=segmind.url, headers=AUTH, timeout=5.0) as c:
+    async with api(segmind) as c:
         yield c
 
 
@@ -183,7 +188,7 @@ async def test_status_transitions(segmind: FakeSegmind, client: httpx.AsyncClien
 async def test_complete_after_polls() -> None:
     async with (
         FakeSegmind(complete_after_polls=3, processing_after_polls=2) as segmind,
-        httpx.AsyncClient(base_url=segmind.url, headers=AUTH) as client,
+        api(segmind) as client,
     ):
         request_id = await submit_ok(client)
         states = [(await status(client, request_id)).json()["status"] for _ in range(4)]
@@ -231,10 +236,7 @@ async def test_unknown_and_expired_are_404(segmind: FakeSegmind, client: httpx.A
 
 
 async def test_retention_seconds() -> None:
-    async with (
-        FakeSegmind(retention_seconds=0.1) as segmind,
-        httpx.AsyncClient(base_url=segmind.url, headers=AUTH) as client,
-    ):
+    async with FakeSegmind(retention_seconds=0.1) as segmind, api(segmind) as client:
         request_id = await submit_ok(client)
         await asyncio.sleep(0.15)  # not completed yet: does not expire
         assert (await status(client, request_id)).status_code == 200
@@ -273,26 +275,7 @@ async def test_result_file_streamed(segmind: FakeSegmind, client: httpx.AsyncCli
     async with httpx.AsyncClient(timeout=5.0) as plain:  # result files need no key
         assert (await plain.get(url)).status_code == 404  # not completed yet
         segmind.complete(request_id, result_size=size)
-        head = await plain.head(url)
-        assert head.status_code == 200
-        assert head.headers["content-length"] == str(size)
-        assert head.headers["content-type"] == "video/mp4"
-        assert segmind.file_downloads.get(request_id) is None
-        received = bytearray()
-        chunks = 0
-        async with plain.stream("GET", url) as r:
-            assert r.status_code == 200
-            assert r.headers["content-type"] == "video/mp4"
-            assert r.headers["content-length"] == str(size)
-            async for chunk in r.aiter_raw():
-                received += chunk
-                chunks += 1
-        assert len(received) == size
-        assert chunks > 1
-        assert received[4:8] == b"ftyp"
-        assert bytes(received) == result_file_bytes(size)
-        assert segmind.file_downloads[request_id] == 1
-        assert (await plain.get(f"{segmind.url}/files/{uuid.uuid4()}.mp4")).status_code == 404
+        await assert_result_file_served(segmind, request_id, url, size)
         assert (await plain.get(f"{segmind.url}/files/{request_id}")).status_code == 404
 
 
@@ -359,10 +342,7 @@ async def test_fail_next_status_and_result(segmind: FakeSegmind, client: httpx.A
 
 
 async def test_rate_limit() -> None:
-    async with (
-        FakeSegmind(rate_limit=(3, 10.0)) as segmind,
-        httpx.AsyncClient(base_url=segmind.url, headers=AUTH) as client,
-    ):
+    async with FakeSegmind(rate_limit=(3, 10.0)) as segmind, api(segmind) as client:
         for _ in range(3):
             await submit_ok(client)
         r = await submit(client)

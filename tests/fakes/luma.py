@@ -45,33 +45,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
-import hmac
 import json
-import math
-import time
 import uuid
-from collections import deque
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal, get_args
+from typing import Any, ClassVar, Literal, get_args
 
 import httpx
-from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.fakes.kie import (
+from tests.fakes.provider_base import (
+    Answer,
+    FakeProvider,
     Recorded,
-    _compact,
-    _DropConnection,
-    _is_http_url,
-    _result_chunk,
-    _result_chunks,
+    ScriptedAnswers,
+    compact_json,
+    is_http_url,
+    require_positive,
     result_file_bytes,
 )
-from tests.fakes.server import LoopbackServer, StartStop
 
 __all__ = [
     "API_PREFIX",
@@ -123,8 +118,6 @@ _DEFAULT_DETAILS = {
     503: "Service Unavailable",
 }
 
-_HTTP_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
-
 
 def _iso(moment: datetime) -> str:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
@@ -135,6 +128,14 @@ def _detail(
 ) -> Response:
     text = _DEFAULT_DETAILS.get(http_status, "Error") if detail is None else detail
     return JSONResponse({"detail": text}, status_code=http_status, headers=dict(headers or {}))
+
+
+def _answer(
+    http_status: int, detail: Any = None, headers: Mapping[str, str] | None = None
+) -> Answer:
+    """A scripted answer: `http_status` with `{"detail": detail}` (and `headers`)."""
+    headers = dict(headers or {})
+    return lambda: _detail(http_status, detail, headers)
 
 
 @dataclass
@@ -172,22 +173,6 @@ class SentCallback:
 
 
 @dataclass
-class _Fault:
-    kind: Literal["refuse", "hang", "close"]
-    http_status: int = 0
-    detail: Any = None
-    headers: dict[str, str] = field(default_factory=dict)
-    seconds: float = 0.0
-    accept: bool = True
-
-
-@dataclass
-class _StatusFault:
-    http_status: int
-    detail: Any
-
-
-@dataclass
 class _QueuedCallback:
     generation_id: str
     url: str
@@ -195,28 +180,13 @@ class _QueuedCallback:
     state: str
 
 
-async def _record_request(request: Request) -> Recorded:
-    raw = await request.body()
-    parsed: Any = None
-    if raw:
-        try:
-            parsed = json.loads(raw)
-        except ValueError:
-            parsed = None
-    return Recorded(
-        method=request.method,
-        path=request.url.path,
-        query=dict(request.query_params),
-        headers={k.lower(): v for k, v in request.headers.items()},
-        json=parsed,
-        raw=raw,
-        at=time.monotonic(),
-    )
-
-
-class FakeLuma(StartStop):
+class FakeLuma(FakeProvider[FakeGeneration]):
     """The fake Luma Dream Machine API. `base_url` is what the bot uses as PROVIDER_BASE_URL;
     `url` is the server root (result files live under `{url}/files/`)."""
+
+    _label = "Luma"
+    _noun = "generation"
+    _not_found_body: ClassVar[dict[str, Any]] = {"detail": "Not Found"}
 
     def __init__(
         self,
@@ -231,62 +201,54 @@ class FakeLuma(StartStop):
         validation_status: int = 400,
         pending_assets: Literal["null", "empty"] = "null",
     ) -> None:
-        if complete_after_polls is not None and complete_after_polls < 1:
-            raise ValueError("complete_after_polls must be >= 1")
-        self.api_key = api_key
-        self.complete_after_polls = complete_after_polls
-        self.result_size = result_size
+        require_positive("complete_after_polls", complete_after_polls)
         self.credits: float = credits
         self.generation_cost = generation_cost
-        self.rate_limit = rate_limit
         self.auto_callbacks = auto_callbacks
         self.validation_status = validation_status
         self.pending_assets: Literal["null", "empty"] = pending_assets
 
-        self.requests: list[Recorded] = []
         self.generations: dict[str, FakeGeneration] = {}
-        self.file_downloads: dict[str, int] = {}
         self.callbacks: list[SentCallback] = []
 
-        self._submit_faults: deque[_Fault] = deque()
-        self._status_faults: deque[_StatusFault] = deque()
-        self._submit_times: deque[float] = deque()
-        self._stopping = asyncio.Event()
+        self._status_faults = ScriptedAnswers()
         self._callback_queue: asyncio.Queue[_QueuedCallback] = asyncio.Queue()
         self._callback_worker: asyncio.Task[None] | None = None
 
-        self.app = Starlette(
+        super().__init__(
             routes=[
                 Route(MODIFY_PATH, self._submit, methods=["POST"]),
                 Route(GENERATIONS_PATH + "/{generation_id}", self._status, methods=["GET"]),
                 Route(CREDITS_PATH, self._credits, methods=["GET"]),
-                Route("/files/{name}", self._file, methods=["GET", "HEAD"]),
-                Route("/{path:path}", self._not_found, methods=_HTTP_METHODS),
-            ]
+            ],
+            api_key=api_key,
+            complete_after_polls=complete_after_polls,
+            result_size=result_size,
+            rate_limit=rate_limit,
         )
-        self._server = LoopbackServer(self.app)
-        self.url: str = self._server.url
         self.base_url: str = f"{self.url}{API_PREFIX}"
+
+    def _items(self) -> dict[str, FakeGeneration]:
+        return self.generations
 
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
-        await self._server.start()
+        await super().start()
         self._callback_worker = asyncio.create_task(self._deliver_callbacks())
 
     async def stop(self) -> None:
-        self._stopping.set()  # wakes requests parked by hang_next_submit
         if self._callback_worker is not None:
             self._callback_worker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._callback_worker
             self._callback_worker = None
-        await self._server.stop()
+        await super().stop()
 
     # ------------------------------------------------------------------ inspection
 
     def result_url(self, generation_id: str) -> str:
-        return f"{self.url}/files/{generation_id}.mp4"
+        return self._file_url(generation_id)
 
     def submit_requests(self) -> list[Recorded]:
         return [r for r in self.requests if r.path == MODIFY_PATH]
@@ -304,10 +266,7 @@ class FakeLuma(StartStop):
         ]
 
     def only_generation(self) -> FakeGeneration:
-        assert len(self.generations) == 1, (
-            f"expected exactly one generation, got {len(self.generations)}: {self.generations}"
-        )
-        return next(iter(self.generations.values()))
+        return self._only()
 
     def generation_json(self, generation_id: str) -> dict[str, Any]:
         """The Generation object as the API serves it now (status answers and callbacks)."""
@@ -332,22 +291,16 @@ class FakeLuma(StartStop):
         self, count: int = 1, timeout: float = 10.0
     ) -> list[FakeGeneration]:
         """Wait until at least `count` generations exist; returns all in submission order."""
-        await self._wait(lambda: len(self.generations) >= count, timeout, f"{count} generation(s)")
-        return list(self.generations.values())
+        return await self._wait_for_items(count, timeout)
 
     async def wait_for_requests(
         self, path_suffix: str, count: int = 1, timeout: float = 10.0
     ) -> list[Recorded]:
         """Wait until at least `count` requests whose path ends with `path_suffix` arrived
         (e.g. "/generations/video/modify", "/credits", f"/generations/{id}")."""
-
-        def matching() -> list[Recorded]:
-            return [r for r in self.requests if r.path.endswith(path_suffix)]
-
-        await self._wait(
-            lambda: len(matching()) >= count, timeout, f"{count} request(s) to *{path_suffix}"
+        return await self._wait_for_requests(
+            lambda r: r.path.endswith(path_suffix), f"*{path_suffix}", count, timeout
         )
-        return matching()
 
     async def drain(self, timeout: float = 10.0) -> None:
         """Wait until every automatically queued callback was delivered (or gave up)."""
@@ -358,25 +311,6 @@ class FakeLuma(StartStop):
                 f"fake Luma: callbacks not delivered within {timeout}s; "
                 f"{self._callback_queue.qsize()} still queued, attempts so far: "
                 f"{[(c.generation_id, c.state, c.status_code, c.error) for c in self.callbacks]}"
-            ) from None
-
-    async def _wait(self, done: Callable[[], bool], timeout: float, what: str) -> None:
-        deadline = time.monotonic() + timeout
-        while not done():
-            if time.monotonic() >= deadline:
-                seen = [f"{r.method} {r.path}" for r in self.requests]
-                raise AssertionError(
-                    f"fake Luma: timed out after {timeout}s waiting for {what}; "
-                    f"generations={len(self.generations)}, requests seen: {seen}"
-                )
-            await asyncio.sleep(0.01)
-
-    def _get(self, generation_id: str) -> FakeGeneration:
-        try:
-            return self.generations[generation_id]
-        except KeyError:
-            raise KeyError(
-                f"fake Luma: no generation {generation_id!r}; known: {list(self.generations)}"
             ) from None
 
     # ------------------------------------------------------------------ scripting
@@ -439,42 +373,25 @@ class FakeLuma(StartStop):
         many requests, ..."); it may be any JSON value, e.g. FastAPI's list-of-errors shape.
         `headers` are added to the answer (e.g. {"Retry-After": "2"}). No generation is created.
         """
-        for _ in range(times):
-            self._submit_faults.append(
-                _Fault(
-                    "refuse", http_status=http_status, detail=detail, headers=dict(headers or {})
-                )
-            )
+        self._refuse_next(_answer(http_status, detail, headers), times)
 
-    def hang_next_submit(self, seconds: float, *, accept: bool = True, times: int = 1) -> None:
-        """Sleep `seconds` before answering the next submit request(s).
-
-        accept=True: the request is handled normally at once (the generation is created if the
-        request is valid, so the provider "got it") and that answer is sent after the delay.
-        accept=False: no generation is created and the answer after the delay is 500.
-        If the client disconnects (or the fake stops) during the delay, the wait ends early.
-        """
-        for _ in range(times):
-            self._submit_faults.append(_Fault("hang", seconds=seconds, accept=accept))
-
-    def close_next_submit(self, *, times: int = 1) -> None:
-        """Drop the connection of the next submit request(s) without a complete answer."""
-        for _ in range(times):
-            self._submit_faults.append(_Fault("close"))
+    # hang_next_submit(seconds, *, accept=True, times=1): without accept, the answer after the
+    # delay is HTTP 500. close_next_submit(*, times=1).
+    hang_next_submit = FakeProvider._hang_next
+    close_next_submit = FakeProvider._close_next
 
     def fail_next_status(
         self, http_status: int = 500, detail: Any = "Internal Server Error", *, times: int = 1
     ) -> None:
         """Answer the next GET /generations/{id} request(s) with `{"detail": detail}`."""
-        for _ in range(times):
-            self._status_faults.append(_StatusFault(http_status, detail))
+        self._status_faults.add(_answer(http_status, detail), times)
 
     # ------------------------------------------------------------------ callbacks
 
     def _state_changed(self, gen: FakeGeneration) -> None:
         if not self.auto_callbacks or not gen.callback_url:
             return
-        body = _compact(self.generation_json(gen.id)).encode()
+        body = compact_json(self.generation_json(gen.id)).encode()
         self._callback_queue.put_nowait(_QueuedCallback(gen.id, gen.callback_url, body, gen.state))
 
     async def send_callback(
@@ -493,11 +410,11 @@ class FakeLuma(StartStop):
         if not target:
             raise ValueError(f"no callback URL for generation {generation_id!r}: pass url=")
         if body_override is None:
-            body = _compact(self.generation_json(generation_id)).encode()
+            body = compact_json(self.generation_json(generation_id)).encode()
         elif isinstance(body_override, bytes):
             body = body_override
         else:
-            body = _compact(dict(body_override)).encode()
+            body = compact_json(dict(body_override)).encode()
         sent = SentCallback(
             generation_id=generation_id,
             url=target,
@@ -556,62 +473,11 @@ class FakeLuma(StartStop):
 
     # ------------------------------------------------------------------ HTTP handlers
 
-    async def _record(self, request: Request) -> Recorded:
-        rec = await _record_request(request)
-        self.requests.append(rec)
-        return rec
-
     def _auth_error(self, request: Request) -> Response | None:
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(
-            token.strip().encode(), self.api_key.encode()
-        ):
-            return _detail(401, "Invalid or missing API key")
-        return None
+        return None if self._has_bearer_key(request) else _detail(401, "Invalid or missing API key")
 
-    async def _submit(self, request: Request) -> Response:
-        rec = await self._record(request)
-        fault = self._submit_faults.popleft() if self._submit_faults else None
-        if fault is None:
-            return self._handle_submit(request, rec)
-        if fault.kind == "refuse":
-            return _detail(fault.http_status, fault.detail, fault.headers)
-        if fault.kind == "close":
-            return _DropConnection()
-        # hang
-        response = self._handle_submit(request, rec) if fault.accept else None
-        await self._park(request, fault.seconds)
-        return response if response is not None else _detail(500)
-
-    async def _park(self, request: Request, seconds: float) -> None:
-        """Sleep up to `seconds`; end early when the client disconnects or the fake stops."""
-
-        async def disconnected() -> None:
-            while (await request.receive())["type"] != "http.disconnect":
-                pass
-
-        waiters = [
-            asyncio.ensure_future(disconnected()),
-            asyncio.ensure_future(self._stopping.wait()),
-        ]
-        try:
-            await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for w in waiters:
-                w.cancel()
-
-    def _rate_limited(self) -> Response | None:
-        if self.rate_limit is None:
-            return None
-        limit, window = self.rate_limit
-        now = time.monotonic()
-        while self._submit_times and now - self._submit_times[0] >= window:
-            self._submit_times.popleft()
-        if len(self._submit_times) >= limit:
-            retry_after = max(1, math.ceil(window - (now - self._submit_times[0])))
-            return _detail(429, None, {"Retry-After": str(retry_after)})
-        self._submit_times.append(now)
-        return None
+    def _hang_answer(self) -> Response:
+        return _detail(500)
 
     def _invalid(self, text: str) -> Response:
         return _detail(self.validation_status, text)
@@ -620,14 +486,12 @@ class FakeLuma(StartStop):
         auth = self._auth_error(request)
         if auth is not None:
             return auth
-        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if ctype != "application/json":
-            return self._invalid("Content-Type must be application/json")
-        if not isinstance(rec.json, dict):
-            return self._invalid("The request body must be a JSON object")
-        limited = self._rate_limited()
-        if limited is not None:
-            return limited
+        problem = self._json_object_problem(request, rec)
+        if problem is not None:
+            return self._invalid(problem)
+        retry_after = self._rate_limited()
+        if retry_after is not None:
+            return _detail(429, None, {"Retry-After": str(retry_after)})
         body: dict[str, Any] = rec.json
 
         generation_type = body.get("generation_type")
@@ -639,7 +503,7 @@ class FakeLuma(StartStop):
         callback_url = body.get("callback_url")
         if generation_type != GENERATION_TYPE:
             return self._invalid(f"generation_type must be '{GENERATION_TYPE}'")
-        if not isinstance(media, dict) or not _is_http_url(media.get("url")):
+        if not isinstance(media, dict) or not is_http_url(media.get("url")):
             return self._invalid("media.url is required and must be a valid http(s) URL")
         if model is None:
             model = DEFAULT_MODEL
@@ -650,10 +514,10 @@ class FakeLuma(StartStop):
         if prompt is not None and not isinstance(prompt, str):
             return self._invalid("prompt must be a string")
         if first_frame is not None and (
-            not isinstance(first_frame, dict) or not _is_http_url(first_frame.get("url"))
+            not isinstance(first_frame, dict) or not is_http_url(first_frame.get("url"))
         ):
             return self._invalid("first_frame.url must be a valid http(s) URL")
-        if callback_url is not None and not _is_http_url(callback_url):
+        if callback_url is not None and not is_http_url(callback_url):
             return self._invalid("callback_url must be a valid http(s) URL")
 
         if self.credits <= 0 or self.credits < self.generation_cost:
@@ -676,13 +540,9 @@ class FakeLuma(StartStop):
         return JSONResponse(self.generation_json(generation_id), status_code=201)
 
     async def _status(self, request: Request) -> Response:
-        await self._record(request)
-        if self._status_faults:
-            f = self._status_faults.popleft()
-            return _detail(f.http_status, f.detail)
-        auth = self._auth_error(request)
-        if auth is not None:
-            return auth
+        refused = await self._record_checked(request, self._status_faults)
+        if refused is not None:
+            return refused
         gen = self.generations.get(request.path_params["generation_id"])
         if gen is None:
             return _detail(404, "Generation not found")
@@ -696,40 +556,16 @@ class FakeLuma(StartStop):
         return JSONResponse(self.generation_json(gen.id))
 
     async def _credits(self, request: Request) -> Response:
-        await self._record(request)
-        auth = self._auth_error(request)
-        if auth is not None:
-            return auth
+        refused = await self._record_checked(request)
+        if refused is not None:
+            return refused
         return JSONResponse({"credit_balance": float(self.credits)})
 
-    def _result_generation(self, name: str) -> FakeGeneration | None:
-        if not name.endswith(".mp4"):
-            return None
-        gen = self.generations.get(name.removesuffix(".mp4"))
+    def _result_size(self, generation_id: str) -> int | None:
+        gen = self.generations.get(generation_id)
         if gen is None or gen.state != "completed":
             return None
-        return gen
-
-    async def _file(self, request: Request) -> Response:
-        await self._record(request)
-        gen = self._result_generation(request.path_params["name"])
-        if gen is None:
-            return Response(b"Not Found", status_code=404, media_type="text/plain")
-        size = gen.result_size
-        headers = {"Content-Length": str(size)}
-        if request.method == "HEAD":
-            return Response(b"", headers=headers, media_type="video/mp4")
-        self.file_downloads[gen.id] = self.file_downloads.get(gen.id, 0) + 1
-
-        async def chunks() -> AsyncIterator[bytes]:
-            for offset, length in _result_chunks(size):
-                yield _result_chunk(size, offset, length)
-
-        return StreamingResponse(chunks(), headers=headers, media_type="video/mp4")
-
-    async def _not_found(self, request: Request) -> Response:
-        await self._record(request)
-        return _detail(404, "Not Found")
+        return gen.result_size
 
 
 def _state_of(body: bytes) -> str | None:

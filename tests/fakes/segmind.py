@@ -33,31 +33,26 @@ is still recorded in `requests`.
 
 from __future__ import annotations
 
-import asyncio
 import hmac
-import json
 import time
 import uuid
-from collections import deque
-from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
-from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.fakes.kie import (
+from tests.fakes.provider_base import (
+    Answer,
+    FakeProvider,
     Recorded,
-    _DropConnection,
-    _is_http_url,
-    _result_chunk,
-    _result_chunks,
+    ScriptedAnswers,
+    is_http_url,
+    require_positive,
     result_file_bytes,
+    utc_text,
 )
-from tests.fakes.server import LoopbackServer, StartStop
 
 __all__ = [
     "DEFAULT_MODE",
@@ -85,17 +80,20 @@ JobStatus = Literal["QUEUED", "PROCESSING", "COMPLETED", "FAILED"]
 OutputShape = Literal["output", "video"]
 
 _JOB_STATUSES: tuple[str, ...] = ("QUEUED", "PROCESSING", "COMPLETED", "FAILED")
-_HTTP_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
-
-
-def _iso(ts: float | None) -> str | None:
-    if ts is None:
-        return None
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _error(http_status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=http_status)
+
+
+def _answer(http_status: int, message: str) -> Answer:
+    """A scripted answer: HTTP `http_status` with `{"error": message}`."""
+    return lambda: _error(http_status, message)
+
+
+def _check_output_shape(output_shape: str) -> None:
+    if output_shape not in ("output", "video"):
+        raise ValueError(f"output_shape must be 'output' or 'video', got {output_shape!r}")
 
 
 @dataclass
@@ -117,23 +115,12 @@ class FakeJob:
     expired: bool = False  # expire() or retention_seconds: every endpoint answers 404
 
 
-@dataclass
-class _SubmitFault:
-    kind: Literal["refuse", "hang", "close"]
-    http_status: int = 0
-    error: str = ""
-    seconds: float = 0.0
-    accept: bool = True
-
-
-@dataclass
-class _PollFault:
-    http_status: int
-    error: str
-
-
-class FakeSegmind(StartStop):
+class FakeSegmind(FakeProvider[FakeJob]):
     """The fake Segmind v2 API. `url` is its root (use it as PROVIDER_BASE_URL)."""
+
+    _label = "Segmind"
+    _noun = "job"
+    _not_found_body: ClassVar[dict[str, Any]] = {"error": "Not Found"}
 
     def __init__(
         self,
@@ -146,55 +133,34 @@ class FakeSegmind(StartStop):
         rate_limit: tuple[int, float] | None = None,
         retention_seconds: float | None = None,
     ) -> None:
-        if complete_after_polls is not None and complete_after_polls < 1:
-            raise ValueError("complete_after_polls must be >= 1")
-        if processing_after_polls is not None and processing_after_polls < 1:
-            raise ValueError("processing_after_polls must be >= 1")
-        if output_shape not in ("output", "video"):
-            raise ValueError(f"output_shape must be 'output' or 'video', got {output_shape!r}")
-        self.api_key = api_key
-        self.complete_after_polls = complete_after_polls
+        require_positive("complete_after_polls", complete_after_polls)
+        require_positive("processing_after_polls", processing_after_polls)
+        _check_output_shape(output_shape)
         self.processing_after_polls = processing_after_polls
-        self.result_size = result_size
         self.output_shape: OutputShape = output_shape
-        self.rate_limit = rate_limit
         self.retention_seconds = retention_seconds
-
-        self.requests: list[Recorded] = []
         self.jobs: dict[str, FakeJob] = {}
-        self.file_downloads: dict[str, int] = {}
-
-        self._submit_faults: deque[_SubmitFault] = deque()
-        self._status_faults: deque[_PollFault] = deque()
-        self._result_faults: deque[_PollFault] = deque()
-        self._submit_times: deque[float] = deque()
-        self._stopping = asyncio.Event()
-
-        self.app = Starlette(
+        self._status_faults = ScriptedAnswers()
+        self._result_faults = ScriptedAnswers()
+        super().__init__(
             routes=[
                 Route(SUBMIT_PATH, self._submit, methods=["POST"]),
                 Route(REQUESTS_PATH + "/{request_id}/status", self._status, methods=["GET"]),
                 Route(REQUESTS_PATH + "/{request_id}", self._result, methods=["GET"]),
-                Route("/files/{name}", self._file, methods=["GET", "HEAD"]),
-                Route("/{path:path}", self._not_found, methods=_HTTP_METHODS),
-            ]
+            ],
+            api_key=api_key,
+            complete_after_polls=complete_after_polls,
+            result_size=result_size,
+            rate_limit=rate_limit,
         )
-        self._server = LoopbackServer(self.app)
-        self.url: str = self._server.url
 
-    # ------------------------------------------------------------------ lifecycle
-
-    async def start(self) -> None:
-        await self._server.start()
-
-    async def stop(self) -> None:
-        self._stopping.set()  # wakes requests parked by hang_next_submit
-        await self._server.stop()
+    def _items(self) -> dict[str, FakeJob]:
+        return self.jobs
 
     # ------------------------------------------------------------------ inspection
 
     def result_url(self, request_id: str) -> str:
-        return f"{self.url}/files/{request_id}.mp4"
+        return self._file_url(request_id)
 
     def status_url(self, request_id: str) -> str:
         return f"{self.url}{REQUESTS_PATH}/{request_id}/status"
@@ -228,45 +194,21 @@ class FakeSegmind(StartStop):
         return request_id is None or rest == request_id
 
     def only_job(self) -> FakeJob:
-        assert len(self.jobs) == 1, f"expected exactly one job, got {len(self.jobs)}: {self.jobs}"
-        return next(iter(self.jobs.values()))
+        return self._only()
 
     async def wait_for_job(self, count: int = 1, timeout: float = 10.0) -> list[FakeJob]:
         """Wait until at least `count` jobs were created; returns all jobs in submission order."""
-        await self._wait(lambda: len(self.jobs) >= count, timeout, f"{count} job(s)")
-        return list(self.jobs.values())
+        return await self._wait_for_items(count, timeout)
 
     async def wait_for_requests(
         self, path_prefix: str, count: int = 1, timeout: float = 10.0
     ) -> list[Recorded]:
         """Wait until at least `count` requests whose path starts with `path_prefix` arrived."""
-
-        def matching() -> list[Recorded]:
-            return [r for r in self.requests if r.path.startswith(path_prefix)]
-
-        await self._wait(
-            lambda: len(matching()) >= count, timeout, f"{count} request(s) to {path_prefix}*"
+        return await self._wait_for_requests(
+            lambda r: r.path.startswith(path_prefix), f"{path_prefix}*", count, timeout
         )
-        return matching()
-
-    async def _wait(self, done: Callable[[], bool], timeout: float, what: str) -> None:
-        deadline = time.monotonic() + timeout
-        while not done():
-            if time.monotonic() >= deadline:
-                seen = [f"{r.method} {r.path}" for r in self.requests]
-                raise AssertionError(
-                    f"fake Segmind: timed out after {timeout}s waiting for {what}; "
-                    f"jobs={len(self.jobs)}, requests seen: {seen}"
-                )
-            await asyncio.sleep(0.01)
 
     # ------------------------------------------------------------------ scripting
-
-    def _job(self, request_id: str) -> FakeJob:
-        job = self.jobs.get(request_id)
-        if job is None:
-            raise KeyError(f"fake Segmind: no job {request_id!r}; known: {list(self.jobs)}")
-        return job
 
     def complete(
         self,
@@ -276,10 +218,9 @@ class FakeSegmind(StartStop):
         output_shape: OutputShape | None = None,
     ) -> None:
         """Finish a job successfully (COMPLETED); output_shape None keeps the job's shape."""
-        job = self._job(request_id)
+        job = self._get(request_id)
         if output_shape is not None:
-            if output_shape not in ("output", "video"):
-                raise ValueError(f"output_shape must be 'output' or 'video', got {output_shape!r}")
+            _check_output_shape(output_shape)
             job.output_shape = output_shape
         if result_size is not None:
             job.result_size = result_size
@@ -289,7 +230,7 @@ class FakeSegmind(StartStop):
 
     def fail(self, request_id: str, error: str = "Inference failed") -> None:
         """Finish a job as FAILED (e.g. a content block): its polls answer HTTP 422."""
-        job = self._job(request_id)
+        job = self._get(request_id)
         job.status = "FAILED"
         job.error = error
         job.completed_at = time.time()
@@ -303,71 +244,37 @@ class FakeSegmind(StartStop):
         elif status == "FAILED":
             self.fail(request_id)
         else:
-            job = self._job(request_id)
+            job = self._get(request_id)
             job.status = status
             job.error = None
             job.completed_at = None
 
     def expire(self, request_id: str) -> None:
         """Forget a job as Segmind does after its retention: status/result/file answer 404."""
-        self._job(request_id).expired = True
+        self._get(request_id).expired = True
 
     def refuse_next_submit(self, http_status: int, error: str, *, times: int = 1) -> None:
         """Answer the next submit(s) with HTTP `http_status` and `{"error": error}`; no job."""
-        for _ in range(times):
-            self._submit_faults.append(_SubmitFault("refuse", http_status=http_status, error=error))
+        self._refuse_next(_answer(http_status, error), times)
 
-    def hang_next_submit(self, seconds: float, *, accept: bool = True, times: int = 1) -> None:
-        """Sleep `seconds` before answering the next submit request(s).
-
-        accept=True: the request is handled normally at once (the job is created if valid, so
-        the provider "got it") and that answer is sent after the delay. accept=False: no job is
-        created and the answer after the delay is HTTP 504 `{"error": "Request timed out"}`.
-        If the client disconnects (or the fake stops) during the delay, the wait ends early.
-        """
-        for _ in range(times):
-            self._submit_faults.append(_SubmitFault("hang", seconds=seconds, accept=accept))
-
-    def close_next_submit(self, *, times: int = 1) -> None:
-        """Drop the connection of the next submit request(s) without a complete answer."""
-        for _ in range(times):
-            self._submit_faults.append(_SubmitFault("close"))
+    # hang_next_submit(seconds, *, accept=True, times=1): without accept, the answer after the
+    # delay is HTTP 504 `{"error": "Request timed out"}`. close_next_submit(*, times=1).
+    hang_next_submit = FakeProvider._hang_next
+    close_next_submit = FakeProvider._close_next
 
     def fail_next_status(
         self, http_status: int = 500, error: str = "Internal server error", *, times: int = 1
     ) -> None:
         """Answer the next status request(s) with HTTP `http_status` and `{"error": error}`."""
-        for _ in range(times):
-            self._status_faults.append(_PollFault(http_status, error))
+        self._status_faults.add(_answer(http_status, error), times)
 
     def fail_next_result(
         self, http_status: int = 500, error: str = "Internal server error", *, times: int = 1
     ) -> None:
         """Answer the next result request(s) with HTTP `http_status` and `{"error": error}`."""
-        for _ in range(times):
-            self._result_faults.append(_PollFault(http_status, error))
+        self._result_faults.add(_answer(http_status, error), times)
 
     # ------------------------------------------------------------------ HTTP handlers
-
-    async def _record(self, request: Request) -> Recorded:
-        raw = await request.body()
-        parsed: Any = None
-        if raw:
-            try:
-                parsed = json.loads(raw)
-            except ValueError:
-                parsed = None
-        rec = Recorded(
-            method=request.method,
-            path=request.url.path,
-            query=dict(request.query_params),
-            headers={k.lower(): v for k, v in request.headers.items()},
-            json=parsed,
-            raw=raw,
-            at=time.monotonic(),
-        )
-        self.requests.append(rec)
-        return rec
 
     def _auth_error(self, request: Request) -> JSONResponse | None:
         key = request.headers.get("x-api-key", "").strip()
@@ -377,68 +284,31 @@ class FakeSegmind(StartStop):
             return _error(401, "Invalid API key")
         return None
 
-    async def _submit(self, request: Request) -> Response:
-        rec = await self._record(request)
-        fault = self._submit_faults.popleft() if self._submit_faults else None
-        if fault is None:
-            return self._handle_submit(request, rec)
-        if fault.kind == "refuse":
-            return _error(fault.http_status, fault.error)
-        if fault.kind == "close":
-            return _DropConnection()
-        # hang
-        response = self._handle_submit(request, rec) if fault.accept else None
-        await self._park(request, fault.seconds)
-        return response if response is not None else _error(504, "Request timed out")
-
-    async def _park(self, request: Request, seconds: float) -> None:
-        """Sleep up to `seconds`; end early when the client disconnects or the fake stops."""
-
-        async def disconnected() -> None:
-            while (await request.receive())["type"] != "http.disconnect":
-                pass
-
-        waiters = [
-            asyncio.ensure_future(disconnected()),
-            asyncio.ensure_future(self._stopping.wait()),
-        ]
-        try:
-            await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for w in waiters:
-                w.cancel()
+    def _hang_answer(self) -> Response:
+        return _error(504, "Request timed out")
 
     def _handle_submit(self, request: Request, rec: Recorded) -> JSONResponse:
         auth = self._auth_error(request)
         if auth is not None:
             return auth
-        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if ctype != "application/json":
-            return _error(400, "Content-Type must be application/json")
-        if not isinstance(rec.json, dict):
-            return _error(400, "The request body must be a JSON object")
+        problem = self._json_object_problem(request, rec)
+        if problem is not None:
+            return _error(400, problem)
         body: dict[str, Any] = rec.json
-
-        if self.rate_limit is not None:
-            limit, window = self.rate_limit
-            now = time.monotonic()
-            while self._submit_times and now - self._submit_times[0] >= window:
-                self._submit_times.popleft()
-            if len(self._submit_times) >= limit:
-                return _error(429, "Rate limit exceeded: too many requests, try again later")
-            self._submit_times.append(now)
+        if self._rate_limited() is not None:
+            return _error(429, "Rate limit exceeded: too many requests, try again later")
 
         video_url = body.get("video_url")
         prompt = body.get("prompt")
         mode = body.get("mode")
         first_frame_url = body.get("first_frame_url")
-        if not _is_http_url(video_url):
+        if not is_http_url(video_url):
             return _error(400, "video_url is required and must be a valid http(s) URL")
         if prompt is not None and not isinstance(prompt, str):
             return _error(400, "prompt must be a string")
         if mode is not None and mode not in MODES:
             return _error(400, f"mode must be one of: {', '.join(MODES)}")
-        if first_frame_url is not None and not _is_http_url(first_frame_url):
+        if first_frame_url is not None and not is_http_url(first_frame_url):
             return _error(400, "first_frame_url must be a valid http(s) URL")
         assert isinstance(video_url, str)
 
@@ -478,15 +348,13 @@ class FakeSegmind(StartStop):
     @staticmethod
     def _metrics(job: FakeJob) -> dict[str, Any]:
         # The contents of `metrics` are undocumented; clients must not depend on them.
-        return {"created_at": _iso(job.created_at), "completed_at": _iso(job.completed_at)}
+        return {"created_at": utc_text(job.created_at), "completed_at": utc_text(job.completed_at)}
 
-    def _poll_error(self, request: Request, faults: deque[_PollFault]) -> Response | FakeJob:
-        if faults:
-            f = faults.popleft()
-            return _error(f.http_status, f.error)
-        auth = self._auth_error(request)
-        if auth is not None:
-            return auth
+    async def _polled_job(self, request: Request, faults: ScriptedAnswers) -> Response | FakeJob:
+        """The live job a poll asks for, or the answer it gets instead (scripted, 401, 404)."""
+        refused = await self._record_checked(request, faults)
+        if refused is not None:
+            return refused
         request_id: str = request.path_params["request_id"]
         job = self._live_job(request_id)
         if job is None:
@@ -505,11 +373,9 @@ class FakeSegmind(StartStop):
         )
 
     async def _status(self, request: Request) -> Response:
-        await self._record(request)
-        found = self._poll_error(request, self._status_faults)
-        if not isinstance(found, FakeJob):
-            return found
-        job = found
+        job = await self._polled_job(request, self._status_faults)
+        if not isinstance(job, FakeJob):
+            return job
         job.polls += 1
         if (
             self.processing_after_polls is not None
@@ -530,11 +396,9 @@ class FakeSegmind(StartStop):
         )
 
     async def _result(self, request: Request) -> Response:
-        await self._record(request)
-        found = self._poll_error(request, self._result_faults)
-        if not isinstance(found, FakeJob):
-            return found
-        job = found
+        job = await self._polled_job(request, self._result_faults)
+        if not isinstance(job, FakeJob):
+            return job
         if job.status == "FAILED":
             return self._failed(job)
         body: dict[str, Any] = {"status": job.status}
@@ -552,24 +416,8 @@ class FakeSegmind(StartStop):
         body["metrics"] = self._metrics(job)
         return JSONResponse(body)
 
-    async def _file(self, request: Request) -> Response:
-        await self._record(request)
-        name: str = request.path_params["name"]
-        job = self._live_job(name.removesuffix(".mp4")) if name.endswith(".mp4") else None
+    def _result_size(self, request_id: str) -> int | None:
+        job = self._live_job(request_id)
         if job is None or job.status != "COMPLETED":
-            return Response(b"Not Found", status_code=404, media_type="text/plain")
-        size = job.result_size
-        headers = {"Content-Length": str(size)}
-        if request.method == "HEAD":
-            return Response(b"", headers=headers, media_type="video/mp4")
-        self.file_downloads[job.request_id] = self.file_downloads.get(job.request_id, 0) + 1
-
-        async def chunks() -> AsyncIterator[bytes]:
-            for offset, length in _result_chunks(size):
-                yield _result_chunk(size, offset, length)
-
-        return StreamingResponse(chunks(), headers=headers, media_type="video/mp4")
-
-    async def _not_found(self, request: Request) -> Response:
-        await self._record(request)
-        return _error(404, "Not Found")
+            return None
+        return job.result_size
