@@ -54,8 +54,14 @@ async def submitted(chat: Chat, kie: FakeKie, count: int = 1) -> FakeTask:
 
 
 def task_row(database: Path, task_id: int) -> tuple[Any, ...]:
+    """What a callback could change about a task (not the card's refresh time, which the
+    tracker updates every STATUS_EDIT_INTERVAL_SECONDS anyway)."""
     with sqlite3.connect(database) as conn:
-        row = conn.execute("SELECT * FROM tasks WHERE id = ?", (task_id,)).fetchone()
+        row = conn.execute(
+            "SELECT state, provider_task_id, result_url, failure, error_detail, finished_at, "
+            "delivered_at, attempts FROM tasks WHERE id = ?",
+            (task_id,),
+        ).fetchone()
         return tuple(row)
 
 
