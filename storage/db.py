@@ -6,7 +6,7 @@ import asyncio
 import logging
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
@@ -18,6 +18,8 @@ log = logging.getLogger(__name__)
 
 Params = Sequence[Any] | dict[str, Any]
 _MIGRATION_NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
+# RETURNING clauses (one trip for a write and its row) came in SQLite 3.35 (March 2021).
+MIN_SQLITE_VERSION = (3, 35, 0)
 
 
 class Database:
@@ -34,6 +36,11 @@ class Database:
 
     @classmethod
     async def open(cls, path: Path | str) -> Database:
+        if sqlite3.sqlite_version_info < MIN_SQLITE_VERSION:
+            raise sqlite3.NotSupportedError(
+                f"this Python uses SQLite {sqlite3.sqlite_version}; the bot needs 3.35 or newer "
+                "(use the Docker image, or a Python built with a newer SQLite)"
+            )
         if str(path) != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         conn = await aiosqlite.connect(str(path), isolation_level=None)
@@ -81,13 +88,17 @@ class Database:
             return cursor.rowcount
 
     async def fetch_one(self, sql: str, params: Params = ()) -> sqlite3.Row | None:
-        async with self._conn.execute(sql, params) as cursor:
-            row: sqlite3.Row | None = await cursor.fetchone()
-            return row
+        rows = await self.fetch_all(sql, params)
+        return rows[0] if rows else None
 
-    async def fetch_all(self, sql: str, params: Params = ()) -> Iterable[sqlite3.Row]:
-        async with self._conn.execute(sql, params) as cursor:
-            return await cursor.fetchall()
+    async def fetch_all(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
+        # One trip to the database thread (a cursor's execute, fetch and close would be three).
+        return list(await self._conn.execute_fetchall(sql, params))
+
+    async def write_returning(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
+        """Run one write statement with a RETURNING clause; return its rows."""
+        async with self._write_lock:
+            return list(await self._conn.execute_fetchall(sql, params))
 
     async def ping(self) -> bool:
         """Whether the database answers a trivial query."""

@@ -29,21 +29,17 @@ class DraftRepository:
         """Store a new draft and retire the user's open ones; return it and the retired drafts."""
         state = DraftState.PENDING if prompt is not None else DraftState.AWAITING_PROMPT
         async with self._db.transaction() as conn:
-            async with conn.execute(
-                f"SELECT * FROM drafts WHERE user_id = ? AND state IN {_placeholders(_OPEN)}",
-                (user_id, *_OPEN),
-            ) as cursor:
-                replaced = [Draft.from_row(r) for r in await cursor.fetchall()]
-            await conn.execute(
+            replaced = await conn.execute_fetchall(
                 f"UPDATE drafts SET state = ?, updated_at = ? "
-                f"WHERE user_id = ? AND state IN {_placeholders(_OPEN)}",
+                f"WHERE user_id = ? AND state IN {_placeholders(_OPEN)} RETURNING *",
                 (DraftState.REPLACED, now, user_id, *_OPEN),
             )
-            cursor = await conn.execute(
+            created = await conn.execute_fetchall(
                 """
                 INSERT INTO drafts (user_id, chat_id, video_url, prompt, state, created_at,
                                     updated_at, mode, first_frame_url, media_token)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                RETURNING *
                 """,
                 (
                     user_id,
@@ -58,11 +54,7 @@ class DraftRepository:
                     media_token,
                 ),
             )
-            draft_id = cursor.lastrowid
-        draft = await self.get(draft_id or 0)
-        if draft is None:
-            raise RuntimeError("the draft just stored is missing")
-        return draft, replaced
+        return Draft.from_row(next(iter(created))), [Draft.from_row(r) for r in replaced]
 
     async def get(self, draft_id: int) -> Draft | None:
         row = await self._db.fetch_one("SELECT * FROM drafts WHERE id = ?", (draft_id,))

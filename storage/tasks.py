@@ -75,15 +75,26 @@ class TaskRepository:
         transaction, so two presses of Submit (or two cards at once) cannot slip past either.
         """
         async with self._db.transaction() as conn:
-            async with conn.execute(
-                "SELECT d.*, t.id AS task_id FROM drafts d LEFT JOIN tasks t ON t.draft_id = d.id "
-                "WHERE d.id = ? AND d.user_id = ?",
-                (draft_id, user_id),
-            ) as cursor:
-                draft = await cursor.fetchone()
+            found = list(
+                await conn.execute_fetchall(
+                    "SELECT d.*, t.id AS task_id, "
+                    f"(SELECT COUNT(*) FROM tasks WHERE user_id = ?1 AND state IN {_ACTIVE_SQL}) "
+                    "AS active, "
+                    "(SELECT COUNT(*) FROM tasks WHERE user_id = ?1 AND created_at >= ?3 "
+                    f"AND {_COUNTS_TOWARDS_DAILY}) AS today "
+                    "FROM drafts d LEFT JOIN tasks t ON t.draft_id = d.id "
+                    "WHERE d.id = ?2 AND d.user_id = ?1",
+                    (user_id, draft_id, quota.day_started_at),
+                )
+            )
+            draft = found[0] if found else None
             if draft is None or draft["state"] != DraftState.PENDING or draft["prompt"] is None:
                 existing = draft["task_id"] if draft is not None else None
                 return Claim(None, ClaimRefusal.DRAFT_GONE, existing)
+            if quota.max_active is not None and draft["active"] >= quota.max_active:
+                return Claim(None, ClaimRefusal.ACTIVE_LIMIT)
+            if quota.daily_limit is not None and draft["today"] >= quota.daily_limit:
+                return Claim(None, ClaimRefusal.DAILY_LIMIT)
             if draft["media_token"] is not None:
                 # The upload must still be there; from now on the task holds it.
                 cursor = await conn.execute(
@@ -93,33 +104,17 @@ class TaskRepository:
                 )
                 if cursor.rowcount != 1:
                     return Claim(None, ClaimRefusal.MEDIA_GONE)
-            if quota.max_active is not None:
-                async with conn.execute(
-                    f"SELECT COUNT(*) FROM tasks WHERE user_id = ? AND state IN {_ACTIVE_SQL}",
-                    (user_id,),
-                ) as cursor:
-                    row = await cursor.fetchone()
-                if row is not None and row[0] >= quota.max_active:
-                    return Claim(None, ClaimRefusal.ACTIVE_LIMIT)
-            if quota.daily_limit is not None:
-                async with conn.execute(
-                    f"SELECT COUNT(*) FROM tasks WHERE user_id = ? AND created_at >= ? "
-                    f"AND {_COUNTS_TOWARDS_DAILY}",
-                    (user_id, quota.day_started_at),
-                ) as cursor:
-                    row = await cursor.fetchone()
-                if row is not None and row[0] >= quota.daily_limit:
-                    return Claim(None, ClaimRefusal.DAILY_LIMIT)
             await conn.execute(
                 "UPDATE drafts SET state = ?, updated_at = ? WHERE id = ?",
                 (DraftState.SUBMITTED, now, draft_id),
             )
-            cursor = await conn.execute(
+            created = await conn.execute_fetchall(
                 """
                 INSERT INTO tasks (user_id, chat_id, draft_id, provider, video_url, prompt, state,
                                    status_message_id, created_at, next_check_at, callback_token,
                                    mode, first_frame_url, media_token)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                RETURNING *
                 """,
                 (
                     user_id,
@@ -138,11 +133,7 @@ class TaskRepository:
                     draft["media_token"],
                 ),
             )
-            task_id = cursor.lastrowid
-        task = await self.get(task_id or 0)
-        if task is None:
-            raise RuntimeError("the task just stored is missing")
-        return Claim(task)
+        return Claim(Task.from_row(next(iter(created))))
 
     async def get(self, task_id: int) -> Task | None:
         row = await self._db.fetch_one("SELECT * FROM tasks WHERE id = ?", (task_id,))

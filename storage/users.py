@@ -9,18 +9,25 @@ from storage.models import Access, User
 class UserRepository:
     def __init__(self, db: Database) -> None:
         self._db = db
+        self._usernames: dict[int, str | None] = {}  # the username last stored, per user
 
     async def seen(self, user_id: int, username: str | None, first_name: str, now: float) -> User:
         """Record that the user wrote to the bot; return their row.
 
         Writing again also means they have not blocked the bot (any more).
         """
-        if username:  # usernames move between accounts: only the newest holder keeps it
-            await self._db.execute(
-                "UPDATE users SET username = NULL WHERE username = ? COLLATE NOCASE AND id != ?",
+        key = username.lower() if username else None
+        if key and self._usernames.get(user_id) != key:
+            # Usernames move between accounts: only the newest holder keeps it. (Skipped when
+            # this user already had it last time: then it was done then.)
+            cleared = await self._db.write_returning(
+                "UPDATE users SET username = NULL WHERE username = ? COLLATE NOCASE AND id != ? "
+                "RETURNING id",
                 (username, user_id),
             )
-        await self._db.execute(
+            for (other,) in cleared:
+                self._usernames.pop(int(other), None)  # their name is gone: check them again
+        rows = await self._db.write_returning(
             """
             INSERT INTO users (id, username, first_name, first_seen_at, last_seen_at)
             VALUES (?, ?, ?, ?, ?)
@@ -29,13 +36,12 @@ class UserRepository:
                 first_name = excluded.first_name,
                 last_seen_at = excluded.last_seen_at,
                 blocked_bot_at = NULL
+            RETURNING *
             """,
             (user_id, username, first_name, now, now),
         )
-        user = await self.get(user_id)
-        if user is None:
-            raise RuntimeError(f"user {user_id} is missing right after it was stored")
-        return user
+        self._usernames[user_id] = key
+        return User.from_row(rows[0])
 
     async def get(self, user_id: int) -> User | None:
         row = await self._db.fetch_one("SELECT * FROM users WHERE id = ?", (user_id,))

@@ -134,3 +134,32 @@ async def test_a_commit_that_fails_does_not_wedge_the_shared_connection(tmp_path
     assert row is not None
     assert row[0] == 0
     await db.close()
+
+
+async def test_an_sqlite_without_returning_is_refused_in_one_sentence(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite3, "sqlite_version_info", (3, 34, 1))
+    monkeypatch.setattr(sqlite3, "sqlite_version", "3.34.1")
+    with pytest.raises(sqlite3.NotSupportedError, match=r"SQLite 3\.34\.1; the bot needs 3\.35"):
+        await Database.open(tmp_path / "db.sqlite3")
+    assert not (tmp_path / "db.sqlite3").exists()
+
+
+async def test_a_username_moves_to_its_newest_holder_also_after_a_cached_write(
+    tmp_path: Path,
+) -> None:
+    db = await Database.open(tmp_path / "db.sqlite3")
+    users = UserRepository(db)
+    await users.seen(1, "Alice", "A", now=1.0)
+    await users.seen(2, "alice", "B", now=2.0)  # user 2 took the name over
+    first = await users.get(1)
+    assert first is not None
+    assert first.username is None
+    await users.seen(1, "alice", "A", now=3.0)  # and back: user 1 was evicted from the cache
+    first, second = await users.get(1), await users.get(2)
+    assert first is not None
+    assert first.username == "alice"
+    assert second is not None
+    assert second.username is None
+    await db.close()
