@@ -192,6 +192,11 @@ class TaskService:
             day_started_at=_next_utc_midnight(now) - 86400,
         )
 
+    async def wait_for_submit_turn(self) -> None:
+        """Wait until the provider's rate limit lets one more submit through; the next
+        send_to_provider uses the turn. Tasks wait here still `queued`: nothing is sent yet."""
+        await self._provider.wait_for_submit_turn()
+
     async def send_to_provider(self, task: Task) -> None:
         """Submit a queued task. The row says `submitting` before the request leaves."""
         if not await self._tasks.transition(task.id, TaskState.QUEUED, TaskState.SUBMITTING):

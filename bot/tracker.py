@@ -44,7 +44,8 @@ class Tracker:
         self._clock = clock
         self._wake = asyncio.Event()
         self._working: dict[int, asyncio.Task[None]] = {}
-        self._submitting: set[int] = set()  # tasks picked up to be sent to the provider
+        self._picked: set[int] = set()  # queued tasks picked up to be sent to the provider
+        self._sending: set[int] = set()  # of those, the ones whose submit is under way
         self._loop_task: asyncio.Task[None] | None = None
         self._stopping = False
 
@@ -69,14 +70,16 @@ class Tracker:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._loop_task
             self._loop_task = None
+        # Tasks waiting for the provider's turn have sent nothing: they stay queued for the next
+        # start.
+        for task_id in self._picked - self._sending:
+            self._working[task_id].cancel()
         working = dict(self._working)
         if not working:
             return
         _, pending = await asyncio.wait(working.values(), timeout=grace)
         submits = [
-            job
-            for task_id, job in working.items()
-            if job in pending and task_id in self._submitting
+            job for task_id, job in working.items() if job in pending and task_id in self._sending
         ]
         if submits:
             log.info("Waiting for %d submission(s) to be answered", len(submits))
@@ -99,23 +102,27 @@ class Tracker:
     async def _round(self) -> None:
         self._wake.clear()
         now = self._clock()
-        # Submissions first, in order, only as many as the provider has free slots for. Tasks
-        # picked in an earlier round but not yet "submitting" count as taken (conservative).
-        free = await self._free_slots(now)
+        # Submissions first, in order, only as many as the provider has free slots for, and
+        # no more than a batch waiting for the provider's rate limit at once (a task waiting
+        # there is not looked at otherwise: its card keeps its place in the queue meanwhile).
+        free = min(await self._free_slots(now), self._batch - len(self._picked))
         head_busy = False
-        for task in await self._tasks.due_submissions(now, free):
-            if task.id in self._working:
+        for task in await self._tasks.due_submissions(now, max(free, 0) + len(self._picked)):
+            if task.id in self._picked:
+                continue
+            if task.id in self._working or free <= 0:
                 # In hand already (its card is being refreshed): wait for it rather than let
                 # the next one overtake it. Its end wakes this loop again.
-                head_busy = True
+                head_busy = task.id in self._working
                 break
-            self._submitting.add(task.id)
-            self._start(task, self._service.send_to_provider)
+            free -= 1
+            self._picked.add(task.id)
+            self._working[task.id] = asyncio.create_task(self._submit(task))
         due = await self._tasks.due(now, self._batch + len(self._working), self._card_interval)
         for task in due:
             if task.id not in self._working:
                 self._start(task, self._service.advance)
-        free = await self._free_slots(self._clock())
+        free = min(await self._free_slots(self._clock()), self._batch - len(self._picked))
         next_at = await self._tasks.next_wake_at(
             self._card_interval, self._working.keys(), submissions=free > 0 and not head_busy
         )
@@ -132,15 +139,36 @@ class Tracker:
         """Provider slots free for new submissions. Tasks picked in an earlier round but not
         yet "submitting" count as taken (a little conservative, never over the cap)."""
         taken = await self._tasks.count_at_provider(unknown_since=now - self._task_timeout)
-        return self._max_at_provider - taken - len(self._submitting)
+        return self._max_at_provider - taken - len(self._picked)
 
     def _start(self, task: Task, work: Callable[[Task], Awaitable[None]]) -> None:
         self._working[task.id] = asyncio.create_task(self._advance(task, work))
 
     async def _advance(self, task: Task, work: Callable[[Task], Awaitable[None]]) -> None:
-        try:
+        async def in_a_slot(task: Task) -> None:
             async with self._slots:
                 await work(task)
+
+        await self._guarded(task, in_a_slot)
+
+    async def _submit(self, task: Task) -> None:
+        """Send a queued task once the provider's rate limit allows.
+
+        Outside the slots: a submission waiting for its turn must not hold up checks and
+        deliveries, and once it has its turn it must go at once (the turn is counted from then).
+        """
+
+        async def send(task: Task) -> None:
+            await self._service.wait_for_submit_turn()
+            self._sending.add(task.id)
+            await self._service.send_to_provider(task)
+
+        await self._guarded(task, send)
+
+    async def _guarded(self, task: Task, work: Callable[[Task], Awaitable[None]]) -> None:
+        """Run the work; an unexpected error is reported and the task looked at again later."""
+        try:
+            await work(task)
         except Exception as exc:
             log.exception("Advancing task %d failed", task.id)
             await self._postpone(task)
@@ -148,7 +176,8 @@ class Tracker:
                 await self._service.report_unexpected(f"task #{task.id}", exc)
         finally:
             self._working.pop(task.id, None)
-            self._submitting.discard(task.id)
+            self._picked.discard(task.id)
+            self._sending.discard(task.id)
             self.wake()
 
     async def _postpone(self, task: Task) -> None:

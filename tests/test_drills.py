@@ -66,20 +66,12 @@ async def test_provider_and_telegram_faults_still_deliver_each_accepted_task_onc
     assert_no_secrets(drill.log)
 
 
-# Found by the drills. Both come from one cause: the tracker marks a task "submitting" and holds
-# one of its TRACKER_CONCURRENCY slots *before* waiting for the provider's submit rate limit
-# (bot/service.py send_to_provider -> bot/providers/http.py ProviderHttp.submit ->
-# WindowLimiter.acquire; KIE allows 20 submits per 10 s), and it starts a job for every queued
-# task at once (bot/tracker.py _round: due_submissions(now, free) with MAX_CONCURRENT_TASKS free).
+# Found by the drills (both fixed): the tracker used to mark a task "submitting" and hold one of
+# its TRACKER_CONCURRENCY slots *before* waiting for the provider's submit rate limit (KIE allows
+# 20 submits per 10 s), and started a job for every queued task at once. Now a task waits for its
+# turn still queued and outside the slots (bot/tracker.py Tracker._submit).
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="bug: a task still waiting in the bot for the provider's rate limit is already "
-    "'submitting', so after a SIGKILL the restart reports it 'outcome unknown' and never sends "
-    "it, though no request for it ever left",
-)
 async def test_sigkill_while_submits_wait_for_the_rate_limit_loses_no_unsent_task(
     tmp_path: Path,
 ) -> None:
@@ -91,13 +83,6 @@ async def test_sigkill_while_submits_wait_for_the_rate_limit_loses_no_unsent_tas
     assert drill.states == {"delivered": 25}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="bug: while submits queue for the provider's rate limit they hold every tracker slot "
-    "and are queued ahead of status checks and deliveries, so a finished task waits for the "
-    "backlog to drain (40 tasks: results up to ~9 s late; 100 tasks: p95 ~18 s)",
-)
 async def test_results_are_delivered_promptly_while_submits_wait_for_the_rate_limit(
     tmp_path: Path,
 ) -> None:

@@ -39,3 +39,30 @@ def test_reports_beyond_the_burst_are_held_and_counted() -> None:
     assert throttle.take_held() == 0
     now[0] = 61
     assert throttle.allow()
+
+
+async def test_a_reserved_turn_is_used_by_the_next_start_and_counted_from_then() -> None:
+    now = [0.0]
+    limiter = WindowLimiter(2, 10.0, clock=lambda: now[0])
+    await limiter.reserve()  # at 0
+    now[0] = 4.0
+    await limiter.acquire()  # uses the reserved turn: counted at 4, not at 0
+    await limiter.acquire()  # the second turn, at 4
+    now[0] = 10.0  # had the first stayed at 0, a turn would be free now
+    third = asyncio.create_task(limiter.acquire())
+    await asyncio.sleep(0)
+    assert not third.done()
+    third.cancel()
+
+
+async def test_a_turn_reserved_more_than_a_period_ago_is_not_a_free_pass() -> None:
+    now = [0.0]
+    limiter = WindowLimiter(1, 10.0, clock=lambda: now[0])
+    await limiter.reserve()  # at 0; forgotten by 10
+    now[0] = 11.0
+    await limiter.acquire()  # a turn of its own, at 11
+    now[0] = 12.0
+    second = asyncio.create_task(limiter.acquire())
+    await asyncio.sleep(0)
+    assert not second.done()  # the stale reservation did not let a second start in
+    second.cancel()

@@ -109,6 +109,14 @@ class Provider(Protocol):
     name: str
     capabilities: Capabilities
 
+    async def wait_for_submit_turn(self) -> None:
+        """Wait until the provider's own rate limit lets one more submit through.
+
+        The next submit uses the turn. Called while the task is still queued, so that a task
+        waiting here is never marked as sent (a restart then sends it, not "outcome unknown").
+        """
+        ...
+
     async def submit(self, request: SubmitRequest) -> str:
         """Start a job; return the provider's job id.
 

@@ -61,6 +61,11 @@ class ProviderHttp:
     async def aclose(self) -> None:
         await self.client.aclose()
 
+    async def wait_for_submit_turn(self) -> None:
+        """Wait until the provider's submit rate allows one more; the next submit uses it."""
+        if self._submit_limiter is not None:
+            await self._submit_limiter.reserve()
+
     async def submit(
         self,
         path: str,

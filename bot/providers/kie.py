@@ -143,6 +143,9 @@ class KieProvider:
     async def aclose(self) -> None:
         await self._http.aclose()
 
+    async def wait_for_submit_turn(self) -> None:
+        await self._http.wait_for_submit_turn()
+
     async def submit(self, request: SubmitRequest) -> str:
         body = {"prompt": request.prompt, "videoUrl": request.video_url}
         if request.callback_url:

@@ -85,6 +85,9 @@ class LumaProvider:
     async def aclose(self) -> None:
         await self._http.aclose()
 
+    async def wait_for_submit_turn(self) -> None:
+        await self._http.wait_for_submit_turn()
+
     async def submit(self, request: SubmitRequest) -> str:
         body: dict[str, Any] = {
             "generation_type": "modify_video",

@@ -82,6 +82,9 @@ class SandboxProvider:
         await asyncio.gather(*self._running.values(), return_exceptions=True)
         await self._links.aclose()
 
+    async def wait_for_submit_turn(self) -> None:
+        """The sandbox queues its jobs itself: there is no rate to keep."""
+
     async def submit(self, request: SubmitRequest) -> str:
         self._remove_old_jobs()
         job_id = uuid.uuid4().hex

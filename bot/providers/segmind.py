@@ -71,6 +71,9 @@ class SegmindProvider:
     async def aclose(self) -> None:
         await self._http.aclose()
 
+    async def wait_for_submit_turn(self) -> None:
+        await self._http.wait_for_submit_turn()
+
     async def submit(self, request: SubmitRequest) -> str:
         body = {"video_url": request.video_url, "prompt": request.prompt}
         if request.mode:
