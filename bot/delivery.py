@@ -159,7 +159,7 @@ class TelegramOutbox:
         plain = texts.shorten(_html_to_text(html), texts.SAFE_MESSAGE_LENGTH)
         for admin_id in self._admin_ids:
             try:
-                if len(html) <= texts.SAFE_MESSAGE_LENGTH:
+                if texts.telegram_length(html) <= texts.SAFE_MESSAGE_LENGTH:
                     try:
                         await self._bot.send_message(chat_id=admin_id, text=html)
                         continue

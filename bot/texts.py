@@ -9,8 +9,12 @@ from bot.failures import Failure
 from bot.providers.base import Capabilities
 from storage.models import Task, TaskState, User
 
+# Telegram's limits, counted as telegram_length() counts (UTF-16 code units), after the HTML
+# markup is parsed away: a caption, a message, and the text of a callback query's answer (toast).
 CAPTION_LIMIT = 1024
-# Telegram counts UTF-16 code units, in which an emoji takes two: keep long texts below this.
+MESSAGE_LIMIT = 4096
+TOAST_LIMIT = 200
+# Reports to the admins are kept a little below MESSAGE_LIMIT.
 SAFE_MESSAGE_LENGTH = 4000
 
 BUTTON_SUBMIT = "✅ Submit"
@@ -42,9 +46,27 @@ def format_duration(seconds: float) -> str:
     return f"{days} d {hours} h" if hours else f"{days} d"
 
 
+def telegram_length(text: str) -> int:
+    """The length of `text` as Telegram counts it for its limits: in UTF-16 code units, in which
+    a character beyond the Basic Multilingual Plane (most emoji) takes two."""
+    return len(text) + sum(1 for c in text if c > "\uffff")
+
+
 def shorten(text: str, limit: int) -> str:
-    """Cut `text` to at most `limit` characters, marking the cut with an ellipsis."""
-    return text if len(text) <= limit else text[: max(0, limit - 1)].rstrip() + "…"
+    """Cut `text` to at most `limit` UTF-16 code units (as Telegram counts), marking the cut with
+    an ellipsis. Cuts fall between characters, so never inside a surrogate pair.
+
+    The one place where the bot trims text to fit Telegram's limits."""
+    if telegram_length(text) <= limit:
+        return text
+    if limit < 1:
+        return ""
+    units = 0
+    for index, char in enumerate(text):
+        units += 2 if char > "\uffff" else 1
+        if units > limit - 1:  # no room left for this character and the ellipsis
+            return text[:index].rstrip() + "…"
+    return text  # not reached: the text is longer than the limit
 
 
 def _formats(capabilities: Capabilities) -> str:
@@ -323,7 +345,8 @@ def status_card(task: Task, now: float, queue_position: int | None = None) -> st
 
 def result_caption(task: Task) -> str:
     head = f"Task #{task.id}: "
-    return head + escape(shorten(task.prompt, CAPTION_LIMIT - len(head) - 50))
+    # Telegram counts the caption without its markup: the escaped `&lt;` counts as `<`.
+    return head + escape(shorten(task.prompt, CAPTION_LIMIT - telegram_length(head)))
 
 
 UPLOAD_FAILED = "Telegram would not take the video file"

@@ -23,7 +23,9 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     if isinstance(update, Update):
         try:
             if update.callback_query is not None:
-                await update.callback_query.answer(texts.UNEXPECTED_ERROR[:200])
+                await update.callback_query.answer(
+                    texts.shorten(texts.UNEXPECTED_ERROR, texts.TOAST_LIMIT)
+                )
             elif update.effective_message is not None:
                 await update.effective_message.reply_text(texts.UNEXPECTED_ERROR)
         except TelegramError as exc:

@@ -53,7 +53,7 @@ async def admit(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 async def _refuse(update: Update, refusal: str) -> None:
     try:
         if update.callback_query is not None:
-            await update.callback_query.answer(refusal[:200])
+            await update.callback_query.answer(texts.shorten(refusal, texts.TOAST_LIMIT))
         elif update.effective_message is not None:
             await update.effective_message.reply_text(refusal)
     except TelegramError as exc:

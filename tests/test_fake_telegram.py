@@ -108,6 +108,14 @@ async def test_bad_html_is_refused(bot: Bot) -> None:
         await bot.send_message(USER, "x" * 4097)
 
 
+async def test_lengths_are_counted_as_telegram_counts_them(bot: Bot) -> None:
+    """In UTF-16 code units of the rendered text: an emoji takes two, markup takes none."""
+    await bot.send_message(USER, "🎨" * 2048)
+    await bot.send_message(USER, "<b>" + "x" * 4096 + "</b>", parse_mode=ParseMode.HTML)
+    with pytest.raises(BadRequest, match="Message is too long"):
+        await bot.send_message(USER, "🎨" * 2048 + "x")
+
+
 async def test_updates_message_and_button(bot: Bot, fake: FakeTelegram) -> None:
     fake.send_message(USER, "/start", first_name="Ann")
     first = await bot.get_updates(timeout=0)

@@ -22,12 +22,14 @@ Typical use in a test::
 
 What it checks like Telegram does (so tests catch real bugs): the token (401), unknown methods
 (404), HTML `parse_mode` markup (400 "can't parse entities" for an unescaped `<` or an unknown
-tag), text/caption length (4096/1024), empty texts, inline keyboards (callback_data at most 64
-bytes), "message is not modified", unknown messages to edit/delete/reply to, unknown callback
-query ids, uploads over 50 MiB (413) and `getFile` over 20 MiB ("file is too big"; set
-`max_download_size = None` to act like a local Bot API server). Messages returned to the bot are
-rendered as Telegram renders them (HTML tags become `entities`); `SentMessage.text` keeps what
-the bot sent, `SentMessage.rendered` what the user sees.
+tag), text/caption length (4096/1024 UTF-16 code units of the rendered text, as Telegram
+counts: an emoji takes two), callback answers (200), empty texts, inline keyboards
+(callback_data at most 64 bytes), "message is not modified", unknown messages to
+edit/delete/reply to, unknown callback query ids, uploads over 50 MiB (413) and `getFile` over
+20 MiB ("file is too big"; set `max_download_size = None` to act like a local Bot API server).
+Messages returned to the bot are rendered as Telegram renders them (HTML tags become
+`entities`); `SentMessage.text` keeps what the bot sent, `SentMessage.rendered` what the user
+sees.
 
 Updates wait in a queue until confirmed by a later `getUpdates` offset (or delivered to a
 webhook). While a webhook is set, `getUpdates` answers 409 like Telegram, and updates are POSTed
@@ -835,7 +837,7 @@ class FakeTelegram(StartStop):
                 raise _bad("can't parse BotCommand")
             if not re.fullmatch(r"[a-z0-9_]{1,32}", str(command.get("command", ""))):
                 raise _bad("BOT_COMMAND_INVALID")
-            if not 1 <= len(str(command.get("description", ""))) <= 256:
+            if not 1 <= _u16(str(command.get("description", ""))) <= 256:
                 raise _bad("BOT_COMMAND_DESCRIPTION_INVALID")
         key = _scope_key(call.params.get("scope"), str(call.params.get("language_code", "")))
         self._commands[key] = [dict(c) for c in commands]
@@ -1043,7 +1045,7 @@ class FakeTelegram(StartStop):
         query_id = str(call.params.get("callback_query_id", ""))
         if query_id not in self._callback_queries:
             raise _bad("query is too old and response timeout expired or query ID is invalid")
-        if len(str(call.params.get("text", ""))) > MAX_CALLBACK_ANSWER_LENGTH:
+        if _u16(str(call.params.get("text", ""))) > MAX_CALLBACK_ANSWER_LENGTH:
             raise _bad("MESSAGE_TOO_LONG")
         self._callback_answers.setdefault(query_id, call)
         return True

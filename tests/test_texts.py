@@ -1,0 +1,80 @@
+"""Trimming text to Telegram's limits, which count UTF-16 code units (an emoji takes two)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bot import texts
+from storage.models import Task, TaskState
+
+
+def utf16_units(text: str) -> int:
+    """Telegram's count, done the long way round (and refusing half a surrogate pair)."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+@pytest.mark.parametrize(
+    ("text", "length"),
+    [("", 0), ("abc", 3), ("é", 1), ("€", 1), ("🎨", 2), ("a🎨b", 4), ("👩‍👩‍👧", 8), ("𝕏", 2)],
+)
+def test_telegram_length_counts_utf16_code_units(text: str, length: int) -> None:
+    assert texts.telegram_length(text) == length == utf16_units(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "limit", "shortened"),
+    [
+        ("short", 5, "short"),
+        ("a longer text", 8, "a longe…"),
+        ("cut at a space here", 10, "cut at a…"),  # no space left before the ellipsis
+        ("🎨🎨🎨", 6, "🎨🎨🎨"),  # exactly the limit: untouched
+        ("🎨🎨🎨", 5, "🎨🎨…"),
+        ("🎨🎨🎨", 4, "🎨…"),  # 🎨 + half of one + … would be 4, but halves are not cut
+        ("a🎨", 2, "a…"),
+        ("abc", 1, "…"),
+        ("abc", 0, ""),
+    ],
+)
+def test_shorten_counts_as_telegram_and_never_splits_a_character(
+    text: str, limit: int, shortened: str
+) -> None:
+    assert texts.shorten(text, limit) == shortened
+
+
+@given(st.text(), st.integers(min_value=0, max_value=60))
+def test_shortened_text_always_fits_and_is_valid_utf16(text: str, limit: int) -> None:
+    text = text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")  # no halves
+    shortened = texts.shorten(text, limit)
+    assert utf16_units(shortened) <= limit  # would raise on half a surrogate pair
+    if utf16_units(text) <= limit:
+        assert shortened == text
+    else:
+        assert shortened.endswith("…") or limit == 0
+        assert text.startswith(shortened.removesuffix("…"))
+
+
+def test_a_caption_of_many_emoji_fits_telegrams_limit() -> None:
+    now = time.time()
+    fields: dict[str, object] = dict.fromkeys(Task.column_names())
+    fields.update(
+        id=123456,
+        user_id=1,
+        chat_id=1,
+        draft_id=1,
+        provider="kie",
+        video_url="https://v.example.com/e.mp4",
+        prompt="make it red <&> " + "🎨" * 800,
+        state=TaskState.DELIVERING,
+        attempts=0,
+        created_at=now,
+    )
+    task = Task(**fields)  # type: ignore[arg-type]
+    caption = texts.result_caption(task)
+    rendered = caption.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    assert texts.telegram_length(rendered) <= texts.CAPTION_LIMIT
+    assert rendered.startswith("Task #123456: make it red <&> 🎨")
+    assert rendered.endswith("🎨…")
