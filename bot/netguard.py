@@ -6,8 +6,10 @@ unspecified address, for IPv4 and IPv6 alike, nor an IPv6 form that carries such
 inside it (NAT64, 6to4, IPv4-compatible and -mapped). The connection then goes to an address
 that was checked (with the original Host header and TLS name), so a DNS answer cannot change
 between the check and the request. Redirects are followed by hand, a few at most, each hop
-checked again. Connections are not kept for reuse: each is made, and its certificate checked,
-for its own host.
+checked again. Each hop must be well formed before anything is asked: an http(s) address with a
+host, and a port (if it has one) written in digits from 1 to 65535; anything else is refused with
+BlockedLinkError, like a private address. Connections are not kept for reuse: each is made, and
+its certificate checked, for its own host.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from html import escape
-from urllib.parse import urljoin
+from urllib.parse import SplitResult, urljoin, urlsplit
 
 import httpx
 
@@ -32,6 +34,9 @@ _NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")
 _IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
 _SIIT = ipaddress.ip_network("::ffff:0:0:0/96")
 _NOT_VALID = "That link is not a valid web address."
+_BAD_PORT = "That link's port number is not valid (ports go from 1 to 65535)."
+_BAD_REDIRECT = "That link redirects to an address that is not valid."
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 class BlockedLinkError(Exception):
@@ -90,6 +95,7 @@ class GuardedClient:
             timeout=timeout,
             follow_redirects=False,
             limits=httpx.Limits(max_keepalive_connections=0),
+            event_hooks={"response": [_refuse_unreadable_redirect]},
         )
         self._allow_loopback = allow_loopback
         self._resolve = resolver
@@ -110,15 +116,19 @@ class GuardedClient:
     ) -> AsyncIterator[httpx.Response]:
         """Like httpx's `stream`, following redirects, every hop checked.
 
-        Raises BlockedLinkError for a link that is not a public http(s) address, or that
-        redirects too often or into a private network.
+        Raises BlockedLinkError, before connecting, for a link that is not a well-formed public
+        http(s) address, or that redirects too often, into a private network or to an address
+        that is not well formed.
         """
         for _ in range(self._max_redirects + 1):
             response = await self._send(method, url, headers or {})
             if response.status_code in _REDIRECTS and "location" in response.headers:
-                url = urljoin(url, response.headers["location"])
                 await response.aclose()
-                continue
+                try:
+                    url = urljoin(url, response.headers["location"])
+                except ValueError as exc:  # e.g. an unclosed [ of an IPv6 address
+                    raise BlockedLinkError(_BAD_REDIRECT) from exc
+                continue  # the next hop is checked like the first
             try:
                 yield response
             finally:
@@ -134,11 +144,12 @@ class GuardedClient:
         try:
             parsed = httpx.URL(url)
             host = parsed.raw_host.decode("ascii")  # IDNA: bücher.example -> xn--bcher-kva...
-            port = parsed.port or (443 if parsed.scheme == "https" else 80)
+            parts = urlsplit(url)
         except (httpx.InvalidURL, ValueError, UnicodeError) as exc:
             raise BlockedLinkError(_NOT_VALID) from exc
-        if parsed.scheme not in ("http", "https") or not host:
+        if parsed.scheme not in _DEFAULT_PORTS or not host:
             raise BlockedLinkError("That link is not a web (http or https) address I can use.")
+        port = _port(parsed, parts)
         addresses = await self._public_addresses(host, port)
         last_error: httpx.TransportError | None = None
         for address in addresses:
@@ -180,6 +191,30 @@ class GuardedClient:
                 "That link points into a private or local network, which I don't fetch from."
             )
         return addresses
+
+
+async def _refuse_unreadable_redirect(response: httpx.Response) -> None:
+    """Refuse a redirect to a Location httpx cannot read: httpx reads it (to offer the next
+    request) before `stream` sees the response, and would raise RemoteProtocolError."""
+    if response.has_redirect_location:
+        try:
+            httpx.URL(response.headers["location"])
+        except httpx.InvalidURL as exc:
+            raise BlockedLinkError(_BAD_REDIRECT) from exc
+
+
+def _port(parsed: httpx.URL, parts: SplitResult) -> int:
+    """The port to connect to, or BlockedLinkError unless it is written in ASCII digits and is
+    from 1 to 65535. httpx reads a port with int() and leaves its range unchecked ("99999",
+    "-1", "1_0"): the socket would then fail with an OverflowError, which no caller expects."""
+    try:
+        _ = parts.port  # ValueError unless ASCII digits, at most 65535
+    except ValueError as exc:
+        raise BlockedLinkError(_BAD_PORT) from exc
+    port = _DEFAULT_PORTS[parsed.scheme] if parsed.port is None else parsed.port
+    if not 1 <= port <= 65535:
+        raise BlockedLinkError(_BAD_PORT)
+    return port
 
 
 def _host_header(url: httpx.URL) -> str:

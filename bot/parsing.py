@@ -53,11 +53,16 @@ def _check_link(link: str) -> tuple[str | None, str | None]:
     try:
         parts = urlsplit(link)
         host = parts.hostname
-        _ = parts.port  # raises ValueError for a port that is not a number in range
-    except ValueError:
+    except ValueError:  # e.g. an unclosed [ of an IPv6 address
         return None, texts.LINK_WITHOUT_HOST
     if not host or not (_HOST.match(host) or _is_ipv6_literal(parts.netloc)):
         return None, texts.LINK_WITHOUT_HOST
+    try:
+        port = parts.port  # ValueError unless ASCII digits, at most 65535
+    except ValueError:
+        return None, texts.LINK_BAD_PORT
+    if port == 0:
+        return None, texts.LINK_BAD_PORT
     return link, None
 
 

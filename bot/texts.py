@@ -124,6 +124,10 @@ LINK_WITHOUT_HOST = (
     "Send the full address, like https://example.com/clip.mp4."
 )
 MORE_THAN_ONE_LINK = "Please send one video link at a time, with its prompt."
+LINK_BAD_PORT = (
+    "That link has a port number that cannot be right (the number after the host's colon must "
+    "be from 1 to 65535). Please check the link, or send it without the port."
+)
 LINK_TOO_LONG = "That link is too long (over 2,000 characters). Please send a shorter link."
 ASK_FOR_PROMPT = (
     "Got the link. Now send the prompt: in English, say how the video should change, "

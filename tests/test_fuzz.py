@@ -371,8 +371,7 @@ RESULT_URLS = st.one_of(
             "http://exa mple.invalid/x.mp4",
             "http://ü.invalid/x.mp4",
             "http://a..b.invalid/",
-            # Not "http://127.0.0.1:99999/x.mp4": a port over 65535 is the bug of the xfail
-            # test test_a_result_url_with_a_port_over_65535_is_refused_cleanly below.
+            "http://127.0.0.1:99999/x.mp4",
             "http://[fe80::1%eth0]/x.mp4",
             "file:///etc/passwd",
             "ftp://result.invalid/x.mp4",
@@ -721,13 +720,6 @@ async def test_any_callback_body_gets_a_clean_answer_and_a_refused_one_changes_n
 ODD_PORT_RESULT = "http://127.0.0.1:99999/result.mp4"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="bug: a result URL with a port over 65535 (from a provider callback or status) makes "
-    "ResultFetcher.fetch raise OverflowError: 'Delivering task N failed unexpectedly' with a "
-    "traceback and a 🐞 report to the admins at every attempt, before the link fallback",
-)
 async def test_a_result_url_with_a_port_over_65535_is_refused_cleanly(webhook_bot: Fuzzed) -> None:
     task_id, job, url = await processing_task(webhook_bot)
     body = {"code": 200, "msg": "ok", "data": {"taskId": job, "resultUrls": [ODD_PORT_RESULT]}}
@@ -737,13 +729,6 @@ async def test_a_result_url_with_a_port_over_65535_is_refused_cleanly(webhook_bo
     webhook_bot.assert_nothing_unforeseen()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="bug: a user's link whose server redirects to a port over 65535 makes the preflight "
-    "raise OverflowError out of the message handler: the error handler apologises to the user "
-    "and sends the admins a 🐞 'Unhandled error' report",
-)
 async def test_a_link_redirecting_to_a_port_over_65535_is_refused_cleanly(
     start_bot: Callable[..., Any], fuzzed: Callable[[BotApp], Fuzzed]
 ) -> None:
