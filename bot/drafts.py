@@ -32,7 +32,10 @@ class DraftReply:
     kind: ReplyKind
     text: str  # HTML to send
     draft: Draft | None = None
-    retired_cards: tuple[Draft, ...] = ()  # older cards this draft replaced: take their buttons
+    # An older card (with buttons) was replaced by this draft; `text` says so. The old card is
+    # not edited now, which would cost a Bot API call per message: a press on it says it was
+    # replaced, and takes its buttons then (handlers/requests.py).
+    replaced_card: bool = False
 
 
 class DraftService:
@@ -66,10 +69,11 @@ class DraftService:
             return DraftReply(ReplyKind.PROBLEM, parsed.link_problem)
         if parsed.url is None:
             return await self._prompt_only(user_id, chat_id, parsed.prompt)
-        open_draft = await self._drafts.open_for_user(user_id)
-        if open_draft is not None and open_draft.awaiting_first_frame and not parsed.prompt:
-            return await self._replace(open_draft, first_frame_url=parsed.url)
-        if parsed.prompt:
+        if not parsed.prompt:
+            open_draft = await self._drafts.open_for_user(user_id)
+            if open_draft is not None and open_draft.awaiting_first_frame:
+                return await self._replace(open_draft, first_frame_url=parsed.url)
+        else:
             problem = self._prompt_problem(parsed.prompt)
             if problem:
                 return DraftReply(ReplyKind.PROBLEM, problem)
@@ -102,11 +106,12 @@ class DraftService:
             media_token=media_token,
         )
         if problem:
+            text = texts.caption_not_a_prompt(problem) + "\n" + texts.ASK_FOR_PROMPT
             return DraftReply(
                 ReplyKind.ASK_PROMPT,
-                texts.caption_not_a_prompt(problem) + "\n" + texts.ASK_FOR_PROMPT,
+                _with_remarks(text, None, reply.replaced_card),
                 reply.draft,
-                reply.retired_cards,
+                reply.replaced_card,
             )
         return reply
 
@@ -128,7 +133,7 @@ class DraftService:
             if moved:
                 completed = await self._drafts.get(draft.id)
                 if completed is not None:
-                    return _card(completed, ())
+                    return _card(completed, replaced_card=False)
         # A card is showing already: the new text is a new prompt for the same link.
         return await self._replace(draft, prompt=prompt)
 
@@ -171,19 +176,27 @@ class DraftService:
         for old in retired:  # an upload only the retired card had is no longer needed
             if old.media_token != media_token:
                 await self._media.drop(old.media_token)
-        retired_cards = tuple(d for d in retired if d.card_message_id is not None)
+        replaced_card = any(d.card_message_id is not None for d in retired)
         if prompt is None:
-            ask = (
-                texts.ASK_FOR_PROMPT if note is None else f"{texts.ASK_FOR_PROMPT}\n\n<i>{note}</i>"
-            )
-            return DraftReply(ReplyKind.ASK_PROMPT, ask, draft, retired_cards)
-        return _card(draft, retired_cards, note)
+            ask = _with_remarks(texts.ASK_FOR_PROMPT, note, replaced_card)
+            return DraftReply(ReplyKind.ASK_PROMPT, ask, draft, replaced_card)
+        return _card(draft, replaced_card, note)
 
     def _prompt_problem(self, prompt: str) -> str | None:
         return prompt_problem(prompt, self._capabilities.max_prompt_chars)
 
     async def card_shown(self, draft_id: int, message_id: int) -> None:
         await self._drafts.set_card(draft_id, message_id)
+
+    async def is_replaced_card(self, user_id: int, draft_id: int, message_id: int) -> bool:
+        """Whether the message is the card of the user's draft that a newer one replaced."""
+        draft = await self._drafts.get(draft_id)
+        return (
+            draft is not None
+            and draft.user_id == user_id
+            and draft.card_message_id == message_id
+            and draft.state == DraftState.REPLACED
+        )
 
     async def cancel(self, user_id: int, draft_id: int) -> bool:
         """Cancel the user's pending card; False when it is not open any more."""
@@ -227,9 +240,13 @@ def card_text(draft: Draft) -> str:
     return texts.confirmation_card(video, draft.prompt or "", draft.mode, draft.first_frame_url)
 
 
-def _card(draft: Draft, retired_cards: tuple[Draft, ...], note: str | None = None) -> DraftReply:
-    text = card_text(draft)
-    for remark in (note, texts.DRAFT_REPLACED_NOTICE if retired_cards else None):
+def _card(draft: Draft, replaced_card: bool, note: str | None = None) -> DraftReply:
+    text = _with_remarks(card_text(draft), note, replaced_card)
+    return DraftReply(ReplyKind.CARD, text, draft, replaced_card)
+
+
+def _with_remarks(text: str, note: str | None, replaced_card: bool) -> str:
+    for remark in (note, texts.DRAFT_REPLACED_NOTICE if replaced_card else None):
         if remark:
             text = f"{text}\n\n<i>{remark}</i>"
-    return DraftReply(ReplyKind.CARD, text, draft, retired_cards)
+    return text

@@ -72,13 +72,11 @@ async def text_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
         return
     rt = runtime(context)
     reply = await rt.drafts.receive_text(user.id, message.chat_id, message.text)
-    await show_draft_reply(message, context, rt, reply)
+    await show_draft_reply(message, rt, reply)
 
 
-async def show_draft_reply(
-    message: Message, context: ContextTypes.DEFAULT_TYPE, rt: Runtime, reply: DraftReply
-) -> None:
-    """Answer with the card (or the question, or the problem); retire replaced cards."""
+async def show_draft_reply(message: Message, rt: Runtime, reply: DraftReply) -> None:
+    """Answer with the card (or the question, or the problem)."""
     if reply.kind != ReplyKind.CARD or reply.draft is None:
         await message.reply_text(reply.text)
     else:
@@ -86,15 +84,6 @@ async def show_draft_reply(
             reply.text, reply_markup=card_keyboard(reply.draft, rt.capabilities)
         )
         await rt.drafts.card_shown(reply.draft.id, card.message_id)
-    for old in reply.retired_cards:
-        if old.card_message_id is None:
-            continue
-        try:
-            await context.bot.edit_message_text(
-                chat_id=old.chat_id, message_id=old.card_message_id, text=texts.CARD_REPLACED
-            )
-        except TelegramError as exc:  # the old card may be gone; the draft is retired anyway
-            log.info("Could not retire card %d: %s", old.card_message_id, exc)
 
 
 async def card_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -116,26 +105,40 @@ async def card_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
             await query.edit_message_text(texts.CARD_CANCELLED)
             await query.answer(texts.TOAST_CANCELLED)
         else:
-            await query.answer(texts.TOAST_CARD_GONE)
+            await _card_gone(query, rt, draft_id)
     elif action == MODE and arg:
         draft = await rt.drafts.set_mode(user_id, draft_id, arg)
-        await _show_changed_card(query, rt, draft, modes.describe(arg) if draft else "")
+        await _show_changed_card(query, rt, draft_id, draft, modes.describe(arg) if draft else "")
     elif action == FRAME:
         draft = await rt.drafts.first_frame_button(user_id, draft_id)
         if draft is not None and draft.awaiting_first_frame:
             await query.answer(texts.TOAST_WAITING_FOR_FIRST_FRAME)
             await context.bot.send_message(chat_id=draft.chat_id, text=texts.ASK_FIRST_FRAME)
         else:
-            await _show_changed_card(query, rt, draft, texts.TOAST_FIRST_FRAME_REMOVED)
+            await _show_changed_card(query, rt, draft_id, draft, texts.TOAST_FIRST_FRAME_REMOVED)
     else:
         await query.answer(texts.TOAST_CARD_GONE)
 
 
+async def _card_gone(query: CallbackQuery, rt: Runtime, draft_id: int) -> None:
+    """Say the card is no longer open; one a newer request replaced loses its buttons now."""
+    await query.answer(texts.TOAST_CARD_GONE)
+    message = query.message
+    if message is None or not await rt.drafts.is_replaced_card(
+        query.from_user.id, draft_id, message.message_id
+    ):
+        return
+    try:
+        await query.edit_message_text(texts.CARD_REPLACED)
+    except TelegramError as exc:  # deleted meanwhile, or retired by an earlier press
+        log.info("Could not retire card %d: %s", message.message_id, exc)
+
+
 async def _show_changed_card(
-    query: CallbackQuery, rt: Runtime, draft: Draft | None, toast: str
+    query: CallbackQuery, rt: Runtime, draft_id: int, draft: Draft | None, toast: str
 ) -> None:
     if draft is None:
-        await query.answer(texts.TOAST_CARD_GONE)
+        await _card_gone(query, rt, draft_id)
         return
     try:
         await query.edit_message_text(
@@ -164,4 +167,4 @@ async def _submit(
                 reply_to_message_id=query.message.message_id,
             )
     else:
-        await query.answer(texts.TOAST_CARD_GONE)
+        await _card_gone(query, rt, draft_id)

@@ -52,4 +52,4 @@ async def video_upload(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
         mime_type=mime_type,
         caption=message.caption,
     )
-    await show_draft_reply(message, context, rt, reply)
+    await show_draft_reply(message, rt, reply)

@@ -26,9 +26,13 @@ class DraftRepository:
         first_frame_url: str | None = None,
         media_token: str | None = None,
     ) -> tuple[Draft, list[Draft]]:
-        """Store a new draft and retire the user's open ones; return it and the retired drafts."""
+        """Store a new draft and retire the user's open ones; return it and the retired drafts.
+
+        Two writes, not one transaction: the old ones are retired first, so a failure between
+        the two leaves the user with no open draft (they send it again), never with two.
+        """
         state = DraftState.PENDING if prompt is not None else DraftState.AWAITING_PROMPT
-        async with self._db.transaction() as conn:
+        async with self._db.writes_in_a_row() as conn:
             replaced = await conn.execute_fetchall(
                 f"UPDATE drafts SET state = ?, updated_at = ? "
                 f"WHERE user_id = ? AND state IN {_placeholders(_OPEN)} RETURNING *",

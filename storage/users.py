@@ -2,20 +2,38 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from storage.db import Database
 from storage.models import Access, User
 
+# A user who writes again within this many seconds, with the same names, is not written again:
+# `seen` is on the path of every message, and their row is then known already (every change to
+# it goes through this class, which forgets the copy). Only last_seen_at lags, by this much.
+SEEN_WRITE_INTERVAL = 60.0
+
 
 class UserRepository:
+    """The users table. One instance per database: it keeps copies of rows it just wrote."""
+
     def __init__(self, db: Database) -> None:
         self._db = db
         self._usernames: dict[int, str | None] = {}  # the username last stored, per user
+        self._recent: dict[int, User] = {}  # rows `seen` wrote lately, by user id
 
     async def seen(self, user_id: int, username: str | None, first_name: str, now: float) -> User:
         """Record that the user wrote to the bot; return their row.
 
         Writing again also means they have not blocked the bot (any more).
         """
+        recent = self._recent.get(user_id)
+        if (
+            recent is not None
+            and recent.username == username
+            and recent.first_name == first_name
+            and 0 <= now - recent.last_seen_at < SEEN_WRITE_INTERVAL
+        ):
+            return replace(recent, last_seen_at=now)
         key = username.lower() if username else None
         if key and self._usernames.get(user_id) != key:
             # Usernames move between accounts: only the newest holder keeps it. (Skipped when
@@ -26,7 +44,7 @@ class UserRepository:
                 (username, user_id),
             )
             for (other,) in cleared:
-                self._usernames.pop(int(other), None)  # their name is gone: check them again
+                self._forget(int(other))  # their name is gone: check them again
         rows = await self._db.write_returning(
             """
             INSERT INTO users (id, username, first_name, first_seen_at, last_seen_at)
@@ -41,7 +59,22 @@ class UserRepository:
             (user_id, username, first_name, now, now),
         )
         self._usernames[user_id] = key
-        return User.from_row(rows[0])
+        user = self._recent[user_id] = User.from_row(rows[0])
+        if len(self._recent) > 100_000:  # a bound, not a cache policy: it refills as users write
+            self._recent.clear()
+        return user
+
+    async def _change(self, user_id: int, sql: str, params: tuple[object, ...]) -> int:
+        """One write to the user's row; then the copies `seen` kept of it are forgotten (also
+        one written while this waited for its turn)."""
+        try:
+            return await self._db.execute(sql, params)
+        finally:
+            self._forget(user_id)
+
+    def _forget(self, user_id: int) -> None:
+        self._usernames.pop(user_id, None)
+        self._recent.pop(user_id, None)
 
     async def get(self, user_id: int) -> User | None:
         row = await self._db.fetch_one("SELECT * FROM users WHERE id = ?", (user_id,))
@@ -72,7 +105,8 @@ class UserRepository:
                 " OR access IS NULL)" if None in only_from else ")"
             )
             params += known
-        changed = await self._db.execute(
+        changed = await self._change(
+            user_id,
             f"UPDATE users SET access = ? WHERE id = ? AND {condition}",
             (access, user_id, *params),
         )
@@ -98,13 +132,16 @@ class UserRepository:
         return user
 
     async def ban(self, user_id: int, reason: str | None, now: float) -> bool:
-        changed = await self._db.execute(
-            "UPDATE users SET banned_at = ?, ban_reason = ? WHERE id = ?", (now, reason, user_id)
+        changed = await self._change(
+            user_id,
+            "UPDATE users SET banned_at = ?, ban_reason = ? WHERE id = ?",
+            (now, reason, user_id),
         )
         return changed == 1
 
     async def unban(self, user_id: int) -> bool:
-        changed = await self._db.execute(
+        changed = await self._change(
+            user_id,
             "UPDATE users SET banned_at = NULL, ban_reason = NULL WHERE id = ? "
             "AND banned_at IS NOT NULL",
             (user_id,),
@@ -112,13 +149,14 @@ class UserRepository:
         return changed == 1
 
     async def set_daily_limit(self, user_id: int, limit: int | None) -> bool:
-        changed = await self._db.execute(
-            "UPDATE users SET daily_limit = ? WHERE id = ?", (limit, user_id)
+        changed = await self._change(
+            user_id, "UPDATE users SET daily_limit = ? WHERE id = ?", (limit, user_id)
         )
         return changed == 1
 
     async def mark_blocked_bot(self, user_id: int, now: float) -> None:
-        await self._db.execute(
+        await self._change(
+            user_id,
             "UPDATE users SET blocked_bot_at = ? WHERE id = ? AND blocked_bot_at IS NULL",
             (now, user_id),
         )

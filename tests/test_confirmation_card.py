@@ -64,12 +64,18 @@ async def test_a_second_link_replaces_the_pending_card(
     old_submit = chat.button_data(old, "Submit")
     new = await chat.card(f"https://other.example.com/b.mp4 {PROMPT}")
     assert "replaces your previous request" in (new.rendered or "")
+    # The old card is not edited at once (that would cost a Bot API call per message) ...
+    assert telegram.calls_to("editMessageText") == []
+    # The old card's data sent from the new card (a forged press) leaves the new card alone ...
+    assert await chat.press_data(new.message_id, old_submit) == "This request is no longer open."
+    # ... and a press on the old card says so, and takes its buttons.
+    assert await chat.press_data(old.message_id, old_submit) == "This request is no longer open."
     await telegram.wait_until(
         lambda: "replaced" in (telegram.message(USER_ID, old.message_id).rendered or "")
     )
     assert telegram.buttons(USER_ID, old.message_id) == []
-
-    assert await chat.press_data(old.message_id, old_submit) == "This request is no longer open."
+    # Updates of one chat are handled in order: the forged press is done with by now.
+    assert len(telegram.buttons(USER_ID, new.message_id)) == 2
     await chat.press(new, "Submit")
     (task,) = await kie.wait_for_task()
     assert task.video_url == "https://other.example.com/b.mp4"

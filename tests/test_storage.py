@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,24 @@ from storage.tasks import ClaimRefusal, Quota, TaskRepository
 from storage.users import UserRepository
 
 NO_LIMITS = Quota(max_active=None, daily_limit=None, day_started_at=0)
+
+
+@pytest.fixture(autouse=True)
+async def close_every_database(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[None]:
+    """Close what a test opened, also when it failed half-way: an open connection's worker
+    thread would keep pytest from exiting."""
+    opened: list[Database] = []
+    real_open = Database.open
+
+    async def open_and_keep(path: Path | str) -> Database:
+        db = await real_open(path)
+        opened.append(db)
+        return db
+
+    monkeypatch.setattr(Database, "open", open_and_keep)
+    yield
+    for db in opened:
+        await db.close()  # a second close does nothing
 
 
 async def open_with_draft(path: Path) -> tuple[Database, int]:
@@ -162,4 +181,35 @@ async def test_a_username_moves_to_its_newest_holder_also_after_a_cached_write(
     assert first.username == "alice"
     assert second is not None
     assert second.username is None
+    await db.close()
+
+
+async def test_a_user_writing_again_soon_is_not_written_again_but_changes_still_show(
+    tmp_path: Path,
+) -> None:
+    db = await Database.open(tmp_path / "db.sqlite3")
+    users = UserRepository(db)
+    await users.seen(1, "u", "U", now=100.0)
+    again = await users.seen(1, "u", "U", now=130.0)
+    assert again.last_seen_at == 130.0
+    stored = await users.get(1)
+    assert stored is not None
+    assert stored.last_seen_at == 100.0  # not written: within SEEN_WRITE_INTERVAL
+    await users.seen(1, "u", "U", now=170.0)  # 70 s after the last write: written
+    stored = await users.get(1)
+    assert stored is not None
+    assert stored.last_seen_at == 170.0
+    renamed = await users.seen(1, "v", "U", now=171.0)  # a new name is written at once
+    assert renamed.username == "v"
+
+    # A ban (or any change) shows at the next message, also one that raced with it.
+    _, banned = await asyncio.gather(
+        users.seen(1, "v", "U", now=240.0), users.ban(1, "spam", now=240.0)
+    )
+    assert banned
+    assert (await users.seen(1, "v", "U", now=241.0)).banned
+    await users.mark_blocked_bot(1, now=174.0)
+    assert (await users.seen(1, "v", "U", now=175.0)).blocked_bot_at is None
+    await users.unban(1)
+    assert not (await users.seen(1, "v", "U", now=176.0)).banned
     await db.close()
