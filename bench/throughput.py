@@ -36,7 +36,9 @@ Fairness:
   `bot.app.AIORateLimiter` while the bot is built). `--flood-limit` keeps the limits for both.
 - Logging at WARNING for both (at its INFO default the bot logs nothing per message either).
 
-`--only bot` (or `echo`) measures one of the two, e.g. to run it under a profiler.
+`--echo-answer card` makes the echo bot answer with a card of the bot's shape (HTML with a
+link, Submit and Cancel buttons) instead of the text: that part of the bot's cost is the card's,
+not the bot's work. `--only bot` (or `echo`) measures one of the two, e.g. under a profiler.
 """
 
 from __future__ import annotations
@@ -59,7 +61,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from unittest import mock
 
-from telegram import LinkPreviewOptions, Update
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions, Update
 from telegram.constants import ParseMode
 from telegram.ext import (
     AIORateLimiter,
@@ -71,6 +73,7 @@ from telegram.ext import (
 )
 
 import bot.app
+from bot import texts
 from bot.app import ALLOWED_UPDATES, CONCURRENT_UPDATES, LONG_POLL_SECONDS, BotApp
 from bot.config import load_settings
 from tests.fakes.kie import TEST_KIE_KEY, FakeKie
@@ -239,8 +242,27 @@ async def echo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await message.reply_text(message.text)
 
 
+# The same shape as the bot's card (HTML with a link, two buttons), for --echo-answer card.
+ECHO_CARD_KEYBOARD = InlineKeyboardMarkup(
+    [
+        [
+            InlineKeyboardButton("✅ Submit", callback_data="submit:1"),
+            InlineKeyboardButton("✖ Cancel", callback_data="cancel:1"),
+        ]
+    ]
+)
+
+
+async def echo_card(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    message = update.effective_message
+    if message is not None and message.text is not None:
+        link, _, prompt = message.text.partition(" ")
+        card = texts.confirmation_card(link, prompt, None, None)
+        await message.reply_text(card, reply_markup=ECHO_CARD_KEYBOARD)
+
+
 @contextlib.asynccontextmanager
-async def echo_bot(telegram_url: str, flood_limit: bool) -> AsyncIterator[None]:
+async def echo_bot(telegram_url: str, flood_limit: bool, card: bool) -> AsyncIterator[None]:
     application = (
         Application.builder()
         .token(TEST_BOT_TOKEN)
@@ -256,7 +278,9 @@ async def echo_bot(telegram_url: str, flood_limit: bool) -> AsyncIterator[None]:
         .concurrent_updates(CONCURRENT_UPDATES)
         .build()
     )
-    application.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, echo))
+    application.add_handler(
+        MessageHandler(filters.TEXT & ~filters.COMMAND, echo_card if card else echo)
+    )
     updater = application.updater
     assert updater is not None
     async with application:
@@ -368,7 +392,7 @@ async def measure_one(
     load = fake.load(args.users, per_user)
     warmup = fake.load(max(1, args.warmup // per_user), per_user)
     if which == ECHO:
-        async with echo_bot(urls[0], args.flood_limit):
+        async with echo_bot(urls[0], args.flood_limit, args.echo_answer == "card"):
             return await measure(fake, load, warmup, cards=False)
     with tempfile.TemporaryDirectory() as directory:
         async with real_bot(urls[0], urls[1], Path(directory), args.flood_limit):
@@ -474,6 +498,13 @@ def main() -> None:
         action="store_true",
         help="keep the rate limiter's 30 messages a second for both (each measurement then "
         "takes messages/30 s, and only the CPU figures say anything)",
+    )
+    parser.add_argument(
+        "--echo-answer",
+        choices=("text", "card"),
+        default="text",
+        help="what the echo bot answers: the text (a bare echo bot), or a card of the same "
+        "shape as the bot's (HTML, two buttons), which costs more to send and to read back",
     )
     parser.add_argument(
         "--only",
