@@ -29,7 +29,7 @@ Fairness:
   client, the bot's `Defaults` (HTML parse mode, no link previews), long polling with the same
   timeout and `allowed_updates`, and up to the same number of updates handled at once (the
   bot's `CONCURRENT_UPDATES`, in its per-chat processor; the echo bot, in PTB's own).
-- Both send through an `AIORateLimiter(max_retries=3)` with its limits lifted
+- Both send through an `AIORateLimiter` with its limits lifted
   (`overall_max_rate=0`, `group_max_rate=0`): the limiter's code runs for both, but neither
   waits for Telegram's 30 messages a second, which would make both take 67 s per 2,000
   answers whatever they cost. That is the only change to the bot as shipped (made by patching
@@ -74,7 +74,13 @@ from telegram.ext import (
 
 import bot.app
 from bot import texts
-from bot.app import ALLOWED_UPDATES, CONCURRENT_UPDATES, LONG_POLL_SECONDS, BotApp
+from bot.app import (
+    ALLOWED_UPDATES,
+    CONCURRENT_UPDATES,
+    LONG_POLL_SECONDS,
+    TELEGRAM_SENDS_PER_SECOND,
+    BotApp,
+)
 from bot.config import load_settings
 from tests.fakes.kie import TEST_KIE_KEY, FakeKie
 from tests.fakes.telegram import TEST_BOT_TOKEN, FakeTelegram
@@ -202,8 +208,12 @@ def fake_process(conn: Connection) -> None:
 
 
 def rate_limiter(flood_limit: bool, max_retries: int = 3) -> AIORateLimiter:
-    if flood_limit:
-        return AIORateLimiter(max_retries=max_retries)
+    if flood_limit:  # as the bot sets it (bot/app.py)
+        return AIORateLimiter(
+            overall_max_rate=1,
+            overall_time_period=1 / TELEGRAM_SENDS_PER_SECOND,
+            max_retries=max_retries,
+        )
     return AIORateLimiter(overall_max_rate=0, group_max_rate=0, max_retries=max_retries)
 
 
@@ -226,7 +236,9 @@ async def real_bot(
         log_level="WARNING",
     )
     with mock.patch.object(
-        bot.app, "AIORateLimiter", lambda max_retries=0: rate_limiter(flood_limit, max_retries)
+        bot.app,
+        "AIORateLimiter",
+        lambda max_retries=0, **_: rate_limiter(flood_limit, max_retries),
     ):
         app = BotApp(settings)
     await app.start()

@@ -43,8 +43,8 @@ How:
   so the latency figures of such a run are not comparable).
 - Latency: from the moment the fake's task became complete (polling) or its callback was sent
   (webhook) to the moment the fake Telegram received the task's sendVideo. The wait Telegram's
-  limit imposes is computed per task: a leaky bucket of 30 calls a second (burst 30, as
-  python-telegram-bot's AIORateLimiter), serving each finished task's calls first come first
+  limit imposes is computed per task: a leaky bucket of 29 calls a second (burst 1, as the
+  bot's AIORateLimiter is set), serving each finished task's calls first come first
   served the moment it finishes, with no other cost; "beyond" is the latency minus that wait.
 """
 
@@ -74,7 +74,7 @@ from typing import Any
 import httpx
 from telegram.request import HTTPXRequest
 
-from bot.app import BotApp
+from bot.app import TELEGRAM_SENDS_PER_SECOND, BotApp
 from bot.config import load_settings
 from bot.tracker import Tracker
 from bot.urls import callback_url
@@ -87,7 +87,10 @@ ROOT = Path(__file__).resolve().parent.parent
 FIRST_USER = 100_000
 PROVIDER = "kie"
 PROMPT = "make it look like a chalk drawing"
-TELEGRAM_RATE = 30.0  # messages a second, and the burst python-telegram-bot's limiter allows
+TELEGRAM_RATE = 30.0  # messages a second Telegram allows
+# How the bot's AIORateLimiter sends (bot/app.py): one at a time, TELEGRAM_SENDS_PER_SECOND.
+SEND_RATE = float(TELEGRAM_SENDS_PER_SECOND)
+SEND_BURST = 1.0
 PRODUCTION_CARD_INTERVAL = 30.0  # STATUS_EDIT_INTERVAL_SECONDS by default
 LONG = 3600.0  # seconds: "not during this run"
 # Bot API methods that count towards Telegram's per-second limit (those naming a chat).
@@ -462,8 +465,9 @@ async def finish_all(kie: FakeKie, jobs: list[Job], ready_at: float, webhook: bo
 
 def telegram_wait(arrivals: Sequence[float], calls_per_task: int) -> list[float]:
     """Per task (in the order given), how long Telegram's limit alone makes its first call
-    wait: a leaky bucket of TELEGRAM_RATE a second with a burst of as many, tasks served first
-    come first served, each taking `calls_per_task` calls the moment it finishes."""
+    wait: a leaky bucket of SEND_RATE a second with a burst of SEND_BURST (as the bot's
+    limiter), tasks served first come first served, each taking `calls_per_task` calls the
+    moment it finishes."""
     order = sorted(range(len(arrivals)), key=lambda i: arrivals[i])
     waits = [0.0] * len(arrivals)
     level, last, previous = 0.0, float("-inf"), float("-inf")
@@ -471,12 +475,12 @@ def telegram_wait(arrivals: Sequence[float], calls_per_task: int) -> list[float]
         at = max(arrivals[i], previous)
         first = at
         for call in range(calls_per_task):
-            level = max(0.0, level - (at - last) * TELEGRAM_RATE) if last > float("-inf") else 0
+            level = max(0.0, level - (at - last) * SEND_RATE) if last > float("-inf") else 0
             last = at
-            if level + 1 > TELEGRAM_RATE:
-                wait = (level + 1 - TELEGRAM_RATE) / TELEGRAM_RATE
+            if level + 1 > SEND_BURST:
+                wait = (level + 1 - SEND_BURST) / SEND_RATE
                 at += wait
-                level = TELEGRAM_RATE - 1
+                level = SEND_BURST - 1
                 last = at
             level += 1
             if call == 0:

@@ -73,7 +73,14 @@ def build_application(settings: Settings) -> Application:  # type: ignore[type-a
             )
         )
         # Keeps within Telegram's flood limits and waits out `retry_after` answers.
-        .rate_limiter(AIORateLimiter(max_retries=3))
+        .rate_limiter(
+            # Telegram allows about 30 messages a second. AIORateLimiter's default (30 per 1 s,
+            # a leaky bucket) lets 30 go at once and 30 more within the same second; one at a
+            # time, 29 a second, never puts more than 30 into any second.
+            AIORateLimiter(
+                overall_max_rate=1, overall_time_period=1 / TELEGRAM_SENDS_PER_SECOND, max_retries=3
+            )
+        )
         # Users' updates run side by side; each chat's in order.
         .concurrent_updates(PerChatUpdateProcessor(CONCURRENT_UPDATES))
     )
@@ -103,6 +110,9 @@ def task_policy(settings: Settings, provider: Provider) -> TaskPolicy:
         retry_delay=5 * settings.provider_retry_delay_seconds,
         callback_base_url=settings.public_url if callbacks else None,
     )
+
+
+TELEGRAM_SENDS_PER_SECOND = 29
 
 
 class StartupError(Exception):
@@ -200,7 +210,6 @@ class BotApp:
             service=service,
             tasks=tasks,
             concurrency=settings.tracker_concurrency,
-            card_interval=settings.status_edit_interval_seconds,
             max_at_provider=settings.max_concurrent_tasks,
             task_timeout=settings.task_timeout_seconds,
         )

@@ -47,6 +47,11 @@ NOT_FOUND_BEFORE_FAILING = 3
 DELIVERY_ATTEMPTS = 5
 # Times a submit is put back in the queue while the provider is rate-limited or in maintenance.
 SUBMIT_WAITS = 8
+# Status-card refreshes may take this many of Telegram's 30 messages a second; deliveries, answers
+# and reports get the rest. With more cards than that at STATUS_EDIT_INTERVAL_SECONDS, each card
+# is refreshed less often (1,000 cards: every 100 s).
+CARD_EDITS_PER_SECOND = 10.0
+CARD_COUNT_MAX_AGE = 10.0  # seconds between counts of the cards showing
 MAX_RETRY_DELAY = 300.0
 # Answers that say "not now": the request was not accepted, and may be later.
 _COME_BACK_LATER = frozenset({Failure.RATE_LIMITED, Failure.MAINTENANCE})
@@ -138,6 +143,8 @@ class TaskService:
         self._outbox = outbox
         self._policy = policy
         self._clock = clock
+        self._card_interval = policy.status_edit_interval  # in force, given the cards showing
+        self._cards_counted_at: float | None = None
         self.wake_tracker = wake_tracker
 
     # --- submitting -----------------------------------------------------------------------
@@ -266,6 +273,19 @@ class TaskService:
         elif task.state == TaskState.SUCCEEDED:
             await self.deliver(task)
 
+    async def card_interval(self, now: float) -> float:
+        """How often a status card is refreshed now: STATUS_EDIT_INTERVAL_SECONDS, or longer
+        when so many cards show that refreshing each that often would take more than
+        CARD_EDITS_PER_SECOND of Telegram's 30 messages a second."""
+        counted_at = self._cards_counted_at
+        if counted_at is None or not 0 <= now - counted_at < CARD_COUNT_MAX_AGE:
+            cards = await self._tasks.count_cards_showing()
+            self._card_interval = max(
+                self._policy.status_edit_interval, cards / CARD_EDITS_PER_SECOND
+            )
+            self._cards_counted_at = now
+        return self._card_interval
+
     async def refresh_card(self, task: Task) -> None:
         """Show the time elapsed (or the place in the queue) on the card, asking no provider."""
         if await self._tasks.update(task.id, task.state, status_edited_at=self._clock()):
@@ -323,7 +343,7 @@ class TaskService:
             "next_check_at": self._next_check(task.started_at, now, self._policy.check_interval),
             "attempts": 0,
         }
-        edit_card = now - (task.status_edited_at or 0) >= self._policy.status_edit_interval
+        edit_card = now - (task.status_edited_at or 0) >= self._card_interval
         if edit_card:
             fields["status_edited_at"] = now
         await self._tasks.update(task.id, TaskState.PROCESSING, **fields)

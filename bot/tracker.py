@@ -27,7 +27,6 @@ class Tracker:
         service: TaskService,
         tasks: TaskRepository,
         concurrency: int,
-        card_interval: float,
         max_at_provider: int,
         task_timeout: float,
         max_idle: float = 5.0,
@@ -37,7 +36,6 @@ class Tracker:
         self._tasks = tasks
         self._slots = asyncio.Semaphore(concurrency)
         self._batch = concurrency * 4
-        self._card_interval = card_interval
         self._max_at_provider = max_at_provider
         self._task_timeout = task_timeout
         self._max_idle = max_idle
@@ -118,13 +116,21 @@ class Tracker:
             free -= 1
             self._picked.add(task.id)
             self._working[task.id] = asyncio.create_task(self._submit(task))
-        due = await self._tasks.due(now, self._batch + len(self._working), self._card_interval)
-        for task in due:
-            if task.id not in self._working:
-                self._start(task, self._service.advance)
+        # Then checks, deliveries and card refreshes, the longest due first: no more jobs in
+        # hand than a batch (thousands of due tasks must not become thousands of waiting jobs,
+        # nor thousands of rows read every round).
+        card_interval = await self._service.card_interval(now)
+        room = self._batch - (len(self._working) - len(self._picked))
+        if room > 0:
+            for task in await self._tasks.due(now, room + len(self._working), card_interval):
+                if task.id not in self._working:
+                    self._start(task, self._service.advance)
+                    room -= 1
+                    if room == 0:
+                        break
         free = min(await self._free_slots(self._clock()), self._batch - len(self._picked))
         next_at = await self._tasks.next_wake_at(
-            self._card_interval, self._working.keys(), submissions=free > 0 and not head_busy
+            card_interval, self._working.keys(), submissions=free > 0 and not head_busy
         )
         idle = self._max_idle if next_at is None else next_at - self._clock()
         idle = min(max(idle, 0.0), self._max_idle)

@@ -236,6 +236,14 @@ class TaskRepository:
         )
         return float(row[0]) if row and row[0] is not None else None
 
+    async def count_cards_showing(self) -> int:
+        """Status cards the tracker keeps up to date (queued and processing tasks)."""
+        row = await self._db.fetch_one(
+            "SELECT COUNT(*) FROM tasks WHERE state IN (?, ?) AND status_message_id IS NOT NULL",
+            (TaskState.QUEUED, TaskState.PROCESSING),
+        )
+        return int(row[0]) if row else 0
+
     async def count_at_provider(self, unknown_since: float) -> int:
         """Tasks the provider is working on, or being sent to it; and tasks whose submit got
         no answer since `unknown_since`, which the provider may well be working on."""

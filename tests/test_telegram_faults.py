@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from bot import texts
+from bot import service, texts
 from bot.app import BotApp
 from bot.drafts import DraftService
 from tests.fakes.kie import FakeKie
@@ -63,6 +63,28 @@ async def test_the_status_card_is_edited_rarely_while_processing(
     assert 2 <= edits <= 6  # ...but the card changed about once a second (+ state changes)
     status = telegram.messages(USER_ID)[-1].rendered or ""
     assert "Elapsed: 3 s" in status or "Elapsed: 2 s" in status
+
+
+async def test_many_status_cards_are_refreshed_less_often_to_leave_room_for_deliveries(
+    start_bot: Callable[..., Any],
+    telegram: FakeTelegram,
+    kie: FakeKie,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # 6 cards at 2 refreshes a second at most: each card every 3 s, not every second.
+    monkeypatch.setattr(service, "CARD_EDITS_PER_SECOND", 2.0)
+    monkeypatch.setattr(service, "CARD_COUNT_MAX_AGE", 0.2)
+    await start_bot(status_edit_interval_seconds=1.0, poll_interval_seconds=0.2)
+    chats = [Chat(telegram, 7000 + i) for i in range(6)]
+    for chat in chats:
+        assert await chat.press(await chat.card(), "Submit") == texts.TOAST_SUBMITTED
+    await kie.wait_for_task(count=6)
+    await asyncio.sleep(1.0)  # the cards have shown "processing" by now
+    before = len(telegram.calls_to("editMessageText"))
+    await asyncio.sleep(4.5)
+    refreshes = len(telegram.calls_to("editMessageText")) - before
+    # Every second, as STATUS_EDIT_INTERVAL_SECONDS says, would be about 27; every 3 s, 6 to 12.
+    assert 4 <= refreshes <= 14, refreshes
 
 
 async def test_an_unexpected_error_apologises_and_reports_to_admins(
