@@ -321,11 +321,10 @@ class TaskService:
                 attempts=0,
             )
             if won:
+                # The tracker delivers it, in the order results came, a few at a time: a burst
+                # of callbacks must not become thousands of downloads waiting for Telegram.
                 log.info("Task %d finished at the provider", task.id)
-                self.wake_tracker()  # a provider slot is free
-                fresh = await self._tasks.get(task.id)
-                if fresh is not None:
-                    await self.deliver(fresh)
+                self.wake_tracker()  # a provider slot is free, and a result is due
             return
         if status.state == JobState.FAILED:
             await self._fail(

@@ -34,7 +34,10 @@ class Tracker:
     ) -> None:
         self._service = service
         self._tasks = tasks
-        self._slots = asyncio.Semaphore(concurrency)
+        self._slots = asyncio.Semaphore(concurrency)  # checks and card refreshes
+        # Deliveries have slots of their own: waiting for Telegram's 30 messages a second, they
+        # must not hold up the checks that find the next results.
+        self._delivery_slots = asyncio.Semaphore(concurrency)
         self._batch = concurrency * 4
         self._max_at_provider = max_at_provider
         self._task_timeout = task_timeout
@@ -44,6 +47,7 @@ class Tracker:
         self._working: dict[int, asyncio.Task[None]] = {}
         self._picked: set[int] = set()  # queued tasks picked up to be sent to the provider
         self._sending: set[int] = set()  # of those, the ones whose submit is under way
+        self._delivering: set[int] = set()  # finished tasks picked up to be delivered
         self._loop_task: asyncio.Task[None] | None = None
         self._stopping = False
 
@@ -116,18 +120,23 @@ class Tracker:
             free -= 1
             self._picked.add(task.id)
             self._working[task.id] = asyncio.create_task(self._submit(task))
-        # Then checks, deliveries and card refreshes, the longest due first: no more jobs in
-        # hand than a batch (thousands of due tasks must not become thousands of waiting jobs,
-        # nor thousands of rows read every round).
+        # Then deliveries, and checks and card refreshes, the longest due first, no more than a
+        # batch of each in hand (thousands of due tasks must not become thousands of waiting
+        # jobs, nor thousands of rows read every round).
+        room = self._batch - len(self._delivering)
+        if room > 0:
+            for task in await self._tasks.due_deliveries(now, room + len(self._working)):
+                if room > 0 and task.id not in self._working:
+                    self._delivering.add(task.id)
+                    self._start(task, self._service.advance, self._delivery_slots)
+                    room -= 1
         card_interval = await self._service.card_interval(now)
-        room = self._batch - (len(self._working) - len(self._picked))
+        room = self._batch - (len(self._working) - len(self._picked) - len(self._delivering))
         if room > 0:
             for task in await self._tasks.due(now, room + len(self._working), card_interval):
-                if task.id not in self._working:
-                    self._start(task, self._service.advance)
+                if room > 0 and task.id not in self._working:
+                    self._start(task, self._service.advance, self._slots)
                     room -= 1
-                    if room == 0:
-                        break
         free = min(await self._free_slots(self._clock()), self._batch - len(self._picked))
         next_at = await self._tasks.next_wake_at(
             card_interval, self._working.keys(), submissions=free > 0 and not head_busy
@@ -147,12 +156,16 @@ class Tracker:
         taken = await self._tasks.count_at_provider(unknown_since=now - self._task_timeout)
         return self._max_at_provider - taken - len(self._picked)
 
-    def _start(self, task: Task, work: Callable[[Task], Awaitable[None]]) -> None:
-        self._working[task.id] = asyncio.create_task(self._advance(task, work))
+    def _start(
+        self, task: Task, work: Callable[[Task], Awaitable[None]], slots: asyncio.Semaphore
+    ) -> None:
+        self._working[task.id] = asyncio.create_task(self._advance(task, work, slots))
 
-    async def _advance(self, task: Task, work: Callable[[Task], Awaitable[None]]) -> None:
+    async def _advance(
+        self, task: Task, work: Callable[[Task], Awaitable[None]], slots: asyncio.Semaphore
+    ) -> None:
         async def in_a_slot(task: Task) -> None:
-            async with self._slots:
+            async with slots:
                 await work(task)
 
         await self._guarded(task, in_a_slot)
@@ -184,6 +197,7 @@ class Tracker:
             self._working.pop(task.id, None)
             self._picked.discard(task.id)
             self._sending.discard(task.id)
+            self._delivering.discard(task.id)
             self.wake()
 
     async def _postpone(self, task: Task) -> None:

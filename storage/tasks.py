@@ -198,12 +198,21 @@ class TaskRepository:
         return changed == 1
 
     async def due(self, now: float, limit: int, card_interval: float) -> list[Task]:
-        """Tasks the tracker should look at now, other than to submit them: to check or deliver
-        them, or to refresh a status card not edited for `card_interval` seconds."""
+        """Queued and processing tasks the tracker should look at now, other than to submit
+        them: to check them, or to refresh a status card not edited for `card_interval` s."""
         rows = await self._db.fetch_all(
-            f"SELECT * FROM tasks WHERE state IN {_TRACKED_SQL} AND {_WAKE_AT} <= ?2 "
-            f"ORDER BY {_WAKE_AT} LIMIT ?3",
+            f"SELECT * FROM tasks WHERE state IN ('{TaskState.QUEUED}', '{TaskState.PROCESSING}')"
+            f" AND {_WAKE_AT} <= ?2 ORDER BY {_WAKE_AT} LIMIT ?3",
             (card_interval, now, limit),
+        )
+        return [Task.from_row(r) for r in rows]
+
+    async def due_deliveries(self, now: float, limit: int) -> list[Task]:
+        """Finished tasks whose result is due to be sent, the longest waiting first."""
+        rows = await self._db.fetch_all(
+            "SELECT * FROM tasks WHERE state = ? AND next_check_at <= ? "
+            "ORDER BY next_check_at LIMIT ?",
+            (TaskState.SUCCEEDED, now, limit),
         )
         return [Task.from_row(r) for r in rows]
 
