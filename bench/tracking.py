@@ -309,6 +309,7 @@ async def child_main() -> None:
         stats["traced_top"] = watch.top()
         tracemalloc.stop()
     watcher.cancel()
+    stats["max_rss_tracking_kb"] = max_rss_kb()
     await app.stop()
     stats["max_rss_kb"] = max_rss_kb()
     print(STATS + json.dumps(stats), flush=True)
@@ -704,6 +705,7 @@ def report(figures: Figures, options: Options) -> None:
         f"{child['rss_end_kb'] / 1024:.0f} MB at the end; at most {child['files_max']} "
         "open files"
     )
+    print(f"    peak while tracking {child['max_rss_tracking_kb'] / 1024:.0f} MB (before the stop)")
     steps = child["timeline"][::3]
     print(
         "    resident MB / asyncio tasks alive, every 30 s: "

@@ -19,6 +19,10 @@ from storage.tasks import TaskRepository
 
 log = logging.getLogger(__name__)
 
+# Rounds start at most this often. Every job's end wakes the loop; under load that would be a
+# round (five queries) per job: a short pause lets one round see the ends of many.
+MIN_ROUND_GAP = 0.05
+
 
 class Tracker:
     def __init__(
@@ -92,7 +96,12 @@ class Tracker:
         await asyncio.gather(*left, return_exceptions=True)
 
     async def _run(self) -> None:
+        last_round = float("-inf")
         while not self._stopping:
+            gap = MIN_ROUND_GAP - (time.monotonic() - last_round)
+            if gap > 0:
+                await asyncio.sleep(gap)
+            last_round = time.monotonic()
             try:
                 await self._round()
             except asyncio.CancelledError:
@@ -137,7 +146,7 @@ class Tracker:
                 if room > 0 and task.id not in self._working:
                     self._start(task, self._service.advance, self._slots)
                     room -= 1
-        free = min(await self._free_slots(self._clock()), self._batch - len(self._picked))
+        free = min(free, self._batch - len(self._picked))  # what is left of it after this round
         next_at = await self._tasks.next_wake_at(
             card_interval, self._working.keys(), submissions=free > 0 and not head_busy
         )
