@@ -146,7 +146,6 @@ class Tracker:
                 if room > 0 and task.id not in self._working:
                     self._start(task, self._service.advance, self._slots)
                     room -= 1
-        free = min(free, self._batch - len(self._picked))  # what is left of it after this round
         next_at = await self._tasks.next_wake_at(
             card_interval, self._working.keys(), submissions=free > 0 and not head_busy
         )
