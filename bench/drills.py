@@ -658,17 +658,18 @@ class SubmitKillFigures:
 
 async def submit_kill_drill(
     tasks: int = 25,
-    users: int = 5,
+    users: int = 25,
     *,
     seed: int = 7,
     workdir: Path | None = None,
 ) -> SubmitKillFigures:
     """SIGKILL while submissions wait for the provider's rate limit (KIE: 20 per 10 s).
 
-    More than 20 tasks are submitted at once; the first 20 go out at once, the others wait in
-    the bot for the window to reopen. The bot is killed while they wait, and started again. A
-    task whose request never left is not "outcome unknown": it should simply be sent after the
-    restart, and delivered.
+    More than 20 tasks are submitted at once (one per user, all users at the same time: cards
+    made one after another could spread over the 10 s window); the first 20 go out at once,
+    the others wait in the bot for the window to reopen. The bot is killed while they wait, and
+    started again. A task whose request never left is not "outcome unknown": it should simply
+    be sent after the restart, and delivered.
     """
     rng = random.Random(seed)
     user_ids, per_user = users_for(tasks, users)

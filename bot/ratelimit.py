@@ -31,9 +31,13 @@ class WindowLimiter:
         self._reserved: deque[float] = deque()  # starts taken ahead, not used yet
         self._lock = asyncio.Lock()
 
-    async def acquire(self) -> None:
-        """Use a turn reserved ahead, or wait until one more start keeps within the limit."""
-        async with self._lock:
+    async def acquire(self, *, reserved: bool = False) -> None:
+        """Wait until one more start keeps within the limit, and count it.
+
+        `reserved`: the caller took a turn with `reserve` just before; it is used at once,
+        without waiting behind those still waiting for theirs.
+        """
+        if reserved:
             now = self._clock()
             self._forget_old(now)
             while self._reserved:
@@ -44,6 +48,7 @@ class WindowLimiter:
                     bisect.insort(self._starts, now)
                     return
                 # Reserved more than a period ago: it no longer holds a place in the window.
+        async with self._lock:
             await self._take()
 
     async def reserve(self) -> None:

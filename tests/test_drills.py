@@ -75,7 +75,7 @@ async def test_provider_and_telegram_faults_still_deliver_each_accepted_task_onc
 async def test_sigkill_while_submits_wait_for_the_rate_limit_loses_no_unsent_task(
     tmp_path: Path,
 ) -> None:
-    drill = await submit_kill_drill(25, 5, seed=11, workdir=tmp_path)
+    drill = await submit_kill_drill(25, 25, seed=11, workdir=tmp_path)
 
     if drill.at_provider_at_kill != 20:
         pytest.fail(f"precondition: 20 tasks at the provider, not {drill.at_provider_at_kill}")

@@ -46,7 +46,7 @@ async def test_a_reserved_turn_is_used_by_the_next_start_and_counted_from_then()
     limiter = WindowLimiter(2, 10.0, clock=lambda: now[0])
     await limiter.reserve()  # at 0
     now[0] = 4.0
-    await limiter.acquire()  # uses the reserved turn: counted at 4, not at 0
+    await limiter.acquire(reserved=True)  # uses the reserved turn: counted at 4, not at 0
     await limiter.acquire()  # the second turn, at 4
     now[0] = 10.0  # had the first stayed at 0, a turn would be free now
     third = asyncio.create_task(limiter.acquire())
@@ -60,9 +60,19 @@ async def test_a_turn_reserved_more_than_a_period_ago_is_not_a_free_pass() -> No
     limiter = WindowLimiter(1, 10.0, clock=lambda: now[0])
     await limiter.reserve()  # at 0; forgotten by 10
     now[0] = 11.0
-    await limiter.acquire()  # a turn of its own, at 11
+    await limiter.acquire(reserved=True)  # the stale turn is no pass: a turn of its own, at 11
     now[0] = 12.0
     second = asyncio.create_task(limiter.acquire())
     await asyncio.sleep(0)
     assert not second.done()  # the stale reservation did not let a second start in
     second.cancel()
+
+
+async def test_a_reserved_turn_is_used_without_waiting_behind_those_still_waiting() -> None:
+    now = [0.0]
+    limiter = WindowLimiter(1, 10.0, clock=lambda: now[0])
+    await limiter.reserve()  # the one turn of this window
+    waiting = asyncio.create_task(limiter.reserve())  # holds the lock, sleeping for the next
+    await asyncio.sleep(0)
+    await asyncio.wait_for(limiter.acquire(reserved=True), timeout=1)  # not stuck behind it
+    waiting.cancel()

@@ -79,9 +79,14 @@ class ProviderHttp:
         Raises ProviderError (refused, or never sent) or SubmitOutcomeUnknownError.
         """
 
+        first = True
+
         async def once() -> str:
+            nonlocal first
             if self._submit_limiter is not None:
-                await self._submit_limiter.acquire()
+                # The first try uses the turn the tracker reserved; a retry waits for its own.
+                await self._submit_limiter.acquire(reserved=first)
+            first = False
             try:
                 response = await self.client.post(path, json=body)
             except NOT_SENT as exc:
