@@ -18,7 +18,6 @@ class UserRepository:
 
     def __init__(self, db: Database) -> None:
         self._db = db
-        self._usernames: dict[int, str | None] = {}  # the username last stored, per user
         self._recent: dict[int, User] = {}  # rows `seen` wrote lately, by user id
 
     async def seen(self, user_id: int, username: str | None, first_name: str, now: float) -> User:
@@ -34,8 +33,8 @@ class UserRepository:
             and 0 <= now - recent.last_seen_at < SEEN_WRITE_INTERVAL
         ):
             return replace(recent, last_seen_at=now)
-        key = username.lower() if username else None
-        if key and self._usernames.get(user_id) != key:
+        stored_name = recent.username.lower() if recent and recent.username else None
+        if username and username.lower() != stored_name:
             # Usernames move between accounts: only the newest holder keeps it. (Skipped when
             # this user already had it last time: then it was done then.)
             cleared = await self._db.write_returning(
@@ -58,7 +57,6 @@ class UserRepository:
             """,
             (user_id, username, first_name, now, now),
         )
-        self._usernames[user_id] = key
         user = self._recent[user_id] = User.from_row(rows[0])
         if len(self._recent) > 100_000:  # a bound, not a cache policy: it refills as users write
             self._recent.clear()
@@ -73,7 +71,6 @@ class UserRepository:
             self._forget(user_id)
 
     def _forget(self, user_id: int) -> None:
-        self._usernames.pop(user_id, None)
         self._recent.pop(user_id, None)
 
     async def get(self, user_id: int) -> User | None:
