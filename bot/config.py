@@ -27,7 +27,7 @@ DEFAULT_PROVIDER_URLS: dict[str, str] = {
 
 
 class Settings(BaseSettings):
-    """The bot's configuration. Names match `.env.example` and DESIGN.md, upper-cased."""
+    """The bot's configuration. Names match `.env.example` and README's settings, upper-cased."""
 
     model_config = SettingsConfigDict(
         env_file=".env",
@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     web_port: int = Field(default=8080, ge=1, le=65535)
     webhook_secret: SecretStr = SecretStr("")
     kie_webhook_hmac_key: SecretStr = SecretStr("")
+    web_max_connections: int = Field(default=200, ge=1, le=10_000)
+    web_header_timeout_seconds: float = Field(default=5.0, gt=0, le=120)
+    web_body_timeout_seconds: float = Field(default=10.0, gt=0, le=600)
     safety_poll_delay_seconds: float = Field(default=600.0, gt=0)
     safety_poll_interval_seconds: float = Field(default=300.0, gt=0)
 
@@ -73,6 +76,9 @@ class Settings(BaseSettings):
     allow_loopback_urls: bool = False
     preflight_checks: bool = True
     preflight_timeout_seconds: float = Field(default=8.0, gt=0, le=120)
+    link_lookups_in_flight: int = Field(default=4, ge=1, le=64)
+    result_download_timeout_seconds: float = Field(default=300.0, gt=0)
+    result_min_rate_kbps: float = Field(default=32.0, ge=0)
     tracker_concurrency: int = Field(default=8, ge=1, le=100)
     provider_timeout_seconds: float = Field(default=30.0, gt=0)
     provider_retry_delay_seconds: float = Field(default=1.0, ge=0)
