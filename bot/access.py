@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 from enum import StrEnum
 
+from bot.numbers import user_ref
 from storage.models import Access, User
 from storage.users import UserRepository
 
@@ -61,7 +62,8 @@ class AccessService:
         A numeric id the bot never saw may be decided ahead. `only_if_pending` is for the
         request buttons: the first admin's decision stands; later presses change nothing.
         """
-        user = await self._users.find_or_ensure(who)
+        ref = user_ref(who)
+        user = await self._users.find_or_ensure(ref) if ref is not None else None
         if user is None:
             return None, False
         only_from = (Access.PENDING,) if only_if_pending else None

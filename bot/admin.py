@@ -8,6 +8,7 @@ from html import escape
 
 from bot import texts
 from bot.maintenance import Maintenance
+from bot.numbers import ascii_int, user_ref
 from bot.providers.base import Provider, ProviderError
 from bot.service import DeliveryResult, Outbox, TaskService
 from storage.models import TaskState, User
@@ -15,6 +16,7 @@ from storage.tasks import TaskRepository
 from storage.users import UserRepository
 
 DAY = 86400.0
+MAX_DAILY_LIMIT = 10_000
 # Finished tasks: while one is still being sent, the tracker sends it (again would be twice).
 _REDELIVERABLE = frozenset({TaskState.DELIVERED, TaskState.UNDELIVERABLE, TaskState.FAILED})
 
@@ -73,7 +75,8 @@ class AdminService:
         return texts.admin_credits(capabilities.display_name, balance)
 
     async def user_info(self, who: str) -> str:
-        user = await self._users.find(who)
+        ref = user_ref(who)
+        user = await self._users.find(ref) if ref is not None else None
         if user is None:
             return texts.admin_no_such_user(who)
         now = self._clock()
@@ -107,8 +110,8 @@ class AdminService:
             return user
         if value.lower() == "default":
             await self._users.set_daily_limit(user.id, None)
-        elif value.isascii() and value.isdigit() and 0 <= int(value) <= 10_000:
-            await self._users.set_daily_limit(user.id, int(value))
+        elif (daily := ascii_int(value, high=MAX_DAILY_LIMIT)) is not None:
+            await self._users.set_daily_limit(user.id, daily)
         else:
             return texts.ADMIN_LIMIT_USAGE
         return texts.admin_limit_set(user, await self._service.daily_limit(user.id))
@@ -141,5 +144,6 @@ class AdminService:
     async def _target(self, who: str) -> User | str:
         """The user an admin command names (an id not seen yet can be acted on ahead), or the
         sentence saying there is none."""
-        user = await self._users.find_or_ensure(who)
+        ref = user_ref(who)
+        user = await self._users.find_or_ensure(ref) if ref is not None else None
         return user if user is not None else texts.admin_no_such_user(who)

@@ -10,6 +10,7 @@ from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_valida
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.modes import ALL_MODES
+from bot.numbers import telegram_user_id
 
 ProviderName = Literal["kie", "apikley", "segmind", "luma", "sandbox"]
 
@@ -89,7 +90,8 @@ class Settings(BaseSettings):
     def _token_shape(cls, value: SecretStr) -> SecretStr:
         token = value.get_secret_value().strip()
         bot_id, _, secret = token.partition(":")
-        if token and (not bot_id.isdigit() or not secret or any(c.isspace() for c in token)):
+        malformed = telegram_user_id(bot_id) is None or not secret
+        if token and (malformed or any(c.isspace() for c in token)):
             raise ValueError("must look like 123456789:ABC... (ask @BotFather for it)")
         return SecretStr(token)
 
@@ -148,9 +150,10 @@ class Settings(BaseSettings):
     def _parse_admin_ids(cls, value: object) -> object:
         if isinstance(value, str):
             parts = [p.strip() for p in value.replace(";", ",").split(",") if p.strip()]
-            if not all(p.lstrip("-").isdigit() for p in parts):
+            ids = [telegram_user_id(p) for p in parts]
+            if None in ids:
                 raise ValueError("must be Telegram user ids separated by commas, e.g. 12345,67890")
-            return frozenset(int(p) for p in parts)
+            return frozenset(ids)
         if isinstance(value, int):
             return frozenset({value})
         return value

@@ -18,8 +18,8 @@ from telegram.ext import ContextTypes
 from bot import texts
 from bot.runtime import Runtime, runtime
 
-ACCESS_BUTTON = re.compile(r"^access:(?P<user>\d{1,18}):(?P<verdict>allow|deny)$")
-BROADCAST_BUTTON = re.compile(r"^bcast:(?P<id>\d{1,18}):(?P<action>send|cancel)$")
+ACCESS_BUTTON = re.compile(r"^access:(?P<user>[0-9]{1,18}):(?P<verdict>allow|deny)$")
+BROADCAST_BUTTON = re.compile(r"^bcast:(?P<id>[0-9]{1,18}):(?P<action>send|cancel)$")
 TASK_NUMBER = re.compile(r"#?(?P<n>[0-9]{1,18})")
 _COMMAND_PREFIX = re.compile(r"^/\w+(@\w+)?\s*", re.ASCII)
 

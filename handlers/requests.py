@@ -26,7 +26,7 @@ CANCEL = "cancel"
 MODE = "mode"
 FRAME = "frame"
 BUTTON_PATTERN = re.compile(
-    rf"^(?P<action>{SUBMIT}|{CANCEL}|{FRAME}|{MODE}):(?P<draft>\d{{1,18}})(?::(?P<arg>[a-z_0-9]{{1,20}}))?$"
+    rf"^(?P<action>{SUBMIT}|{CANCEL}|{FRAME}|{MODE}):(?P<draft>[0-9]{{1,18}})(?::(?P<arg>[a-z_0-9]{{1,20}}))?$"
 )
 
 

@@ -20,7 +20,8 @@ OPEN_DRAFT_STATES = (DraftState.AWAITING_PROMPT, DraftState.PENDING)
 
 
 class TaskState(StrEnum):
-    """A task's life: see README's "How a task flows". Each change is one conditional UPDATE in TaskRepository."""
+    """A task's life (README: "How a task flows"); each change is one conditional UPDATE in
+    TaskRepository."""
 
     QUEUED = "queued"  # stored, not yet sent to the provider
     SUBMITTING = "submitting"  # the submit request is under way: outcome unknown if we crash now

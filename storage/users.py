@@ -77,13 +77,12 @@ class UserRepository:
         row = await self._db.fetch_one("SELECT * FROM users WHERE id = ?", (user_id,))
         return User.from_row(row) if row else None
 
-    async def find(self, who: str) -> User | None:
-        """A user by Telegram id or by @username (case does not matter)."""
-        who = who.strip()
-        if who.lstrip("-").isdigit():
-            return await self.get(int(who))
+    async def find(self, who: int | str) -> User | None:
+        """A user by Telegram id (int) or by username (str, without @; case does not matter)."""
+        if isinstance(who, int):
+            return await self.get(who)
         row = await self._db.fetch_one(
-            "SELECT * FROM users WHERE username = ? COLLATE NOCASE", (who.removeprefix("@"),)
+            "SELECT * FROM users WHERE username = ? COLLATE NOCASE", (who,)
         )
         return User.from_row(row) if row else None
 
@@ -121,11 +120,11 @@ class UserRepository:
             raise RuntimeError(f"user {user_id} is missing right after it was stored")
         return user
 
-    async def find_or_ensure(self, who: str) -> User | None:
-        """`find`, but a numeric id the bot never saw gets an empty row (so it can be acted on)."""
+    async def find_or_ensure(self, who: int | str) -> User | None:
+        """`find`, but an id the bot never saw gets an empty row (so it can be acted on)."""
         user = await self.find(who)
-        if user is None and who.strip().lstrip("-").isdigit():
-            user = await self.ensure(int(who))
+        if user is None and isinstance(who, int):
+            user = await self.ensure(who)
         return user
 
     async def ban(self, user_id: int, reason: str | None, now: float) -> bool:

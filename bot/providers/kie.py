@@ -18,6 +18,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from bot.failures import Failure
+from bot.numbers import ascii_int
 from bot.providers.base import (
     CallbackEvent,
     CallbackRejectedError,
@@ -56,6 +57,8 @@ _SUBMIT_RETRY_CODES = frozenset({429, 455})
 
 # Signed callbacks older (or newer) than this are refused: a captured one cannot be replayed later.
 SIGNATURE_MAX_AGE_SECONDS = 300
+_TIMESTAMP_MAX = 10**12  # seconds: far past any real clock, short of a slow int() of junk
+_CODE_MAX = 99_999  # the envelope's codes are HTTP-like
 
 _SUCCESS_FLAGS = {1, 4}  # 4: generated, only the provider's callback failed: the result is valid
 _FAILED_FLAGS = {2, 3}
@@ -253,9 +256,10 @@ class KieProvider:
             return
         timestamp = headers.get("x-webhook-timestamp", "")
         signature = headers.get("x-webhook-signature", "")
-        if not timestamp.isdigit() or not signature:
+        seconds = ascii_int(timestamp, high=_TIMESTAMP_MAX)
+        if seconds is None or not signature:
             raise CallbackRejectedError(401, "the callback is not signed")
-        if abs(now - int(timestamp)) > SIGNATURE_MAX_AGE_SECONDS:
+        if abs(now - seconds) > SIGNATURE_MAX_AGE_SECONDS:
             raise CallbackRejectedError(401, "the callback's timestamp is too old or in the future")
         digest = hmac.new(self._hmac_key, f"{job_id}.{timestamp}".encode(), hashlib.sha256)
         expected = base64.b64encode(digest.digest()).decode()
@@ -280,6 +284,6 @@ def _as_int(value: object) -> int | None:
         return None
     if isinstance(value, int):
         return value
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value)
+    if isinstance(value, str):
+        return ascii_int(value, high=_CODE_MAX)
     return None

@@ -272,7 +272,7 @@ class FakeKie(FakeProvider[FakeTask]):
         shape: Literal["envelope", "flat"] = "envelope",
         url: str | None = None,
         hmac_key: str | None = None,
-        timestamp: int | None = None,
+        timestamp: int | str | None = None,
         body_override: bytes | None = None,
     ) -> httpx.Response:
         """POST the task's callback to its callBackUrl (or `url`) and return the response.
@@ -289,13 +289,14 @@ class FakeKie(FakeProvider[FakeTask]):
             body = body_override
         else:
             body = compact_json(self.callback_body(task_id, shape)).encode()
-        headers = {"Content-Type": "application/json"}
+        headers: dict[str, str | bytes] = {"Content-Type": "application/json"}
         if hmac_key is not None:
             ts = int(time.time()) if timestamp is None else timestamp
             digest = hmac.new(
                 hmac_key.encode(), f"{task_id}.{ts}".encode(), hashlib.sha256
             ).digest()
-            headers["X-Webhook-Timestamp"] = str(ts)
+            # As a server reads header bytes (latin-1): "²" arrives as "²".
+            headers["X-Webhook-Timestamp"] = str(ts).encode("latin-1")
             headers["X-Webhook-Signature"] = base64.b64encode(digest).decode()
         async with httpx.AsyncClient(timeout=15.0) as client:
             return await client.post(target, content=body, headers=headers)

@@ -1,0 +1,150 @@
+"""Numbers and ids that are not plain ASCII digits in range: a polite answer, never a crash.
+
+`'²'.isdigit()` is true and `int('²')` raises; `int('١٢')` is 12; twenty digits overflow
+SQLite's integers. Each case here crashed or answered "something went wrong" before bot/numbers.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot import texts
+from bot.app import BotApp
+from bot.config import ConfigError, load_settings
+from bot.numbers import ascii_int, telegram_user_id, user_ref
+from bot.providers.base import CallbackRejectedError
+from bot.providers.kie import KieProvider
+from tests.fakes.kie import FakeKie
+from tests.fakes.telegram import FakeTelegram
+from tests.helpers import ADMIN_ID, USER_ID, Chat
+from tests.test_webhook import HMAC_KEY, submitted, webhook_settings
+
+ODD_IDS = [
+    "99999999999999999999",  # overflows SQLite's 64-bit integer
+    "²",  # isdigit() is true, int() raises
+    "¹²³",
+    "١٢٣",  # Arabic-Indic digits: int() reads 123
+    "0",
+    "-5",
+    str(2**52),  # past Telegram's 52 bits
+    "9" * 5000,  # int() refuses more than 4,300 digits
+]
+
+
+def kie_provider(hmac_key: str = "") -> KieProvider:
+    return KieProvider(
+        name="kie",
+        display_name="KIE.ai",
+        base_url="http://127.0.0.1:9",
+        api_key="key",
+        webhook_hmac_key=hmac_key,
+    )
+
+
+def users_table(database: Path) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(database) as conn:
+        return list(conn.execute("SELECT * FROM users ORDER BY id"))
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("12345", 12345),
+        (" 42 ", 42),
+        (str(2**52 - 1), 2**52 - 1),
+        *((odd, None) for odd in ODD_IDS),
+        ("12a", None),
+        ("", None),
+        ("+5", None),
+        ("1_000", None),
+    ],
+)
+def test_telegram_user_id_takes_ascii_digits_in_range_only(text: str, expected: int | None) -> None:
+    assert telegram_user_id(text) == expected
+
+
+def test_user_ref_reads_ids_and_usernames() -> None:
+    assert user_ref("12345") == 12345
+    assert user_ref("@Tester_1") == "Tester_1"
+    assert user_ref("tester") == "tester"
+    for odd in [*ODD_IDS, "@", "@bad name", "@x" + "y" * 40, "<b>", "@²"]:
+        assert user_ref(odd) is None, odd
+
+
+def test_ascii_int_bounds() -> None:
+    assert ascii_int("10000", high=10_000) == 10_000
+    assert ascii_int("10001", high=10_000) is None
+    assert ascii_int("5", low=6, high=9) is None
+
+
+async def test_admin_commands_answer_no_such_user_for_odd_ids(
+    bot: BotApp, chat: Chat, telegram: FakeTelegram, database: Path
+) -> None:
+    admin = Chat(telegram, ADMIN_ID)
+    await chat.say("/start")
+    before = users_table(database)
+    for odd in ODD_IDS:
+        shown = odd.strip()
+        for command in (
+            f"/user {odd}",
+            f"/ban {odd} spam",
+            f"/unban {odd}",
+            f"/limit {odd} 5",
+            f"/allow {odd}",
+            f"/deny {odd}",
+        ):
+            reply = await admin.say(command)
+            assert reply.text == texts.admin_no_such_user(shown), command
+    for odd in ODD_IDS:
+        assert (await admin.say(f"/limit {USER_ID} {odd}")).text == texts.ADMIN_LIMIT_USAGE
+        assert (await admin.say(f"/task {odd}")).text == texts.ADMIN_USAGE["task"]
+        assert (await admin.say(f"/redeliver {odd}")).text == texts.ADMIN_USAGE["redeliver"]
+        assert (await chat.say(f"/status {odd}")).text == texts.STATUS_USAGE
+    assert users_table(database) == before
+
+
+@pytest.mark.parametrize("stamp", ["²", "١٧٠٠٠٠٠٠٠٠", "9" * 5000, " ", "-1", "1.5e9"])
+def test_kie_callback_with_an_odd_timestamp_is_401(stamp: str) -> None:
+    provider = kie_provider(hmac_key="secret")
+    body = {"code": 200, "msg": "ok", "data": {"taskId": "t1", "resultUrls": ["https://x/y.mp4"]}}
+    headers = {"x-webhook-timestamp": stamp, "x-webhook-signature": "c2ln"}
+    with pytest.raises(CallbackRejectedError) as refused:
+        provider.parse_callback(body, headers, time.time())
+    assert refused.value.http_status == 401
+
+
+def test_kie_envelope_codes_in_odd_digits_are_not_codes() -> None:
+    provider = kie_provider()
+    body = {"code": "²00", "msg": "ok", "data": {"taskId": "t1", "resultUrls": ["https://x/y"]}}
+    event = provider.parse_callback(body, {}, time.time())
+    assert event.status is None  # not read as a success: the bot asks record-info instead
+
+
+async def test_a_signed_kie_callback_with_timestamp_superscript_two_is_401_over_http(
+    start_bot: Callable[..., Any], kie: FakeKie, chat: Chat
+) -> None:
+    await start_bot(**webhook_settings(kie_webhook_hmac_key=HMAC_KEY))
+    task = await submitted(chat, kie)
+    kie.complete(task.task_id)
+    assert task.callback_url is not None
+    response = await kie.send_callback(task.task_id, hmac_key=HMAC_KEY, timestamp="²")
+    assert response.status_code == 401, response.text
+
+
+@pytest.mark.parametrize("ids", ["²", "1,²", "99999999999999999999", "-5", "١٢"])
+def test_odd_admin_ids_are_a_clear_configuration_error(ids: str) -> None:
+    with pytest.raises(ConfigError, match="ADMIN_IDS must be Telegram user ids"):
+        load_settings(
+            _env_file=None, telegram_bot_token="123:abc", provider_api_key="k", admin_ids=ids
+        )
+
+
+def test_a_token_with_odd_digits_is_a_clear_configuration_error() -> None:
+    with pytest.raises(ConfigError, match="TELEGRAM_BOT_TOKEN must look like"):
+        load_settings(_env_file=None, telegram_bot_token="²:abc", provider_api_key="k")
