@@ -19,7 +19,8 @@ from bot.redaction import Redactor, configure_logging
 log = logging.getLogger("bot")
 
 
-async def serve(settings: Settings, redact: Redactor) -> None:
+async def serve(settings: Settings, redact: Redactor) -> int:
+    """Run the bot until a signal; the exit status. Why it stops is logged before the stopping."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -29,6 +30,13 @@ async def serve(settings: Settings, redact: Redactor) -> None:
         await app.start()
         await stop.wait()
         log.info("Stopping (signal received)")
+        return 0
+    except StartupError as exc:
+        log.error("The bot cannot start: %s", exc)  # the log filter masks any secret
+        return 1
+    except Exception:
+        log.exception("The bot stopped because of an unexpected error")
+        return 1
     finally:
         await app.stop()
 
@@ -45,15 +53,8 @@ def main(argv: list[str]) -> int:
         configure_logging("WARNING", redact)  # the command line prints its own progress
         return cli.main(argv[1:], settings)
     configure_logging(settings.log_level, redact)
-    try:
-        with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(serve(settings, redact))
-    except StartupError as exc:
-        log.error("The bot cannot start: %s", exc)  # the log filter masks any secret
-        return 1
-    except Exception:
-        log.exception("The bot stopped because of an unexpected error")
-        return 1
+    with contextlib.suppress(KeyboardInterrupt):
+        return asyncio.run(serve(settings, redact))
     return 0
 
 

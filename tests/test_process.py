@@ -172,6 +172,8 @@ async def test_a_start_up_problem_is_one_clear_line_without_secrets(
     assert stdout == b""
     output = stderr.decode()
     assert expected in output
+    # Why it stops comes first; "Bot stopped" (the clean-up) after it.
+    assert output.index(expected) < output.index("Bot stopped")
     assert "Traceback" not in output
     assert "refused-by-telegram" not in output
     assert TEST_KIE_KEY not in output
