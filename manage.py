@@ -3,11 +3,14 @@
 
     python3 manage.py run      install what the bot needs into .venv, then run `python -m bot`
     python3 manage.py test     install the test tools into .venv, then run pytest
-    python3 manage.py lint     ruff (lint and format check) and mypy
+    python3 manage.py lint     ruff (lint and format check), mypy and hadolint (the Dockerfile)
+    python3 manage.py lock     remake requirements.lock after changing dependencies
     python3 manage.py bench NAME   run bench/NAME.py
 
 Extra arguments are passed on: `python3 manage.py test -k submit -x`.
-The virtual environment is (re)installed only when pyproject.toml changes.
+The virtual environment is (re)installed only when pyproject.toml or requirements.lock changes.
+The bot's own dependencies come from requirements.lock (exact versions and hashes), as in the
+Docker image, so the tests run against the packages that ship.
 """
 
 from __future__ import annotations
@@ -20,9 +23,18 @@ import venv
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
+LOCK = ROOT / "requirements.lock"
 VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
+
+
+# The lock holds the bot's runtime dependencies for any platform, on the oldest Python it supports.
+LOCK_COMMAND = [
+    "pip", "compile", "pyproject.toml", "--universal", "--generate-hashes",
+    "--python-version", "3.11", "-o", "requirements.lock",
+    "--custom-compile-command", "python3 manage.py lock",
+]  # fmt: skip
 
 
 def ensure_venv(extras: str) -> None:
@@ -32,7 +44,8 @@ def ensure_venv(extras: str) -> None:
     if not PYTHON.exists():
         print("Creating the virtual environment in .venv ...", flush=True)
         venv.EnvBuilder(with_pip=True).create(VENV)
-    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + extras.encode()).hexdigest()
+    inputs = (ROOT / "pyproject.toml").read_bytes() + LOCK.read_bytes() + extras.encode()
+    digest = hashlib.sha256(inputs).hexdigest()
     stamp = VENV / f".installed-{extras or 'base'}"
     if stamp.exists() and stamp.read_text() == digest:
         return
@@ -40,6 +53,7 @@ def ensure_venv(extras: str) -> None:
     target = f".[{extras}]" if extras else "."
     pip = [str(PYTHON), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
     subprocess.run([*pip, "--upgrade", "pip"], check=True, cwd=ROOT)
+    subprocess.run([*pip, "--require-hashes", "-r", str(LOCK)], check=True, cwd=ROOT)
     subprocess.run([*pip, "-e", target], check=True, cwd=ROOT)
     stamp.write_text(digest)
 
@@ -65,7 +79,11 @@ def main(argv: list[str]) -> int:
             run("-m", "ruff", "check", ".")
             or run("-m", "ruff", "format", "--check", ".")
             or run("-m", "mypy")
+            or subprocess.call([str(BIN / "hadolint"), "Dockerfile"], cwd=ROOT)
         )
+    if command == "lock":
+        ensure_venv("dev")
+        return subprocess.call([str(BIN / "uv"), *LOCK_COMMAND], cwd=ROOT)
     if command == "bench":
         ensure_venv("dev")
         if not rest:

@@ -289,17 +289,18 @@ class FakeKie(FakeProvider[FakeTask]):
             body = body_override
         else:
             body = compact_json(self.callback_body(task_id, shape)).encode()
-        headers: dict[str, str | bytes] = {"Content-Type": "application/json"}
+        headers = {"Content-Type": "application/json"}
         if hmac_key is not None:
             ts = int(time.time()) if timestamp is None else timestamp
             digest = hmac.new(
                 hmac_key.encode(), f"{task_id}.{ts}".encode(), hashlib.sha256
             ).digest()
-            # As a server reads header bytes (latin-1): "²" arrives as "²".
-            headers["X-Webhook-Timestamp"] = str(ts).encode("latin-1")
+            headers["X-Webhook-Timestamp"] = str(ts)
             headers["X-Webhook-Signature"] = base64.b64encode(digest).decode()
         async with httpx.AsyncClient(timeout=15.0) as client:
-            return await client.post(target, content=body, headers=headers)
+            # Latin-1, as servers read header bytes: an odd timestamp "²" arrives as "²".
+            raw = [(name.encode(), value.encode("latin-1")) for name, value in headers.items()]
+            return await client.post(target, content=body, headers=raw)
 
     # ------------------------------------------------------------------ HTTP handlers
 
