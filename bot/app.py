@@ -28,7 +28,7 @@ from bot.delivery import TelegramOutbox
 from bot.drafts import DraftService
 from bot.maintenance import Maintenance
 from bot.media import MediaStore
-from bot.netguard import GuardedClient
+from bot.netguard import GuardedClient, system_resolver
 from bot.preflight import Preflight
 from bot.providers import create_provider
 from bot.providers.base import Provider
@@ -163,6 +163,7 @@ class BotApp:
         self._links = links = GuardedClient(
             timeout=httpx.Timeout(120.0, connect=15.0),
             allow_loopback=settings.allow_loopback_urls,
+            lookups_in_flight=settings.link_lookups_in_flight,
         )
         me = self.application.bot.bot
         log.info(
@@ -180,7 +181,10 @@ class BotApp:
         tasks = TaskRepository(db)
         outbox = TelegramOutbox(
             bot=self.application.bot,
-            results=ResultFetcher(links, provider.capabilities.local_results),
+            # The provider's result links: looked up apart from users' links (LinkLookups).
+            results=ResultFetcher(
+                links.resolving_with(system_resolver), provider.capabilities.local_results
+            ),
             admin_ids=settings.admin_ids,
             upload_limit_bytes=settings.upload_limit_bytes,
             result_retention_hours=provider.capabilities.result_retention_hours,

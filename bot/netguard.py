@@ -9,15 +9,18 @@ between the check and the request. Redirects are followed by hand, a few at most
 checked again. Each hop must be well formed before anything is asked: an http(s) address with a
 host, and a port (if it has one) written in digits from 1 to 65535; anything else is refused with
 BlockedLinkError, like a private address. Connections are not kept for reuse: each is made, and
-its certificate checked, for its own host.
+its certificate checked, for its own host. Host names are looked up in threads of the client's
+own (LinkLookups), so a slow DNS holds up nothing but other look-ups.
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
 import ipaddress
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from html import escape
 from urllib.parse import SplitResult, urljoin, urlsplit
@@ -28,6 +31,7 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str, int], Awaitable[list[str]]]
 
 MAX_REDIRECTS = 3
+LOOKUPS_IN_FLIGHT = 4  # LINK_LOOKUPS_IN_FLIGHT's default
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")
@@ -43,11 +47,43 @@ class BlockedLinkError(Exception):
     """The link cannot be fetched safely; the message is a sentence for the user (HTML)."""
 
 
-async def system_resolver(host: str, port: int) -> list[str]:
-    infos = await asyncio.get_running_loop().getaddrinfo(
-        host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
-    )
+def look_up(host: str, port: int) -> list[str]:
+    """The addresses the system's resolver gives for `host`; blocks until it answers."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
     return [str(info[4][0]) for info in infos]
+
+
+async def system_resolver(host: str, port: int) -> list[str]:
+    """Look `host` up in asyncio's default pool: only for names the bot trusts to answer fast
+    (the provider's), since a slow answer holds one of that pool's few threads."""
+    return await asyncio.get_running_loop().run_in_executor(None, look_up, host, port)
+
+
+class LinkLookups:
+    """A resolver with threads of its own: at most `threads` look-ups in flight.
+
+    Whoever writes a link chooses its host name, and so how slowly its DNS answers; a look-up
+    holds its thread until the system's resolver gives up, whatever time-out its caller had. In
+    asyncio's default pool such threads starved unrelated work (upload checks, the sandbox, any
+    to_thread): a 12 s resolver made an upload check wait 10 s. Here they hold up only other
+    look-ups of the same pool. A look-up waiting for a free thread waits inside its caller's
+    time-out, and is taken off the queue when its caller gives up.
+    """
+
+    def __init__(
+        self, threads: int = LOOKUPS_IN_FLIGHT, blocking: Callable[[str, int], list[str]] = look_up
+    ) -> None:
+        self._pool = ThreadPoolExecutor(threads, thread_name_prefix="link-lookup")
+        self._blocking = blocking
+
+    async def __call__(self, host: str, port: int) -> list[str]:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, self._blocking, host, port)
+
+    def close(self) -> None:
+        """Take no more look-ups and drop the queued ones; threads stuck in the resolver are
+        not waited for (each ends when the resolver answers it)."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
 
 def is_public(address: IPAddress, *, allow_loopback: bool = False) -> bool:
@@ -81,14 +117,19 @@ def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | No
 
 
 class GuardedClient:
-    """An HTTP client that only ever talks to public addresses."""
+    """An HTTP client that only ever talks to public addresses.
+
+    Host names are looked up with `resolver`; by default, in `lookups_in_flight` threads of the
+    client's own (LinkLookups), shut down by aclose.
+    """
 
     def __init__(
         self,
         *,
         timeout: httpx.Timeout | float = 60.0,
         allow_loopback: bool = False,
-        resolver: Resolver = system_resolver,
+        resolver: Resolver | None = None,
+        lookups_in_flight: int = LOOKUPS_IN_FLIGHT,
         max_redirects: int = MAX_REDIRECTS,
     ) -> None:
         self._http = httpx.AsyncClient(
@@ -98,11 +139,25 @@ class GuardedClient:
             event_hooks={"response": [_refuse_unreadable_redirect]},
         )
         self._allow_loopback = allow_loopback
+        self._own_lookups: LinkLookups | None = None
+        if resolver is None:
+            resolver = self._own_lookups = LinkLookups(lookups_in_flight)
         self._resolve = resolver
         self._max_redirects = max_redirects
 
+    def resolving_with(self, resolver: Resolver) -> GuardedClient:
+        """This client, looking host names up with `resolver` instead: its connections, rules
+        and look-up threads stay this client's, and so does closing them (the copy needs no
+        aclose). For links from elsewhere than users, kept out of the users' look-ups."""
+        twin = copy.copy(self)
+        twin._resolve = resolver
+        twin._own_lookups = None
+        return twin
+
     async def aclose(self) -> None:
         await self._http.aclose()
+        if self._own_lookups is not None:
+            self._own_lookups.close()
 
     async def __aenter__(self) -> GuardedClient:
         return self
