@@ -128,6 +128,7 @@ class BotApp:
         self._db: Database | None = None
         self._provider: Provider | None = None
         self._links: GuardedClient | None = None
+        self._telegram_files: httpx.AsyncClient | None = None  # users' uploads, from Telegram
         self._tracker: Tracker | None = None
         self._web: WebServer | None = None
         self._broadcasts: BroadcastService | None = None
@@ -160,6 +161,8 @@ class BotApp:
         settings = self.settings
         self._provider = provider = create_provider(settings)
         # Every link the bot fetches itself: public addresses only, every redirect checked.
+        # The operator's own Telegram server (it may be a local Bot API server): not guarded.
+        self._telegram_files = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=15.0))
         self._links = links = GuardedClient(
             timeout=httpx.Timeout(120.0, connect=15.0),
             allow_loopback=settings.allow_loopback_urls,
@@ -247,6 +250,7 @@ class BotApp:
                 capabilities=provider.capabilities,
                 public_url=settings.public_url,
                 download_limit_bytes=settings.download_limit_bytes,
+                telegram_files=self._telegram_files,
             ),
             access=AccessService(
                 users,
@@ -361,6 +365,8 @@ class BotApp:
             await self._provider.aclose()
         if self._links is not None:
             await self._links.aclose()
+        if self._telegram_files is not None:
+            await self._telegram_files.aclose()
         if self._db is not None:
             await self._db.close()
         log.info("Bot stopped")

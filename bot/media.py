@@ -35,10 +35,11 @@ _EXTENSIONS = {
 
 @dataclass(frozen=True, slots=True)
 class Slot:
-    """Room reserved for one upload: download it to `path`."""
+    """Room reserved for one upload: download it to `path`, at most `size` bytes."""
 
     token: str
     path: Path
+    size: int
 
 
 class MediaStore:
@@ -69,7 +70,7 @@ class MediaStore:
             token = f"{secrets.token_urlsafe(24)}.{_extension(mime_type, file_name)}"
             self._reserved[token] = size
         self._folder.mkdir(parents=True, exist_ok=True)
-        return Slot(token, self._folder / token)
+        return Slot(token, self._folder / token, size)
 
     async def keep(self, slot: Slot, user_id: int, size: int) -> None:
         """The file is downloaded and checked: record it (kept a day unless a task uses it)."""

@@ -8,12 +8,24 @@ The Telegram file URL (it holds the bot token) is never passed on.
 
 from __future__ import annotations
 
+import asyncio
+import logging
+
+import httpx
+
 from bot import texts
+from bot.downloads import TooBigError, save_body
 from bot.drafts import DraftReply, DraftService, ReplyKind
 from bot.media import MediaStore, Slot
 from bot.preflight import Preflight
 from bot.providers.base import Capabilities
 from bot.urls import media_url
+
+log = logging.getLogger(__name__)
+
+# The whole download from Telegram's file server: 20 MB (2 GB from a local Bot API server, on
+# the same machine or network) takes far less on any working link.
+DOWNLOAD_DEADLINE_SECONDS = 300.0
 
 
 class UploadService:
@@ -26,7 +38,9 @@ class UploadService:
         capabilities: Capabilities,
         public_url: str,
         download_limit_bytes: int,
+        telegram_files: httpx.AsyncClient,
     ) -> None:
+        self._telegram_files = telegram_files
         self._media = media
         self._preflight = preflight
         self._drafts = drafts
@@ -53,6 +67,36 @@ class UploadService:
 
     def discard(self, slot: Slot) -> None:
         self._media.discard(slot)
+
+    async def download(self, slot: Slot, file_url: str, user_id: int) -> str | None:
+        """Stream the upload from Telegram's file server into its slot, no more bytes than were
+        reserved (the size Telegram declared is not trusted). None when it is there; else the
+        slot is discarded and the sentence for the user returned. `file_url` holds the bot's
+        token: it is never logged, shown or passed on."""
+        problem: str | None = None
+        try:
+            async with (
+                asyncio.timeout(DOWNLOAD_DEADLINE_SECONDS),
+                self._telegram_files.stream("GET", file_url) as response,
+            ):
+                if response.is_success:
+                    await save_body(response, slot.path, slot.size)
+                else:
+                    problem = f"Telegram answered HTTP {response.status_code}"
+        except TooBigError:
+            problem = "the file is larger than Telegram said"
+        except TimeoutError:
+            problem = "it took too long"
+        except (httpx.HTTPError, OSError) as exc:  # the name only: a message may hold the URL
+            problem = f"a {type(exc).__name__}"
+        except asyncio.CancelledError:  # shutting down: free the room, then stop
+            self._media.discard(slot)
+            raise
+        if problem is None:
+            return None
+        self._media.discard(slot)
+        log.warning("Downloading an upload from user %d failed: %s", user_id, problem)
+        return texts.upload_failed(problem)
 
     async def accept(
         self,

@@ -38,11 +38,14 @@ async def video_upload(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
         return
     try:
         telegram_file = await context.bot.get_file(upload.file_id)
-        await telegram_file.download_to_drive(slot.path)
     except TelegramError as exc:  # never log the file's URL: it holds the bot token
         rt.uploads.discard(slot)
         log.warning("Downloading an upload from user %d failed: %s", user.id, exc.message)
         await message.reply_text(texts.upload_failed(exc.message))
+        return
+    problem = await rt.uploads.download(slot, telegram_file.file_path or "", user.id)
+    if problem:
+        await message.reply_text(problem)
         return
     reply = await rt.uploads.accept(
         user_id=user.id,

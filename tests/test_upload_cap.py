@@ -1,0 +1,80 @@
+"""An upload is written to disk as it arrives, and never past the room reserved for it.
+
+The room is the size Telegram declared in the message (or the download limit when it declared
+none); a file server sending more is cut off there, so MEDIA_MAX_TOTAL_MB holds whatever arrives.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import StreamingResponse
+from starlette.routing import Route
+
+from bot import texts
+from bot.downloads import CHUNK, TooBigError, save_body
+from tests.fakes.kie import FakeKie
+from tests.fakes.server import LoopbackServer
+from tests.fakes.telegram import FakeTelegram
+from tests.helpers import Chat
+from tests.test_uploads import video_message
+from tests.test_webhook import webhook_settings
+from tests.videos import make_clip
+
+
+async def test_an_upload_larger_than_telegram_declared_is_cut_off_and_kept_nowhere(
+    start_bot: Callable[..., Any],
+    telegram: FakeTelegram,
+    kie: FakeKie,
+    chat: Chat,
+    database: Path,
+    tmp_path: Path,
+) -> None:
+    await start_bot(**webhook_settings())
+    clip = make_clip(tmp_path / "upload.mp4", seconds=2.0).read_bytes()
+    served = clip + bytes(3 * 1024 * 1024)  # a valid video, then 3 MB more than declared
+    message = video_message(telegram, served, file_size=len(clip))
+    reply = await chat.send(video=message, caption="make it red")
+    assert reply.text == texts.upload_failed("the file is larger than Telegram said")
+    media = database.parent / "media"
+    assert not media.exists() or list(media.iterdir()) == []
+    assert kie.requests == []
+    # An honest declaration of the same file is taken.
+    card = await chat.send(video=video_message(telegram, served), caption="make it red")
+    assert "make it red" in (card.rendered or "")
+
+
+@pytest.fixture
+async def endless_server() -> AsyncIterator[tuple[str, list[int]]]:
+    """Serves 64 MB a chunk at a time, counting the chunks it got to send."""
+    sent: list[int] = []
+
+    async def body() -> AsyncIterator[bytes]:
+        for _ in range(1024):
+            sent.append(CHUNK)
+            yield bytes(CHUNK)
+
+    async def endless(request: Request) -> StreamingResponse:
+        return StreamingResponse(body(), media_type="video/mp4")
+
+    async with LoopbackServer(Starlette(routes=[Route("/file", endless)])) as server:
+        yield server.url + "/file", sent
+
+
+async def test_save_body_stops_at_the_limit_and_never_writes_past_it(
+    endless_server: tuple[str, list[int]], tmp_path: Path
+) -> None:
+    url, sent = endless_server
+    target = tmp_path / "upload.mp4"
+    limit = 1024 * 1024 + 5
+    async with httpx.AsyncClient() as http, http.stream("GET", url) as response:
+        with pytest.raises(TooBigError):
+            await save_body(response, target, limit)
+    assert target.stat().st_size <= limit
+    assert sum(sent) < 64 * 1024 * 1024  # the rest was never asked for
