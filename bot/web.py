@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable, Iterator
 import uvicorn
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 from telegram import Update
@@ -47,6 +47,10 @@ SHUTDOWN_GRACE_SECONDS = 5
 
 class _TooLargeError(Exception):
     pass
+
+
+class _ClientGoneError(Exception):
+    """The connection closed (by the client, or by a deadline) before the body's end."""
 
 
 class WebEndpoints:
@@ -94,6 +98,8 @@ class WebEndpoints:
             update = Update.de_json(data, self._application.bot)
         except _TooLargeError:
             return Response(status_code=413)
+        except _ClientGoneError:
+            return Response(status_code=400)  # nobody to read it
         except Exception as exc:  # any body that does not make an Update
             log.warning("Refused a Telegram webhook request that is not an update: %r", exc)
             return Response(status_code=400)
@@ -108,6 +114,8 @@ class WebEndpoints:
             body = await _read_body(request, MAX_CALLBACK_BYTES)
         except _TooLargeError:
             return _answer(413, "the body is larger than 64 KB")
+        except _ClientGoneError:
+            return _answer(400, "the body ended early")  # nobody to read it
         task = await self._service.task_for_callback(provider, token)
         if task is None:
             log.warning("Callback to an unknown URL (provider %r)", provider)
@@ -160,15 +168,23 @@ class WebEndpoints:
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
-    """The request body, read no further than `limit` bytes."""
+    """The request body, read no further than `limit` bytes.
+
+    A body cut short is one DEBUG line: anyone can do it, as often as they like.
+    """
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise _TooLargeError
     body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise _TooLargeError
+    try:
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > limit:
+                raise _TooLargeError
+    except ClientDisconnect:
+        client = request.client.host if request.client else "?"
+        log.debug("A client went away before the end of its body (%s, %d bytes)", client, len(body))
+        raise _ClientGoneError from None
     return bytes(body)
 
 
