@@ -107,19 +107,22 @@ class WebEndpoints:
         return Response(status_code=200)
 
     async def provider_callback(self, request: Request) -> Response:
-        """A provider's job-finished call to the URL given with the task."""
+        """A provider's job-finished call to the URL given with the task.
+
+        The URL's token is checked before the body is read: a stranger's body is never read.
+        """
         provider = request.path_params["provider"]
         token = request.path_params["token"]
+        task = await self._service.task_for_callback(provider, token)
+        if task is None:
+            log.warning("Callback to an unknown URL (provider %r)", provider)
+            return _answer(404, "unknown callback URL")
         try:
             body = await _read_body(request, MAX_CALLBACK_BYTES)
         except _TooLargeError:
             return _answer(413, "the body is larger than 64 KB")
         except _ClientGoneError:
             return _answer(400, "the body ended early")  # nobody to read it
-        task = await self._service.task_for_callback(provider, token)
-        if task is None:
-            log.warning("Callback to an unknown URL (provider %r)", provider)
-            return _answer(404, "unknown callback URL")
         try:
             payload = json.loads(body)
         except (ValueError, RecursionError):

@@ -48,6 +48,33 @@ async def connect(port: int) -> Stream:
     return await asyncio.open_connection("127.0.0.1", port)
 
 
+async def read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    """One HTTP/1.1 response with a Content-Length: its status and body."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    length = 0
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        if name.strip().lower() == "content-length":
+            length = int(value)
+    return int(lines[0].split()[1]), await reader.readexactly(length)
+
+
+@pytest.mark.parametrize("declared", [60_000, 10**10])
+async def test_a_callback_to_an_unknown_url_is_refused_before_its_body(
+    hardened_bot: BotApp, declared: int
+) -> None:
+    stream = await connect(port_of(hardened_bot))
+    head = (
+        "POST /callbacks/kie/no-such-token-0123456789abcdef HTTP/1.1\r\nHost: bot\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {declared}\r\n\r\n"
+    )
+    stream[1].write(head.encode())  # and not a byte of the body
+    status, _ = await asyncio.wait_for(read_response(stream[0]), 5)
+    assert status == 404
+    stream[1].close()
+
+
 @pytest.mark.parametrize("route", ["telegram", "callback"])
 async def test_an_aborted_body_is_one_quiet_debug_line(
     hardened_bot: BotApp,
