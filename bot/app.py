@@ -186,7 +186,10 @@ class BotApp:
             bot=self.application.bot,
             # The provider's result links: looked up apart from users' links (LinkLookups).
             results=ResultFetcher(
-                links.resolving_with(system_resolver), provider.capabilities.local_results
+                links.resolving_with(system_resolver),
+                provider.capabilities.local_results,
+                timeout=settings.result_download_timeout_seconds,
+                min_rate_kbps=settings.result_min_rate_kbps,
             ),
             admin_ids=settings.admin_ids,
             upload_limit_bytes=settings.upload_limit_bytes,

@@ -1,8 +1,9 @@
 """Everything the service says in Telegram: status cards, notices, admin reports, and the result.
 
 A result is downloaded to a temporary file and uploaded with sendVideo, replying to the task's
-status card. When it is larger than the Bot API upload limit, or uploads keep failing, the user
-gets a link instead. Telegram errors never escape: each becomes a DeliveryResult or a log line.
+status card. When it is larger than the Bot API upload limit, comes too slowly (bot.results), or
+uploads keep failing, the user gets a link instead. Telegram errors never escape: each becomes a
+DeliveryResult or a log line.
 """
 
 from __future__ import annotations
@@ -193,7 +194,7 @@ class TelegramOutbox:
                     return DeliveryResult.RETRY
                 size = download.size
                 too_big = download.outcome == Fetched.TOO_BIG
-                if not too_big:
+                if download.outcome == Fetched.OK:  # else TOO_BIG or TOO_SLOW: a link
                     uploaded = await self._upload(task, path)
                     if uploaded is not None:
                         return uploaded

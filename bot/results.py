@@ -1,8 +1,15 @@
 """Fetching a finished task's video into a file: from the provider's URL, or (the sandbox) from a
-file on this machine, but only from under the folder the provider declared for its results."""
+file on this machine, but only from under the folder the provider declared for its results.
+
+A download has a deadline, and a least rate it must keep over each window of RATE_WINDOW
+seconds: httpx's time-outs are per read, so a result trickled a byte at a time held a delivery
+slot for as long as the server liked. Past either, the fetch ends TOO_SLOW (delivery then sends
+the link, as for a result too big to upload).
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import shutil
 from dataclasses import dataclass
@@ -16,12 +23,13 @@ from bot.netguard import BlockedLinkError, GuardedClient
 
 log = logging.getLogger(__name__)
 
-CHUNK = 1 << 16
+RATE_WINDOW = 10.0  # seconds over which a download's rate is measured
 
 
 class Fetched(Enum):
     OK = auto()
     TOO_BIG = auto()  # larger than the limit: nothing (or only part) was written
+    TOO_SLOW = auto()  # past the deadline, or slower than the least rate: only part was written
     GONE = auto()  # the result no longer exists, or its URL cannot be fetched at all
     RETRY = auto()  # a passing problem
 
@@ -32,15 +40,72 @@ class Download:
     size: int | None = None  # bytes written (OK) or declared (TOO_BIG), when known
 
 
+class _Pace:
+    """Keeps a download's timer at the earlier of its deadline and the end of the current rate
+    window. A window that has brought its bytes ends at once and the next one starts, so the
+    timer fires when the deadline passes, or when a window passes short of its bytes (even if
+    nothing arrives at all)."""
+
+    def __init__(self, timeout: float, min_rate_kbps: float, window: float) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._timeout = timeout
+        self._min_rate_kbps = min_rate_kbps
+        self._window = window
+        self._deadline = self._loop.time() + timeout
+        self._quota = min_rate_kbps * 1024 * window  # bytes each window must bring; 0: no check
+        self._brought = 0
+        self.timer = asyncio.timeout_at(self._window_end())
+
+    def _window_end(self) -> float:
+        if not self._quota:
+            return self._deadline
+        return min(self._loop.time() + self._window, self._deadline)
+
+    def arrived(self, count: int) -> None:
+        self._brought += count
+        if self._quota and self._brought >= self._quota:
+            self._brought = 0
+            self.timer.reschedule(self._window_end())
+
+    def why(self) -> str:
+        """Why the timer fired, for the log."""
+        if self._loop.time() >= self._deadline:
+            return f"not done in {self._timeout:g} s (RESULT_DOWNLOAD_TIMEOUT_SECONDS)"
+        return f"under {self._min_rate_kbps:g} KB/s over {self._window:g} s (RESULT_MIN_RATE_KBPS)"
+
+
 class ResultFetcher:
-    def __init__(self, client: GuardedClient, local_root: Path | None = None) -> None:
+    def __init__(
+        self,
+        client: GuardedClient,
+        local_root: Path | None = None,
+        *,
+        timeout: float = 300.0,
+        min_rate_kbps: float = 32.0,
+        rate_window: float = RATE_WINDOW,
+    ) -> None:
+        """`timeout`: the longest a download may take; `min_rate_kbps` (0: none): the least
+        rate it must keep over each `rate_window` seconds."""
         self._client = client
         self._local_root = local_root.resolve() if local_root else None
+        self._timeout = timeout
+        self._min_rate_kbps = min_rate_kbps
+        self._rate_window = rate_window
 
     async def fetch(self, url: str, target: Path, limit: int) -> Download:
-        """Write the result at `url` to `target`; stop as soon as it is known to pass `limit`."""
+        """Write the result at `url` to `target`; stop as soon as it is known to pass `limit`,
+        or to be too slow."""
         if url.startswith("file:"):
             return self._copy_local(url, target, limit)
+        pace = _Pace(self._timeout, self._min_rate_kbps, self._rate_window)
+        try:
+            async with pace.timer:
+                return await self._download(url, target, limit, pace)
+        except TimeoutError:
+            log.warning("Gave up downloading the result %s: %s", url, pace.why())
+            return Download(Fetched.TOO_SLOW)
+
+    async def _download(self, url: str, target: Path, limit: int, pace: _Pace) -> Download:
         try:
             async with self._client.stream("GET", url) as response:
                 if response.status_code in (404, 410):
@@ -54,11 +119,12 @@ class ResultFetcher:
                     return Download(Fetched.TOO_BIG, declared)
                 received = 0
                 with target.open("wb") as file:
-                    async for chunk in response.aiter_bytes(CHUNK):
+                    async for chunk in response.aiter_bytes():  # as it comes, for the pace
                         received += len(chunk)
                         if received > limit:
                             return Download(Fetched.TOO_BIG, declared)
                         file.write(chunk)
+                        pace.arrived(len(chunk))
                 return Download(Fetched.OK, received)
         except (httpx.InvalidURL, httpx.UnsupportedProtocol, BlockedLinkError) as exc:
             log.warning("The result URL %s cannot be fetched: %s", url, exc)

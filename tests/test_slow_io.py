@@ -2,28 +2,36 @@
 
 - A slow DNS answer for a user's link holds a thread of the link look-ups, never one of asyncio's
   default pool (which upload checks and every other to_thread share).
+- A result trickled slowly ends at its deadline, or when it falls under the least rate; the user
+  gets the link, and the delivery slot goes to the next task.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from bot import texts
 from bot.netguard import GuardedClient
 from bot.preflight import Preflight, Verdict
 from bot.providers.kie import capabilities as kie_capabilities
+from bot.results import Download, Fetched, ResultFetcher
+from tests.fakes.kie import FakeKie
 from tests.fakes.server import LoopbackServer
+from tests.fakes.telegram import FakeTelegram
+from tests.helpers import Chat
 
 KIE = kie_capabilities("KIE.ai")
 
@@ -136,3 +144,122 @@ async def test_lookups_in_flight_are_bounded_and_closing_does_not_wait_for_them(
             check.cancel()
         await asyncio.gather(*checks, return_exceptions=True)
         await client.aclose()
+
+
+# --- results that come too slowly --------------------------------------------------------------
+
+
+class SlowResults:
+    """A result server: /trickle.mp4 sends a byte every 0.1 s, /silent.mp4 its headers and then
+    nothing, /fast.mp4 300 KB at once. Slow answers end by themselves after 20 s at most."""
+
+    FAST_SIZE = 300 * 1024
+
+    def __init__(self) -> None:
+        self.gets = 0
+        routes = [
+            Route("/trickle.mp4", self._answer(self._trickle)),
+            Route("/silent.mp4", self._answer(self._silent)),
+            Route("/fast.mp4", self._answer(self._fast)),
+        ]
+        self.server = LoopbackServer(Starlette(routes=routes))
+        self.url = self.server.url
+
+    def _answer(self, body: Callable[[], AsyncIterator[bytes]]) -> Callable[..., Any]:
+        async def answer(request: Request) -> StreamingResponse:
+            self.gets += 1
+            return StreamingResponse(body(), media_type="video/mp4")
+
+        return answer
+
+    async def _trickle(self) -> AsyncIterator[bytes]:
+        for _ in range(200):
+            await asyncio.sleep(0.1)
+            yield b"x"
+
+    async def _silent(self) -> AsyncIterator[bytes]:
+        await asyncio.sleep(20)
+        yield b""
+
+    async def _fast(self) -> AsyncIterator[bytes]:
+        for _ in range(self.FAST_SIZE // 65536):
+            yield b"v" * 65536
+        yield b"v" * (self.FAST_SIZE % 65536)
+
+
+@pytest.fixture
+async def slow_results() -> AsyncIterator[SlowResults]:
+    results = SlowResults()
+    async with results.server:
+        yield results
+
+
+async def timed_fetch(fetcher: ResultFetcher, url: str, target: Path) -> tuple[Download, float]:
+    started = time.monotonic()
+    download = await asyncio.wait_for(fetcher.fetch(url, target, 10**8), timeout=10)
+    return download, time.monotonic() - started
+
+
+async def test_a_trickled_result_ends_at_its_deadline(
+    slow_results: SlowResults, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with GuardedClient(timeout=5, allow_loopback=True) as client:
+        fetcher = ResultFetcher(client, timeout=1.0, min_rate_kbps=0)
+        download, took = await timed_fetch(
+            fetcher, f"{slow_results.url}/trickle.mp4", tmp_path / "r"
+        )
+    assert download == Download(Fetched.TOO_SLOW)
+    assert 1.0 <= took < 2.0
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "bot.results"]
+    assert "not done in 1 s (RESULT_DOWNLOAD_TIMEOUT_SECONDS)" in line
+
+
+@pytest.mark.parametrize("path", ["/trickle.mp4", "/silent.mp4"])
+async def test_a_result_under_the_least_rate_ends_after_one_window(
+    slow_results: SlowResults, tmp_path: Path, caplog: pytest.LogCaptureFixture, path: str
+) -> None:
+    async with GuardedClient(timeout=5, allow_loopback=True) as client:
+        fetcher = ResultFetcher(client, timeout=30, min_rate_kbps=1, rate_window=0.5)
+        download, took = await timed_fetch(fetcher, slow_results.url + path, tmp_path / "r")
+        assert download == Download(Fetched.TOO_SLOW)
+        assert 0.5 <= took < 1.5
+        (line,) = [r.getMessage() for r in caplog.records if r.name == "bot.results"]
+        assert "under 1 KB/s over 0.5 s (RESULT_MIN_RATE_KBPS)" in line
+        # A result that keeps up is fetched in full, past many windows' worth of bytes.
+        download, _ = await timed_fetch(fetcher, f"{slow_results.url}/fast.mp4", tmp_path / "f")
+        assert download == Download(Fetched.OK, SlowResults.FAST_SIZE)
+
+
+async def test_a_trickled_result_goes_as_a_link_and_frees_its_slot_for_the_next_task(
+    start_bot: Callable[..., Any],
+    telegram: FakeTelegram,
+    kie: FakeKie,
+    chat: Chat,
+    slow_results: SlowResults,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING, logger="bot.results")
+    await start_bot(tracker_concurrency=1, result_download_timeout_seconds=1.5)
+    for _ in range(2):
+        await chat.press(await chat.card(), "Submit")
+    first, second = await kie.wait_for_task(2)
+    trickle = f"{slow_results.url}/trickle.mp4"
+    served_by_kie = kie.result_url
+    monkeypatch.setattr(
+        kie,
+        "result_url",
+        lambda task_id: trickle if task_id == first.task_id else served_by_kie(task_id),
+    )
+    kie.complete(first.task_id)
+    await wait_until(lambda: slow_results.gets > 0, timeout=5)
+    kie.complete(second.task_id)  # its delivery waits for the one slot
+    await telegram.wait_for("sendVideo", timeout=6)
+    notice = await chat.wait_for_text("link instead")
+    assert trickle in (notice.rendered or "")
+    assert "Task #1" in (notice.rendered or "")
+    (video,) = chat.videos()  # the second task's; nothing of the first was uploaded
+    assert "Task #2" in (video.rendered or "")
+    assert slow_results.gets == 1
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "bot.results"]
+    assert "RESULT_DOWNLOAD_TIMEOUT_SECONDS" in line
