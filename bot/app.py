@@ -319,7 +319,14 @@ class BotApp:
             media=self._media,
         )
         try:
-            self._web = WebServer(endpoints.asgi(), settings.web_host, settings.web_port)
+            self._web = WebServer(
+                endpoints.asgi(),
+                settings.web_host,
+                settings.web_port,
+                max_connections=settings.web_max_connections,
+                header_timeout=settings.web_header_timeout_seconds,
+                body_timeout=settings.web_body_timeout_seconds,
+            )
         except OSError as exc:
             raise StartupError(str(exc)) from exc
         await self._web.start()

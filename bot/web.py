@@ -13,9 +13,13 @@ import hmac
 import json
 import logging
 import socket
+import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from typing import ClassVar
 
+import h11
 import uvicorn
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
@@ -24,12 +28,16 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 from telegram import Update
 from telegram.ext import Application
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from bot.media import MediaStore
 from bot.providers.base import CallbackEvent, CallbackRejectedError, Provider
 from bot.service import TaskService
 from bot.urls import CALLBACK_ROUTE, HEALTH_PATH, MEDIA_ROUTE, TELEGRAM_WEBHOOK_PATH
 from storage.models import TaskState
+
+if sys.platform != "win32":
+    import resource
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +51,12 @@ _MEDIA_TYPES = {
 }
 MAX_UPDATE_BYTES = 1024 * 1024
 SHUTDOWN_GRACE_SECONDS = 5
+FLOOD_LOG_SECONDS = 60.0  # one line a minute about refused connections or a lack of files
+MAX_OPEN_FILES = 65536  # the soft limit is raised to the hard one, but no further than this
+FILES_BESIDES_WEB = 100  # the database, HTTP clients and media files the bot has open anyway
+# The listen queue, and how many connections asyncio accepts in one go before any is refused
+# over the cap (uvicorn's 2048 took a process at 256 files into EMFILE 50 times as often).
+ACCEPT_BACKLOG = 128
 
 
 class _TooLargeError(Exception):
@@ -196,9 +210,22 @@ def _answer(status: int, error: str) -> JSONResponse:
 
 
 class WebServer:
-    """uvicorn serving the endpoints beside the bot, on a socket bound before start-up."""
+    """uvicorn serving the endpoints beside the bot, on a socket bound before start-up.
 
-    def __init__(self, app: Starlette, host: str, port: int) -> None:
+    It faces the internet without a proxy (WEB_HOST is 0.0.0.0 by default), so it holds at most
+    `max_connections` and drops those that send a request's headers or body too slowly.
+    """
+
+    def __init__(
+        self,
+        app: Starlette,
+        host: str,
+        port: int,
+        *,
+        max_connections: int,
+        header_timeout: float,
+        body_timeout: float,
+    ) -> None:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         # IPPROTO_TCP, not 0: only then does asyncio set TCP_NODELAY on the connections, without
         # which small answers wait ~40 ms for a delayed ACK.
@@ -209,18 +236,42 @@ class WebServer:
         except OSError as exc:
             self._sock.close()
             raise OSError(f"cannot listen on {host}:{port} (WEB_HOST, WEB_PORT): {exc}") from exc
+        guard = _Guard(max_connections, header_timeout, body_timeout)
+
+        class Protocol(_GuardedH11Protocol):
+            limits = guard
+
         config = uvicorn.Config(
             app,
+            http=Protocol,
+            backlog=ACCEPT_BACKLOG,
             log_config=None,  # uvicorn logs through the bot's handler (and its redaction)
             log_level="warning",
             lifespan="off",
             access_log=False,
             timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
         )
+        self._max_connections = max_connections
         self._server = _EmbeddedUvicorn(config)
+        self._accept_errors = _AcceptErrorFilter()
         self._task: asyncio.Task[None] | None = None
 
+    @property
+    def connection_count(self) -> int:
+        """The connections open now (those refused over the cap not counted)."""
+        return len(self._server.server_state.connections)
+
     async def start(self) -> None:
+        files = _raise_open_file_limit()
+        needed = self._max_connections + ACCEPT_BACKLOG + FILES_BESIDES_WEB
+        if files is not None and files < needed:
+            log.warning(
+                "Only %d files may be open (ulimit -n); WEB_MAX_CONNECTIONS=%d wants %d",
+                files,
+                self._max_connections,
+                needed,
+            )
+        logging.getLogger("asyncio").addFilter(self._accept_errors)
         self._task = asyncio.create_task(self._server.serve(sockets=[self._sock]), name="web")
         while not self._server.started:
             if self._task.done():
@@ -236,6 +287,150 @@ class WebServer:
         await self._task
         self._task = None
         self._sock.close()
+        logging.getLogger("asyncio").removeFilter(self._accept_errors)
+
+
+class _Throttle:
+    """Lets one of a frequent event through per FLOOD_LOG_SECONDS and counts the rest."""
+
+    def __init__(self) -> None:
+        self._next = -float("inf")
+        self._held = 0
+
+    def due(self) -> int | None:
+        """None to stay quiet this time; else how many were held back since the last time."""
+        now = time.monotonic()
+        if now < self._next:
+            self._held += 1
+            return None
+        self._next = now + FLOOD_LOG_SECONDS
+        held, self._held = self._held, 0
+        return held
+
+
+@dataclass
+class _Guard:
+    """What _GuardedH11Protocol enforces, shared by all connections of one server."""
+
+    max_connections: int
+    header_timeout: float
+    body_timeout: float
+    refusals: _Throttle = field(default_factory=_Throttle)
+
+
+class _GuardedH11Protocol(H11Protocol):
+    """uvicorn's HTTP/1.1 connection with a cap on connections and deadlines for each request's
+    headers and body (`limits` is set by the subclass WebServer makes).
+
+    uvicorn has neither: `limit_concurrency` answers 503 only once a request has come, holding
+    the socket until then, and its keep-alive timer stops at the first byte; so a client sending
+    a byte a second holds a connection, and a file, for ever. The deadline follows what h11
+    waits for from the client: headers (IDLE: the first request, or the next on a kept-alive
+    connection), the rest of a body (SEND_BODY, also while one left unread is drained after the
+    answer), or nothing while the app answers.
+    """
+
+    limits: ClassVar[_Guard]
+    _deadline: asyncio.TimerHandle | None = None
+    _deadline_for: tuple[object, object] | None = None  # (h11 state, request) it was set for
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        if len(self.connections) > self.limits.max_connections:
+            self.connections.discard(self)
+            transport.close()
+            held = self.limits.refusals.due()
+            if held is not None:
+                log.warning(
+                    "Refused a connection: WEB_MAX_CONNECTIONS=%d are open%s",
+                    self.limits.max_connections,
+                    _not_logged(held),
+                )
+            return
+        self._follow_deadline()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+        super().connection_lost(exc)
+
+    def handle_events(self) -> None:
+        super().handle_events()
+        self._follow_deadline()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        self._follow_deadline()
+
+    def _follow_deadline(self) -> None:
+        """Set the deadline for what the client owes now, unless it is already set for that."""
+        state = self.conn.their_state
+        if (state, self.cycle) == self._deadline_for or self.transport.is_closing():
+            return
+        self._deadline_for = (state, self.cycle)
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+        if state is h11.IDLE:
+            self._deadline = self.loop.call_later(
+                self.limits.header_timeout, self._deadline_passed, "request headers"
+            )
+        elif state is h11.SEND_BODY:
+            self._deadline = self.loop.call_later(
+                self.limits.body_timeout, self._deadline_passed, "request body"
+            )
+
+    def _deadline_passed(self, what: str) -> None:
+        log.debug("Closed a connection whose %s did not come in time", what)
+        self._deadline = None
+        self.transport.close()
+
+
+_ACCEPT_ERROR = "socket.accept() out of system resource"
+
+
+class _AcceptErrorFilter(logging.Filter):
+    """Lets asyncio's "socket.accept() out of system resource" through once a minute.
+
+    Out of files (EMFILE), Python 3.11's accept loop logs it, with a traceback, for each of up
+    to `backlog` connections it tries to take in one turn, and again a second later: with
+    uvicorn's backlog of 2048, some 35,000 lines (tens of megabytes) a second were measured.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._throttle = _Throttle()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not str(record.msg).startswith(_ACCEPT_ERROR):
+            return True
+        held = self._throttle.due()
+        if held is None:
+            return False
+        record.msg = str(record.msg).replace(_ACCEPT_ERROR, _ACCEPT_ERROR + _not_logged(held), 1)
+        return True
+
+
+def _not_logged(held: int) -> str:
+    return f" ({held} more like it not logged)" if held else ""
+
+
+def _raise_open_file_limit() -> int | None:
+    """Lift the soft limit on open files to the hard one (each connection is a file); returns
+    the limit now, or None where it cannot be known."""
+    if sys.platform == "win32":
+        return None
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = MAX_OPEN_FILES if hard == resource.RLIM_INFINITY else min(hard, MAX_OPEN_FILES)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (ValueError, OSError) as exc:
+            log.debug("Could not raise the limit on open files to %d: %r", target, exc)
+        else:
+            log.info("Raised the limit on open files from %d to %d", soft, target)
+            return target
+    return None if soft == resource.RLIM_INFINITY else soft
 
 
 class _EmbeddedUvicorn(uvicorn.Server):

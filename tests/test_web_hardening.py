@@ -7,18 +7,25 @@ every wait has a generous MARGIN, for a busy machine.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
 import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
+import bot.web
 from bot.app import BotApp
+from bot.web import WebServer
 from tests.fakes.kie import FakeKie
 from tests.helpers import Chat
-from tests.test_webhook import submitted, webhook_settings
+from tests.test_webhook import free_port, submitted, webhook_settings
 
 HEADER_TIMEOUT = 0.5
 BODY_TIMEOUT = 1.0
@@ -40,12 +47,73 @@ async def hardened_bot(start_bot: Callable[..., Any]) -> BotApp:
     return app
 
 
+async def _health(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+@pytest.fixture
+async def small_server() -> AsyncIterator[tuple[WebServer, int]]:
+    """A WebServer alone (no bot) with room for 5 connections and a 3 s header deadline."""
+    port = free_port()
+    server = WebServer(
+        Starlette(routes=[Route("/healthz", _health)]),
+        "127.0.0.1",
+        port,
+        max_connections=5,
+        header_timeout=3.0,
+        body_timeout=BODY_TIMEOUT,
+    )
+    await server.start()
+    yield server, port
+    await server.stop()
+
+
 def port_of(app: BotApp) -> int:
     return app.settings.web_port
 
 
 async def connect(port: int) -> Stream:
     return await asyncio.open_connection("127.0.0.1", port)
+
+
+async def closed_within(stream: Stream, seconds: float) -> bool:
+    """Whether the server closes the connection within `seconds` (what it sends is skipped)."""
+    reader = stream[0]
+    try:
+        async with asyncio.timeout(seconds):
+            while await reader.read(65536):
+                pass
+    except TimeoutError:
+        return False
+    except ConnectionError:  # a reset is a close too
+        pass
+    return True
+
+
+async def trickle(stream: Stream, data: bytes, every: float = 0.1) -> None:
+    """Send `data` a byte at a time, until it ends or the server closes the connection."""
+    writer = stream[1]
+    with contextlib.suppress(ConnectionError):
+        for i in range(len(data)):
+            writer.write(data[i : i + 1])
+            await writer.drain()
+            await asyncio.sleep(every)
+
+
+async def cut_off_within(stream: Stream, data: bytes, seconds: float) -> float | None:
+    """Trickle `data`; how long the server took to close the connection, or None if it did not
+    within `seconds`."""
+    started = time.monotonic()
+    sender = asyncio.create_task(trickle(stream, data))
+    try:
+        if await closed_within(stream, seconds):
+            return time.monotonic() - started
+        return None
+    finally:
+        sender.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sender
+        stream[1].close()
 
 
 async def read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
@@ -58,6 +126,66 @@ async def read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
         if name.strip().lower() == "content-length":
             length = int(value)
     return int(lines[0].split()[1]), await reader.readexactly(length)
+
+
+NEVER_ENDING_HEADERS = b"POST /telegram HTTP/1.1\r\nHost: bot\r\n" + b"X-Slow: " + b"a" * 200
+
+
+async def test_a_client_trickling_its_headers_is_cut_off(hardened_bot: BotApp) -> None:
+    stream = await connect(port_of(hardened_bot))
+    took = await cut_off_within(stream, NEVER_ENDING_HEADERS, HEADER_TIMEOUT + MARGIN)
+    assert took is not None, "the connection was still open"
+
+
+async def test_a_kept_alive_connection_trickling_its_next_request_is_cut_off(
+    hardened_bot: BotApp,
+) -> None:
+    stream = await connect(port_of(hardened_bot))
+    stream[1].write(b"GET /healthz HTTP/1.1\r\nHost: bot\r\n\r\n")
+    assert (await asyncio.wait_for(read_response(stream[0]), 5))[0] == 200
+    # uvicorn's keep-alive timer stops at the first byte of the next request.
+    took = await cut_off_within(stream, NEVER_ENDING_HEADERS, HEADER_TIMEOUT + MARGIN)
+    assert took is not None, "the connection was still open"
+
+
+async def test_a_body_trickled_past_its_deadline_is_cut_off_quietly(
+    hardened_bot: BotApp, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="bot.web")
+    stream = await connect(port_of(hardened_bot))
+    head = (
+        "POST /telegram HTTP/1.1\r\nHost: bot\r\nContent-Type: application/json\r\n"
+        f"X-Telegram-Bot-Api-Secret-Token: {SECRET}\r\nContent-Length: 1000\r\n\r\n"
+    )
+    stream[1].write(head.encode())
+    took = await cut_off_within(stream, b"{" + b" " * 999, BODY_TIMEOUT + MARGIN)
+    assert took is not None, "the connection was still open"
+    assert took > BODY_TIMEOUT * 0.9  # the deadline, not something sooner
+    await asyncio.sleep(0.2)  # the handler sees the disconnect
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
+async def test_connections_past_the_cap_are_closed_at_once(
+    small_server: tuple[WebServer, int],
+) -> None:
+    server, port = small_server
+    idle = [await connect(port) for _ in range(5)]
+    deadline = time.monotonic() + 5
+    while server.connection_count < 5 and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+    assert server.connection_count == 5
+
+    extra = await connect(port)
+    assert await closed_within(extra, 1.0)
+    for stream in idle:  # refused at once: not because the idle ones have been let go
+        assert not await closed_within(stream, 0.01)
+
+    # The idle connections are dropped at the header deadline, and the server answers again.
+    for stream in idle:
+        assert await closed_within(stream, 3.0 + MARGIN)
+    async with httpx.AsyncClient() as client:
+        response = await client.get(f"http://127.0.0.1:{port}/healthz", timeout=5)
+    assert response.status_code == 200
 
 
 @pytest.mark.parametrize("declared", [60_000, 10**10])
@@ -111,3 +239,22 @@ async def test_an_aborted_body_is_one_quiet_debug_line(
     while not logged() and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
     assert [(r.name, r.levelname, r.exc_info) for r in logged()] == [("bot.web", "DEBUG", None)]
+
+
+async def test_out_of_files_errors_from_asyncio_are_logged_once_a_period(
+    small_server: tuple[WebServer, int],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(bot.web, "FLOOD_LOG_SECONDS", 0.5)
+    message = "socket.accept() out of system resource\nsocket: <socket>"
+    for _ in range(100):
+        logging.getLogger("asyncio").error(message)
+    logging.getLogger("asyncio").error("another error")
+    await asyncio.sleep(0.6)
+    logging.getLogger("asyncio").error(message)
+    assert [r.getMessage().splitlines()[0] for r in caplog.records] == [
+        "socket.accept() out of system resource",
+        "another error",
+        "socket.accept() out of system resource (99 more like it not logged)",
+    ]
