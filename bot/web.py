@@ -31,6 +31,7 @@ from telegram.ext import Application
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from bot.media import MediaStore
+from bot.numbers import ascii_int
 from bot.providers.base import CallbackEvent, CallbackRejectedError, Provider
 from bot.service import TaskService
 from bot.urls import CALLBACK_ROUTE, HEALTH_PATH, MEDIA_ROUTE, TELEGRAM_WEBHOOK_PATH
@@ -189,8 +190,8 @@ async def _read_body(request: Request, limit: int) -> bytes:
 
     A body cut short is one DEBUG line: anyone can do it, as often as they like.
     """
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
+    declared = ascii_int(request.headers.get("content-length", ""), high=2**63 - 1)
+    if declared is not None and declared > limit:
         raise _TooLargeError
     body = bytearray()
     try:
