@@ -5,6 +5,11 @@ few redirects through bot.netguard, so only public addresses are asked. The firs
 read when the container's header can say the length cheaply; nothing more is downloaded. For an
 upload, the file is on disk and is read directly. Each refusal is one sentence for the user.
 When the server will not say (no HEAD, no ranges, a time-out), the card goes ahead with a note.
+
+FFmpeg reads a header in threads of the preflight's own, never on the event loop: a few MB of
+crafted 8K video take it a good part of a second (it decodes frames to learn the streams), and
+on the loop that stalled every chat. It reads a bounded number of bytes, and is waited for at
+most HEADER_READ_SECONDS; past that, the video counts as not checked.
 """
 
 from __future__ import annotations
@@ -13,7 +18,10 @@ import asyncio
 import io
 import logging
 import re
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit
 
@@ -26,7 +34,14 @@ from bot.providers.base import Capabilities
 
 log = logging.getLogger(__name__)
 
-PROBE_BYTES = 2 * 1024 * 1024
+PROBE_BYTES = 2 * 1024 * 1024  # of a link: only its first bytes are downloaded
+FILE_PROBE_BYTES = 2 * PROBE_BYTES  # of an upload, read from anywhere (an MP4's index may be last)
+HEADER_READ_SECONDS = 2.0
+# FFmpeg's own bounds while it looks for the streams (defaults: 5 MB, 5 s of media, 20 frames).
+_PROBE_OPTIONS = {"probesize": str(PROBE_BYTES), "analyzeduration": "2000000", "fpsprobesize": "1"}
+# Process-wide, like asyncio's default pool: a header read is bounded in bytes, so it ends soon
+# even when no one waits for it any more, and the threads idle between checks.
+_HEADER_READERS = ThreadPoolExecutor(2, thread_name_prefix="video-header")
 _HEAD_REFUSED = frozenset({400, 403, 405, 501})  # servers that answer GET but not HEAD
 _FORMAT_BY_TYPE = {
     "video/mp4": "mp4",
@@ -121,7 +136,8 @@ class Preflight:
         status, headers, data = ranged
         if not 200 <= status < 300:
             return self._refusal(status)
-        return self._judge(headers, path, data)
+        header = await _off_loop(partial(_read_header, data)) if data else None
+        return self._judge(headers, path, header)
 
     async def _first_bytes(self, url: str) -> tuple[int, httpx.Headers, bytes] | None:
         """GET the first PROBE_BYTES (stopping there even if the server sends it all)."""
@@ -146,14 +162,12 @@ class Preflight:
             return Verdict(note=texts.PREFLIGHT_UNCHECKED)
         return Verdict(problem=texts.link_refused(status))
 
-    def _judge(self, headers: httpx.Headers, path: str, data: bytes | None) -> Verdict:
-        header = _read_header(data) if data else None
-        size = _total_size(headers)
+    def _judge(self, headers: httpx.Headers, path: str, header: _Header | None) -> Verdict:
         return self._judge_video(
             content_type=_content_type(headers),
             known_format=self._known_format(headers, path),
             header=header,
-            size=size,
+            size=_total_size(headers),
         )
 
     def _known_format(self, headers: httpx.Headers, path: str) -> str | None:
@@ -199,8 +213,11 @@ class Preflight:
         return Verdict() if kind_known else Verdict(note=texts.PREFLIGHT_UNCHECKED)
 
     async def check_file(self, path: Path, size: int, mime_type: str | None) -> Verdict:
-        """Check an uploaded file (it is on disk: its header is read in full, off the loop)."""
-        header = await asyncio.to_thread(_read_file_header, path)
+        """Check an uploaded file (it is on disk: its header is read from it directly)."""
+        try:
+            header = await _off_loop(partial(_read_file_header, path))
+        except TimeoutError:
+            return Verdict(note=texts.PREFLIGHT_UNCHECKED)
         if header is None or not header.has_video:
             return Verdict(problem=texts.UPLOAD_NOT_A_VIDEO)
         return self._judge_video(
@@ -243,17 +260,48 @@ def _format_from(header: _Header | None) -> str | None:
     return None
 
 
-def _read_header(data: bytes) -> _Header | None:
+async def _off_loop(read: Callable[[], _Header | None]) -> _Header | None:
+    """Run a header read in the preflight's threads; TimeoutError past HEADER_READ_SECONDS
+    (the wait for a free thread included)."""
+    loop = asyncio.get_running_loop()
     try:
-        with av.open(io.BytesIO(data), "r") as container:
-            return _describe(container)
-    except (av.error.FFmpegError, ValueError, OSError):
-        return None  # e.g. an MP4 whose index is at the end: the start says nothing
+        async with asyncio.timeout(HEADER_READ_SECONDS):
+            return await loop.run_in_executor(_HEADER_READERS, read)
+    except TimeoutError:
+        log.info("Preflight: a video header took over %g s to read", HEADER_READ_SECONDS)
+        raise
+
+
+def _read_header(data: bytes) -> _Header | None:
+    """What the first bytes of a link say (an MP4 whose index is at the end: nothing)."""
+    return _probe(io.BytesIO(data))
 
 
 def _read_file_header(path: Path) -> _Header | None:
     try:
-        with av.open(str(path), "r") as container:
+        with _ReadLimit(path, FILE_PROBE_BYTES) as file:
+            return _probe(file)
+    except OSError:
+        return None
+
+
+class _ReadLimit(io.FileIO):
+    """A file that reads as if it ended once `budget` bytes were read from it, wherever."""
+
+    def __init__(self, path: Path, budget: int) -> None:
+        super().__init__(path, "r")
+        self._left = budget
+
+    def read(self, size: int | None = -1) -> bytes:
+        wanted = self._left if size is None or size < 0 else min(size, self._left)
+        data = super().read(wanted) or b""
+        self._left -= len(data)
+        return data
+
+
+def _probe(file: io.RawIOBase | io.BytesIO) -> _Header | None:
+    try:
+        with av.open(file, "r", container_options=_PROBE_OPTIONS) as container:
             return _describe(container)
     except (av.error.FFmpegError, ValueError, OSError):
         return None

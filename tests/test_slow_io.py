@@ -4,25 +4,33 @@
   default pool (which upload checks and every other to_thread share).
 - A result trickled slowly ends at its deadline, or when it falls under the least rate; the user
   gets the link, and the delivery slot goes to the next task.
+- A video that is slow to read (FFmpeg decodes frames of it) is read off the event loop, within
+  a time and a number of bytes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+import av
 import pytest
+from av.video.frame import VideoFrame
+from av.video.stream import VideoStream
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import FileResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from bot import preflight as preflight_module
 from bot import texts
 from bot.netguard import GuardedClient
 from bot.preflight import Preflight, Verdict
@@ -77,7 +85,7 @@ async def video(request: Request) -> Response:
     return Response(b"video", media_type="video/mp4")
 
 
-async def wait_until(condition: Any, timeout: float) -> None:
+async def wait_until(condition: Callable[[], bool], timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while not condition() and time.monotonic() < deadline:
         await asyncio.sleep(0.01)
@@ -263,3 +271,153 @@ async def test_a_trickled_result_goes_as_a_link_and_frees_its_slot_for_the_next_
     assert slow_results.gets == 1
     (line,) = [r.getMessage() for r in caplog.records if r.name == "bot.results"]
     assert "RESULT_DOWNLOAD_TIMEOUT_SECONDS" in line
+
+
+# --- video headers that are slow to read -------------------------------------------------------
+
+
+def make_noise_ts(path: Path, size: tuple[int, int], *, amplitude: int, qp: int) -> Path:
+    """Two frames of H.264 noise in MPEG-TS: FFmpeg must decode a frame to learn the stream, and
+    a frame this large takes it long (8K), or is many MB (full-range noise at a low qp)."""
+    width, height = size
+    levels = bytes(128 - amplitude // 2 + i % amplitude for i in range(256))
+    picture = VideoFrame(width, height, "yuv420p")
+    for plane in picture.planes:
+        plane.update(os.urandom(plane.buffer_size).translate(levels))
+    with av.open(str(path), "w", format="mpegts") as out:
+        stream = out.add_stream("libx264", rate=30)
+        assert isinstance(stream, VideoStream)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.options = {"preset": "ultrafast", "qp": str(qp)}
+        for index in range(2):
+            picture.pts, picture.time_base = index, Fraction(1, 30)
+            out.mux(stream.encode(picture))
+        out.mux(stream.encode(None))
+    return path
+
+
+class Ticker:
+    """Ticks every 5 ms on the event loop; `longest` is the longest time between two ticks."""
+
+    def __init__(self) -> None:
+        self.longest = 0.0
+        self._last = time.perf_counter()
+        self._task: asyncio.Task[None] | None = None
+
+    def _tick(self) -> None:
+        now = time.perf_counter()
+        self.longest = max(self.longest, now - self._last)
+        self._last = now
+
+    async def _run(self) -> None:
+        for _ in range(10_000):  # 50 s at most
+            await asyncio.sleep(0.005)
+            self._tick()
+
+    async def __aenter__(self) -> Ticker:
+        self._last = time.perf_counter()
+        self._task = asyncio.create_task(self._run())
+        await asyncio.sleep(0.02)
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self._tick()  # the time since the last tick counts too
+        assert self._task is not None
+        self._task.cancel()
+
+
+async def test_the_event_loop_keeps_ticking_while_a_link_s_video_is_read(tmp_path: Path) -> None:
+    sample = make_noise_ts(tmp_path / "8k.ts", (7680, 4320), amplitude=32, qp=40)
+    app = Starlette(
+        routes=[Route("/8k.ts", lambda r: FileResponse(sample, media_type="video/mp2t"))]
+    )
+    async with (
+        LoopbackServer(app) as server,
+        GuardedClient(timeout=5, allow_loopback=True) as client,
+    ):
+        preflight = Preflight(client, KIE, timeout=5)
+        await preflight.check_link(server.url + "/8k.ts")  # FFmpeg's first use costs more
+        async with Ticker() as ticker:
+            for _ in range(3):
+                verdict = await preflight.check_link(server.url + "/8k.ts")
+                assert verdict == Verdict()  # read in full: a video, 2 frames long
+    assert ticker.longest < 0.05
+
+
+class SlowReader:
+    """Stands in for a header read: records its thread, and blocks it until `release` (3 s at
+    most) unless it is `quick`."""
+
+    def __init__(self, *, quick: bool) -> None:
+        self.release = threading.Event()
+        if quick:
+            self.release.set()
+        self.threads: list[str] = []
+
+    def __call__(self, source: object) -> None:
+        self.threads.append(threading.current_thread().name)
+        self.release.wait(3)
+
+
+@pytest.fixture
+async def video_site(tmp_path: Path) -> AsyncIterator[str]:
+    (tmp_path / "v.mp4").write_bytes(b"\x00" * 1000)
+    app = Starlette(routes=[Route("/v.mp4", lambda r: FileResponse(tmp_path / "v.mp4"))])
+    async with LoopbackServer(app) as server:
+        yield server.url + "/v.mp4"
+
+
+async def test_header_reads_run_in_their_own_threads(
+    video_site: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reader = SlowReader(quick=True)
+    monkeypatch.setattr(preflight_module, "_read_header", reader)
+    monkeypatch.setattr(preflight_module, "_read_file_header", reader)
+    async with GuardedClient(timeout=5, allow_loopback=True) as client:
+        preflight = Preflight(client, KIE, timeout=5)
+        await preflight.check_link(video_site)
+        await preflight.check_file(tmp_path / "v.mp4", 1000, "video/mp4")
+    assert len(reader.threads) == 2
+    assert all(name.startswith("video-header") for name in reader.threads), reader.threads
+
+
+async def test_a_header_read_that_takes_too_long_leaves_the_video_unchecked(
+    video_site: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reader = SlowReader(quick=False)
+    monkeypatch.setattr(preflight_module, "_read_header", reader)
+    monkeypatch.setattr(preflight_module, "_read_file_header", reader)
+    monkeypatch.setattr(preflight_module, "HEADER_READ_SECONDS", 0.3)
+    try:
+        async with GuardedClient(timeout=5, allow_loopback=True) as client:
+            preflight = Preflight(client, KIE, timeout=5)
+            for check in (
+                preflight.check_link(video_site),
+                preflight.check_file(tmp_path / "v.mp4", 1000, "video/mp4"),
+            ):
+                started = time.monotonic()
+                assert await check == Verdict(note=texts.PREFLIGHT_UNCHECKED)
+                assert time.monotonic() - started < 1.0
+    finally:
+        reader.release.set()  # the header threads are free again for the next test
+
+
+MB = 1024 * 1024
+
+
+def bytes_read_by_this_process() -> int:
+    with open("/proc/self/io") as stats:
+        return next(int(line.split()[1]) for line in stats if line.startswith("rchar:"))
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/io"), reason="counts reads with Linux's /proc")
+async def test_an_upload_s_header_is_read_within_a_number_of_bytes(tmp_path: Path) -> None:
+    big = make_noise_ts(tmp_path / "big.ts", (3840, 2160), amplitude=256, qp=5)
+    size = big.stat().st_size
+    assert size > 16 * MB  # FFmpeg alone reads all of it to find the stream
+    async with GuardedClient() as client:
+        before = bytes_read_by_this_process()
+        verdict = await Preflight(client, KIE).check_file(big, size, "video/mp2t")
+        read = bytes_read_by_this_process() - before
+    assert verdict == Verdict()  # its header was read: a video
+    assert read < 5 * MB  # FILE_PROBE_BYTES (4 MB), and no more
