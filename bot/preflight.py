@@ -30,11 +30,13 @@ import httpx
 
 from bot import texts
 from bot.netguard import BlockedLinkError, GuardedClient
+from bot.numbers import ascii_int
 from bot.providers.base import Capabilities
 
 log = logging.getLogger(__name__)
 
 PROBE_BYTES = 2 * 1024 * 1024  # of a link: only its first bytes are downloaded
+_MAX_SIZE = 2**63 - 1  # a size header past this is no size (and no crash)
 FILE_PROBE_BYTES = 2 * PROBE_BYTES  # of an upload, read from anywhere (an MP4's index may be last)
 HEADER_READ_SECONDS = 2.0
 # FFmpeg's own bounds while it looks for the streams (defaults: 5 MB, 5 s of media, 20 frames).
@@ -236,14 +238,9 @@ def _content_type(headers: httpx.Headers) -> str:
 def _total_size(headers: httpx.Headers) -> int | None:
     """The whole file's size: from Content-Range (a ranged answer) or Content-Length."""
     content_range = headers.get("content-range", "")
-    total = content_range.rpartition("/")[2]
-    if total.isdigit():
-        return int(total)
-    if not content_range:
-        length = headers.get("content-length", "")
-        if length.isdigit():
-            return int(length)
-    return None
+    if content_range:  # "bytes 0-99/1234", or ".../*" when the server does not know
+        return ascii_int(content_range.rpartition("/")[2], high=_MAX_SIZE)
+    return ascii_int(headers.get("content-length", ""), high=_MAX_SIZE)
 
 
 def _format_from(header: _Header | None) -> str | None:

@@ -19,7 +19,9 @@ from urllib.parse import unquote, urlsplit
 
 import httpx
 
+from bot.downloads import TooBigError, save_body
 from bot.netguard import BlockedLinkError, GuardedClient
+from bot.numbers import ascii_int
 
 log = logging.getLogger(__name__)
 
@@ -117,14 +119,10 @@ class ResultFetcher:
                 declared = _content_length(response)
                 if declared is not None and declared > limit:
                     return Download(Fetched.TOO_BIG, declared)
-                received = 0
-                with target.open("wb") as file:
-                    async for chunk in response.aiter_bytes():  # as it comes, for the pace
-                        received += len(chunk)
-                        if received > limit:
-                            return Download(Fetched.TOO_BIG, declared)
-                        file.write(chunk)
-                        pace.arrived(len(chunk))
+                try:
+                    received = await save_body(response, target, limit, pace.arrived)
+                except TooBigError:
+                    return Download(Fetched.TOO_BIG, declared)
                 return Download(Fetched.OK, received)
         except (httpx.InvalidURL, httpx.UnsupportedProtocol, BlockedLinkError) as exc:
             log.warning("The result URL %s cannot be fetched: %s", url, exc)
@@ -155,5 +153,4 @@ class ResultFetcher:
 
 
 def _content_length(response: httpx.Response) -> int | None:
-    value = response.headers.get("content-length", "")
-    return int(value) if value.isdigit() else None
+    return ascii_int(response.headers.get("content-length", ""), high=2**63 - 1)

@@ -13,14 +13,22 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
 from bot import texts
 from bot.app import BotApp
 from bot.config import ConfigError, load_settings
+from bot.netguard import GuardedClient
 from bot.numbers import ascii_int, telegram_user_id, user_ref
+from bot.preflight import Preflight, Verdict
 from bot.providers.base import CallbackRejectedError
 from bot.providers.kie import KieProvider
+from bot.providers.kie import capabilities as kie_capabilities
 from tests.fakes.kie import FakeKie
+from tests.fakes.server import LoopbackServer
 from tests.fakes.telegram import FakeTelegram
 from tests.helpers import ADMIN_ID, USER_ID, Chat
 from tests.test_webhook import HMAC_KEY, submitted, webhook_settings
@@ -148,3 +156,30 @@ def test_odd_admin_ids_are_a_clear_configuration_error(ids: str) -> None:
 def test_a_token_with_odd_digits_is_a_clear_configuration_error() -> None:
     with pytest.raises(ConfigError, match="TELEGRAM_BOT_TOKEN must look like"):
         load_settings(_env_file=None, telegram_bot_token="²:abc", provider_api_key="k")
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"content-range": "bytes 0-15/²"},
+        {"content-range": "bytes 0-15/" + "9" * 5000},
+    ],
+)
+async def test_a_link_whose_server_sends_odd_sizes_is_judged_without_them(
+    headers: dict[str, str],
+) -> None:
+    async def odd(request: Request) -> Response:
+        if request.method == "HEAD":
+            return Response(status_code=405)
+        return Response(b"\x00" * 16, 206, {"content-type": "video/mp4", **headers})
+
+    app = Starlette(routes=[Route("/v.mp4", odd, methods=["GET", "HEAD"])])
+    async with LoopbackServer(app) as server:
+        client = GuardedClient(timeout=5, allow_loopback=True)
+        try:
+            verdict = await Preflight(client, kie_capabilities("KIE.ai")).check_link(
+                server.url + "/v.mp4"
+            )
+        finally:
+            await client.aclose()
+    assert verdict == Verdict()  # a video by its type; its size unknown: no refusal, no crash

@@ -18,7 +18,7 @@ from starlette.responses import StreamingResponse
 from starlette.routing import Route
 
 from bot import texts
-from bot.downloads import CHUNK, TooBigError, save_body
+from bot.downloads import TooBigError, save_body
 from tests.fakes.kie import FakeKie
 from tests.fakes.server import LoopbackServer
 from tests.fakes.telegram import FakeTelegram
@@ -26,6 +26,8 @@ from tests.helpers import Chat
 from tests.test_uploads import video_message
 from tests.test_webhook import webhook_settings
 from tests.videos import make_clip
+
+CHUNK = 1 << 16
 
 
 async def test_an_upload_larger_than_telegram_declared_is_cut_off_and_kept_nowhere(
