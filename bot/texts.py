@@ -52,21 +52,28 @@ def telegram_length(text: str) -> int:
     return len(text) + sum(1 for c in text if c > "\uffff")
 
 
-def shorten(text: str, limit: int) -> str:
+def shorten(text: str, limit: int, *, keep_end: int = 0) -> str:
     """Cut `text` to at most `limit` UTF-16 code units (as Telegram counts), marking the cut with
-    an ellipsis. Cuts fall between characters, so never inside a surrogate pair.
+    an ellipsis: at the end, or before the last `keep_end` units, which are kept (a link's file
+    name). Cuts fall between characters, so never inside a surrogate pair.
 
     The one place where the bot trims text to fit Telegram's limits."""
     if telegram_length(text) <= limit:
         return text
     if limit < 1:
         return ""
-    units = 0
+    end = _start_within(text[::-1], min(keep_end, limit - 1))[::-1]
+    return _start_within(text, limit - 1 - telegram_length(end)).rstrip() + "…" + end
+
+
+def _start_within(text: str, units: int) -> str:
+    """The longest start of `text` that takes at most `units` UTF-16 code units."""
+    used = 0
     for index, char in enumerate(text):
-        units += 2 if char > "\uffff" else 1
-        if units > limit - 1:  # no room left for this character and the ellipsis
-            return text[:index].rstrip() + "…"
-    return text  # not reached: the text is longer than the limit
+        used += 2 if char > "\uffff" else 1
+        if used > units:
+            return text[:index]
+    return text
 
 
 def _formats(capabilities: Capabilities) -> str:

@@ -45,16 +45,35 @@ def test_shorten_counts_as_telegram_and_never_splits_a_character(
     assert texts.shorten(text, limit) == shortened
 
 
-@given(st.text(), st.integers(min_value=0, max_value=60))
-def test_shortened_text_always_fits_and_is_valid_utf16(text: str, limit: int) -> None:
+@pytest.mark.parametrize(
+    ("text", "limit", "keep_end", "shortened"),
+    [
+        ("abcdefghij", 6, 2, "abc…ij"),
+        ("abcdefghij", 10, 2, "abcdefghij"),
+        ("abcdef", 3, 10, "…ef"),  # the end never takes the ellipsis's place
+        ("ab🎨🎨", 4, 3, "a…🎨"),  # 🎨🎨 would be 4 units: one is kept whole, none split
+    ],
+)
+def test_shorten_can_keep_the_end(text: str, limit: int, keep_end: int, shortened: str) -> None:
+    assert texts.shorten(text, limit, keep_end=keep_end) == shortened
+
+
+@given(st.text(), st.integers(min_value=0, max_value=60), st.integers(min_value=0, max_value=60))
+def test_shortened_text_always_fits_and_is_valid_utf16(
+    text: str, limit: int, keep_end: int
+) -> None:
     text = text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")  # no halves
-    shortened = texts.shorten(text, limit)
+    shortened = texts.shorten(text, limit, keep_end=keep_end)
     assert utf16_units(shortened) <= limit  # would raise on half a surrogate pair
     if utf16_units(text) <= limit:
         assert shortened == text
+    elif limit > 0:
+        head, *_, end = shortened.split("…")
+        assert text.startswith(head)
+        assert text.endswith(end)
+        assert end == "" or keep_end > 0
     else:
-        assert shortened.endswith("…") or limit == 0
-        assert text.startswith(shortened.removesuffix("…"))
+        assert shortened == ""
 
 
 def test_a_caption_of_many_emoji_fits_telegrams_limit() -> None:
