@@ -106,13 +106,8 @@ class DraftService:
             media_token=media_token,
         )
         if problem:
-            text = texts.caption_not_a_prompt(problem) + "\n" + texts.ASK_FOR_PROMPT
-            return DraftReply(
-                ReplyKind.ASK_PROMPT,
-                _with_remarks(text, None, reply.replaced_card),
-                reply.draft,
-                reply.replaced_card,
-            )
+            text = texts.ask_for_prompt(problem=problem, replaced=reply.replaced_card)
+            return DraftReply(ReplyKind.ASK_PROMPT, text, reply.draft, reply.replaced_card)
         return reply
 
     async def _prompt_only(self, user_id: int, chat_id: int, prompt: str) -> DraftReply:
@@ -178,7 +173,7 @@ class DraftService:
                 await self._media.drop(old.media_token)
         replaced_card = any(d.card_message_id is not None for d in retired)
         if prompt is None:
-            ask = _with_remarks(texts.ASK_FOR_PROMPT, note, replaced_card)
+            ask = texts.ask_for_prompt(note=note, replaced=replaced_card)
             return DraftReply(ReplyKind.ASK_PROMPT, ask, draft, replaced_card)
         return _card(draft, replaced_card, note)
 
@@ -235,18 +230,13 @@ class DraftService:
         return await self._drafts.get(draft_id)
 
 
-def card_text(draft: Draft) -> str:
+def card_text(draft: Draft, *, note: str | None = None, replaced: bool = False) -> str:
     video = texts.UPLOADED_VIDEO if draft.media_token else draft.video_url
-    return texts.confirmation_card(video, draft.prompt or "", draft.mode, draft.first_frame_url)
+    return texts.confirmation_card(
+        video, draft.prompt or "", draft.mode, draft.first_frame_url, note=note, replaced=replaced
+    )
 
 
 def _card(draft: Draft, replaced_card: bool, note: str | None = None) -> DraftReply:
-    text = _with_remarks(card_text(draft), note, replaced_card)
+    text = card_text(draft, note=note, replaced=replaced_card)
     return DraftReply(ReplyKind.CARD, text, draft, replaced_card)
-
-
-def _with_remarks(text: str, note: str | None, replaced_card: bool) -> str:
-    for remark in (note, texts.DRAFT_REPLACED_NOTICE if replaced_card else None):
-        if remark:
-            text = f"{text}\n\n<i>{remark}</i>"
-    return text

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from html import escape
+from html import escape, unescape
+from urllib.parse import quote
 
 from bot import modes
 from bot.failures import Failure
@@ -16,6 +17,25 @@ MESSAGE_LIMIT = 4096
 TOAST_LIMIT = 200
 # Reports to the admins are kept a little below MESSAGE_LIMIT.
 SAFE_MESSAGE_LENGTH = 4000
+# The Bot API documents no limit for a button's label: this one is the bot's own (the bytes
+# Telegram allows a button's callback data), so that a label fits a phone's button.
+BUTTON_LABEL_BYTES = 64
+
+# How much of a value the bot does not choose itself a message shows, in UTF-16 code units.
+# These budgets are what makes every message fit its limit whatever it is given (names, links,
+# prompts and provider answers of any length): tests/test_text_limits.py checks every builder
+# below with the longest inputs. Only the display is shortened; what is stored and what is sent
+# to the provider stays whole.
+NAME_SHOWN = 64  # a name or username (Telegram allows 64 characters in a first name)
+LINK_SHOWN = 300  # a link: a longer one is shown as its start and its end
+PROMPT_SHOWN = 1600  # a whole prompt: the providers' 800 characters, even all emoji
+REASON_SHOWN = 300  # a sentence from elsewhere: a provider's message, a ban reason, an error
+DETAIL_SHOWN = 1000  # the technical detail of a task's failure, for the admins
+TASKS_LISTED = 25  # tasks listed in one message
+# Longest link given in full as the target of a shortened one (<a href>). The href does not
+# count towards MESSAGE_LIMIT, but towards Telegram's undocumented limit on the total size of a
+# message's entities (about 9,500); 2,048 is also the longest link the bot takes from users.
+HREF_LIMIT = 2048
 
 BUTTON_SUBMIT = "✅ Submit"
 BUTTON_CANCEL = "✖ Cancel"
@@ -76,6 +96,38 @@ def _start_within(text: str, units: int) -> str:
     return text
 
 
+# A message quoted whole in another (a broadcast in its preview), with room for the other's lines.
+_QUOTED_SHOWN = MESSAGE_LIMIT - 200
+
+
+def _shorten_escaped(html: str, limit: int) -> str:
+    """`shorten` for HTML that is escaped plain text (a broadcast, a maintenance message): cut as
+    the text it shows, so that the cut never falls inside an `&amp;`."""
+    return escape(shorten(unescape(html), limit))
+
+
+def show_link(url: str, limit: int = LINK_SHOWN, *, href: bool = False) -> str:
+    """HTML showing a link (or a host name) in at most `limit` UTF-16 code units of text.
+
+    Characters that are not printable (bidi controls such as U+202E, zero-width ones) are shown
+    percent-encoded: raw, they can make a link look like another (U+202E shows `…/gpj.exe` as
+    `…/exe.jpg`). Percent-encoded is how they travel in a request anyway, so the link shown is
+    still the same address.
+
+    A longer link is shown as its start (scheme, host, the path's beginning) and its end (the
+    file name) around an ellipsis. That is not an address, so it is set in <code>, where Telegram
+    makes no link of it (one would open the part before the ellipsis); with `href`, for a link
+    the reader must be able to open (a result), it is a link to the whole address instead, up to
+    HREF_LIMIT."""
+    shown = "".join(c if c.isprintable() else quote(c, safe="") for c in url)
+    short = shorten(shown, limit, keep_end=limit // 3)
+    if short == shown:
+        return escape(shown)
+    if href and telegram_length(shown) <= HREF_LIMIT:
+        return f'<a href="{escape(shown)}">{escape(short)}</a>'
+    return f"<code>{escape(short)}</code>"
+
+
 def _formats(capabilities: Capabilities) -> str:
     names = [f.upper() for f in capabilities.formats]
     return ", ".join(names[:-1]) + " or " + names[-1] if len(names) > 1 else names[0]
@@ -93,8 +145,8 @@ SANDBOX_NOTICE = (
 
 def welcome(first_name: str, capabilities: Capabilities) -> str:
     return (
-        f"Hi {escape(first_name)}! I edit short videos with AI (Luma Modify Video via "
-        f"{escape(capabilities.display_name)}).\n\n"
+        f"Hi {escape(shorten(first_name, NAME_SHOWN))}! I edit short videos with AI "
+        f"(Luma Modify Video via {escape(capabilities.display_name)}).\n\n"
         + (SANDBOX_NOTICE if capabilities.offline else "")
         + "Send me a link to a video and, in the same message or the next one, say in English how "
         "it should change, for example:\n"
@@ -169,7 +221,10 @@ UPLOAD_NOT_A_VIDEO_FILE = "That file is not a video. Please send an MP4 or MOV v
 
 
 def upload_failed(reason: str) -> str:
-    return f"I couldn't get the file from Telegram ({escape(reason)}). Please send it again."
+    return (
+        f"I couldn't get the file from Telegram ({escape(shorten(reason, REASON_SHOWN))}). "
+        "Please send it again."
+    )
 
 
 def upload_too_big_for_telegram(size_mb: float, limit_mb: int) -> str:
@@ -195,7 +250,7 @@ UPLOAD_NOT_A_VIDEO = "I can't read a video in that file: please send an MP4 or M
 
 
 def link_unreachable(host: str) -> str:
-    return f"I couldn't reach {escape(host)}. Check that the link is right and public."
+    return f"I couldn't reach {show_link(host)}. Check that the link is right and public."
 
 
 def link_not_found(status: int) -> str:
@@ -218,14 +273,15 @@ def link_refused(status: int) -> str:
 
 def not_a_video(content_type: str) -> str:
     return (
-        f"That link leads to {escape(content_type)}, not to a video file: send a link to the "
-        "video itself, such as one ending in .mp4."
+        f"That link leads to {escape(shorten(content_type, REASON_SHOWN))}, not to a video "
+        "file: send a link to the video itself, such as one ending in .mp4."
     )
 
 
 def format_not_taken(found: str, capabilities: Capabilities) -> str:
     return (
-        f"This video is a {found.upper()} file; {escape(capabilities.display_name)} takes "
+        f"This video is a {escape(shorten(found.upper(), NAME_SHOWN))} file; "
+        f"{escape(capabilities.display_name)} takes "
         f"{_formats(capabilities)}."
     )
 
@@ -243,17 +299,25 @@ def prompt_too_long(length: int, limit: int) -> str:
 
 
 def confirmation_card(
-    video_url: str, prompt: str, mode: str | None, first_frame_url: str | None
+    video_url: str,
+    prompt: str,
+    mode: str | None,
+    first_frame_url: str | None,
+    *,
+    note: str | None = None,
+    replaced: bool = False,
 ) -> str:
+    """The card before Submit; `note` is one of this module's sentences (PREFLIGHT_UNCHECKED),
+    `replaced` says that it replaces an older card."""
     lines = [
         "<b>Ready to start</b>",
-        f"Video: {escape(video_url)}",
-        f"Prompt: <i>{escape(prompt)}</i>",
+        f"Video: {show_link(video_url)}",
+        f"Prompt: <i>{escape(shorten(prompt, PROMPT_SHOWN))}</i>",
     ]
     if mode:
         lines.append(f"Strength: {modes.describe(mode)}")
     if first_frame_url:
-        lines.append(f"First frame: {escape(first_frame_url)}")
+        lines.append(f"First frame: {show_link(first_frame_url)}")
     lines.append(
         "\nPress Submit to start the edit (it uses credits and takes a few minutes), "
         "or Cancel. To change the prompt, just send a new one."
@@ -263,7 +327,23 @@ def confirmation_card(
             "Adhere keeps close to your video, Flex allows a new style, Reimagine transforms it; "
             "1–3 sets how far."
         )
-    return "\n".join(lines)
+    return _with_remarks("\n".join(lines), note, replaced)
+
+
+def ask_for_prompt(
+    *, problem: str | None = None, note: str | None = None, replaced: bool = False
+) -> str:
+    """Ask for the prompt of a link, or of an uploaded video whose caption could not be it
+    (`problem`, one of this module's sentences); `note` and `replaced` as on the card."""
+    text = f"{caption_not_a_prompt(problem)}\n{ASK_FOR_PROMPT}" if problem else ASK_FOR_PROMPT
+    return _with_remarks(text, note, replaced)
+
+
+def _with_remarks(text: str, note: str | None, replaced: bool) -> str:
+    for remark in (note, DRAFT_REPLACED_NOTICE if replaced else None):
+        if remark:
+            text = f"{text}\n\n<i>{remark}</i>"
+    return text
 
 
 ASK_FIRST_FRAME = (
@@ -290,7 +370,8 @@ def toast_already_submitted(task_id: int) -> str:
 
 
 def active_limit_reached(limit: int, active_ids: list[int]) -> str:
-    running = ", ".join(f"#{i}" for i in active_ids)
+    shown = [f"#{i}" for i in active_ids[:TASKS_LISTED]]
+    running = ", ".join(shown + (["…"] if len(active_ids) > TASKS_LISTED else []))
     tasks_word = "task" if limit == 1 else "tasks"
     return (
         f"You already have {len(active_ids)} unfinished {tasks_word} ({running}); "
@@ -368,10 +449,16 @@ def too_big_to_upload(size_mb: float | None, limit_mb: int) -> str:
     return f"The video {size}, more than the {limit_mb} MB Telegram lets me upload"
 
 
+# A result's link is what its message is for: shown in full (Telegram makes it a link) unless
+# it could not fit, which no provider's link comes near.
+RESULT_LINK_SHOWN = MESSAGE_LIMIT - 600
+
+
 def result_as_link(task: Task, reason: str, retention_hours: float) -> str:
+    """`reason` is one of this module's sentences (UPLOAD_FAILED, too_big_to_upload)."""
     return (
         f"Task #{task.id} is done. {reason}, so here is a link instead: "
-        f"{escape(task.result_url or '')}\n"
+        f"{show_link(task.result_url or '', RESULT_LINK_SHOWN)}\n"
         f"It stays available for about {format_duration(retention_hours * 3600)}: "
         "download it before then."
     )
@@ -425,7 +512,7 @@ _PROVIDER_WORDS_SHOWN = frozenset(
 def failure_reason(failure: Failure, provider_message: str | None) -> str:
     reason = _FAILURE_REASONS[failure]
     if provider_message and failure in _PROVIDER_WORDS_SHOWN:
-        reason += f" It said: “{escape(shorten(provider_message, 300))}”."
+        reason += f" It said: “{escape(shorten(provider_message, REASON_SHOWN))}”."
     return reason
 
 
@@ -463,7 +550,8 @@ def task_line(task: Task, now: float) -> str:
 
 
 def task_list(tasks: list[Task], now: float) -> str:
-    lines = ["<b>Your recent tasks</b>", *(task_line(task, now) for task in tasks)]
+    """The first TASKS_LISTED of `tasks`."""
+    lines = ["<b>Your recent tasks</b>", *(task_line(task, now) for task in tasks[:TASKS_LISTED])]
     lines.append("\nDetails: /status N")
     return "\n".join(lines)
 
@@ -471,11 +559,11 @@ def task_list(tasks: list[Task], now: float) -> str:
 def task_detail(task: Task, now: float) -> str:
     lines = [
         status_card(task, now),
-        f"Video: {UPLOADED_VIDEO if task.media_token else escape(task.video_url)}",
+        f"Video: {UPLOADED_VIDEO if task.media_token else show_link(task.video_url)}",
         f"Started {format_duration(now - task.created_at)} ago.",
     ]
     if task.state == TaskState.DELIVERED and task.delivered_as == "link" and task.result_url:
-        lines.append(f"Result: {escape(task.result_url)}")
+        lines.append(f"Result: {show_link(task.result_url, href=True)}")
     return "\n".join(lines)
 
 
@@ -509,8 +597,8 @@ BUTTON_DENY = "✖ Deny"
 
 
 def _who(user: User) -> str:
-    name = escape(user.first_name or "?")
-    handle = f" @{escape(user.username)}" if user.username else ""
+    name = escape(shorten(user.first_name or "?", NAME_SHOWN))
+    handle = f" @{escape(shorten(user.username, NAME_SHOWN))}" if user.username else ""
     return f"{name}{handle} (<code>{user.id}</code>)"
 
 
@@ -525,7 +613,7 @@ def admin_access_unchanged(user: User) -> str:
 
 def admin_access_decided(user: User, allowed: bool, by: str) -> str:
     verdict = "allowed" if allowed else "denied"
-    return f"🔑 {_who(user)}: {verdict} by {escape(by)}."
+    return f"🔑 {_who(user)}: {verdict} by {escape(shorten(by, NAME_SHOWN))}."
 
 
 # --- commands for admins --------------------------------------------------------------------
@@ -564,14 +652,18 @@ ADMIN_MAINTENANCE_OFF = "🟢 Maintenance is off: new tasks are taken again."
 
 
 def admin_maintenance_on(message: str) -> str:
+    """`message` is HTML: escaped plain text (what users are told)."""
     return (
         "🛠 Maintenance is on: new tasks are refused (tasks already running go on). "
-        f"Users are told:\n<i>{message}</i>"
+        f"Users are told:\n<i>{_shorten_escaped(message, _QUOTED_SHOWN)}</i>"
     )
 
 
 def admin_no_such_user(who: str) -> str:
-    return f"I don't know a user {escape(who)} (users appear once they have written to me)."
+    return (
+        f"I don't know a user {escape(shorten(who, NAME_SHOWN))} "
+        "(users appear once they have written to me)."
+    )
 
 
 def admin_no_such_task(task_id: int) -> str:
@@ -579,7 +671,7 @@ def admin_no_such_task(task_id: int) -> str:
 
 
 def admin_banned(user: User, reason: str | None) -> str:
-    because = f" ({escape(reason)})" if reason else ""
+    because = f" ({escape(shorten(reason, REASON_SHOWN))})" if reason else ""
     return f"🚫 {_who(user)} is banned{because}. Their running tasks still finish and are sent."
 
 
@@ -649,7 +741,10 @@ def admin_credits_not_reported(provider: str) -> str:
 
 
 def admin_credits_unavailable(provider: str, detail: str) -> str:
-    return f"Credits at {escape(provider)}: could not be read ({escape(detail)})"
+    return (
+        f"Credits at {escape(provider)}: could not be read "
+        f"({escape(shorten(detail, REASON_SHOWN))})"
+    )
 
 
 def admin_user(
@@ -663,7 +758,7 @@ def admin_user(
     if user.access:
         lines.append(f"Access (allowlist): {user.access}")
     if user.banned_at is not None:
-        reason = f": {escape(user.ban_reason)}" if user.ban_reason else ""
+        reason = f": {escape(shorten(user.ban_reason, REASON_SHOWN))}" if user.ban_reason else ""
         lines.append(f"🚫 Banned {format_duration(now - user.banned_at)} ago{reason}")
     if user.blocked_bot_at is not None:
         lines.append("Has blocked the bot.")
@@ -671,7 +766,7 @@ def admin_user(
         f"Daily limit: {daily_limit} ({'own' if own_limit else 'default'}) · "
         f"unfinished tasks: {active}"
     )
-    lines.extend(task_line(task, now) for task in recent)
+    lines.extend(task_line(task, now) for task in recent[:TASKS_LISTED])
     return "\n".join(lines)
 
 
@@ -684,12 +779,13 @@ def admin_task(task: Task, now: float) -> str:
         ("User", f"<code>{task.user_id}</code>"),
         (
             "Provider",
-            f"{escape(task.provider)} · job <code>{escape(task.provider_task_id or '—')}</code>",
+            f"{escape(task.provider)} · job "
+            f"<code>{escape(shorten(task.provider_task_id or '—', NAME_SHOWN))}</code>",
         ),
-        ("Video", escape(task.video_url)),
-        ("Prompt", f"<i>{escape(task.prompt)}</i>"),
+        ("Video", show_link(task.video_url)),
+        ("Prompt", f"<i>{escape(shorten(task.prompt, PROMPT_SHOWN))}</i>"),
         ("Strength", modes.describe(task.mode) if task.mode else "—"),
-        ("First frame", escape(task.first_frame_url or "—")),
+        ("First frame", show_link(task.first_frame_url) if task.first_frame_url else "—"),
         ("Created", when(task.created_at)),
         ("Submitted", when(task.submitted_at)),
         ("Finished", when(task.finished_at)),
@@ -697,9 +793,9 @@ def admin_task(task: Task, now: float) -> str:
             "Delivered",
             f"{when(task.delivered_at)} as {task.delivered_as}" if task.delivered_at else "—",
         ),
-        ("Result", escape(task.result_url or "—")),
+        ("Result", show_link(task.result_url, href=True) if task.result_url else "—"),
         ("Failure", escape(task.failure or "—")),
-        ("Detail", f"<code>{escape(shorten(task.error_detail or '—', 1500))}</code>"),
+        ("Detail", f"<code>{escape(shorten(task.error_detail or '—', DETAIL_SHOWN))}</code>"),
         ("Failed attempts in a row", str(task.attempts)),
     ]
     return f"<b>Task #{task.id}</b>\n" + "\n".join(f"{name}: {value}" for name, value in fields)
@@ -728,9 +824,13 @@ def button_broadcast_send(audience: int) -> str:
 
 
 def broadcast_preview(text: str, audience: int) -> str:
+    """`text` is the broadcast's HTML (escaped plain text). Near Telegram's limit only its start
+    fits in the preview, with the preview's own lines; the broadcast itself is sent whole."""
+    cut = telegram_length(unescape(text)) > _QUOTED_SHOWN
     return (
-        f"<b>Broadcast to {audience} users</b> (not banned, not blocking the bot):\n\n{text}\n\n"
-        "Send it?"
+        f"<b>Broadcast to {audience} users</b> (not banned, not blocking the bot)"
+        f"{' (shortened here, sent in full)' if cut else ''}:\n\n"
+        f"{_shorten_escaped(text, _QUOTED_SHOWN)}\n\nSend it?"
     )
 
 

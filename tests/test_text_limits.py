@@ -1,0 +1,453 @@
+"""Every text the bot builds fits Telegram's limits by construction, whatever it is given.
+
+Each public function of bot/texts.py that returns text is in BUILDERS, with the kind of text it
+makes and strategies for its arguments that reach the longest values the bot can meet and beyond:
+names, links, prompts, reasons, provider ids and answers of up to HUGE characters, made of emoji
+(two UTF-16 code units each), HTML's special characters (several characters that count as one)
+and links with bidi controls in them. A function added to bot/texts.py without an entry here
+fails test_every_text_builder_is_checked.
+
+Limits, as Telegram counts them: UTF-16 code units of the text once its HTML markup is parsed
+away (by the fake Bot API's parser, which also refuses broken markup):
+- a message 4096, a caption 1024, a callback answer (toast) 200;
+- a button label BUTTON_LABEL_BYTES (the Bot API documents no limit for labels: this is the
+  bot's own), and callback data 64 bytes (documented).
+No link's bidi control may reach a text raw (a U+202E in a link reverses how the rest shows).
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from enum import Enum
+from html import escape
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bot import modes, texts
+from bot.app import BotApp
+from bot.failures import Failure
+from bot.providers import kie, luma, segmind
+from bot.providers.base import Capabilities
+from bot.service import DeliveryResult
+from handlers.requests import card_keyboard
+from storage.models import Access, Draft, DraftState, Task, TaskState, User
+from tests.fakes.kie import FakeKie
+from tests.fakes.segmind import TEST_SEGMIND_KEY, FakeSegmind
+from tests.fakes.telegram import FakeTelegram, _render
+from tests.helpers import ADMIN_ID, USER_ID, Chat
+
+LIMITS = settings(
+    max_examples=int(os.environ.get("FUZZ_EXAMPLES", "0")) or 40,
+    deadline=None,
+    database=None,
+    derandomize=os.environ.get("CI") == "true",
+)
+
+HUGE = 10_000  # characters: more than anyone can send in one Telegram message
+# Characters that make a text long or hard to cut: an emoji, HTML's specials, a letter with a
+# combining accent, a space, a line break.
+TRICKY = "a<&>\"'é🎨\u0301 \n"
+BIDI = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c"
+BIGGEST = 2**63 - 1  # ids, counts and sizes come from SQLite's 64-bit integers
+
+
+def long_text(alphabet: str = TRICKY, max_size: int = HUGE) -> st.SearchStrategy[str]:
+    """Mostly the longest text: a short random piece repeated to `max_size` or fewer characters
+    (drawing every character would exhaust hypothesis's budget long before 10,000)."""
+    piece = st.text(st.sampled_from(alphabet), min_size=1, max_size=12)
+    size = st.one_of(st.just(max_size), st.integers(0, max_size))
+    return st.builds(lambda p, n: (p * (n // len(p) + 1))[:n], piece, size)
+
+
+TEXT = long_text()
+NAME = long_text()  # Telegram allows 64 characters; a name is shortened whatever its length
+# A link with any characters in its path, bidi controls included (a user's link has at most
+# 2,048; a provider's result link has no limit).
+LINK = st.builds(
+    lambda host, path: f"https://{host}/{path}",
+    long_text("abc-.", max_size=300),
+    long_text(TRICKY + BIDI + "/?=%", max_size=HUGE),
+)
+ID = st.integers(0, BIGGEST)
+COUNT = st.integers(0, BIGGEST)
+SECONDS = st.floats(0, 1e12)
+MOMENT = st.floats(0, 2e9)  # epoch seconds, from 1970 to 2033
+CAPABILITIES = st.sampled_from(
+    [
+        kie.capabilities("KIE.ai"),
+        kie.capabilities("Apikley"),
+        segmind.CAPABILITIES,
+        *(luma.capabilities(model) for model in luma.MAX_INPUT_SECONDS),
+        # The sandbox's, without starting one.
+        replace(
+            kie.capabilities("Sandbox (offline, on this machine)"), offline=True, max_size_mb=100
+        ),
+    ]
+)
+MODE = st.sampled_from(modes.ALL_MODES)
+# Sentences of bot/texts.py that other builders take: what prompt_problem() may say.
+PROMPT_PROBLEM = st.one_of(
+    st.sampled_from([texts.PROMPT_EMPTY, texts.PROMPT_NO_WORDS, texts.PROMPT_NOT_ENGLISH]),
+    st.builds(texts.prompt_too_long, COUNT, COUNT),
+)
+NOTE = st.sampled_from([None, texts.PREFLIGHT_UNCHECKED])
+DELIVERY_REASON = st.one_of(
+    st.just(texts.UPLOAD_FAILED),
+    st.builds(texts.too_big_to_upload, st.none() | SECONDS, COUNT),
+)
+
+
+@st.composite
+def tasks(draw: st.DrawFn) -> Task:
+    fields: dict[str, Any] = dict.fromkeys(Task.column_names())
+    fields.update(
+        id=draw(ID),
+        user_id=draw(ID),
+        chat_id=draw(ID),
+        draft_id=draw(ID),
+        provider=draw(st.sampled_from(["kie", "apikley", "segmind", "luma", "sandbox"])),
+        video_url=draw(LINK),
+        prompt=draw(TEXT),
+        state=draw(st.sampled_from(TaskState)),
+        provider_task_id=draw(st.none() | TEXT),
+        result_url=draw(st.none() | LINK),
+        failure=draw(st.none() | st.sampled_from(Failure)),
+        error_detail=draw(st.none() | TEXT),
+        delivered_as=draw(st.sampled_from([None, "video", "document", "link"])),
+        attempts=draw(COUNT),
+        created_at=draw(MOMENT),
+        submitted_at=draw(st.none() | MOMENT),
+        finished_at=draw(st.none() | MOMENT),
+        delivered_at=draw(st.none() | MOMENT),
+        mode=draw(st.none() | MODE),
+        first_frame_url=draw(st.none() | LINK),
+        media_token=draw(st.sampled_from([None, "token"])),
+    )
+    return Task(**fields)
+
+
+TASK = tasks()
+TASKS = st.lists(TASK, max_size=40)
+USER = st.builds(
+    User,
+    id=ID,
+    username=st.none() | NAME,
+    first_name=NAME,
+    first_seen_at=MOMENT,
+    last_seen_at=MOMENT,
+    access=st.none() | st.sampled_from(Access),
+    banned_at=st.none() | MOMENT,
+    ban_reason=st.none() | TEXT,
+    daily_limit=st.none() | COUNT,
+    blocked_bot_at=st.none() | MOMENT,
+)
+CREDITS_LINE = st.one_of(
+    st.builds(texts.admin_credits, CAPABILITIES.map(lambda c: c.display_name), st.none() | SECONDS),
+    st.builds(texts.admin_credits_not_reported, CAPABILITIES.map(lambda c: c.display_name)),
+    st.builds(texts.admin_credits_unavailable, CAPABILITIES.map(lambda c: c.display_name), TEXT),
+)
+COUNTS_BY_STATE = st.dictionaries(st.sampled_from(TaskState), COUNT)
+HTML_TEXT = TEXT.map(escape)  # a broadcast or maintenance message: escaped plain text
+
+
+class Kind(Enum):
+    MESSAGE = "message"  # HTML: the text of a message
+    CAPTION = "caption"  # HTML: a video's caption
+    PART = "part"  # HTML put into messages (it must fit one too)
+    PLAIN = "plain"  # plain text put into messages: a duration, a shortened text
+    TOAST = "toast"  # plain text: a callback query's answer
+    BUTTON = "button"  # plain text: a button's label
+
+
+@dataclass(frozen=True)
+class Builder:
+    kind: Kind
+    args: st.SearchStrategy[tuple[Any, ...]]
+    kwargs: st.SearchStrategy[dict[str, Any]]
+
+
+def builder(kind: Kind, *args: st.SearchStrategy[Any], **kwargs: st.SearchStrategy[Any]) -> Builder:
+    return Builder(kind, st.tuples(*args), st.fixed_dictionaries(kwargs))
+
+
+M, P = Kind.MESSAGE, Kind.PART
+# Every public builder of bot/texts.py: what it makes, and the longest arguments it can get.
+BUILDERS: dict[str, Builder] = {
+    "format_duration": builder(Kind.PLAIN, SECONDS),
+    "shorten": builder(
+        Kind.PLAIN, TEXT, st.integers(0, texts.MESSAGE_LIMIT), keep_end=st.integers(0, 5000)
+    ),
+    "show_link": builder(P, LINK, st.integers(1, texts.MESSAGE_LIMIT), href=st.booleans()),
+    "welcome": builder(M, NAME, CAPABILITIES),
+    "help_text": builder(M, CAPABILITIES),
+    "upload_failed": builder(M, TEXT),
+    "upload_too_big_for_telegram": builder(M, SECONDS, COUNT),
+    "caption_not_a_prompt": builder(M, PROMPT_PROBLEM),
+    "link_unreachable": builder(M, LINK),
+    "link_not_found": builder(M, COUNT),
+    "link_not_public": builder(M, COUNT),
+    "link_refused": builder(M, COUNT),
+    "not_a_video": builder(M, TEXT),
+    "format_not_taken": builder(M, TEXT, CAPABILITIES),
+    "video_too_big": builder(M, SECONDS, COUNT),
+    "video_too_long": builder(M, SECONDS, SECONDS),
+    "prompt_too_long": builder(M, COUNT, COUNT),
+    "confirmation_card": builder(
+        M,
+        LINK | st.just(texts.UPLOADED_VIDEO),
+        TEXT,
+        st.none() | MODE,
+        st.none() | LINK,
+        note=NOTE,
+        replaced=st.booleans(),
+    ),
+    "ask_for_prompt": builder(
+        M, problem=st.none() | PROMPT_PROBLEM, note=NOTE, replaced=st.booleans()
+    ),
+    "toast_already_submitted": builder(Kind.TOAST, ID),
+    "active_limit_reached": builder(M, COUNT, st.lists(ID, max_size=200)),
+    "daily_limit_reached": builder(M, COUNT, SECONDS),
+    "state_label": builder(P, st.sampled_from(TaskState)),
+    "status_card": builder(M, TASK, MOMENT, st.none() | COUNT),
+    "result_caption": builder(Kind.CAPTION, TASK),
+    "too_big_to_upload": builder(P, st.none() | SECONDS, COUNT),
+    "result_as_link": builder(M, TASK, DELIVERY_REASON, SECONDS),
+    "failure_reason": builder(P, st.sampled_from(Failure), st.none() | TEXT),
+    "task_failed": builder(M, ID, st.sampled_from(Failure), st.none() | TEXT),
+    "task_found_after_all": builder(M, ID),
+    "task_not_found": builder(M, ID),
+    "task_line": builder(P, TASK, MOMENT),
+    "task_list": builder(M, TASKS, MOMENT),
+    "task_detail": builder(M, TASK, MOMENT),
+    "reports_held_back": builder(M, COUNT, SECONDS),
+    "admin_access_request": builder(M, USER),
+    "admin_access_unchanged": builder(M, USER),
+    "admin_access_decided": builder(M, USER, st.booleans(), NAME),
+    "admin_maintenance_on": builder(M, HTML_TEXT | st.just(texts.MAINTENANCE_DEFAULT)),
+    "admin_no_such_user": builder(M, TEXT),
+    "admin_no_such_task": builder(M, ID),
+    "admin_banned": builder(M, USER, st.none() | TEXT),
+    "admin_was_not_banned": builder(M, USER),
+    "admin_unbanned": builder(M, USER),
+    "admin_limit_set": builder(M, USER, COUNT),
+    "admin_stats": builder(
+        M,
+        users=st.tuples(COUNT, COUNT, COUNT),
+        by_state=st.lists(COUNTS_BY_STATE, min_size=3, max_size=3),
+        processing_times=st.lists(SECONDS, max_size=50).map(sorted),
+        queued=COUNT,
+        at_provider=COUNT,
+        max_at_provider=COUNT,
+        credits=CREDITS_LINE,
+    ),
+    "admin_credits": builder(P, CAPABILITIES.map(lambda c: c.display_name), st.none() | SECONDS),
+    "admin_credits_not_reported": builder(P, CAPABILITIES.map(lambda c: c.display_name)),
+    "admin_credits_unavailable": builder(P, CAPABILITIES.map(lambda c: c.display_name), TEXT),
+    "admin_user": builder(
+        M,
+        USER,
+        now=MOMENT,
+        daily_limit=COUNT,
+        own_limit=st.booleans(),
+        active=COUNT,
+        recent=TASKS,
+    ),
+    "admin_task": builder(M, TASK, MOMENT),
+    "admin_nothing_to_redeliver": builder(M, ID),
+    "admin_redelivered": builder(M, ID, st.sampled_from(DeliveryResult).map(str)),
+    "admin_redeliver_failed": builder(M, ID, st.sampled_from(DeliveryResult).map(str)),
+    "button_broadcast_send": builder(Kind.BUTTON, COUNT),
+    "broadcast_preview": builder(M, HTML_TEXT, COUNT),
+    "broadcast_progress": builder(
+        M,
+        st.fixed_dictionaries({"sent": COUNT, "blocked": COUNT, "failed": COUNT}),
+        COUNT,
+        st.booleans(),
+    ),
+}
+
+
+def text_builders() -> set[str]:
+    """The public functions of bot/texts.py that return text."""
+    return {
+        name
+        for name, function in inspect.getmembers(texts, inspect.isfunction)
+        if function.__module__ == texts.__name__
+        and not name.startswith("_")
+        and typing.get_type_hints(function).get("return") is str
+    }
+
+
+def test_every_text_builder_is_checked() -> None:
+    builders = text_builders()
+    assert builders - set(BUILDERS) == set(), "give these an entry in BUILDERS"
+    assert set(BUILDERS) - builders == set(), "these are not text builders of bot/texts.py"
+
+
+def assert_fits(text: str, kind: Kind) -> None:
+    """The limit of `kind`, as Telegram counts; HTML must parse; no raw bidi control."""
+    if kind in (Kind.MESSAGE, Kind.CAPTION, Kind.PART):
+        shown, entities = _render(text, "HTML")  # raises on broken markup
+        hrefs = [str(e.get("url", "")) for e in entities]
+    else:
+        shown, hrefs = text, []
+    limit = {
+        Kind.MESSAGE: texts.MESSAGE_LIMIT,
+        Kind.CAPTION: texts.CAPTION_LIMIT,
+        Kind.TOAST: texts.TOAST_LIMIT,
+    }.get(kind, texts.MESSAGE_LIMIT)
+    assert texts.telegram_length(shown) <= limit
+    if kind in (Kind.MESSAGE, Kind.CAPTION, Kind.TOAST, Kind.BUTTON):
+        assert shown.strip(), "Telegram refuses an empty text"
+    if kind == Kind.BUTTON:
+        assert len(text.encode()) <= texts.BUTTON_LABEL_BYTES
+    for seen in (text, shown, *hrefs):
+        assert not set(BIDI) & set(seen), "a link's bidi control is shown raw"
+
+
+@pytest.mark.parametrize("name", sorted(BUILDERS))
+@LIMITS
+@given(data=st.data())
+def test_every_text_fits_telegrams_limits(name: str, data: st.DataObject) -> None:
+    entry = BUILDERS[name]
+    build = getattr(texts, name)
+    text = build(*data.draw(entry.args, "args"), **data.draw(entry.kwargs, "kwargs"))
+    assert_fits(text, entry.kind)
+
+
+def constants() -> dict[str, str]:
+    return {
+        name: value
+        for name, value in vars(texts).items()
+        if name.isupper() and isinstance(value, str)
+    }
+
+
+@pytest.mark.parametrize("name", sorted(constants()))
+def test_every_fixed_text_fits_too(name: str) -> None:
+    kind = Kind.MESSAGE
+    if name.startswith("BUTTON_"):
+        kind = Kind.BUTTON
+    elif name.startswith("TOAST_"):
+        kind = Kind.TOAST
+    assert_fits(constants()[name], kind)
+
+
+def test_usages_and_commands_fit_telegrams_limits() -> None:
+    for usage in texts.ADMIN_USAGE.values():
+        assert_fits(usage, Kind.MESSAGE)
+    for command, description in (*texts.COMMANDS, *texts.ADMIN_COMMANDS):
+        assert 1 <= len(command) <= 32  # setMyCommands' limits
+        assert 1 <= len(description) <= 256
+
+
+@LIMITS
+@given(
+    draft_id=st.integers(1, BIGGEST),
+    capabilities=CAPABILITIES,
+    mode=MODE,
+    first_frame_url=st.none() | LINK,
+)
+def test_the_cards_buttons_fit_telegrams_limits(
+    draft_id: int, capabilities: Capabilities, mode: str, first_frame_url: str | None
+) -> None:
+    fields: dict[str, Any] = dict.fromkeys(Draft.column_names())
+    fields.update(
+        id=draft_id,
+        user_id=BIGGEST,
+        chat_id=BIGGEST,
+        video_url="https://v.example.com/a.mp4",
+        state=DraftState.PENDING,
+        created_at=0.0,
+        updated_at=0.0,
+        mode=mode,
+        first_frame_url=first_frame_url,
+        awaiting_first_frame=False,
+    )
+    keyboard = card_keyboard(Draft(**fields), capabilities)
+    for row in keyboard.inline_keyboard:
+        for button in row:
+            assert_fits(button.text, Kind.BUTTON)
+            assert button.callback_data is not None
+            assert 1 <= len(str(button.callback_data).encode()) <= 64
+
+
+def test_a_long_link_is_shown_as_its_start_and_end() -> None:
+    link = "https://videos.example.com/" + "a/" * 500 + "clip.mp4?token=xyz"
+    shown = texts.show_link(link)
+    assert shown.startswith("<code>https://videos.example.com/a/a/")
+    assert shown.endswith("a/a/clip.mp4?token=xyz</code>")
+    assert texts.telegram_length(_render(shown, "HTML")[0]) == texts.LINK_SHOWN
+    assert "…" in shown
+    # Where it must be opened (a result), the shortened text links to the whole address.
+    assert texts.show_link(link, href=True).startswith(f'<a href="{link}">https://videos.')
+    assert texts.show_link("https://example.com/a.mp4?a=1&b=2") == (
+        "https://example.com/a.mp4?a=1&amp;b=2"
+    )
+
+
+def test_a_links_bidi_controls_are_shown_percent_encoded() -> None:
+    link = "https://example.com/clip\u202egpj.exe"
+    assert texts.show_link(link) == "https://example.com/clip%E2%80%AEgpj.exe"
+    card = texts.confirmation_card(link, "make it red", None, None)
+    assert "\u202e" not in card
+    assert "clip%E2%80%AEgpj.exe" in card
+
+
+# ----------------------------------------------------------------- the whole bot, end to end
+
+LONG_VIDEO_LINK = "https://videos.example.com/" + "🎬" * 1000 + "\u202e4pm.exe/clip.mp4"
+LONG_FRAME_LINK = "https://images.example.com/" + "🖼" * 1000 + "/first-frame.png"
+EMOJI_PROMPT = "make it look like a watercolor painting " + "🎨" * 700
+
+
+async def test_a_card_with_long_links_and_a_first_frame_is_shown_and_sends_them_whole(
+    start_bot: Callable[..., Any], telegram: FakeTelegram, chat: Chat
+) -> None:
+    """Issue 11: with Segmind, a long video link plus a long first-frame link made a card
+    Telegram refused; the user got "something went wrong" and could not add the frame."""
+    async with FakeSegmind() as provider:
+        await start_bot(
+            provider="segmind", provider_base_url=provider.url, provider_api_key=TEST_SEGMIND_KEY
+        )
+        card = await chat.card(f"{LONG_VIDEO_LINK} {EMOJI_PROMPT}")
+        assert await chat.press(card, "first frame") == texts.TOAST_WAITING_FOR_FIRST_FRAME
+        await chat.wait_for_text("Send a link to an image")
+        new_card = await chat.card(LONG_FRAME_LINK)
+        shown = new_card.rendered or ""
+        assert "First frame: https://images.example.com/🖼" in shown
+        assert "/first-frame.png" in shown
+        assert EMOJI_PROMPT in shown  # a prompt the provider takes is shown whole
+        await chat.press(new_card, "Submit")
+        (job,) = await provider.wait_for_job()
+        # Only the display was shortened: the provider gets the links as the user sent them.
+        assert (job.video_url, job.first_frame_url) == (LONG_VIDEO_LINK, LONG_FRAME_LINK)
+        assert job.prompt == EMOJI_PROMPT
+        sent = [m.text or "" for m in telegram.messages(USER_ID)]
+        assert texts.UNEXPECTED_ERROR not in sent
+        assert not any("\u202e" in text for text in sent)
+
+
+async def test_task_shows_a_task_with_a_long_link_an_emoji_prompt_and_a_long_failure(
+    bot: BotApp, kie: FakeKie, chat: Chat
+) -> None:
+    """Issue 11: the admin's /task on such a task failed with "Message is too long"."""
+    await chat.press(await chat.card(f"{LONG_VIDEO_LINK} {EMOJI_PROMPT}"), "Submit")
+    (job,) = await kie.wait_for_task()
+    kie.complete(job.task_id, success_flag=3, error_code=500, error_message="🔥 failed " * 400)
+    admin = Chat(chat.telegram, ADMIN_ID)
+    await admin.wait_for_text("failed: generation_failed")  # the report of it, first
+    detail = await admin.say("/task 1")
+    shown = detail.rendered or ""
+    assert shown.startswith("Task #1\nState: ❌ Failed")
+    assert f"Prompt: {EMOJI_PROMPT}\n" in shown
+    assert "Video: https://videos.example.com/🎬" in shown
+    assert "Detail: " in shown
+    assert "\u202e" not in (detail.text or "")
