@@ -71,3 +71,14 @@ def test_unusable_links_are_explained(text: str, problem: str) -> None:
 )
 def test_prompt_checks(prompt: str, problem: str | None) -> None:
     assert prompt_problem(prompt, 800) == problem
+
+
+def test_a_link_with_bidi_controls_is_taken_as_sent() -> None:
+    """Not refused: a bidi control (U+202E reverses what follows it) is no harm in the address
+    itself, which is stored and sent to the provider as the user wrote it. Only showing it raw
+    would be (it can make a link look like another): every message shows such characters
+    percent-encoded (bot.texts.show_link; tests/test_text_limits.py)."""
+    link = "https://example.com/clip\u202egpj.mp4"
+    parsed = parse_text(f"{link} make it red")
+    assert (parsed.url, parsed.link_problem, parsed.prompt) == (link, None, "make it red")
+    assert "\u202e" not in texts.confirmation_card(link, parsed.prompt, None, link)
