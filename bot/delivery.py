@@ -181,8 +181,7 @@ class TelegramOutbox:
     async def send_result(self, task: Task, *, allow_upload: bool) -> DeliveryResult:
         if not task.result_url:
             return DeliveryResult.RESULT_GONE
-        size: int | None = None
-        too_big = False
+        reason = texts.UPLOAD_FAILED  # why a link is sent instead of the video
         if allow_upload:
             self._temp_dir.mkdir(parents=True, exist_ok=True)
             path = self._temp_dir / f"task-{task.id}-{secrets.token_hex(4)}.mp4"
@@ -192,17 +191,20 @@ class TelegramOutbox:
                     return DeliveryResult.RESULT_GONE
                 if download.outcome == Fetched.RETRY:
                     return DeliveryResult.RETRY
-                size = download.size
-                too_big = download.outcome == Fetched.TOO_BIG
-                if download.outcome == Fetched.OK:  # else TOO_BIG or TOO_SLOW: a link
+                if download.outcome == Fetched.OK:
                     uploaded = await self._upload(task, path)
                     if uploaded is not None:
                         return uploaded
+                elif download.outcome == Fetched.TOO_BIG:
+                    size_mb = download.size / 1_048_576 if download.size is not None else None
+                    reason = texts.too_big_to_upload(size_mb, self._upload_limit // 1_048_576)
+                elif download.outcome == Fetched.TOO_SLOW:
+                    reason = texts.RESULT_TOO_SLOW
             finally:
                 path.unlink(missing_ok=True)
         if task.result_url.startswith("file:"):
             return DeliveryResult.NO_LINK  # a path on this machine means nothing to the user
-        return await self._send_link(task, size if too_big else None, too_big=too_big)
+        return await self._send_link(task, reason)
 
     async def _upload(self, task: Task, path: Path) -> DeliveryResult | None:
         """sendVideo, then sendDocument if Telegram refuses the video; None: send a link."""
@@ -244,10 +246,7 @@ class TelegramOutbox:
             return DeliveryResult.RETRY
         return kind
 
-    async def _send_link(self, task: Task, size: int | None, *, too_big: bool) -> DeliveryResult:
-        limit_mb = self._upload_limit // 1_048_576
-        size_mb = size / 1_048_576 if size is not None else None
-        reason = texts.too_big_to_upload(size_mb, limit_mb) if too_big else texts.UPLOAD_FAILED
+    async def _send_link(self, task: Task, reason: str) -> DeliveryResult:
         text = texts.result_as_link(task, reason, self._retention_hours)
         try:
             await self._bot.send_message(

@@ -442,6 +442,7 @@ def result_caption(task: Task) -> str:
 
 
 UPLOAD_FAILED = "Telegram would not take the video file"
+RESULT_TOO_SLOW = "The video service sent the video too slowly for me to pass it on"
 
 
 def too_big_to_upload(size_mb: float | None, limit_mb: int) -> str:
@@ -455,7 +456,8 @@ RESULT_LINK_SHOWN = MESSAGE_LIMIT - 600
 
 
 def result_as_link(task: Task, reason: str, retention_hours: float) -> str:
-    """`reason` is one of this module's sentences (UPLOAD_FAILED, too_big_to_upload)."""
+    """`reason` is one of this module's sentences (UPLOAD_FAILED, RESULT_TOO_SLOW,
+    too_big_to_upload)."""
     return (
         f"Task #{task.id} is done. {reason}, so here is a link instead: "
         f"{show_link(task.result_url or '', RESULT_LINK_SHOWN)}\n"

@@ -264,6 +264,7 @@ async def test_a_trickled_result_goes_as_a_link_and_frees_its_slot_for_the_next_
     kie.complete(second.task_id)  # its delivery waits for the one slot
     await telegram.wait_for("sendVideo", timeout=6)
     notice = await chat.wait_for_text("link instead")
+    assert texts.RESULT_TOO_SLOW in (notice.rendered or "")
     assert trickle in (notice.rendered or "")
     assert "Task #1" in (notice.rendered or "")
     (video,) = chat.videos()  # the second task's; nothing of the first was uploaded

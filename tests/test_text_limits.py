@@ -99,7 +99,7 @@ PROMPT_PROBLEM = st.one_of(
 )
 NOTE = st.sampled_from([None, texts.PREFLIGHT_UNCHECKED])
 DELIVERY_REASON = st.one_of(
-    st.just(texts.UPLOAD_FAILED),
+    st.sampled_from([texts.UPLOAD_FAILED, texts.RESULT_TOO_SLOW]),
     st.builds(texts.too_big_to_upload, st.none() | SECONDS, COUNT),
 )
 
