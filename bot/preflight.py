@@ -218,8 +218,8 @@ class Preflight:
         """Check an uploaded file (it is on disk: its header is read from it directly)."""
         try:
             header = await _off_loop(partial(_read_file_header, path))
-        except TimeoutError:
-            return Verdict(note=texts.PREFLIGHT_UNCHECKED)
+        except TimeoutError:  # refused: an upload unchecked would be a credit spent blind
+            return Verdict(problem=texts.UPLOAD_TOO_SLOW_TO_READ)
         if header is None or not header.has_video:
             return Verdict(problem=texts.UPLOAD_NOT_A_VIDEO)
         return self._judge_video(

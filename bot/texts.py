@@ -247,6 +247,10 @@ PREFLIGHT_UNCHECKED = (
     "service can't use it, the task fails without a result."
 )
 UPLOAD_NOT_A_VIDEO = "I can't read a video in that file: please send an MP4 or MOV video."
+UPLOAD_TOO_SLOW_TO_READ = (
+    "I couldn't read that video quickly enough to check it. Please try again in a minute, or "
+    "send it as an MP4 or MOV video."
+)
 
 
 def link_unreachable(host: str) -> str:

@@ -382,7 +382,7 @@ async def test_header_reads_run_in_their_own_threads(
     assert all(name.startswith("video-header") for name in reader.threads), reader.threads
 
 
-async def test_a_header_read_that_takes_too_long_leaves_the_video_unchecked(
+async def test_a_header_read_that_takes_too_long_leaves_a_link_unchecked_and_refuses_an_upload(
     video_site: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     reader = SlowReader(quick=False)
@@ -392,12 +392,15 @@ async def test_a_header_read_that_takes_too_long_leaves_the_video_unchecked(
     try:
         async with GuardedClient(timeout=5, allow_loopback=True) as client:
             preflight = Preflight(client, KIE, timeout=5)
-            for check in (
-                preflight.check_link(video_site),
-                preflight.check_file(tmp_path / "v.mp4", 1000, "video/mp4"),
+            for check, verdict in (
+                (preflight.check_link(video_site), Verdict(note=texts.PREFLIGHT_UNCHECKED)),
+                (
+                    preflight.check_file(tmp_path / "v.mp4", 1000, "video/mp4"),
+                    Verdict(problem=texts.UPLOAD_TOO_SLOW_TO_READ),
+                ),
             ):
                 started = time.monotonic()
-                assert await check == Verdict(note=texts.PREFLIGHT_UNCHECKED)
+                assert await check == verdict
                 assert time.monotonic() - started < 1.0
     finally:
         reader.release.set()  # the header threads are free again for the next test
