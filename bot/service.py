@@ -586,7 +586,7 @@ class TaskService:
             f"❔ Task #{task.id} (user <code>{task.user_id}</code>): the submit request got no "
             f"answer, so it may or may not be running at {escape(self._provider.name)}. "
             f"It was not resent.\n<code>{escape(detail)}</code>\n"
-            f"Video: {escape(task.video_url)}"
+            f"Video: {texts.show_link(task.video_url)}"
         )
 
     async def recover(self) -> None:
