@@ -57,7 +57,9 @@ def kie_provider(hmac_key: str = "") -> KieProvider:
 
 def users_table(database: Path) -> list[tuple[Any, ...]]:
     with sqlite3.connect(database) as conn:
-        return list(conn.execute("SELECT * FROM users ORDER BY id"))
+        return list(
+            conn.execute("SELECT id, access, banned_at, daily_limit FROM users ORDER BY id")
+        )
 
 
 @pytest.mark.parametrize(
@@ -96,6 +98,7 @@ async def test_admin_commands_answer_no_such_user_for_odd_ids(
 ) -> None:
     admin = Chat(telegram, ADMIN_ID)
     await chat.say("/start")
+    await admin.say("/start")
     before = users_table(database)
     for odd in ODD_IDS:
         shown = odd.strip()
@@ -110,6 +113,9 @@ async def test_admin_commands_answer_no_such_user_for_odd_ids(
             reply = await admin.say(command)
             assert reply.text == texts.admin_no_such_user(shown), command
     for odd in ODD_IDS:
+        # 0 is a daily limit, and 0 and 2**52 are task numbers (of no task): not odd for these.
+        if odd in ("0", str(2**52)):
+            continue
         assert (await admin.say(f"/limit {USER_ID} {odd}")).text == texts.ADMIN_LIMIT_USAGE
         assert (await admin.say(f"/task {odd}")).text == texts.ADMIN_USAGE["task"]
         assert (await admin.say(f"/redeliver {odd}")).text == texts.ADMIN_USAGE["redeliver"]
