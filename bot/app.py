@@ -326,6 +326,7 @@ class BotApp:
                 max_connections=settings.web_max_connections,
                 header_timeout=settings.web_header_timeout_seconds,
                 body_timeout=settings.web_body_timeout_seconds,
+                send_timeout=settings.web_send_timeout_seconds,
             )
         except OSError as exc:
             raise StartupError(str(exc)) from exc

@@ -63,6 +63,7 @@ class Settings(BaseSettings):
     web_max_connections: int = Field(default=200, ge=1, le=10_000)
     web_header_timeout_seconds: float = Field(default=5.0, gt=0, le=120)
     web_body_timeout_seconds: float = Field(default=10.0, gt=0, le=600)
+    web_send_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
     safety_poll_delay_seconds: float = Field(default=600.0, gt=0)
     safety_poll_interval_seconds: float = Field(default=300.0, gt=0)
 

@@ -16,7 +16,7 @@ import socket
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import ClassVar
 
 import h11
@@ -30,6 +30,7 @@ from telegram import Update
 from telegram.ext import Application
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from bot.log_flood import FloodFilter, FloodFilters
 from bot.media import MediaStore
 from bot.numbers import ascii_int
 from bot.providers.base import CallbackEvent, CallbackRejectedError, Provider
@@ -51,8 +52,8 @@ _MEDIA_TYPES = {
     ".mkv": "video/x-matroska",
 }
 MAX_UPDATE_BYTES = 1024 * 1024
+_ACCEPT_ERROR = "socket.accept() out of system resource"  # asyncio's words when out of files
 SHUTDOWN_GRACE_SECONDS = 5
-FLOOD_LOG_SECONDS = 60.0  # one line a minute about refused connections or a lack of files
 MAX_OPEN_FILES = 65536  # the soft limit is raised to the hard one, but no further than this
 FILES_BESIDES_WEB = 100  # the database, HTTP clients and media files the bot has open anyway
 # The listen queue, and how many connections asyncio accepts in one go before any is refused
@@ -130,7 +131,7 @@ class WebEndpoints:
         token = request.path_params["token"]
         task = await self._service.task_for_callback(provider, token)
         if task is None:
-            log.warning("Callback to an unknown URL (provider %r)", provider)
+            log.warning("Callback to an unknown URL (provider %r)", provider[:40])
             return _answer(404, "unknown callback URL")
         try:
             body = await _read_body(request, MAX_CALLBACK_BYTES)
@@ -226,6 +227,7 @@ class WebServer:
         max_connections: int,
         header_timeout: float,
         body_timeout: float,
+        send_timeout: float,
     ) -> None:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         # IPPROTO_TCP, not 0: only then does asyncio set TCP_NODELAY on the connections, without
@@ -237,7 +239,7 @@ class WebServer:
         except OSError as exc:
             self._sock.close()
             raise OSError(f"cannot listen on {host}:{port} (WEB_HOST, WEB_PORT): {exc}") from exc
-        guard = _Guard(max_connections, header_timeout, body_timeout)
+        guard = _Guard(max_connections, header_timeout, body_timeout, send_timeout)
 
         class Protocol(_GuardedH11Protocol):
             limits = guard
@@ -254,7 +256,13 @@ class WebServer:
         )
         self._max_connections = max_connections
         self._server = _EmbeddedUvicorn(config)
-        self._accept_errors = _AcceptErrorFilter()
+        self._log_floods = FloodFilters(
+            {
+                "asyncio": FloodFilter(only=(_ACCEPT_ERROR,)),  # its other lines are not floods
+                __name__: FloodFilter(),  # refusals of strangers' requests
+                "uvicorn.error": FloodFilter(),  # malformed requests
+            }
+        )
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -272,7 +280,7 @@ class WebServer:
                 self._max_connections,
                 needed,
             )
-        logging.getLogger("asyncio").addFilter(self._accept_errors)
+        self._log_floods.install()
         self._task = asyncio.create_task(self._server.serve(sockets=[self._sock]), name="web")
         while not self._server.started:
             if self._task.done():
@@ -288,25 +296,7 @@ class WebServer:
         await self._task
         self._task = None
         self._sock.close()
-        logging.getLogger("asyncio").removeFilter(self._accept_errors)
-
-
-class _Throttle:
-    """Lets one of a frequent event through per FLOOD_LOG_SECONDS and counts the rest."""
-
-    def __init__(self) -> None:
-        self._next = -float("inf")
-        self._held = 0
-
-    def due(self) -> int | None:
-        """None to stay quiet this time; else how many were held back since the last time."""
-        now = time.monotonic()
-        if now < self._next:
-            self._held += 1
-            return None
-        self._next = now + FLOOD_LOG_SECONDS
-        held, self._held = self._held, 0
-        return held
+        self._log_floods.remove()
 
 
 @dataclass
@@ -316,7 +306,7 @@ class _Guard:
     max_connections: int
     header_timeout: float
     body_timeout: float
-    refusals: _Throttle = field(default_factory=_Throttle)
+    send_timeout: float
 
 
 class _GuardedH11Protocol(H11Protocol):
@@ -334,26 +324,41 @@ class _GuardedH11Protocol(H11Protocol):
     limits: ClassVar[_Guard]
     _deadline: asyncio.TimerHandle | None = None
     _deadline_for: tuple[object, object] | None = None  # (h11 state, request) it was set for
+    _stalled: asyncio.TimerHandle | None = None  # while the client reads nothing of an answer
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         if len(self.connections) > self.limits.max_connections:
             self.connections.discard(self)
             transport.close()
-            held = self.limits.refusals.due()
-            if held is not None:
-                log.warning(
-                    "Refused a connection: WEB_MAX_CONNECTIONS=%d are open%s",
-                    self.limits.max_connections,
-                    _not_logged(held),
-                )
+            log.warning(
+                "Refused a connection: WEB_MAX_CONNECTIONS=%d are open", self.limits.max_connections
+            )
             return
         self._follow_deadline()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self._deadline is not None:
-            self._deadline.cancel()
+        for timer in (self._deadline, self._stalled):
+            if timer is not None:
+                timer.cancel()
         super().connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        """The client takes none of the answer for now: it has `send_timeout` to read some."""
+        super().pause_writing()
+        if self._stalled is None:
+            self._stalled = self.loop.call_later(self.limits.send_timeout, self._send_stalled)
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        if self._stalled is not None:
+            self._stalled.cancel()
+            self._stalled = None
+
+    def _send_stalled(self) -> None:
+        log.debug("Dropped a connection that read nothing of its answer in time")
+        self._stalled = None
+        self.transport.abort()  # close() would wait for the unread answer to drain
 
     def handle_events(self) -> None:
         super().handle_events()
@@ -385,35 +390,6 @@ class _GuardedH11Protocol(H11Protocol):
         log.debug("Closed a connection whose %s did not come in time", what)
         self._deadline = None
         self.transport.close()
-
-
-_ACCEPT_ERROR = "socket.accept() out of system resource"
-
-
-class _AcceptErrorFilter(logging.Filter):
-    """Lets asyncio's "socket.accept() out of system resource" through once a minute.
-
-    Out of files (EMFILE), Python 3.11's accept loop logs it, with a traceback, for each of up
-    to `backlog` connections it tries to take in one turn, and again a second later: with
-    uvicorn's backlog of 2048, some 35,000 lines (tens of megabytes) a second were measured.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._throttle = _Throttle()
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if not str(record.msg).startswith(_ACCEPT_ERROR):
-            return True
-        held = self._throttle.due()
-        if held is None:
-            return False
-        record.msg = str(record.msg).replace(_ACCEPT_ERROR, _ACCEPT_ERROR + _not_logged(held), 1)
-        return True
-
-
-def _not_logged(held: int) -> str:
-    return f" ({held} more like it not logged)" if held else ""
 
 
 def _raise_open_file_limit() -> int | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -20,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-import bot.web
+import bot.log_flood
 from bot.app import BotApp
 from bot.web import WebServer
 from tests.fakes.kie import FakeKie
@@ -29,6 +30,7 @@ from tests.test_webhook import free_port, submitted, webhook_settings
 
 HEADER_TIMEOUT = 0.5
 BODY_TIMEOUT = 1.0
+SEND_TIMEOUT = 1.0
 MARGIN = 2.5  # on top of a deadline, before a test calls the connection still open
 SECRET = "telegram-webhook-test-secret"
 
@@ -62,6 +64,7 @@ async def small_server() -> AsyncIterator[tuple[WebServer, int]]:
         max_connections=5,
         header_timeout=3.0,
         body_timeout=BODY_TIMEOUT,
+        send_timeout=SEND_TIMEOUT,
     )
     await server.start()
     yield server, port
@@ -246,7 +249,7 @@ async def test_out_of_files_errors_from_asyncio_are_logged_once_a_period(
     caplog: pytest.LogCaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(bot.web, "FLOOD_LOG_SECONDS", 0.5)
+    monkeypatch.setattr(bot.log_flood, "FLOOD_WINDOW_SECONDS", 0.5)
     message = "socket.accept() out of system resource\nsocket: <socket>"
     for _ in range(100):
         logging.getLogger("asyncio").error(message)
@@ -258,3 +261,39 @@ async def test_out_of_files_errors_from_asyncio_are_logged_once_a_period(
         "another error",
         "socket.accept() out of system resource (99 more like it not logged)",
     ]
+
+
+async def test_a_client_that_reads_nothing_of_its_answers_is_dropped(
+    small_server: tuple[WebServer, int],
+) -> None:
+    """Pipelined requests, never read: the answers fill the socket and the server waits to
+    write, which no read deadline covers. It drops the client after SEND_TIMEOUT."""
+    server, port = small_server
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # answers back up at once
+    sock.connect(("127.0.0.1", port))
+    _, writer = await asyncio.open_connection(sock=sock)
+    writer.write(b"GET /healthz HTTP/1.1\r\nHost: bot\r\n\r\n" * 100_000)  # 3.4 MB, once
+    started = time.monotonic()
+    deadline = started + SEND_TIMEOUT + 3.0 + MARGIN
+    while time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+        if server.connection_count == 0:
+            break
+    assert server.connection_count == 0
+    writer.close()
+
+
+async def test_strangers_requests_make_one_log_line_a_minute(
+    hardened_bot: BotApp, caplog: pytest.LogCaptureFixture
+) -> None:
+    base = f"http://127.0.0.1:{port_of(hardened_bot)}"
+    async with httpx.AsyncClient() as client:
+        for n in range(30):
+            assert (await client.post(f"{base}/telegram", content=b"{}")).status_code == 403
+            unknown = f"{base}/callbacks/kie/{'x' * 900}{n}"
+            assert (await client.post(unknown, content=b"{}")).status_code == 404
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len([w for w in warnings if "without the right secret" in w]) == 1
+    (unknown_url,) = [w for w in warnings if "unknown URL" in w]
+    assert len(unknown_url) < 200  # the stranger's path is not echoed whole
