@@ -20,12 +20,14 @@ import copy
 import ipaddress
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from functools import partial
 from html import escape
 from urllib.parse import SplitResult, urljoin, urlsplit
 
 import httpx
+
+from bot.user_threads import PerUserPool
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str, int], Awaitable[list[str]]]
@@ -67,23 +69,24 @@ class LinkLookups:
     asyncio's default pool such threads starved unrelated work (upload checks, the sandbox, any
     to_thread): a 12 s resolver made an upload check wait 10 s. Here they hold up only other
     look-ups of the same pool. A look-up waiting for a free thread waits inside its caller's
-    time-out, and is taken off the queue when its caller gives up.
+    time-out, and is taken off the queue when its caller gives up. One user holds at most one
+    thread (bot.user_threads), also after his link check has given up on it.
     """
 
     def __init__(
         self, threads: int = LOOKUPS_IN_FLIGHT, blocking: Callable[[str, int], list[str]] = look_up
     ) -> None:
-        self._pool = ThreadPoolExecutor(threads, thread_name_prefix="link-lookup")
+        self._pool = PerUserPool(threads, "link-lookup")
         self._blocking = blocking
 
     async def __call__(self, host: str, port: int) -> list[str]:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, self._blocking, host, port)
+        """UserBusyError when the user whose link this is has a look-up in flight already."""
+        return await self._pool.run(partial(self._blocking, host, port))
 
     def close(self) -> None:
         """Take no more look-ups and drop the queued ones; threads stuck in the resolver are
         not waited for (each ends when the resolver answers it)."""
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool.close()
 
 
 def is_public(address: IPAddress, *, allow_loopback: bool = False) -> bool:
@@ -137,6 +140,8 @@ class GuardedClient:
             follow_redirects=False,
             limits=httpx.Limits(max_keepalive_connections=0),
             event_hooks={"response": [_refuse_unreadable_redirect]},
+            # Videos gain nothing from compression, and a small compressed body can unpack huge.
+            headers={"Accept-Encoding": "identity"},
         )
         self._allow_loopback = allow_loopback
         self._own_lookups: LinkLookups | None = None

@@ -19,7 +19,6 @@ import io
 import logging
 import re
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path, PurePosixPath
@@ -32,6 +31,7 @@ from bot import texts
 from bot.netguard import BlockedLinkError, GuardedClient
 from bot.numbers import ascii_int
 from bot.providers.base import Capabilities
+from bot.user_threads import PerUserPool, UserBusyError
 
 log = logging.getLogger(__name__)
 
@@ -40,10 +40,19 @@ _MAX_SIZE = 2**63 - 1  # a size header past this is no size (and no crash)
 FILE_PROBE_BYTES = 2 * PROBE_BYTES  # of an upload, read from anywhere (an MP4's index may be last)
 HEADER_READ_SECONDS = 2.0
 # FFmpeg's own bounds while it looks for the streams (defaults: 5 MB, 5 s of media, 20 frames).
-_PROBE_OPTIONS = {"probesize": str(PROBE_BYTES), "analyzeduration": "2000000", "fpsprobesize": "1"}
+_PROBE_OPTIONS = {
+    "probesize": str(PROBE_BYTES),
+    "analyzeduration": "2000000",
+    "fpsprobesize": "1",
+    "max_streams": "8",  # a phone's video has 2 to 5 (video, sound, metadata, timecode)
+}
+# The decoders' own: no picture over 720p is decoded while the streams are looked for. The header
+# says what the check needs (container, length, a video stream) without a decoded frame; one
+# 8192x8192 frame costs ~1 s and 250 MB, and 2 MB of them held a thread 9 s and 1.5 GB.
+_DECODE_OPTIONS = {"max_pixels": str(1280 * 720)}
 # Process-wide, like asyncio's default pool: a header read is bounded in bytes, so it ends soon
 # even when no one waits for it any more, and the threads idle between checks.
-_HEADER_READERS = ThreadPoolExecutor(2, thread_name_prefix="video-header")
+_HEADER_READERS = PerUserPool(2, "video-header")
 _HEAD_REFUSED = frozenset({400, 403, 405, 501})  # servers that answer GET but not HEAD
 _FORMAT_BY_TYPE = {
     "video/mp4": "mp4",
@@ -109,7 +118,7 @@ class Preflight:
                 return await self._check_link(url)
         except BlockedLinkError as exc:
             return Verdict(problem=str(exc))
-        except TimeoutError:
+        except (TimeoutError, UserBusyError):  # busy: the user's previous link is still slow
             return Verdict(note=texts.PREFLIGHT_UNCHECKED)
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             log.info("Preflight: %s not reachable: %s", url, exc)
@@ -148,8 +157,11 @@ class Preflight:
             if response.status_code in (405, 501, 416):
                 return None
             data = bytearray()
-            if 200 <= response.status_code < 300:
-                async for chunk in response.aiter_bytes(64 * 1024):
+            # Bytes as they come: a compressed body (asked for none) is no video's first bytes,
+            # and unpacking it could make a gigabyte of a megabyte, here on the event loop.
+            encoding = response.headers.get("content-encoding", "identity").strip().lower()
+            if 200 <= response.status_code < 300 and encoding in ("identity", ""):
+                async for chunk in response.aiter_raw():
                     data += chunk
                     if len(data) >= PROBE_BYTES:
                         break
@@ -218,7 +230,7 @@ class Preflight:
         """Check an uploaded file (it is on disk: its header is read from it directly)."""
         try:
             header = await _off_loop(partial(_read_file_header, path))
-        except TimeoutError:  # refused: an upload unchecked would be a credit spent blind
+        except (TimeoutError, UserBusyError):  # refused: unchecked, a credit spent blind
             return Verdict(problem=texts.UPLOAD_TOO_SLOW_TO_READ)
         if header is None or not header.has_video:
             return Verdict(problem=texts.UPLOAD_NOT_A_VIDEO)
@@ -259,11 +271,10 @@ def _format_from(header: _Header | None) -> str | None:
 
 async def _off_loop(read: Callable[[], _Header | None]) -> _Header | None:
     """Run a header read in the preflight's threads; TimeoutError past HEADER_READ_SECONDS
-    (the wait for a free thread included)."""
-    loop = asyncio.get_running_loop()
+    (the wait for a free thread included), UserBusyError while the user's last one still runs."""
     try:
         async with asyncio.timeout(HEADER_READ_SECONDS):
-            return await loop.run_in_executor(_HEADER_READERS, read)
+            return await _HEADER_READERS.run(read)
     except TimeoutError:
         log.info("Preflight: a video header took over %g s to read", HEADER_READ_SECONDS)
         raise
@@ -298,7 +309,9 @@ class _ReadLimit(io.FileIO):
 
 def _probe(file: io.RawIOBase | io.BytesIO) -> _Header | None:
     try:
-        with av.open(file, "r", container_options=_PROBE_OPTIONS) as container:
+        with av.open(
+            file, "r", container_options=_PROBE_OPTIONS, options=_DECODE_OPTIONS
+        ) as container:
             return _describe(container)
     except (av.error.FFmpegError, ValueError, OSError):
         return None

@@ -13,6 +13,8 @@ from typing import Any
 from telegram import Update
 from telegram.ext import BaseUpdateProcessor
 
+from bot.user_threads import ACTING_FOR
+
 # python-telegram-bot takes its own slot before handing an update over; its limit is set high, so
 # that updates waiting for their chat's turn do not hold the slots other chats need.
 _WAITING_UPDATES = 10_000
@@ -28,6 +30,8 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
         self._chats: dict[int, tuple[asyncio.Lock, int]] = {}
 
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        if isinstance(update, Update) and update.effective_user is not None:
+            ACTING_FOR.set(update.effective_user.id)  # this update's task, and those it starts
         key = _chat_key(update)
         if key is None:
             async with self._slots:
