@@ -89,7 +89,7 @@ class UploadService:
             problem = "it took too long"
         except (httpx.HTTPError, OSError) as exc:  # the name only: a message may hold the URL
             problem = f"a {type(exc).__name__}"
-        except asyncio.CancelledError:  # shutting down: free the room, then stop
+        except BaseException:  # unexpected, or shutting down: free the room, then go on up
             self._media.discard(slot)
             raise
         if problem is None:
@@ -109,11 +109,16 @@ class UploadService:
         caption: str | None,
     ) -> DraftReply:
         """Check the downloaded file; keep it and make a draft of it, or say what is wrong."""
-        verdict = await self._preflight.check_file(slot.path, size, mime_type)
+        try:
+            verdict = await self._preflight.check_file(slot.path, size, mime_type)
+            if not verdict.problem:
+                await self._media.keep(slot, user_id, size)
+        except BaseException:  # the room is freed whatever went wrong
+            self._media.discard(slot)
+            raise
         if verdict.problem:
             self._media.discard(slot)
             return DraftReply(ReplyKind.PROBLEM, verdict.problem)
-        await self._media.keep(slot, user_id, size)
         if self._capabilities.reads_local_files:
             video_url = slot.path.resolve().as_uri()
         else:

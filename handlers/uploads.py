@@ -43,6 +43,9 @@ async def video_upload(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
         log.warning("Downloading an upload from user %d failed: %s", user.id, exc.message)
         await message.reply_text(texts.upload_failed(exc.message))
         return
+    except BaseException:  # the room reserved is freed whatever went wrong
+        rt.uploads.discard(slot)
+        raise
     problem = await rt.uploads.download(slot, telegram_file.file_path or "", user.id)
     if problem:
         await message.reply_text(problem)

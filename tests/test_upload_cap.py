@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -19,6 +19,11 @@ from starlette.routing import Route
 
 from bot import texts
 from bot.downloads import TooBigError, save_body
+from bot.media import MediaStore
+from bot.providers.kie import capabilities as kie_capabilities
+from bot.uploads import UploadService
+from storage.db import Database
+from storage.media import MediaRepository
 from tests.fakes.kie import FakeKie
 from tests.fakes.server import LoopbackServer
 from tests.fakes.telegram import FakeTelegram
@@ -80,3 +85,29 @@ async def test_save_body_stops_at_the_limit_and_never_writes_past_it(
             await save_body(response, target, limit)
     assert target.stat().st_size <= limit
     assert sum(sent) < 64 * 1024 * 1024  # the rest was never asked for
+
+
+async def test_the_room_of_an_upload_is_freed_whatever_goes_wrong(tmp_path: Path) -> None:
+    db = await Database.open(tmp_path / "db.sqlite3")
+    store = MediaStore(
+        MediaRepository(db), tmp_path / "media", max_total_bytes=100, keep_after_task=0
+    )
+    async with httpx.AsyncClient() as http:
+        uploads = UploadService(
+            media=store,
+            preflight=cast(Any, None),
+            drafts=cast(Any, None),
+            capabilities=kie_capabilities("KIE.ai"),
+            public_url="https://bot.example.com",
+            download_limit_bytes=100,
+            telegram_files=http,
+        )
+        for odd_url in ("http://[::1", "http://127.0.0.1:99999/file"):  # InvalidURL, odd port
+            slot = await uploads.reserve(100, "video/mp4", None)
+            assert slot is not None
+            with pytest.raises(Exception):  # noqa: B017, PT011 (whatever it is)
+                await uploads.download(slot, odd_url, user_id=1)
+            again = await store.reserve(100, "video/mp4", None)  # all the room is free again
+            assert again is not None
+            store.discard(again)
+    await db.close()
