@@ -31,7 +31,8 @@ RATE_WINDOW = 10.0  # seconds over which a download's rate is measured
 class Fetched(Enum):
     OK = auto()
     TOO_BIG = auto()  # larger than the limit: nothing (or only part) was written
-    TOO_SLOW = auto()  # past the deadline, or slower than the least rate: only part was written
+    TOO_SLOW = auto()  # past the deadline, slower than the least rate, or cut off after a long
+    # while (trying again could hold the slot as long again): only part was written
     GONE = auto()  # the result no longer exists, or its URL cannot be fetched at all
     RETRY = auto()  # a passing problem
 
@@ -53,7 +54,8 @@ class _Pace:
         self._timeout = timeout
         self._min_rate_kbps = min_rate_kbps
         self._window = window
-        self._deadline = self._loop.time() + timeout
+        self._started = self._loop.time()
+        self._deadline = self._started + timeout
         self._quota = min_rate_kbps * 1024 * window  # bytes each window must bring; 0: no check
         self._brought = 0
         self.timer = asyncio.timeout_at(self._window_end())
@@ -68,6 +70,11 @@ class _Pace:
         if self._quota and self._brought >= self._quota:
             self._brought = 0
             self.timer.reschedule(self._window_end())
+
+    def long_under_way(self) -> bool:
+        """Whether the download has gone on for a rate window or more: a failure then is not
+        tried again (each try could hold the slot to the deadline), the link is sent."""
+        return self._loop.time() - self._started >= self._window
 
     def why(self) -> str:
         """Why the timer fired, for the log."""
@@ -129,7 +136,7 @@ class ResultFetcher:
             return Download(Fetched.GONE)
         except httpx.HTTPError as exc:
             log.warning("Downloading the result %s failed: %s", url, exc)
-            return Download(Fetched.RETRY)
+            return Download(Fetched.TOO_SLOW if pace.long_under_way() else Fetched.RETRY)
         except OSError as exc:  # the disk, not the network: full, or not writable
             log.error("Cannot write the result to %s: %s", target, exc)
             return Download(Fetched.RETRY)

@@ -425,3 +425,24 @@ async def test_an_upload_s_header_is_read_within_a_number_of_bytes(tmp_path: Pat
         read = bytes_read_by_this_process() - before
     assert verdict == Verdict()  # its header was read: a video
     assert read < 5 * MB  # FILE_PROBE_BYTES (4 MB), and no more
+
+
+@pytest.mark.parametrize(("cut_after", "outcome"), [(0.0, Fetched.RETRY), (0.8, Fetched.TOO_SLOW)])
+async def test_a_result_cut_off_after_a_long_while_is_sent_as_a_link(
+    tmp_path: Path, cut_after: float, outcome: Fetched
+) -> None:
+    """Cut off at once: a passing problem, tried again. Cut off after a rate window: trying
+    again could hold the delivery slot as long again (up to the deadline each time)."""
+
+    async def cut_short(request: Request) -> StreamingResponse:
+        async def body() -> AsyncIterator[bytes]:
+            yield b"x"
+            await asyncio.sleep(cut_after)  # then ends short of its Content-Length
+
+        return StreamingResponse(body(), headers={"content-length": "1000"})
+
+    app = Starlette(routes=[Route("/cut.mp4", cut_short)])
+    async with LoopbackServer(app) as server, GuardedClient(timeout=5, allow_loopback=True) as c:
+        fetcher = ResultFetcher(c, timeout=30, min_rate_kbps=0, rate_window=0.5)
+        download, _ = await timed_fetch(fetcher, server.url + "/cut.mp4", tmp_path / "r")
+    assert download == Download(outcome)
