@@ -145,7 +145,7 @@ async def broadcast(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 async def broadcast_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Send or cancel a broadcast draft (only the admin who wrote it)."""
     query = update.callback_query
-    match = BROADCAST_BUTTON.match(query.data or "") if query else None
+    match = BROADCAST_BUTTON.fullmatch(query.data or "") if query else None
     if query is None or match is None:
         return
     rt = runtime(context)
@@ -188,7 +188,7 @@ async def _decide_command(
 async def access_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Approve or deny a user's request to use the bot (admins only)."""
     query = update.callback_query
-    match = ACCESS_BUTTON.match(query.data or "") if query else None
+    match = ACCESS_BUTTON.fullmatch(query.data or "") if query else None
     if query is None or match is None:
         return
     rt = runtime(context)

@@ -91,7 +91,7 @@ async def card_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     query = update.callback_query
     if query is None or query.data is None:
         return
-    match = BUTTON_PATTERN.match(query.data)
+    match = BUTTON_PATTERN.fullmatch(query.data)
     if match is None:
         await query.answer(texts.TOAST_CARD_GONE)
         return
