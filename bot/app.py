@@ -128,6 +128,7 @@ class BotApp:
         self._db: Database | None = None
         self._provider: Provider | None = None
         self._links: GuardedClient | None = None
+        self._result_links: GuardedClient | None = None
         self._telegram_files: httpx.AsyncClient | None = None  # users' uploads, from Telegram
         self._tracker: Tracker | None = None
         self._web: WebServer | None = None
@@ -162,11 +163,20 @@ class BotApp:
         self._provider = provider = create_provider(settings)
         # Every link the bot fetches itself: public addresses only, every redirect checked.
         # The operator's own Telegram server (it may be a local Bot API server): not guarded.
-        self._telegram_files = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=15.0))
+        self._telegram_files = httpx.AsyncClient(
+            timeout=httpx.Timeout(30.0, connect=15.0), headers={"Accept-Encoding": "identity"}
+        )
         self._links = links = GuardedClient(
             timeout=httpx.Timeout(120.0, connect=15.0),
             allow_loopback=settings.allow_loopback_urls,
             lookups_in_flight=settings.link_lookups_in_flight,
+        )
+        # The provider's result links: guarded alike, but looked up apart from users' links (in
+        # asyncio's pool: a user's slow DNS never holds up a delivery).
+        self._result_links = GuardedClient(
+            timeout=httpx.Timeout(120.0, connect=15.0),
+            allow_loopback=settings.allow_loopback_urls,
+            resolver=system_resolver,
         )
         me = self.application.bot.bot
         log.info(
@@ -184,9 +194,8 @@ class BotApp:
         tasks = TaskRepository(db)
         outbox = TelegramOutbox(
             bot=self.application.bot,
-            # The provider's result links: looked up apart from users' links (LinkLookups).
             results=ResultFetcher(
-                links.resolving_with(system_resolver),
+                self._result_links,
                 provider.capabilities.local_results,
                 timeout=settings.result_download_timeout_seconds,
                 min_rate_kbps=settings.result_min_rate_kbps,
@@ -374,8 +383,9 @@ class BotApp:
         await self.application.shutdown()
         if self._provider is not None:
             await self._provider.aclose()
-        if self._links is not None:
-            await self._links.aclose()
+        for client in (self._links, self._result_links):
+            if client is not None:
+                await client.aclose()
         if self._telegram_files is not None:
             await self._telegram_files.aclose()
         if self._db is not None:

@@ -16,7 +16,6 @@ own (LinkLookups), so a slow DNS holds up nothing but other look-ups.
 from __future__ import annotations
 
 import asyncio
-import copy
 import ipaddress
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -73,15 +72,12 @@ class LinkLookups:
     thread (bot.user_threads), also after his link check has given up on it.
     """
 
-    def __init__(
-        self, threads: int = LOOKUPS_IN_FLIGHT, blocking: Callable[[str, int], list[str]] = look_up
-    ) -> None:
+    def __init__(self, threads: int = LOOKUPS_IN_FLIGHT) -> None:
         self._pool = PerUserPool(threads, "link-lookup")
-        self._blocking = blocking
 
     async def __call__(self, host: str, port: int) -> list[str]:
         """UserBusyError when the user whose link this is has a look-up in flight already."""
-        return await self._pool.run(partial(self._blocking, host, port))
+        return await self._pool.run(partial(look_up, host, port))
 
     def close(self) -> None:
         """Take no more look-ups and drop the queued ones; threads stuck in the resolver are
@@ -149,15 +145,6 @@ class GuardedClient:
             resolver = self._own_lookups = LinkLookups(lookups_in_flight)
         self._resolve = resolver
         self._max_redirects = max_redirects
-
-    def resolving_with(self, resolver: Resolver) -> GuardedClient:
-        """This client, looking host names up with `resolver` instead: its connections, rules
-        and look-up threads stay this client's, and so does closing them (the copy needs no
-        aclose). For links from elsewhere than users, kept out of the users' look-ups."""
-        twin = copy.copy(self)
-        twin._resolve = resolver
-        twin._own_lookups = None
-        return twin
 
     async def aclose(self) -> None:
         await self._http.aclose()

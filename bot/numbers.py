@@ -12,6 +12,7 @@ import re
 
 # The Bot API: user ids "have at most 52 significant bits".
 TELEGRAM_ID_MAX = 2**52 - 1
+SIZE_MAX = 2**63 - 1  # a byte count in a header past this is no size (and no slow int())
 _DIGITS = re.compile(r"[0-9]{1,19}")
 _USERNAME = re.compile(r"@?(?P<name>[A-Za-z][A-Za-z0-9_]{0,31})")
 

@@ -29,14 +29,13 @@ import httpx
 
 from bot import texts
 from bot.netguard import BlockedLinkError, GuardedClient
-from bot.numbers import ascii_int
+from bot.numbers import SIZE_MAX, ascii_int
 from bot.providers.base import Capabilities
 from bot.user_threads import PerUserPool, UserBusyError
 
 log = logging.getLogger(__name__)
 
 PROBE_BYTES = 2 * 1024 * 1024  # of a link: only its first bytes are downloaded
-_MAX_SIZE = 2**63 - 1  # a size header past this is no size (and no crash)
 FILE_PROBE_BYTES = 2 * PROBE_BYTES  # of an upload, read from anywhere (an MP4's index may be last)
 HEADER_READ_SECONDS = 2.0
 # FFmpeg's own bounds while it looks for the streams (defaults: 5 MB, 5 s of media, 20 frames).
@@ -251,8 +250,8 @@ def _total_size(headers: httpx.Headers) -> int | None:
     """The whole file's size: from Content-Range (a ranged answer) or Content-Length."""
     content_range = headers.get("content-range", "")
     if content_range:  # "bytes 0-99/1234", or ".../*" when the server does not know
-        return ascii_int(content_range.rpartition("/")[2], high=_MAX_SIZE)
-    return ascii_int(headers.get("content-length", ""), high=_MAX_SIZE)
+        return ascii_int(content_range.rpartition("/")[2], high=SIZE_MAX)
+    return ascii_int(headers.get("content-length", ""), high=SIZE_MAX)
 
 
 def _format_from(header: _Header | None) -> str | None:

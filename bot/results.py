@@ -21,7 +21,7 @@ import httpx
 
 from bot.downloads import TooBigError, save_body
 from bot.netguard import BlockedLinkError, GuardedClient
-from bot.numbers import ascii_int
+from bot.numbers import SIZE_MAX, ascii_int
 
 log = logging.getLogger(__name__)
 
@@ -160,4 +160,4 @@ class ResultFetcher:
 
 
 def _content_length(response: httpx.Response) -> int | None:
-    return ascii_int(response.headers.get("content-length", ""), high=2**63 - 1)
+    return ascii_int(response.headers.get("content-length", ""), high=SIZE_MAX)

@@ -220,6 +220,13 @@ UPLOAD_GONE = (
 UPLOAD_NOT_A_VIDEO_FILE = "That file is not a video. Please send an MP4 or MOV video, or a link."
 
 
+# Why a file could not be had from Telegram (said inside upload_failed).
+UPLOAD_REASON_REFUSED = "Telegram would not give it"
+UPLOAD_REASON_LARGER = "the file is larger than Telegram said"
+UPLOAD_REASON_SLOW = "it took too long"
+UPLOAD_REASON_NETWORK = "the connection to Telegram failed"
+
+
 def upload_failed(reason: str) -> str:
     return (
         f"I couldn't get the file from Telegram ({escape(shorten(reason, REASON_SHOWN))}). "
@@ -446,7 +453,7 @@ def result_caption(task: Task) -> str:
 
 
 UPLOAD_FAILED = "Telegram would not take the video file"
-RESULT_TOO_SLOW = "The video service sent the video too slowly for me to pass it on"
+RESULT_TOO_SLOW = "The video service did not send me the video in good time"
 
 
 def too_big_to_upload(size_mb: float | None, limit_mb: int) -> str:

@@ -9,7 +9,9 @@ The Telegram file URL (it holds the bot token) is never passed on.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import Iterator
 
 import httpx
 
@@ -68,12 +70,22 @@ class UploadService:
     def discard(self, slot: Slot) -> None:
         self._media.discard(slot)
 
+    @contextlib.contextmanager
+    def held(self, slot: Slot) -> Iterator[None]:
+        """While the upload is fetched and checked: whatever goes wrong frees its room (a room
+        left reserved counts against MEDIA_MAX_TOTAL_MB until the bot restarts)."""
+        try:
+            yield
+        except BaseException:
+            self.discard(slot)  # twice is harmless
+            raise
+
     async def download(self, slot: Slot, file_url: str, user_id: int) -> str | None:
         """Stream the upload from Telegram's file server into its slot, no more bytes than were
         reserved (the size Telegram declared is not trusted). None when it is there; else the
-        slot is discarded and the sentence for the user returned. `file_url` holds the bot's
-        token: it is never logged, shown or passed on."""
-        problem: str | None = None
+        sentence for the user (the caller discards the slot). `file_url` holds the bot's token:
+        it is never logged, shown or passed on."""
+        reason: str | None = None
         try:
             async with (
                 asyncio.timeout(DOWNLOAD_DEADLINE_SECONDS),
@@ -81,22 +93,16 @@ class UploadService:
             ):
                 if response.is_success:
                     await save_body(response, slot.path, slot.size)
-                else:
-                    problem = f"Telegram answered HTTP {response.status_code}"
+                    return None
+                why, reason = f"HTTP {response.status_code}", texts.UPLOAD_REASON_REFUSED
         except TooBigError:
-            problem = "the file is larger than Telegram said"
+            why, reason = "larger than declared", texts.UPLOAD_REASON_LARGER
         except TimeoutError:
-            problem = "it took too long"
+            why, reason = "too slow", texts.UPLOAD_REASON_SLOW
         except (httpx.HTTPError, OSError) as exc:  # the name only: a message may hold the URL
-            problem = f"a {type(exc).__name__}"
-        except BaseException:  # unexpected, or shutting down: free the room, then go on up
-            self._media.discard(slot)
-            raise
-        if problem is None:
-            return None
-        self._media.discard(slot)
-        log.warning("Downloading an upload from user %d failed: %s", user_id, problem)
-        return texts.upload_failed(problem)
+            why, reason = type(exc).__name__, texts.UPLOAD_REASON_NETWORK
+        log.warning("Downloading an upload from user %d failed: %s", user_id, why)
+        return texts.upload_failed(reason)
 
     async def accept(
         self,
@@ -109,16 +115,11 @@ class UploadService:
         caption: str | None,
     ) -> DraftReply:
         """Check the downloaded file; keep it and make a draft of it, or say what is wrong."""
-        try:
-            verdict = await self._preflight.check_file(slot.path, size, mime_type)
-            if not verdict.problem:
-                await self._media.keep(slot, user_id, size)
-        except BaseException:  # the room is freed whatever went wrong
-            self._media.discard(slot)
-            raise
+        verdict = await self._preflight.check_file(slot.path, size, mime_type)
         if verdict.problem:
             self._media.discard(slot)
             return DraftReply(ReplyKind.PROBLEM, verdict.problem)
+        await self._media.keep(slot, user_id, size)
         if self._capabilities.reads_local_files:
             video_url = slot.path.resolve().as_uri()
         else:

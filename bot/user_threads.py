@@ -13,7 +13,6 @@ update's handler starts inherits it).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextvars import ContextVar
@@ -42,16 +41,10 @@ class PerUserPool:
         future = self._pool.submit(work)
         if user is not None:
             self._busy.add(user)
-            loop = asyncio.get_running_loop()
-            future.add_done_callback(lambda _: _call_soon(loop, self._busy.discard, user))
+            # Run by the thread as it ends (or by a cancel): one set operation, atomic.
+            future.add_done_callback(lambda _: self._busy.discard(user))
         return await asyncio.wrap_future(future)
 
     def close(self) -> None:
         """Take no more work and drop the queued; threads still working are not waited for."""
         self._pool.shutdown(wait=False, cancel_futures=True)
-
-
-def _call_soon(loop: asyncio.AbstractEventLoop, callback: Callable[[int], None], user: int) -> None:
-    """From a worker thread (or a cancel), on the loop; nothing to do once the loop is closed."""
-    with contextlib.suppress(RuntimeError):
-        loop.call_soon_threadsafe(callback, user)

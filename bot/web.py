@@ -32,7 +32,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from bot.log_flood import FloodFilter, FloodFilters
 from bot.media import MediaStore
-from bot.numbers import ascii_int
+from bot.numbers import SIZE_MAX, ascii_int
 from bot.providers.base import CallbackEvent, CallbackRejectedError, Provider
 from bot.service import TaskService
 from bot.urls import CALLBACK_ROUTE, HEALTH_PATH, MEDIA_ROUTE, TELEGRAM_WEBHOOK_PATH
@@ -53,6 +53,14 @@ _MEDIA_TYPES = {
 }
 MAX_UPDATE_BYTES = 1024 * 1024
 _ACCEPT_ERROR = "socket.accept() out of system resource"  # asyncio's words when out of files
+# The lines anyone who reaches the server can cause at will (held to one a minute per kind): not
+# the bot's own errors, which are logged each time.
+_STRANGERS_LINES = ("Refused", "Callback to an unknown URL")
+_MALFORMED_REQUESTS = (
+    "Invalid HTTP request received",
+    "Unsupported upgrade request",
+    "No supported WebSocket library detected",
+)
 SHUTDOWN_GRACE_SECONDS = 5
 MAX_OPEN_FILES = 65536  # the soft limit is raised to the hard one, but no further than this
 FILES_BESIDES_WEB = 100  # the database, HTTP clients and media files the bot has open anyway
@@ -191,7 +199,7 @@ async def _read_body(request: Request, limit: int) -> bytes:
 
     A body cut short is one DEBUG line: anyone can do it, as often as they like.
     """
-    declared = ascii_int(request.headers.get("content-length", ""), high=2**63 - 1)
+    declared = ascii_int(request.headers.get("content-length", ""), high=SIZE_MAX)
     if declared is not None and declared > limit:
         raise _TooLargeError
     body = bytearray()
@@ -215,7 +223,8 @@ class WebServer:
     """uvicorn serving the endpoints beside the bot, on a socket bound before start-up.
 
     It faces the internet without a proxy (WEB_HOST is 0.0.0.0 by default), so it holds at most
-    `max_connections` and drops those that send a request's headers or body too slowly.
+    `max_connections` and drops those that send a request's headers or body too slowly, or that
+    read nothing of an answer for `send_timeout`.
     """
 
     def __init__(
@@ -253,14 +262,15 @@ class WebServer:
             lifespan="off",
             access_log=False,
             timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
+            timeout_keep_alive=max(1, round(header_timeout)),  # idle between requests: the same
         )
         self._max_connections = max_connections
         self._server = _EmbeddedUvicorn(config)
         self._log_floods = FloodFilters(
             {
                 "asyncio": FloodFilter(only=(_ACCEPT_ERROR,)),  # its other lines are not floods
-                __name__: FloodFilter(),  # refusals of strangers' requests
-                "uvicorn.error": FloodFilter(),  # malformed requests
+                __name__: FloodFilter(only=_STRANGERS_LINES),
+                "uvicorn.error": FloodFilter(only=_MALFORMED_REQUESTS),
             }
         )
         self._task: asyncio.Task[None] | None = None
@@ -310,8 +320,9 @@ class _Guard:
 
 
 class _GuardedH11Protocol(H11Protocol):
-    """uvicorn's HTTP/1.1 connection with a cap on connections and deadlines for each request's
-    headers and body (`limits` is set by the subclass WebServer makes).
+    """uvicorn's HTTP/1.1 connection with a cap on connections, deadlines for each request's
+    headers and body, and one for a client that reads nothing of its answer (`limits` is set by
+    the subclass WebServer makes).
 
     uvicorn has neither: `limit_concurrency` answers 503 only once a request has come, holding
     the socket until then, and its keep-alive timer stops at the first byte; so a client sending
@@ -394,7 +405,7 @@ class _GuardedH11Protocol(H11Protocol):
 
 def _raise_open_file_limit() -> int | None:
     """Lift the soft limit on open files to the hard one (each connection is a file); returns
-    the limit now, or None where it cannot be known."""
+    the limit now, or None where there is none or it cannot be known."""
     if sys.platform == "win32":
         return None
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)

@@ -36,26 +36,24 @@ async def video_upload(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     if slot is None:
         await message.reply_text(texts.UPLOAD_STORAGE_FULL)
         return
-    try:
-        telegram_file = await context.bot.get_file(upload.file_id)
-    except TelegramError as exc:  # never log the file's URL: it holds the bot token
-        rt.uploads.discard(slot)
-        log.warning("Downloading an upload from user %d failed: %s", user.id, exc.message)
-        await message.reply_text(texts.upload_failed(exc.message))
-        return
-    except BaseException:  # the room reserved is freed whatever went wrong
-        rt.uploads.discard(slot)
-        raise
-    problem = await rt.uploads.download(slot, telegram_file.file_path or "", user.id)
-    if problem:
-        await message.reply_text(problem)
-        return
-    reply = await rt.uploads.accept(
-        user_id=user.id,
-        chat_id=message.chat_id,
-        slot=slot,
-        size=slot.path.stat().st_size,
-        mime_type=mime_type,
-        caption=message.caption,
-    )
+    with rt.uploads.held(slot):
+        try:
+            telegram_file = await context.bot.get_file(upload.file_id)
+        except TelegramError as exc:  # never log the file's URL: it holds the bot token
+            log.warning("Downloading an upload from user %d failed: %s", user.id, exc.message)
+            problem: str | None = texts.upload_failed(exc.message)
+        else:
+            problem = await rt.uploads.download(slot, telegram_file.file_path or "", user.id)
+        if problem:
+            rt.uploads.discard(slot)
+            await message.reply_text(problem)
+            return
+        reply = await rt.uploads.accept(
+            user_id=user.id,
+            chat_id=message.chat_id,
+            slot=slot,
+            size=slot.path.stat().st_size,
+            mime_type=mime_type,
+            caption=message.caption,
+        )
     await show_draft_reply(message, rt, reply)

@@ -118,6 +118,7 @@ class Layout:
     app: Path
     volume: Path
     uid: int | None  # whom the bot runs as (None: this process's user, when not root)
+    gid: int | None
 
 
 @pytest.fixture
@@ -134,13 +135,12 @@ def layout() -> Iterator[Layout]:
             shutil.copy(ROOT / source, app / source)
     _make_read_only(app)
     volume.mkdir()
-    uid = None
+    uid = gid = None
     if os.geteuid() == 0:
-        uid = int(image.user.split(":")[0])
-        gid = int(image.user.split(":")[1])
+        uid, gid = (int(part) for part in image.user.split(":"))
         os.chown(volume, uid, gid)
     try:
-        yield Layout(root, app, volume, uid)
+        yield Layout(root, app, volume, uid, gid)
     finally:
         for path in [app, *app.rglob("*")]:
             if path.is_dir():
@@ -207,7 +207,7 @@ async def test_the_bot_runs_as_the_image_runs_it(
             stdout=log,
             stderr=log,
             user=layout.uid,
-            group=layout.uid,
+            group=layout.gid,
         )
         try:
             chat = Chat(telegram)

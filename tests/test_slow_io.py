@@ -1,7 +1,7 @@
 """Slow peers hold up only what waits on them (issue 11).
 
 - A slow DNS answer for a user's link holds a thread of the link look-ups, never one of asyncio's
-  default pool (which upload checks and every other to_thread share).
+  default pool (which the sandbox, result look-ups and every other to_thread share).
 - A result trickled slowly ends at its deadline, or when it falls under the least rate; the user
   gets the link, and the delivery slot goes to the next task.
 - A video that is slow to read (FFmpeg decodes frames of it) is read off the event loop, within
@@ -110,7 +110,7 @@ async def test_stuck_link_lookups_do_not_hold_up_other_threaded_work(
         checks = await start_checks(Preflight(client, KIE, timeout=1.0), STUCK_LOOKUPS)
         try:
             await wait_until(lambda: stuck_dns.blocked >= 4, timeout=2)
-            # An upload check (asyncio.to_thread) is not queued behind the stuck look-ups.
+            # Work in asyncio's pool (the sandbox, result look-ups) is not queued behind them.
             before = time.monotonic()
             await asyncio.wait_for(asyncio.to_thread(time.sleep, 0), timeout=2)
             assert time.monotonic() - before < 0.5
@@ -139,9 +139,11 @@ async def test_lookups_in_flight_are_bounded_and_closing_does_not_wait_for_them(
         assert stuck_dns.most_blocked == 2
         # Links resolved otherwise (the provider's results) do not queue behind them.
         async with LoopbackServer(Starlette(routes=[Route("/r.mp4", video)])) as server:
-            results = client.resolving_with(provider_dns)
             url = server.url.replace("127.0.0.1", "provider.test") + "/r.mp4"
-            async with results.stream("GET", url) as response:
+            async with (
+                GuardedClient(timeout=5, allow_loopback=True, resolver=provider_dns) as results,
+                results.stream("GET", url) as response,
+            ):
                 assert await response.aread() == b"video"
         before = time.monotonic()
         await client.aclose()

@@ -6,6 +6,7 @@ none); a file server sending more is cut off there, so MEDIA_MAX_TOTAL_MB holds 
 
 from __future__ import annotations
 
+import gzip
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any, cast
@@ -14,11 +15,11 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import StreamingResponse
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from bot import texts
-from bot.downloads import TooBigError, save_body
+from bot.downloads import CompressedError, TooBigError, save_body
 from bot.media import MediaStore
 from bot.providers.kie import capabilities as kie_capabilities
 from bot.uploads import UploadService
@@ -48,7 +49,7 @@ async def test_an_upload_larger_than_telegram_declared_is_cut_off_and_kept_nowhe
     served = clip + bytes(3 * 1024 * 1024)  # a valid video, then 3 MB more than declared
     message = video_message(telegram, served, file_size=len(clip))
     reply = await chat.send(video=message, caption="make it red")
-    assert reply.text == texts.upload_failed("the file is larger than Telegram said")
+    assert reply.text == texts.upload_failed(texts.UPLOAD_REASON_LARGER)
     media = database.parent / "media"
     assert not media.exists() or list(media.iterdir()) == []
     assert kie.requests == []
@@ -105,9 +106,27 @@ async def test_the_room_of_an_upload_is_freed_whatever_goes_wrong(tmp_path: Path
         for odd_url in ("http://[::1", "http://127.0.0.1:99999/file"):  # InvalidURL, odd port
             slot = await uploads.reserve(100, "video/mp4", None)
             assert slot is not None
-            with pytest.raises(Exception):  # noqa: B017, PT011 (whatever it is)
+            with pytest.raises(Exception), uploads.held(slot):  # noqa: B017, PT011 (any)
                 await uploads.download(slot, odd_url, user_id=1)
             again = await store.reserve(100, "video/mp4", None)  # all the room is free again
             assert again is not None
             store.discard(again)
     await db.close()
+
+
+async def test_a_compressed_body_is_refused_not_unpacked(tmp_path: Path) -> None:
+    packed = gzip.compress(bytes(8 * 1024 * 1024), compresslevel=1)
+
+    async def compressed(request: Request) -> Response:
+        return Response(packed, headers={"content-encoding": "gzip"}, media_type="video/mp4")
+
+    app = Starlette(routes=[Route("/file", compressed)])
+    target = tmp_path / "upload.mp4"
+    async with (
+        LoopbackServer(app) as server,
+        httpx.AsyncClient() as http,
+        http.stream("GET", server.url + "/file") as response,
+    ):
+        with pytest.raises(CompressedError):
+            await save_body(response, target, 100 * 1024 * 1024)
+    assert not target.exists() or target.stat().st_size == 0

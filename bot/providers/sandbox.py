@@ -22,6 +22,7 @@ from urllib.parse import unquote, urlsplit
 
 import httpx
 
+from bot.downloads import CompressedError, TooBigError, save_body
 from bot.failures import Failure
 from bot.netguard import BlockedLinkError, GuardedClient
 from bot.providers.base import (
@@ -172,13 +173,11 @@ class SandboxProvider:
                         f"The video link answered HTTP {response.status_code}; "
                         "check that it is public."
                     )
-                received = 0
-                with target.open("wb") as file:
-                    async for chunk in response.aiter_bytes(1 << 16):
-                        received += len(chunk)
-                        if received > MAX_INPUT_BYTES:
-                            raise _InputError("The video is larger than 100 MB.")
-                        file.write(chunk)
+                await save_body(response, target, MAX_INPUT_BYTES)
+        except CompressedError as exc:
+            raise _InputError("The video link sent it compressed; send a plain video.") from exc
+        except TooBigError as exc:
+            raise _InputError("The video is larger than 100 MB.") from exc
         except BlockedLinkError as exc:
             raise _InputError(str(exc)) from exc
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
