@@ -15,7 +15,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from html import escape
 from typing import Protocol
 
 from bot import texts
@@ -368,8 +367,7 @@ class TaskService:
         )
         if attempts == CHECK_ERRORS_BEFORE_ALERT:
             await self._outbox.report_to_admins(
-                f"⚠️ Task #{task.id}: {attempts} status checks in a row failed. "
-                f"Last error: <code>{escape(detail)}</code>"
+                texts.report_status_checks_failing(task.id, attempts, detail)
             )
 
     # --- provider callbacks ------------------------------------------------------------------
@@ -431,8 +429,7 @@ class TaskService:
         log.info("Task %d: the provider called back as %s; tracking it after all", task.id, job_id)
         await self._outbox.notify(task, texts.task_found_after_all(task.id))
         await self._outbox.report_to_admins(
-            f"✅ Task #{task.id} did reach {escape(self._provider.name)} after all "
-            f"(job <code>{escape(job_id)}</code>); it is tracked again."
+            texts.report_found_after_all(task.id, self._provider.name, job_id)
         )
         return await self._tasks.get(task.id)
 
@@ -561,8 +558,7 @@ class TaskService:
         await self._show(task.id)
         await self._outbox.notify(task, texts.task_failed(task.id, failure, provider_message))
         await self._outbox.report_to_admins(
-            f"❌ Task #{task.id} (user <code>{task.user_id}</code>) failed: "
-            f"<b>{failure}</b>\n<code>{escape(detail)}</code>"
+            texts.report_task_failed(task.id, task.user_id, str(failure), detail)
         )
 
     async def _mark_unknown(self, task: Task, detail: str) -> None:
@@ -583,10 +579,7 @@ class TaskService:
         await self._show(task.id)
         await self._outbox.notify(task, texts.task_failed(task.id, Failure.OUTCOME_UNKNOWN, None))
         await self._outbox.report_to_admins(
-            f"❔ Task #{task.id} (user <code>{task.user_id}</code>): the submit request got no "
-            f"answer, so it may or may not be running at {escape(self._provider.name)}. "
-            f"It was not resent.\n<code>{escape(detail)}</code>\n"
-            f"Video: {texts.show_link(task.video_url)}"
+            texts.report_outcome_unknown(task, self._provider.name, detail)
         )
 
     async def recover(self) -> None:
@@ -602,10 +595,7 @@ class TaskService:
 
     async def report_unexpected(self, where: str, exc: BaseException) -> None:
         """Tell the admins about a bug (the traceback is in the log)."""
-        await self._outbox.report_to_admins(
-            f"🐞 Unexpected error in {escape(where)}: <code>{escape(repr(exc))}</code>\n"
-            "The traceback is in the bot's log."
-        )
+        await self._outbox.report_to_admins(texts.report_unexpected(where, repr(exc)))
 
     async def _show(self, task_id: int) -> None:
         task = await self._tasks.get(task_id)
