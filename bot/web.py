@@ -324,7 +324,7 @@ class _GuardedH11Protocol(H11Protocol):
     headers and body, and one for a client that reads nothing of its answer (`limits` is set by
     the subclass WebServer makes).
 
-    uvicorn has neither: `limit_concurrency` answers 503 only once a request has come, holding
+    uvicorn has none of these: `limit_concurrency` answers 503 only once a request has come, holding
     the socket until then, and its keep-alive timer stops at the first byte; so a client sending
     a byte a second holds a connection, and a file, for ever. The deadline follows what h11
     waits for from the client: headers (IDLE: the first request, or the next on a kept-alive
