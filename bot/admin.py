@@ -7,11 +7,12 @@ from collections.abc import Callable
 from html import escape
 
 from bot import texts
+from bot.domain.delivery import DeliveryResult, Outbox
+from bot.domain.records import TaskState, User
 from bot.maintenance import Maintenance
 from bot.numbers import ascii_int, user_ref
 from bot.providers.base import Provider, ProviderError
-from bot.service import DeliveryResult, Outbox, TaskService
-from storage.models import TaskState, User
+from bot.service import TaskService
 from storage.tasks import TaskRepository
 from storage.users import UserRepository
 

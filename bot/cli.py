@@ -23,7 +23,7 @@ import httpx
 
 from bot import texts
 from bot.config import Settings
-from bot.failures import Failure
+from bot.domain.failures import Failure
 from bot.netguard import GuardedClient
 from bot.parsing import parse_text, prompt_problem
 from bot.providers import create_provider

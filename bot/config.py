@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from bot.modes import ALL_MODES
+from bot.domain.modes import ALL_MODES
 from bot.numbers import telegram_user_id
 
 ProviderName = Literal["kie", "apikley", "segmind", "luma", "sandbox"]

@@ -22,11 +22,11 @@ from telegram import Bot, InlineKeyboardMarkup, InputFile, ReplyParameters
 from telegram.error import BadRequest, Forbidden, TelegramError
 
 from bot import texts
+from bot.domain.delivery import DeliveryResult
+from bot.domain.records import Task
 from bot.redaction import Redactor
 from bot.report_throttle import ReportThrottle
 from bot.results import Fetched, ResultFetcher
-from bot.service import DeliveryResult
-from storage.models import Task
 
 log = logging.getLogger(__name__)
 

@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from bot import texts
+from bot.domain.capabilities import Capabilities
+from bot.domain.records import Draft, DraftState
 from bot.media import MediaStore
 from bot.parsing import parse_text, prompt_problem
 from bot.preflight import Preflight, Verdict
-from bot.providers.base import Capabilities
 from storage.drafts import DraftRepository
-from storage.models import Draft, DraftState
 
 
 class ReplyKind(StrEnum):

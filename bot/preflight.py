@@ -28,9 +28,9 @@ import av
 import httpx
 
 from bot import texts
+from bot.domain.capabilities import Capabilities
 from bot.netguard import BlockedLinkError, GuardedClient
 from bot.numbers import SIZE_MAX, ascii_int
-from bot.providers.base import Capabilities
 from bot.user_threads import PerUserPool, UserBusyError
 
 log = logging.getLogger(__name__)

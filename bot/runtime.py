@@ -11,8 +11,8 @@ from bot.admin import AdminService
 from bot.broadcast import BroadcastService
 from bot.config import Settings
 from bot.delivery import TelegramOutbox
+from bot.domain.capabilities import Capabilities
 from bot.drafts import DraftService
-from bot.providers.base import Capabilities
 from bot.service import TaskService
 from bot.uploads import UploadService
 

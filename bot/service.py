@@ -15,10 +15,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Protocol
 
 from bot import texts
-from bot.failures import Failure
+from bot.domain.delivery import DeliveryResult, Outbox
+from bot.domain.failures import Failure
+from bot.domain.records import Task, TaskState
 from bot.maintenance import Maintenance
 from bot.media import MediaStore
 from bot.providers.base import (
@@ -31,7 +32,6 @@ from bot.providers.base import (
     SubmitRequest,
 )
 from bot.urls import callback_url
-from storage.models import Task, TaskState
 from storage.tasks import ClaimRefusal, Quota, TaskRepository
 from storage.users import UserRepository
 
@@ -54,34 +54,6 @@ CARD_COUNT_MAX_AGE = 10.0  # seconds between counts of the cards showing
 MAX_RETRY_DELAY = 300.0
 # Answers that say "not now": the request was not accepted, and may be later.
 _COME_BACK_LATER = frozenset({Failure.RATE_LIMITED, Failure.MAINTENANCE})
-
-
-class DeliveryResult(StrEnum):
-    VIDEO = "video"
-    DOCUMENT = "document"
-    LINK = "link"
-    CHAT_UNREACHABLE = "chat_unreachable"  # the user blocked the bot or deleted the chat
-    RETRY = "retry"  # a passing problem: try again later
-    RESULT_GONE = "result_gone"  # the result file cannot be downloaded
-    NO_LINK = "no_link"  # it cannot be uploaded, and a result on this machine has no link
-
-
-class Outbox(Protocol):
-    """How the service speaks to Telegram (bot.delivery implements it)."""
-
-    async def show_status(self, task: Task, queue_position: int | None = None) -> None:
-        """Edit the task's status card to show its current state (and place in the queue)."""
-        ...
-
-    async def notify(self, task: Task, html: str) -> None:
-        """Send a message about the task into its chat, as a reply to the status card."""
-        ...
-
-    async def send_result(self, task: Task, *, allow_upload: bool) -> DeliveryResult:
-        """Send the result: as a video if it fits and `allow_upload`, else as a link."""
-        ...
-
-    async def report_to_admins(self, html: str) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from html import escape, unescape
 from urllib.parse import quote
 
-from bot import modes
-from bot.failures import Failure
-from bot.providers.base import Capabilities
-from storage.models import Task, TaskState, User
+from bot.domain import modes
+from bot.domain.capabilities import Capabilities
+from bot.domain.failures import Failure
+from bot.domain.records import Task, TaskState, User
 
 # Telegram's limits, counted as telegram_length() counts (UTF-16 code units), after the HTML
 # markup is parsed away: a caption, a message, and the text of a callback query's answer (toast).

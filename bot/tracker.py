@@ -13,8 +13,8 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
+from bot.domain.records import Task, TaskState
 from bot.service import MAX_RETRY_DELAY, TaskService
-from storage.models import Task, TaskState
 from storage.tasks import TaskRepository
 
 log = logging.getLogger(__name__)

@@ -16,11 +16,11 @@ from collections.abc import Iterator
 import httpx
 
 from bot import texts
+from bot.domain.capabilities import Capabilities
 from bot.downloads import TooBigError, save_body
 from bot.drafts import DraftReply, DraftService, ReplyKind
 from bot.media import MediaStore, Slot
 from bot.preflight import Preflight
-from bot.providers.base import Capabilities
 from bot.urls import media_url
 
 log = logging.getLogger(__name__)

@@ -30,13 +30,13 @@ from telegram import Update
 from telegram.ext import Application
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from bot.domain.records import TaskState
 from bot.log_flood import FloodFilter, FloodFilters
 from bot.media import MediaStore
 from bot.numbers import SIZE_MAX, ascii_int
 from bot.providers.base import CallbackEvent, CallbackRejectedError, Provider
 from bot.service import TaskService
 from bot.urls import CALLBACK_ROUTE, HEALTH_PATH, MEDIA_ROUTE, TELEGRAM_WEBHOOK_PATH
-from storage.models import TaskState
 
 if sys.platform != "win32":
     import resource

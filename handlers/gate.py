@@ -11,8 +11,8 @@ from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from bot import texts
 from bot.access import Admission
+from bot.domain.records import User
 from bot.runtime import runtime
-from storage.models import User
 
 log = logging.getLogger(__name__)
 

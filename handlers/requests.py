@@ -12,12 +12,13 @@ from telegram import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, 
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import ContextTypes
 
-from bot import modes, texts
+from bot import texts
+from bot.domain import modes
+from bot.domain.capabilities import Capabilities
+from bot.domain.records import Draft
 from bot.drafts import DraftReply, ReplyKind, card_text
-from bot.providers.base import Capabilities
 from bot.runtime import Runtime, runtime
 from bot.service import SubmitOutcomeKind
-from storage.models import Draft
 
 log = logging.getLogger(__name__)
 

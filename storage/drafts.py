@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.domain.records import OPEN_DRAFT_STATES, Draft, DraftState
 from storage.db import Database
-from storage.models import OPEN_DRAFT_STATES, Draft, DraftState, checked_columns
+from storage.models import checked_columns, from_row
 
 _OPEN = tuple(str(s) for s in OPEN_DRAFT_STATES)
 
@@ -58,11 +59,11 @@ class DraftRepository:
                     media_token,
                 ),
             )
-        return Draft.from_row(next(iter(created))), [Draft.from_row(r) for r in replaced]
+        return from_row(Draft, next(iter(created))), [from_row(Draft, r) for r in replaced]
 
     async def get(self, draft_id: int) -> Draft | None:
         row = await self._db.fetch_one("SELECT * FROM drafts WHERE id = ?", (draft_id,))
-        return Draft.from_row(row) if row else None
+        return from_row(Draft, row) if row else None
 
     async def open_for_user(self, user_id: int) -> Draft | None:
         """The user's newest draft that still waits for a prompt or a button press."""
@@ -71,7 +72,7 @@ class DraftRepository:
             "ORDER BY id DESC LIMIT 1",
             (user_id, *_OPEN),
         )
-        return Draft.from_row(row) if row else None
+        return from_row(Draft, row) if row else None
 
     async def transition(
         self,

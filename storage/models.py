@@ -1,156 +1,30 @@
-"""The rows the repositories return, and the states a draft and a task move through."""
+"""Rows to records and back: the domain's records (bot.domain.records) read from sqlite3 rows,
+and the column names SQL text may use."""
 
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass, fields
-from enum import StrEnum
-from typing import Any, Self
+from dataclasses import fields, is_dataclass
+from typing import Any, TypeVar
+
+R = TypeVar("R")
 
 
-class DraftState(StrEnum):
-    AWAITING_PROMPT = "awaiting_prompt"  # the user sent a link; the bot waits for the prompt
-    PENDING = "pending"  # the card with Submit / Cancel is showing
-    SUBMITTED = "submitted"  # Submit was pressed: the draft became a task
-    CANCELLED = "cancelled"
-    REPLACED = "replaced"  # a newer draft of the same user took its place
+def from_row(model: type[R], row: sqlite3.Row) -> R:
+    """A `model` record of a row: the columns that are its fields (a row may have more)."""
+    names = column_names(model)
+    return model(**{k: row[k] for k in row.keys() if k in names})  # noqa: SIM118 (sqlite3.Row)
 
 
-OPEN_DRAFT_STATES = (DraftState.AWAITING_PROMPT, DraftState.PENDING)
+def column_names(model: type[Any]) -> frozenset[str]:
+    if not is_dataclass(model):
+        raise TypeError(f"{model.__name__} is not a record")
+    return frozenset(f.name for f in fields(model))
 
 
-class TaskState(StrEnum):
-    """A task's life (README: "How a task flows"); each change is one conditional UPDATE in
-    TaskRepository."""
-
-    QUEUED = "queued"  # stored, not yet sent to the provider
-    SUBMITTING = "submitting"  # the submit request is under way: outcome unknown if we crash now
-    PROCESSING = "processing"  # the provider accepted it and is working
-    SUCCEEDED = "succeeded"  # the provider is done; the result waits to be sent
-    DELIVERING = "delivering"  # a delivery is under way
-    DELIVERED = "delivered"  # sent into the chat (as a video, a document or a link)
-    FAILED = "failed"  # refused, failed at the provider, or timed out
-    UNKNOWN = "unknown"  # the submit request may or may not have reached the provider
-    UNDELIVERABLE = "undeliverable"  # done, but the chat cannot be reached (bot blocked)
-
-    @property
-    def is_active(self) -> bool:
-        return self in ACTIVE_TASK_STATES
-
-
-ACTIVE_TASK_STATES = frozenset(
-    {
-        TaskState.QUEUED,
-        TaskState.SUBMITTING,
-        TaskState.PROCESSING,
-        TaskState.SUCCEEDED,
-        TaskState.DELIVERING,
-    }
-)
-
-
-class _Row:
-    @classmethod
-    def from_row(cls, row: sqlite3.Row) -> Self:
-        names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
-        return cls(**{k: row[k] for k in row.keys() if k in names})  # noqa: SIM118 (sqlite3.Row)
-
-    @classmethod
-    def column_names(cls) -> frozenset[str]:
-        return frozenset(f.name for f in fields(cls))  # type: ignore[arg-type]
-
-
-class Access(StrEnum):
-    """Where a user stands in allowlist mode (ACCESS_MODE=allowlist)."""
-
-    PENDING = "pending"  # asked; the admins have not decided
-    ALLOWED = "allowed"
-    DENIED = "denied"
-
-
-@dataclass(frozen=True, slots=True)
-class User(_Row):
-    id: int
-    username: str | None
-    first_name: str
-    first_seen_at: float
-    last_seen_at: float
-    access: Access | None
-    banned_at: float | None
-    ban_reason: str | None
-    daily_limit: int | None
-    blocked_bot_at: float | None
-
-    def __post_init__(self) -> None:
-        if self.access is not None:
-            object.__setattr__(self, "access", Access(self.access))
-
-    @property
-    def banned(self) -> bool:
-        return self.banned_at is not None
-
-
-@dataclass(frozen=True, slots=True)
-class Draft(_Row):
-    id: int
-    user_id: int
-    chat_id: int
-    video_url: str
-    prompt: str | None
-    state: DraftState
-    card_message_id: int | None
-    created_at: float
-    updated_at: float
-    mode: str | None
-    first_frame_url: str | None
-    awaiting_first_frame: bool
-    media_token: str | None
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "state", DraftState(self.state))
-        object.__setattr__(self, "awaiting_first_frame", bool(self.awaiting_first_frame))
-
-
-@dataclass(frozen=True, slots=True)
-class Task(_Row):
-    id: int
-    user_id: int
-    chat_id: int
-    draft_id: int
-    provider: str
-    video_url: str
-    prompt: str
-    state: TaskState
-    provider_task_id: str | None
-    status_message_id: int | None
-    result_url: str | None
-    failure: str | None
-    error_detail: str | None
-    delivered_as: str | None
-    attempts: int
-    created_at: float
-    submitted_at: float | None
-    finished_at: float | None
-    delivered_at: float | None
-    next_check_at: float | None
-    status_edited_at: float | None
-    callback_token: str | None
-    mode: str | None
-    first_frame_url: str | None
-    media_token: str | None
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "state", TaskState(self.state))
-
-    @property
-    def started_at(self) -> float:
-        """When the provider accepted the task (its clock for time-outs), else when it was made."""
-        return self.submitted_at or self.created_at
-
-
-def checked_columns(model: type[_Row], values: dict[str, Any]) -> dict[str, Any]:
+def checked_columns(model: type[Any], values: dict[str, Any]) -> dict[str, Any]:
     """Refuse column names that are not fields of `model` (they end up in SQL text)."""
-    unknown = set(values) - model.column_names()
+    unknown = set(values) - column_names(model)
     if unknown:
         raise ValueError(f"unknown {model.__name__} columns: {sorted(unknown)}")
     return values

@@ -7,14 +7,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from bot.domain.records import ACTIVE_TASK_STATES, DraftState, Task, TaskState
 from storage.db import Database
-from storage.models import (
-    ACTIVE_TASK_STATES,
-    DraftState,
-    Task,
-    TaskState,
-    checked_columns,
-)
+from storage.models import checked_columns, from_row
 
 _ACTIVE = tuple(str(s) for s in ACTIVE_TASK_STATES)
 _ACTIVE_SQL = "(" + ", ".join(f"'{s}'" for s in sorted(_ACTIVE)) + ")"
@@ -133,37 +128,37 @@ class TaskRepository:
                     draft["media_token"],
                 ),
             )
-        return Claim(Task.from_row(next(iter(created))))
+        return Claim(from_row(Task, next(iter(created))))
 
     async def get(self, task_id: int) -> Task | None:
         row = await self._db.fetch_one("SELECT * FROM tasks WHERE id = ?", (task_id,))
-        return Task.from_row(row) if row else None
+        return from_row(Task, row) if row else None
 
     async def get_by_callback_token(self, provider: str, token: str) -> Task | None:
         row = await self._db.fetch_one(
             "SELECT * FROM tasks WHERE callback_token = ? AND provider = ?", (token, provider)
         )
-        return Task.from_row(row) if row else None
+        return from_row(Task, row) if row else None
 
     async def get_for_user(self, user_id: int, task_id: int) -> Task | None:
         """The task, if it belongs to the user: another user's task does not exist for them."""
         row = await self._db.fetch_one(
             "SELECT * FROM tasks WHERE id = ? AND user_id = ?", (task_id, user_id)
         )
-        return Task.from_row(row) if row else None
+        return from_row(Task, row) if row else None
 
     async def recent_for_user(self, user_id: int, limit: int) -> list[Task]:
         rows = await self._db.fetch_all(
             "SELECT * FROM tasks WHERE user_id = ? ORDER BY id DESC LIMIT ?", (user_id, limit)
         )
-        return [Task.from_row(r) for r in rows]
+        return [from_row(Task, r) for r in rows]
 
     async def active_for_user(self, user_id: int) -> list[Task]:
         rows = await self._db.fetch_all(
             f"SELECT * FROM tasks WHERE user_id = ? AND state IN {_ACTIVE_SQL} ORDER BY id",
             (user_id,),
         )
-        return [Task.from_row(r) for r in rows]
+        return [from_row(Task, r) for r in rows]
 
     async def transition(
         self,
@@ -205,7 +200,7 @@ class TaskRepository:
             f" AND {_WAKE_AT} <= ?2 ORDER BY {_WAKE_AT} LIMIT ?3",
             (card_interval, now, limit),
         )
-        return [Task.from_row(r) for r in rows]
+        return [from_row(Task, r) for r in rows]
 
     async def due_deliveries(self, now: float, limit: int) -> list[Task]:
         """Finished tasks whose result is due to be sent, the longest waiting first."""
@@ -214,7 +209,7 @@ class TaskRepository:
             "ORDER BY next_check_at LIMIT ?",
             (TaskState.SUCCEEDED, now, limit),
         )
-        return [Task.from_row(r) for r in rows]
+        return [from_row(Task, r) for r in rows]
 
     async def due_submissions(self, now: float, limit: int) -> list[Task]:
         """Queued tasks that may be sent now, first come first served."""
@@ -224,7 +219,7 @@ class TaskRepository:
             "SELECT * FROM tasks WHERE state = ? AND next_check_at <= ? ORDER BY id LIMIT ?",
             (TaskState.QUEUED, now, limit),
         )
-        return [Task.from_row(r) for r in rows]
+        return [from_row(Task, r) for r in rows]
 
     async def next_wake_at(
         self, card_interval: float, exclude: Collection[int], submissions: bool
@@ -291,4 +286,4 @@ class TaskRepository:
         rows = await self._db.fetch_all(
             f"SELECT * FROM tasks WHERE state IN ({marks}) ORDER BY id", tuple(states)
         )
-        return [Task.from_row(r) for r in rows]
+        return [from_row(Task, r) for r in rows]

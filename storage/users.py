@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from bot.domain.records import Access, User
 from storage.db import Database
-from storage.models import Access, User
+from storage.models import from_row
 
 # A user who writes again within this many seconds, with the same names, is not written again:
 # `seen` is on the path of every message, and their row is then known already (every change to
@@ -57,7 +58,7 @@ class UserRepository:
             """,
             (user_id, username, first_name, now, now),
         )
-        user = self._recent[user_id] = User.from_row(rows[0])
+        user = self._recent[user_id] = from_row(User, rows[0])
         if len(self._recent) > 100_000:  # a bound, not a cache policy: it refills as users write
             self._recent.clear()
         return user
@@ -75,7 +76,7 @@ class UserRepository:
 
     async def get(self, user_id: int) -> User | None:
         row = await self._db.fetch_one("SELECT * FROM users WHERE id = ?", (user_id,))
-        return User.from_row(row) if row else None
+        return from_row(User, row) if row else None
 
     async def find(self, who: int | str) -> User | None:
         """A user by Telegram id (int) or by username (str, without @; case does not matter)."""
@@ -84,7 +85,7 @@ class UserRepository:
         row = await self._db.fetch_one(
             "SELECT * FROM users WHERE username = ? COLLATE NOCASE", (who,)
         )
-        return User.from_row(row) if row else None
+        return from_row(User, row) if row else None
 
     async def set_access(
         self, user_id: int, access: Access, *, only_from: tuple[Access | None, ...] | None = None

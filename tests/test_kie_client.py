@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from bot.failures import Failure
+from bot.domain.failures import Failure
 from bot.providers.base import (
     JobState,
     ProviderError,

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 import pytest
 
-from bot.failures import Failure
+from bot.domain.failures import Failure
 from bot.netguard import GuardedClient
 from bot.providers.base import JobState, Provider, ProviderError, SubmitRequest
 from bot.providers.kie import KieProvider

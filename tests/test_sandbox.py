@@ -13,7 +13,7 @@ from starlette.responses import FileResponse
 from starlette.routing import Route
 
 from bot.app import BotApp
-from bot.failures import Failure
+from bot.domain.failures import Failure
 from bot.netguard import GuardedClient
 from bot.providers.base import JobState, JobStatus, ProviderError, SubmitRequest
 from bot.providers.sandbox import SandboxProvider

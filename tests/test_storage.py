@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from bot.domain.records import TaskState
 from storage.db import Database
 from storage.drafts import DraftRepository
-from storage.models import TaskState
 from storage.tasks import ClaimRefusal, Quota, TaskRepository
 from storage.users import UserRepository
 

@@ -9,7 +9,7 @@ import pytest
 
 from bot import texts
 from bot.app import BotApp
-from bot.failures import Failure
+from bot.domain.failures import Failure
 from bot.providers.kie import KieProvider
 from bot.service import SUBMIT_WAITS
 from tests.fakes.kie import FakeKie

@@ -30,14 +30,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot import modes, texts
+from bot import texts
 from bot.app import BotApp
-from bot.failures import Failure
+from bot.domain import modes
+from bot.domain.capabilities import Capabilities
+from bot.domain.delivery import DeliveryResult
+from bot.domain.failures import Failure
+from bot.domain.records import Access, Draft, DraftState, Task, TaskState, User
 from bot.providers import kie, luma, segmind
-from bot.providers.base import Capabilities
-from bot.service import DeliveryResult
 from handlers.requests import card_keyboard
-from storage.models import Access, Draft, DraftState, Task, TaskState, User
+from storage.models import column_names
 from tests.fakes.kie import FakeKie
 from tests.fakes.segmind import TEST_SEGMIND_KEY, FakeSegmind
 from tests.fakes.telegram import FakeTelegram, _render
@@ -106,7 +108,7 @@ DELIVERY_REASON = st.one_of(
 
 @st.composite
 def tasks(draw: st.DrawFn) -> Task:
-    fields: dict[str, Any] = dict.fromkeys(Task.column_names())
+    fields: dict[str, Any] = dict.fromkeys(column_names(Task))
     fields.update(
         id=draw(ID),
         user_id=draw(ID),
@@ -363,7 +365,7 @@ def test_usages_and_commands_fit_telegrams_limits() -> None:
 def test_the_cards_buttons_fit_telegrams_limits(
     draft_id: int, capabilities: Capabilities, mode: str, first_frame_url: str | None
 ) -> None:
-    fields: dict[str, Any] = dict.fromkeys(Draft.column_names())
+    fields: dict[str, Any] = dict.fromkeys(column_names(Draft))
     fields.update(
         id=draft_id,
         user_id=BIGGEST,

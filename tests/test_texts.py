@@ -9,7 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot import texts
-from storage.models import Task, TaskState
+from bot.domain.records import Task, TaskState
+from storage.models import column_names
 
 
 def utf16_units(text: str) -> int:
@@ -78,7 +79,7 @@ def test_shortened_text_always_fits_and_is_valid_utf16(
 
 def test_a_caption_of_many_emoji_fits_telegrams_limit() -> None:
     now = time.time()
-    fields: dict[str, object] = dict.fromkeys(Task.column_names())
+    fields: dict[str, object] = dict.fromkeys(column_names(Task))
     fields.update(
         id=123456,
         user_id=1,

@@ -5,31 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from pathlib import Path
 from typing import Protocol
 
-from bot.failures import Failure
-
-
-@dataclass(frozen=True, slots=True)
-class Capabilities:
-    """What the provider accepts and promises; the bot adapts to these, not to provider names."""
-
-    display_name: str
-    max_duration_seconds: float
-    max_size_mb: int
-    formats: tuple[str, ...]
-    max_prompt_chars: int
-    result_retention_hours: float  # how long a result link stays valid
-    supports_callbacks: bool
-    modes: tuple[str, ...] = ()  # edit strengths offered (bot.modes); empty: none to choose
-    supports_first_frame: bool = False  # accepts an image that guides the first frame
-    supports_watermark: bool = False
-    reports_credits: bool = False  # credit_balance() answers
-    offline: bool = False  # simple effects on this machine, not the AI model (the sandbox)
-    reads_local_files: bool = False  # takes file:// video URLs (uploads need no public URL)
-    # Results are files under this folder on this machine (the sandbox), not remote URLs.
-    local_results: Path | None = None
+from bot.domain.capabilities import Capabilities
+from bot.domain.failures import Failure
 
 
 @dataclass(frozen=True, slots=True)

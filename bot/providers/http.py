@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from bot.failures import Failure
+from bot.domain.failures import Failure
 from bot.providers.base import ProviderError, SubmitOutcomeUnknownError
 from bot.ratelimit import WindowLimiter
 from bot.retry import Backoff, with_retries

@@ -17,12 +17,12 @@ from typing import Any
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from bot.failures import Failure
+from bot.domain.capabilities import Capabilities
+from bot.domain.failures import Failure
 from bot.numbers import ascii_int
 from bot.providers.base import (
     CallbackEvent,
     CallbackRejectedError,
-    Capabilities,
     JobState,
     JobStatus,
     ProviderError,

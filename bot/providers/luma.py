@@ -12,12 +12,12 @@ from typing import Any, Literal
 
 import httpx
 
-from bot.failures import Failure
-from bot.modes import ALL_MODES
+from bot.domain.capabilities import Capabilities
+from bot.domain.failures import Failure
+from bot.domain.modes import ALL_MODES
 from bot.providers.base import (
     CallbackEvent,
     CallbackRejectedError,
-    Capabilities,
     JobState,
     JobStatus,
     ProviderError,

@@ -22,13 +22,13 @@ from urllib.parse import unquote, urlsplit
 
 import httpx
 
+from bot.domain.capabilities import Capabilities
+from bot.domain.failures import Failure
 from bot.downloads import CompressedError, TooBigError, save_body
-from bot.failures import Failure
 from bot.netguard import BlockedLinkError, GuardedClient
 from bot.providers.base import (
     CallbackEvent,
     CallbackRejectedError,
-    Capabilities,
     JobState,
     JobStatus,
     ProviderError,

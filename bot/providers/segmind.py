@@ -11,12 +11,12 @@ from collections.abc import Mapping
 
 import httpx
 
-from bot.failures import Failure
-from bot.modes import ALL_MODES
+from bot.domain.capabilities import Capabilities
+from bot.domain.failures import Failure
+from bot.domain.modes import ALL_MODES
 from bot.providers.base import (
     CallbackEvent,
     CallbackRejectedError,
-    Capabilities,
     JobState,
     JobStatus,
     ProviderError,
