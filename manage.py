@@ -3,7 +3,8 @@
 
     python3 manage.py run      install what the bot needs into .venv, then run `python -m bot`
     python3 manage.py test     install the test tools into .venv, then run pytest
-    python3 manage.py lint     ruff (lint and format check), mypy and hadolint (the Dockerfile)
+    python3 manage.py lint     ruff (lint and format check), mypy, import-linter (the layers)
+                               and hadolint (the Dockerfile)
     python3 manage.py lock     remake requirements.lock after changing dependencies
     python3 manage.py bench NAME   run bench/NAME.py
 
@@ -79,6 +80,7 @@ def main(argv: list[str]) -> int:
             run("-m", "ruff", "check", ".")
             or run("-m", "ruff", "format", "--check", ".")
             or run("-m", "mypy")
+            or subprocess.call([str(BIN / "lint-imports")], cwd=ROOT)
             or subprocess.call([str(BIN / "hadolint"), "Dockerfile"], cwd=ROOT)
         )
     if command == "lock":
