@@ -9,12 +9,13 @@ must not resend. Status questions are free to repeat after any passing error.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import httpx
 
+from bot.domain.capabilities import Capabilities
 from bot.domain.failures import Failure
-from bot.providers.base import ProviderError, SubmitOutcomeUnknownError
+from bot.providers.base import ProviderError, SubmitOutcomeUnknownError, SubmitRequest
 from bot.ratelimit import WindowLimiter
 from bot.retry import Backoff, with_retries
 
@@ -178,3 +179,54 @@ def text_field(payload: Mapping[str, Any] | None, *names: str) -> str | None:
         if isinstance(value, str) and value:
             return value
     return None
+
+
+class HttpProvider:
+    """What the providers behind an HTTP API share: their ProviderHttp (one client, the sending
+    rules), closing it, and waiting for a submit turn. KIE.ai, Segmind and Luma build on it."""
+
+    name: str
+    capabilities: Capabilities
+    SUBMIT_PATH: ClassVar[str]
+    SUBMIT_RETRY_CODES: ClassVar[frozenset[int]] = frozenset({429})
+
+    def __init__(
+        self,
+        *,
+        display_name: str,
+        base_url: str,
+        headers: Mapping[str, str],
+        timeout: float,
+        backoff: Backoff | None,
+        submit_rate: tuple[int, float] | None = None,
+    ) -> None:
+        self._http = ProviderHttp(
+            display_name=display_name,
+            base_url=base_url,
+            headers=headers,
+            timeout=timeout,
+            backoff=backoff or Backoff(),
+            submit_rate=submit_rate,
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def wait_for_submit_turn(self) -> None:
+        await self._http.wait_for_submit_turn()
+
+    async def submit(self, request: SubmitRequest) -> str:
+        """Send the job; its id at the provider. The provider says where (SUBMIT_PATH), in what
+        body (_submit_body), which refusals are worth a retry, and where the id is (_job_id)."""
+        return await self._http.submit(
+            self.SUBMIT_PATH,
+            self._submit_body(request),
+            read=self._job_id,
+            retry_codes=self.SUBMIT_RETRY_CODES,
+        )
+
+    def _submit_body(self, request: SubmitRequest) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _job_id(self, response: httpx.Response) -> str:
+        raise NotImplementedError

@@ -29,7 +29,7 @@ from bot.providers.base import (
     SubmitOutcomeUnknownError,
     SubmitRequest,
 )
-from bot.providers.http import ProviderHttp, json_object, text_field
+from bot.providers.http import HttpProvider, json_object, text_field
 from bot.retry import Backoff
 
 log = logging.getLogger(__name__)
@@ -53,7 +53,6 @@ _CODE_FAILURES: dict[int, Failure] = {
     505: Failure.FEATURE_DISABLED,
 }
 # Codes that certainly mean "not accepted, nothing started": the only ones a submit retries.
-_SUBMIT_RETRY_CODES = frozenset({429, 455})
 
 # Signed callbacks older (or newer) than this are refused: a captured one cannot be replayed later.
 SIGNATURE_MAX_AGE_SECONDS = 300
@@ -115,8 +114,11 @@ class _Record(BaseModel):
         return next((u for u in urls if u), None) or self.video_url or None
 
 
-class KieProvider:
+class KieProvider(HttpProvider):
     """One client for KIE.ai and Apikley; they differ only in base URL and key."""
+
+    SUBMIT_PATH = GENERATE_PATH
+    SUBMIT_RETRY_CODES = frozenset({429, 455})  # 455: KIE's "under maintenance"
 
     def __init__(
         self,
@@ -134,32 +136,24 @@ class KieProvider:
         self.capabilities = capabilities(display_name)
         self._hmac_key = webhook_hmac_key.encode()
         self._watermark = watermark
-        self._http = ProviderHttp(
+        super().__init__(
             display_name=display_name,
             base_url=base_url,
             headers={"Authorization": f"Bearer {api_key}"},
             timeout=timeout,
-            backoff=backoff or Backoff(),
+            backoff=backoff,
             submit_rate=SUBMIT_RATE,
         )
 
-    async def aclose(self) -> None:
-        await self._http.aclose()
-
-    async def wait_for_submit_turn(self) -> None:
-        await self._http.wait_for_submit_turn()
-
-    async def submit(self, request: SubmitRequest) -> str:
+    def _submit_body(self, request: SubmitRequest) -> dict[str, Any]:
         body = {"prompt": request.prompt, "videoUrl": request.video_url}
         if request.callback_url:
             body["callBackUrl"] = request.callback_url
         if self._watermark:
             body["watermark"] = self._watermark
-        return await self._http.submit(
-            GENERATE_PATH, body, read=self._read_task_id, retry_codes=_SUBMIT_RETRY_CODES
-        )
+        return body
 
-    def _read_task_id(self, response: httpx.Response) -> str:
+    def _job_id(self, response: httpx.Response) -> str:
         data = self._unwrap(response)
         task_id = data.get("taskId") if isinstance(data, dict) else None
         if not isinstance(task_id, str) or not task_id:

@@ -24,7 +24,7 @@ from bot.providers.base import (
     SubmitOutcomeUnknownError,
     SubmitRequest,
 )
-from bot.providers.http import ProviderHttp, json_object, text_field
+from bot.providers.http import HttpProvider, json_object, text_field
 from bot.retry import Backoff
 
 MODIFY_PATH = "/generations/video/modify"
@@ -41,7 +41,6 @@ _FAILURES: dict[int, Failure] = {
     422: Failure.INVALID_REQUEST,
     429: Failure.RATE_LIMITED,
 }
-_SUBMIT_RETRY_CODES = frozenset({429})
 _RUNNING = frozenset({"queued", "dreaming", "pending", "processing"})
 
 
@@ -60,8 +59,9 @@ def capabilities(model: str) -> Capabilities:
     )
 
 
-class LumaProvider:
+class LumaProvider(HttpProvider):
     name = "luma"
+    SUBMIT_PATH = MODIFY_PATH
 
     def __init__(
         self,
@@ -74,21 +74,15 @@ class LumaProvider:
     ) -> None:
         self.capabilities = capabilities(model)
         self._model = model
-        self._http = ProviderHttp(
+        super().__init__(
             display_name="Luma",
             base_url=base_url,
             headers={"Authorization": f"Bearer {api_key}"},
             timeout=timeout,
-            backoff=backoff or Backoff(),
+            backoff=backoff,
         )
 
-    async def aclose(self) -> None:
-        await self._http.aclose()
-
-    async def wait_for_submit_turn(self) -> None:
-        await self._http.wait_for_submit_turn()
-
-    async def submit(self, request: SubmitRequest) -> str:
+    def _submit_body(self, request: SubmitRequest) -> dict[str, Any]:
         body: dict[str, Any] = {
             "generation_type": "modify_video",
             "media": {"url": request.video_url},
@@ -101,11 +95,9 @@ class LumaProvider:
             body["first_frame"] = {"url": request.first_frame_url}
         if request.callback_url:
             body["callback_url"] = request.callback_url
-        return await self._http.submit(
-            MODIFY_PATH, body, read=self._read_id, retry_codes=_SUBMIT_RETRY_CODES
-        )
+        return body
 
-    def _read_id(self, response: httpx.Response) -> str:
+    def _job_id(self, response: httpx.Response) -> str:
         if not response.is_success:
             raise self._refusal(response)
         generation_id = text_field(json_object(response), "id")

@@ -8,6 +8,7 @@ answers 404: results live one hour, so the bot must deliver promptly. Segmind ha
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import httpx
 
@@ -23,7 +24,7 @@ from bot.providers.base import (
     SubmitOutcomeUnknownError,
     SubmitRequest,
 )
-from bot.providers.http import ProviderHttp, json_object, text_field
+from bot.providers.http import HttpProvider, json_object, text_field
 from bot.retry import Backoff
 
 SUBMIT_PATH = "/v2/modify-video"
@@ -37,7 +38,6 @@ _FAILURES: dict[int, Failure] = {
     422: Failure.INVALID_REQUEST,
     429: Failure.RATE_LIMITED,
 }
-_SUBMIT_RETRY_CODES = frozenset({429})
 _RUNNING = frozenset({"QUEUED", "PROCESSING", "STARTING", "IN_PROGRESS"})
 
 CAPABILITIES = Capabilities(
@@ -53,38 +53,31 @@ CAPABILITIES = Capabilities(
 )
 
 
-class SegmindProvider:
+class SegmindProvider(HttpProvider):
     name = "segmind"
     capabilities = CAPABILITIES
+    SUBMIT_PATH = SUBMIT_PATH
 
     def __init__(
         self, *, base_url: str, api_key: str, timeout: float = 30.0, backoff: Backoff | None = None
     ) -> None:
-        self._http = ProviderHttp(
+        super().__init__(
             display_name=CAPABILITIES.display_name,
             base_url=base_url,
             headers={"x-api-key": api_key},
             timeout=timeout,
-            backoff=backoff or Backoff(),
+            backoff=backoff,
         )
 
-    async def aclose(self) -> None:
-        await self._http.aclose()
-
-    async def wait_for_submit_turn(self) -> None:
-        await self._http.wait_for_submit_turn()
-
-    async def submit(self, request: SubmitRequest) -> str:
+    def _submit_body(self, request: SubmitRequest) -> dict[str, Any]:
         body = {"video_url": request.video_url, "prompt": request.prompt}
         if request.mode:
             body["mode"] = request.mode
         if request.first_frame_url:
             body["first_frame_url"] = request.first_frame_url
-        return await self._http.submit(
-            SUBMIT_PATH, body, read=self._read_request_id, retry_codes=_SUBMIT_RETRY_CODES
-        )
+        return body
 
-    def _read_request_id(self, response: httpx.Response) -> str:
+    def _job_id(self, response: httpx.Response) -> str:
         payload = json_object(response)
         if not response.is_success:
             raise self._refusal(response)
