@@ -217,6 +217,7 @@ class BotApp:
         preflight = Preflight(
             links, provider.capabilities, timeout=settings.preflight_timeout_seconds
         )
+        tracker_wakeup = asyncio.Event()  # the service wakes the tracker when work is due now
         service = TaskService(
             tasks=tasks,
             users=users,
@@ -225,6 +226,7 @@ class BotApp:
             provider=provider,
             outbox=outbox,
             policy=task_policy(settings, provider),
+            wake_tracker=tracker_wakeup.set,
         )
         self._tracker = Tracker(
             service=service,
@@ -232,8 +234,8 @@ class BotApp:
             concurrency=settings.tracker_concurrency,
             max_at_provider=settings.max_concurrent_tasks,
             task_timeout=settings.task_timeout_seconds,
+            wakeup=tracker_wakeup,
         )
-        service.wake_tracker = self._tracker.wake
         self._outbox = outbox
         self._broadcasts = BroadcastService(
             BroadcastRepository(

@@ -116,7 +116,7 @@ class TaskService:
         self._clock = clock
         self._card_interval = policy.status_edit_interval  # in force, given the cards showing
         self._cards_counted_at: float | None = None
-        self.wake_tracker = wake_tracker
+        self._wake_tracker = wake_tracker
 
     # --- submitting -----------------------------------------------------------------------
 
@@ -138,7 +138,7 @@ class TaskService:
         if claim.task is not None:
             log.info("Task %d created from draft %d for user %d", claim.task.id, draft_id, user_id)
             await self._outbox.show_status(claim.task)
-            self.wake_tracker()
+            self._wake_tracker()
             return SubmitOutcome(SubmitOutcomeKind.SUBMITTED, claim.task.id)
         if claim.refusal == ClaimRefusal.DRAFT_GONE:
             if claim.existing_task_id is not None:
@@ -295,7 +295,7 @@ class TaskService:
                 # The tracker delivers it, in the order results came, a few at a time: a burst
                 # of callbacks must not become thousands of downloads waiting for Telegram.
                 log.info("Task %d finished at the provider", task.id)
-                self.wake_tracker()  # a provider slot is free, and a result is due
+                self._wake_tracker()  # a provider slot is free, and a result is due
             return
         if status.state == JobState.FAILED:
             await self._fail(
@@ -525,7 +525,7 @@ class TaskService:
         if not won:
             return
         log.info("Task %d failed: %s (%s)", task.id, failure, detail)
-        self.wake_tracker()  # a provider slot may be free
+        self._wake_tracker()  # a provider slot may be free
         await self._media.release(task.media_token)
         await self._show(task.id)
         await self._outbox.notify(task, texts.task_failed(task.id, failure, provider_message))

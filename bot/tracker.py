@@ -34,8 +34,11 @@ class Tracker:
         max_at_provider: int,
         task_timeout: float,
         max_idle: float = 5.0,
+        wakeup: asyncio.Event | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        """`wakeup`: set by whoever knows of work due now (TaskService, given `wakeup.set` when
+        it is built), so that neither is patched onto the other afterwards."""
         self._service = service
         self._tasks = tasks
         self._slots = asyncio.Semaphore(concurrency)  # checks and card refreshes
@@ -47,7 +50,7 @@ class Tracker:
         self._task_timeout = task_timeout
         self._max_idle = max_idle
         self._clock = clock
-        self._wake = asyncio.Event()
+        self._wake = wakeup or asyncio.Event()
         self._working: dict[int, asyncio.Task[None]] = {}
         self._picked: set[int] = set()  # queued tasks picked up to be sent to the provider
         self._sending: set[int] = set()  # of those, the ones whose submit is under way
