@@ -76,7 +76,7 @@ from telegram.request import HTTPXRequest
 
 from bot.app import TELEGRAM_SENDS_PER_SECOND, BotApp
 from bot.config import load_settings
-from bot.tracker import Tracker
+from bot.services.tasks.tracker import Tracker
 from bot.urls import callback_url
 from storage.db import Database
 from storage.tasks import TaskRepository

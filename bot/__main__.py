@@ -14,7 +14,7 @@ import sys
 from bot import cli
 from bot.app import BotApp, StartupError
 from bot.config import ConfigError, Settings, load_settings
-from bot.redaction import Redactor, configure_logging
+from bot.logs.redaction import Redactor, configure_logging
 
 log = logging.getLogger("bot")
 

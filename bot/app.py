@@ -20,25 +20,25 @@ from telegram.error import InvalidToken, NetworkError, TelegramError
 from telegram.ext import AIORateLimiter, Application, Defaults
 
 import handlers
-from bot.access import AccessService
-from bot.admin import AdminService
-from bot.broadcast import BroadcastService
 from bot.config import Settings
 from bot.delivery import TelegramOutbox
-from bot.drafts import DraftService
-from bot.maintenance import Maintenance
-from bot.media import MediaStore
-from bot.netguard import GuardedClient, system_resolver
-from bot.preflight import Preflight
+from bot.logs.redaction import Redactor
+from bot.net.netguard import GuardedClient, system_resolver
+from bot.net.results import ResultFetcher
 from bot.providers import create_provider
 from bot.providers.base import Provider
-from bot.redaction import Redactor
-from bot.results import ResultFetcher
 from bot.runtime import BOT_DATA_KEY, Runtime
-from bot.service import TaskPolicy, TaskService
-from bot.tracker import Tracker
+from bot.services.access import AccessService
+from bot.services.admin import AdminService
+from bot.services.broadcast import BroadcastService
+from bot.services.drafts import DraftService
+from bot.services.maintenance import Maintenance
+from bot.services.media import MediaStore
+from bot.services.preflight import Preflight
+from bot.services.tasks.service import TaskPolicy, TaskService
+from bot.services.tasks.tracker import Tracker
+from bot.services.uploads import UploadService
 from bot.updates import PerChatUpdateProcessor
-from bot.uploads import UploadService
 from bot.urls import TELEGRAM_WEBHOOK_PATH
 from bot.web import WebEndpoints, WebServer
 from handlers.menus import set_command_menus

@@ -24,7 +24,8 @@ import httpx
 from bot import texts
 from bot.config import Settings
 from bot.domain.failures import Failure
-from bot.netguard import GuardedClient
+from bot.net.netguard import GuardedClient
+from bot.net.results import Fetched, ResultFetcher
 from bot.parsing import parse_text, prompt_problem
 from bot.providers import create_provider
 from bot.providers.base import (
@@ -34,7 +35,6 @@ from bot.providers.base import (
     SubmitOutcomeUnknownError,
     SubmitRequest,
 )
-from bot.results import Fetched, ResultFetcher
 
 MAX_RESULT_BYTES = 4 * 1024**3
 _URL_SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.\-]+:")  # two letters at least: not C:\

@@ -10,7 +10,7 @@ from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_valida
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.domain.modes import ALL_MODES
-from bot.numbers import telegram_user_id
+from bot.domain.numbers import telegram_user_id
 
 ProviderName = Literal["kie", "apikley", "segmind", "luma", "sandbox"]
 

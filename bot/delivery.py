@@ -1,7 +1,7 @@
 """Everything the service says in Telegram: status cards, notices, admin reports, and the result.
 
 A result is downloaded to a temporary file and uploaded with sendVideo, replying to the task's
-status card. When it is larger than the Bot API upload limit, comes too slowly (bot.results), or
+status card. When it is larger than the Bot API upload limit, comes too slowly (bot.net.results), or
 uploads keep failing, the user gets a link instead. Telegram errors never escape: each becomes a
 DeliveryResult or a log line.
 """
@@ -24,9 +24,9 @@ from telegram.error import BadRequest, Forbidden, TelegramError
 from bot import texts
 from bot.domain.delivery import DeliveryResult
 from bot.domain.records import Task
-from bot.redaction import Redactor
-from bot.report_throttle import ReportThrottle
-from bot.results import Fetched, ResultFetcher
+from bot.logs.redaction import Redactor
+from bot.logs.report_throttle import ReportThrottle
+from bot.net.results import Fetched, ResultFetcher
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ UPLOAD_TIMEOUT = 300.0  # seconds to upload up to 50 MB (or more to a local Bot 
 
 
 class TelegramOutbox:
-    """Implements bot.service.Outbox with python-telegram-bot's Bot."""
+    """Implements bot.services.tasks.service.Outbox with python-telegram-bot's Bot."""
 
     def __init__(
         self,

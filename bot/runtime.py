@@ -6,15 +6,15 @@ from dataclasses import dataclass
 
 from telegram.ext import ContextTypes
 
-from bot.access import AccessService
-from bot.admin import AdminService
-from bot.broadcast import BroadcastService
 from bot.config import Settings
 from bot.delivery import TelegramOutbox
 from bot.domain.capabilities import Capabilities
-from bot.drafts import DraftService
-from bot.service import TaskService
-from bot.uploads import UploadService
+from bot.services.access import AccessService
+from bot.services.admin import AdminService
+from bot.services.broadcast import BroadcastService
+from bot.services.drafts import DraftService
+from bot.services.tasks.service import TaskService
+from bot.services.uploads import UploadService
 
 BOT_DATA_KEY = "runtime"
 

@@ -13,7 +13,7 @@ from typing import Any
 from telegram import Update
 from telegram.ext import BaseUpdateProcessor
 
-from bot.user_threads import ACTING_FOR
+from bot.net.user_threads import ACTING_FOR
 
 # python-telegram-bot takes its own slot before handing an update over; its limit is set high, so
 # that updates waiting for their chat's turn do not hold the slots other chats need.

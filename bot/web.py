@@ -30,12 +30,12 @@ from telegram import Update
 from telegram.ext import Application
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from bot.domain.numbers import SIZE_MAX, ascii_int
 from bot.domain.records import TaskState
-from bot.log_flood import FloodFilter, FloodFilters
-from bot.media import MediaStore
-from bot.numbers import SIZE_MAX, ascii_int
+from bot.logs.log_flood import FloodFilter, FloodFilters
 from bot.providers.base import CallbackEvent, CallbackRejectedError, Provider
-from bot.service import TaskService
+from bot.services.media import MediaStore
+from bot.services.tasks.service import TaskService
 from bot.urls import CALLBACK_ROUTE, HEALTH_PATH, MEDIA_ROUTE, TELEGRAM_WEBHOOK_PATH
 
 if sys.platform != "win32":

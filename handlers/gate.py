@@ -10,9 +10,9 @@ from telegram.error import TelegramError
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from bot import texts
-from bot.access import Admission
 from bot.domain.records import User
 from bot.runtime import runtime
+from bot.services.access import Admission
 
 log = logging.getLogger(__name__)
 

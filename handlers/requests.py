@@ -16,9 +16,9 @@ from bot import texts
 from bot.domain import modes
 from bot.domain.capabilities import Capabilities
 from bot.domain.records import Draft
-from bot.drafts import DraftReply, ReplyKind, card_text
 from bot.runtime import Runtime, runtime
-from bot.service import SubmitOutcomeKind
+from bot.services.drafts import DraftReply, ReplyKind, card_text
+from bot.services.tasks.service import SubmitOutcomeKind
 
 log = logging.getLogger(__name__)
 

@@ -69,7 +69,7 @@ async def test_provider_and_telegram_faults_still_deliver_each_accepted_task_onc
 # Found by the drills (both fixed): the tracker used to mark a task "submitting" and hold one of
 # its TRACKER_CONCURRENCY slots *before* waiting for the provider's submit rate limit (KIE allows
 # 20 submits per 10 s), and started a job for every queued task at once. Now a task waits for its
-# turn still queued and outside the slots (bot/tracker.py Tracker._submit).
+# turn still queued and outside the slots (bot/services/tasks/tracker.py Tracker._submit).
 
 
 async def test_sigkill_while_submits_wait_for_the_rate_limit_loses_no_unsent_task(

@@ -713,7 +713,7 @@ async def test_any_callback_body_gets_a_clean_answer_and_a_refused_one_changes_n
 
 
 # Found by the callback fuzzer (with FUZZ_EXAMPLES=500): a port over 65535 gets past
-# bot/netguard.py GuardedClient._send (httpx.URL takes it) and fails in the socket's connect()
+# bot/net/netguard.py GuardedClient._send (httpx.URL takes it) and fails in the socket's connect()
 # with OverflowError (inside an ExceptionGroup from anyio), which neither ResultFetcher.fetch nor
 # Preflight.check_link catches.
 

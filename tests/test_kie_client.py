@@ -12,6 +12,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from bot.domain.failures import Failure
+from bot.net.retry import Backoff
 from bot.providers.base import (
     JobState,
     ProviderError,
@@ -19,7 +20,6 @@ from bot.providers.base import (
     SubmitRequest,
 )
 from bot.providers.kie import GENERATE_PATH, RECORD_INFO_PATH, KieProvider
-from bot.retry import Backoff
 from tests.fakes.kie import TEST_KIE_KEY, FakeKie
 from tests.fakes.server import LoopbackServer
 

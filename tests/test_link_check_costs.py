@@ -26,12 +26,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from bot import preflight as preflight_module
 from bot import texts
-from bot.netguard import GuardedClient
-from bot.preflight import Preflight, Verdict
+from bot.net.netguard import GuardedClient
+from bot.net.user_threads import ACTING_FOR, PerUserPool, UserBusyError
 from bot.providers.kie import capabilities as kie_capabilities
-from bot.user_threads import ACTING_FOR, PerUserPool, UserBusyError
+from bot.services import preflight as preflight_module
+from bot.services.preflight import Preflight, Verdict
 from tests.fakes.server import LoopbackServer
 from tests.helpers import Chat
 from tests.test_slow_io import StuckDns, stuck_dns

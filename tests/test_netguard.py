@@ -16,8 +16,8 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from bot.netguard import BlockedLinkError, GuardedClient
-from bot.results import Download, Fetched, ResultFetcher
+from bot.net.netguard import BlockedLinkError, GuardedClient
+from bot.net.results import Download, Fetched, ResultFetcher
 from tests.fakes.server import LoopbackServer
 
 BAD_PORT = "port number is not valid"

@@ -21,12 +21,12 @@ from starlette.routing import Route
 from bot import texts
 from bot.app import BotApp
 from bot.config import ConfigError, load_settings
-from bot.netguard import GuardedClient
-from bot.numbers import ascii_int, telegram_user_id, user_ref
-from bot.preflight import Preflight, Verdict
+from bot.domain.numbers import ascii_int, telegram_user_id, user_ref
+from bot.net.netguard import GuardedClient
 from bot.providers.base import CallbackRejectedError
 from bot.providers.kie import KieProvider
 from bot.providers.kie import capabilities as kie_capabilities
+from bot.services.preflight import Preflight, Verdict
 from tests.fakes.kie import FakeKie
 from tests.fakes.server import LoopbackServer
 from tests.fakes.telegram import FakeTelegram

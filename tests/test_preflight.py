@@ -12,9 +12,9 @@ from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from bot import texts
-from bot.netguard import GuardedClient
-from bot.preflight import Preflight, Verdict
+from bot.net.netguard import GuardedClient
 from bot.providers.kie import capabilities as kie_capabilities
+from bot.services.preflight import Preflight, Verdict
 from tests.fakes.server import LoopbackServer
 from tests.videos import make_clip
 

@@ -15,13 +15,13 @@ from typing import Any, Protocol
 import pytest
 
 from bot.domain.failures import Failure
-from bot.netguard import GuardedClient
+from bot.net.netguard import GuardedClient
+from bot.net.results import Fetched, ResultFetcher
+from bot.net.retry import Backoff
 from bot.providers.base import JobState, Provider, ProviderError, SubmitRequest
 from bot.providers.kie import KieProvider
 from bot.providers.luma import LumaProvider
 from bot.providers.segmind import SegmindProvider
-from bot.results import Fetched, ResultFetcher
-from bot.retry import Backoff
 from tests.fakes.kie import TEST_KIE_KEY, FakeKie, result_file_bytes
 from tests.fakes.luma import TEST_LUMA_KEY, FakeLuma
 from tests.fakes.segmind import TEST_SEGMIND_KEY, FakeSegmind

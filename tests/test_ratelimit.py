@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from bot.ratelimit import WindowLimiter
-from bot.report_throttle import ReportThrottle
+from bot.logs.report_throttle import ReportThrottle
+from bot.net.ratelimit import WindowLimiter
 
 
 async def test_no_window_ever_holds_more_than_the_limit() -> None:

@@ -14,11 +14,11 @@ from starlette.routing import Route
 
 from bot.app import BotApp
 from bot.domain.failures import Failure
-from bot.netguard import GuardedClient
+from bot.net.netguard import GuardedClient
+from bot.net.results import Fetched, ResultFetcher
 from bot.providers.base import JobState, JobStatus, ProviderError, SubmitRequest
 from bot.providers.sandbox import SandboxProvider
 from bot.providers.sandbox_edit import probe
-from bot.results import Fetched, ResultFetcher
 from tests.fakes.server import LoopbackServer
 from tests.fakes.telegram import FakeTelegram
 from tests.helpers import USER_ID, Chat

@@ -30,12 +30,12 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from bot import preflight as preflight_module
 from bot import texts
-from bot.netguard import GuardedClient
-from bot.preflight import Preflight, Verdict
+from bot.net.netguard import GuardedClient
+from bot.net.results import Download, Fetched, ResultFetcher
 from bot.providers.kie import capabilities as kie_capabilities
-from bot.results import Download, Fetched, ResultFetcher
+from bot.services import preflight as preflight_module
+from bot.services.preflight import Preflight, Verdict
 from tests.fakes.kie import FakeKie
 from tests.fakes.server import LoopbackServer
 from tests.fakes.telegram import FakeTelegram
@@ -220,7 +220,7 @@ async def test_a_trickled_result_ends_at_its_deadline(
         )
     assert download == Download(Fetched.TOO_SLOW)
     assert 1.0 <= took < 2.0
-    (line,) = [r.getMessage() for r in caplog.records if r.name == "bot.results"]
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "bot.net.results"]
     assert "not done in 1 s (RESULT_DOWNLOAD_TIMEOUT_SECONDS)" in line
 
 
@@ -233,7 +233,7 @@ async def test_a_result_under_the_least_rate_ends_after_one_window(
         download, took = await timed_fetch(fetcher, slow_results.url + path, tmp_path / "r")
         assert download == Download(Fetched.TOO_SLOW)
         assert 0.5 <= took < 1.5
-        (line,) = [r.getMessage() for r in caplog.records if r.name == "bot.results"]
+        (line,) = [r.getMessage() for r in caplog.records if r.name == "bot.net.results"]
         assert "under 1 KB/s over 0.5 s (RESULT_MIN_RATE_KBPS)" in line
         # A result that keeps up is fetched in full, past many windows' worth of bytes.
         download, _ = await timed_fetch(fetcher, f"{slow_results.url}/fast.mp4", tmp_path / "f")
@@ -249,7 +249,7 @@ async def test_a_trickled_result_goes_as_a_link_and_frees_its_slot_for_the_next_
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="bot.results")
+    caplog.set_level(logging.WARNING, logger="bot.net.results")
     await start_bot(tracker_concurrency=1, result_download_timeout_seconds=1.5)
     for _ in range(2):
         await chat.press(await chat.card(), "Submit")
@@ -272,7 +272,7 @@ async def test_a_trickled_result_goes_as_a_link_and_frees_its_slot_for_the_next_
     (video,) = chat.videos()  # the second task's; nothing of the first was uploaded
     assert "Task #2" in (video.rendered or "")
     assert slow_results.gets == 1
-    (line,) = [r.getMessage() for r in caplog.records if r.name == "bot.results"]
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "bot.net.results"]
     assert "RESULT_DOWNLOAD_TIMEOUT_SECONDS" in line
 
 

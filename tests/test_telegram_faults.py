@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
-from bot import service, texts
+from bot import texts
 from bot.app import BotApp
-from bot.drafts import DraftService
+from bot.services.drafts import DraftService
+from bot.services.tasks import service
 from tests.fakes.kie import FakeKie
 from tests.fakes.telegram import FakeTelegram
 from tests.helpers import ADMIN_ID, USER_ID, Chat

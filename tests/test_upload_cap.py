@@ -19,10 +19,10 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from bot import texts
-from bot.downloads import CompressedError, TooBigError, save_body
-from bot.media import MediaStore
+from bot.net.downloads import CompressedError, TooBigError, save_body
 from bot.providers.kie import capabilities as kie_capabilities
-from bot.uploads import UploadService
+from bot.services.media import MediaStore
+from bot.services.uploads import UploadService
 from storage.db import Database
 from storage.media import MediaRepository
 from tests.fakes.kie import FakeKie

@@ -17,7 +17,7 @@ from starlette.routing import Route
 
 from bot import texts
 from bot.app import BotApp
-from bot.media import MediaStore
+from bot.services.media import MediaStore
 from storage.db import Database
 from storage.media import MediaRepository
 from tests.fakes.kie import FakeKie

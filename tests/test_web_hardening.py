@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-import bot.log_flood
+import bot.logs.log_flood
 from bot.app import BotApp
 from bot.web import WebServer
 from tests.fakes.kie import FakeKie
@@ -249,7 +249,7 @@ async def test_out_of_files_errors_from_asyncio_are_logged_once_a_period(
     caplog: pytest.LogCaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(bot.log_flood, "FLOOD_WINDOW_SECONDS", 0.5)
+    monkeypatch.setattr(bot.logs.log_flood, "FLOOD_WINDOW_SECONDS", 0.5)
     message = "socket.accept() out of system resource\nsocket: <socket>"
     for _ in range(100):
         logging.getLogger("asyncio").error(message)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from bot.config import Settings
+from bot.net.retry import Backoff
 from bot.providers.base import Provider
 from bot.providers.kie import KieProvider
 from bot.providers.luma import LumaProvider
 from bot.providers.sandbox import SandboxProvider
 from bot.providers.segmind import SegmindProvider
-from bot.retry import Backoff
 
 _KIE_NAMES = {"kie": "KIE.ai", "apikley": "Apikley"}
 

@@ -15,9 +15,9 @@ import httpx
 
 from bot.domain.capabilities import Capabilities
 from bot.domain.failures import Failure
+from bot.net.ratelimit import WindowLimiter
+from bot.net.retry import Backoff, with_retries
 from bot.providers.base import ProviderError, SubmitOutcomeUnknownError, SubmitRequest
-from bot.ratelimit import WindowLimiter
-from bot.retry import Backoff, with_retries
 
 T = TypeVar("T")
 

@@ -19,7 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from bot.domain.capabilities import Capabilities
 from bot.domain.failures import Failure
-from bot.numbers import ascii_int
+from bot.domain.numbers import ascii_int
+from bot.net.retry import Backoff
 from bot.providers.base import (
     CallbackEvent,
     CallbackRejectedError,
@@ -30,7 +31,6 @@ from bot.providers.base import (
     SubmitRequest,
 )
 from bot.providers.http import HttpProvider, json_object, text_field
-from bot.retry import Backoff
 
 log = logging.getLogger(__name__)
 

@@ -15,6 +15,7 @@ import httpx
 from bot.domain.capabilities import Capabilities
 from bot.domain.failures import Failure
 from bot.domain.modes import ALL_MODES
+from bot.net.retry import Backoff
 from bot.providers.base import (
     CallbackEvent,
     CallbackRejectedError,
@@ -25,7 +26,6 @@ from bot.providers.base import (
     SubmitRequest,
 )
 from bot.providers.http import HttpProvider, json_object, text_field
-from bot.retry import Backoff
 
 MODIFY_PATH = "/generations/video/modify"
 CREDITS_PATH = "/credits"

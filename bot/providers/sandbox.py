@@ -24,8 +24,8 @@ import httpx
 
 from bot.domain.capabilities import Capabilities
 from bot.domain.failures import Failure
-from bot.downloads import CompressedError, TooBigError, save_body
-from bot.netguard import BlockedLinkError, GuardedClient
+from bot.net.downloads import CompressedError, TooBigError, save_body
+from bot.net.netguard import BlockedLinkError, GuardedClient
 from bot.providers.base import (
     CallbackEvent,
     CallbackRejectedError,

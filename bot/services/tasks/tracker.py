@@ -14,7 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from bot.domain.records import Task, TaskState
-from bot.service import MAX_RETRY_DELAY, TaskService
+from bot.services.tasks.service import MAX_RETRY_DELAY, TaskService
 from storage.tasks import TaskRepository
 
 log = logging.getLogger(__name__)

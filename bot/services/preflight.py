@@ -1,7 +1,7 @@
 """Checking a video before any credit is spent: reachable, a video, within size and length.
 
 For a link: a HEAD request (or, where HEAD is refused, a GET of the first bytes), following a
-few redirects through bot.netguard, so only public addresses are asked. The first megabytes are
+few redirects through bot.net.netguard, so only public addresses are asked. The first megabytes are
 read when the container's header can say the length cheaply; nothing more is downloaded. For an
 upload, the file is on disk and is read directly. Each refusal is one sentence for the user.
 When the server will not say (no HEAD, no ranges, a time-out), the card goes ahead with a note.
@@ -29,9 +29,9 @@ import httpx
 
 from bot import texts
 from bot.domain.capabilities import Capabilities
-from bot.netguard import BlockedLinkError, GuardedClient
-from bot.numbers import SIZE_MAX, ascii_int
-from bot.user_threads import PerUserPool, UserBusyError
+from bot.domain.numbers import SIZE_MAX, ascii_int
+from bot.net.netguard import BlockedLinkError, GuardedClient
+from bot.net.user_threads import PerUserPool, UserBusyError
 
 log = logging.getLogger(__name__)
 

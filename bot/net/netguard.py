@@ -26,7 +26,7 @@ from urllib.parse import SplitResult, urljoin, urlsplit
 
 import httpx
 
-from bot.user_threads import PerUserPool
+from bot.net.user_threads import PerUserPool
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str, int], Awaitable[list[str]]]
@@ -69,7 +69,7 @@ class LinkLookups:
     to_thread): a 12 s resolver made an upload check wait 10 s. Here they hold up only other
     look-ups of the same pool. A look-up waiting for a free thread waits inside its caller's
     time-out, and is taken off the queue when its caller gives up. One user holds at most one
-    thread (bot.user_threads), also after his link check has given up on it.
+    thread (bot.net.user_threads), also after his link check has given up on it.
     """
 
     def __init__(self, threads: int = LOOKUPS_IN_FLIGHT) -> None:

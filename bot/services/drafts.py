@@ -15,9 +15,9 @@ from enum import StrEnum
 from bot import texts
 from bot.domain.capabilities import Capabilities
 from bot.domain.records import Draft, DraftState
-from bot.media import MediaStore
 from bot.parsing import parse_text, prompt_problem
-from bot.preflight import Preflight, Verdict
+from bot.services.media import MediaStore
+from bot.services.preflight import Preflight, Verdict
 from storage.drafts import DraftRepository
 
 

@@ -8,11 +8,11 @@ from html import escape
 
 from bot import texts
 from bot.domain.delivery import DeliveryResult, Outbox
+from bot.domain.numbers import ascii_int, user_ref
 from bot.domain.records import TaskState, User
-from bot.maintenance import Maintenance
-from bot.numbers import ascii_int, user_ref
 from bot.providers.base import Provider, ProviderError
-from bot.service import TaskService
+from bot.services.maintenance import Maintenance
+from bot.services.tasks.service import TaskService
 from storage.tasks import TaskRepository
 from storage.users import UserRepository
 

@@ -17,10 +17,10 @@ import httpx
 
 from bot import texts
 from bot.domain.capabilities import Capabilities
-from bot.downloads import TooBigError, save_body
-from bot.drafts import DraftReply, DraftService, ReplyKind
-from bot.media import MediaStore, Slot
-from bot.preflight import Preflight
+from bot.net.downloads import TooBigError, save_body
+from bot.services.drafts import DraftReply, DraftService, ReplyKind
+from bot.services.media import MediaStore, Slot
+from bot.services.preflight import Preflight
 from bot.urls import media_url
 
 log = logging.getLogger(__name__)

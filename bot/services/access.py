@@ -6,8 +6,8 @@ import time
 from collections.abc import Callable
 from enum import StrEnum
 
+from bot.domain.numbers import user_ref
 from bot.domain.records import Access, User
-from bot.numbers import user_ref
 from storage.users import UserRepository
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 
-from bot.report_throttle import ReportThrottle
+from bot.logs.report_throttle import ReportThrottle
 
 FLOOD_WINDOW_SECONDS = 60.0
 

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from bot import texts
 from bot.delivery import SendResult, TelegramOutbox
-from bot.ratelimit import WindowLimiter
+from bot.net.ratelimit import WindowLimiter
 from storage.broadcasts import Broadcast, BroadcastRepository, RecipientState
 from storage.users import UserRepository
 

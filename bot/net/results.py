@@ -19,9 +19,9 @@ from urllib.parse import unquote, urlsplit
 
 import httpx
 
-from bot.downloads import TooBigError, save_body
-from bot.netguard import BlockedLinkError, GuardedClient
-from bot.numbers import SIZE_MAX, ascii_int
+from bot.domain.numbers import SIZE_MAX, ascii_int
+from bot.net.downloads import TooBigError, save_body
+from bot.net.netguard import BlockedLinkError, GuardedClient
 
 log = logging.getLogger(__name__)
 

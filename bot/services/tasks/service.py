@@ -20,8 +20,6 @@ from bot import texts
 from bot.domain.delivery import DeliveryResult, Outbox
 from bot.domain.failures import Failure
 from bot.domain.records import Task, TaskState
-from bot.maintenance import Maintenance
-from bot.media import MediaStore
 from bot.providers.base import (
     CallbackEvent,
     JobState,
@@ -31,6 +29,8 @@ from bot.providers.base import (
     SubmitOutcomeUnknownError,
     SubmitRequest,
 )
+from bot.services.maintenance import Maintenance
+from bot.services.media import MediaStore
 from bot.urls import callback_url
 from storage.tasks import ClaimRefusal, Quota, TaskRepository
 from storage.users import UserRepository

@@ -1,0 +1,1 @@
+"""Keeping logs and admin reports readable and free of secrets."""
