@@ -1,8 +1,9 @@
-"""Builds the python-telegram-bot Application and the services, and owns their lifecycle.
+"""Builds the python-telegram-bot Application, and starts and stops the bot's services.
 
-`BotApp.start()` opens the database, settles what a previous run left half-done, starts the
-tracker and begins taking updates: by long polling, or, when PUBLIC_URL is set, through the web
-server that also receives provider callbacks. `stop()` undoes it all in reverse.
+The services are built in bot.wiring. `BotApp.start()` opens the database, builds them,
+settles what a previous run left half-done, starts the tracker and begins taking updates: by
+long polling, or, when PUBLIC_URL is set, through the web server that also receives provider
+callbacks. `stop()` undoes it all in reverse.
 `python -m bot` and the tests run the bot through this one class.
 """
 
@@ -13,7 +14,6 @@ import logging
 import secrets
 import sqlite3
 
-import httpx
 from telegram import LinkPreviewOptions, Update
 from telegram.constants import ParseMode
 from telegram.error import InvalidToken, NetworkError, TelegramError
@@ -21,34 +21,17 @@ from telegram.ext import AIORateLimiter, Application, Defaults
 
 import handlers
 from bot.config import Settings
-from bot.delivery import TelegramOutbox
+from bot.domain.capabilities import Capabilities
 from bot.logs.redaction import Redactor
-from bot.net.netguard import GuardedClient, system_resolver
-from bot.net.results import ResultFetcher
-from bot.providers import create_provider
-from bot.providers.base import Provider
-from bot.runtime import BOT_DATA_KEY, Runtime
-from bot.services.access import AccessService
-from bot.services.admin import AdminService
-from bot.services.broadcast import BroadcastService
-from bot.services.drafts import DraftService
-from bot.services.maintenance import Maintenance
+from bot.runtime import BOT_DATA_KEY
 from bot.services.media import MediaStore
-from bot.services.preflight import Preflight
-from bot.services.tasks.service import TaskPolicy, TaskService
-from bot.services.tasks.tracker import Tracker
-from bot.services.uploads import UploadService
 from bot.updates import PerChatUpdateProcessor
 from bot.urls import TELEGRAM_WEBHOOK_PATH
 from bot.web import WebEndpoints, WebServer
+from bot.wiring import Clients, Services, build_services, open_clients
 from handlers.menus import set_command_menus
-from storage.broadcasts import BroadcastRepository
 from storage.db import Database
-from storage.drafts import DraftRepository
-from storage.media import MediaRepository
 from storage.state import StateRepository
-from storage.tasks import TaskRepository
-from storage.users import UserRepository
 
 log = logging.getLogger(__name__)
 
@@ -92,27 +75,6 @@ def build_application(settings: Settings) -> Application:  # type: ignore[type-a
     return application
 
 
-def task_policy(settings: Settings, provider: Provider) -> TaskPolicy:
-    callbacks = settings.webhook_mode and provider.capabilities.supports_callbacks
-    return TaskPolicy(
-        first_check_delay=(
-            settings.safety_poll_delay_seconds if callbacks else settings.poll_interval_seconds
-        ),
-        check_interval=(
-            settings.safety_poll_interval_seconds if callbacks else settings.poll_interval_seconds
-        ),
-        task_timeout=settings.task_timeout_seconds,
-        max_active_per_user=settings.max_active_tasks_per_user,
-        daily_limit=settings.daily_task_limit,
-        status_edit_interval=settings.status_edit_interval_seconds,
-        admin_ids=settings.admin_ids,
-        max_at_provider=settings.max_concurrent_tasks,
-        result_retention=provider.capabilities.result_retention_hours * 3600,
-        retry_delay=5 * settings.provider_retry_delay_seconds,
-        callback_base_url=settings.public_url if callbacks else None,
-    )
-
-
 TELEGRAM_SENDS_PER_SECOND = 25
 
 
@@ -126,22 +88,17 @@ class BotApp:
         self._redact = redact or Redactor(settings.secrets())
         self.application = build_application(settings)
         self._db: Database | None = None
-        self._provider: Provider | None = None
-        self._links: GuardedClient | None = None
-        self._result_links: GuardedClient | None = None
-        self._telegram_files: httpx.AsyncClient | None = None  # users' uploads, from Telegram
-        self._tracker: Tracker | None = None
+        self._clients: Clients | None = None
+        self._services: Services | None = None
         self._web: WebServer | None = None
-        self._broadcasts: BroadcastService | None = None
         self._housekeeping: asyncio.Task[None] | None = None
-        self._outbox: TelegramOutbox | None = None
         self._stopped = False
 
     async def start(self) -> None:
         """Start everything; a problem the operator must fix raises StartupError (one line)."""
         settings = self.settings
         try:
-            self._db = await Database.open(settings.database_path)
+            self._db = db = await Database.open(settings.database_path)
         except (OSError, sqlite3.Error) as exc:
             raise StartupError(
                 f"cannot open the database at DATABASE_PATH={settings.database_path}: {exc}"
@@ -156,152 +113,50 @@ class BotApp:
             raise StartupError(
                 f"cannot reach Telegram at TELEGRAM_API_URL={settings.telegram_api_url}: {exc}"
             ) from exc
-        await self._start_services(self._db)
+        self._clients = clients = open_clients(settings)
+        self._log_start(clients.provider.capabilities)
+        services = build_services(settings, self.application.bot, db, clients, self._redact)
+        self._services = services
+        self.application.bot_data[BOT_DATA_KEY] = services.runtime
+        await self._start_services(services)
 
-    async def _start_services(self, db: Database) -> None:
-        settings = self.settings
-        self._provider = provider = create_provider(settings)
-        # Every link the bot fetches itself: public addresses only, every redirect checked.
-        # The operator's own Telegram server (it may be a local Bot API server): not guarded.
-        self._telegram_files = httpx.AsyncClient(
-            timeout=httpx.Timeout(30.0, connect=15.0), headers={"Accept-Encoding": "identity"}
-        )
-        self._links = links = GuardedClient(
-            timeout=httpx.Timeout(120.0, connect=15.0),
-            allow_loopback=settings.allow_loopback_urls,
-            lookups_in_flight=settings.link_lookups_in_flight,
-        )
-        # The provider's result links: guarded alike, but looked up apart from users' links (in
-        # asyncio's pool: a user's slow DNS never holds up a delivery).
-        self._result_links = GuardedClient(
-            timeout=httpx.Timeout(120.0, connect=15.0),
-            allow_loopback=settings.allow_loopback_urls,
-            resolver=system_resolver,
-        )
+    def _log_start(self, capabilities: Capabilities) -> None:
         me = self.application.bot.bot
         log.info(
             "Bot @%s (id %d) starting with provider %s",
             me.username,
             me.id,
-            provider.capabilities.display_name,
+            capabilities.display_name,
         )
-        if provider.capabilities.offline:
+        if capabilities.offline:
             log.warning(
                 "SANDBOX MODE: videos are edited on this machine with simple effects; "
                 "no provider is used and nothing is paid. Users are told so in /start."
             )
 
-        tasks = TaskRepository(db)
-        outbox = TelegramOutbox(
-            bot=self.application.bot,
-            results=ResultFetcher(
-                self._result_links,
-                provider.capabilities.local_results,
-                timeout=settings.result_download_timeout_seconds,
-                min_rate_kbps=settings.result_min_rate_kbps,
-            ),
-            admin_ids=settings.admin_ids,
-            upload_limit_bytes=settings.upload_limit_bytes,
-            result_retention_hours=provider.capabilities.result_retention_hours,
-            temp_dir=settings.database_path.parent / "tmp",
-            redact=self._redact,
+    async def _start_services(self, services: Services) -> None:
+        """In order: what the last run left half-done is settled before the tracker starts,
+        and updates are taken last, once everything they reach is running."""
+        services.outbox.remove_leftover_downloads()
+        self._housekeeping = asyncio.create_task(
+            self._sweep_media(services.media), name="media-sweep"
         )
-        users = UserRepository(db)
-        maintenance = Maintenance(StateRepository(db))
-        self._media = media = MediaStore(
-            MediaRepository(db),
-            settings.database_path.parent / "media",
-            max_total_bytes=settings.media_max_total_mb * 1024 * 1024,
-            keep_after_task=settings.media_keep_seconds,
-        )
-        preflight = Preflight(
-            links, provider.capabilities, timeout=settings.preflight_timeout_seconds
-        )
-        tracker_wakeup = asyncio.Event()  # the service wakes the tracker when work is due now
-        service = TaskService(
-            tasks=tasks,
-            users=users,
-            maintenance=maintenance,
-            media=media,
-            provider=provider,
-            outbox=outbox,
-            policy=task_policy(settings, provider),
-            wake_tracker=tracker_wakeup.set,
-        )
-        self._tracker = Tracker(
-            service=service,
-            tasks=tasks,
-            concurrency=settings.tracker_concurrency,
-            max_at_provider=settings.max_concurrent_tasks,
-            task_timeout=settings.task_timeout_seconds,
-            wakeup=tracker_wakeup,
-        )
-        self._outbox = outbox
-        self._broadcasts = BroadcastService(
-            BroadcastRepository(
-                db, allowlist=settings.access_mode == "allowlist", admin_ids=settings.admin_ids
-            ),
-            users,
-            outbox,
-            rate=settings.broadcast_rate,
-        )
-        drafts = DraftService(
-            DraftRepository(db),
-            capabilities=provider.capabilities,
-            default_mode=settings.default_mode,
-            preflight=preflight if settings.preflight_checks else None,
-            media=media,
-        )
-        self.application.bot_data[BOT_DATA_KEY] = Runtime(
-            settings=settings,
-            capabilities=provider.capabilities,
-            tasks=service,
-            drafts=drafts,
-            uploads=UploadService(
-                media=media,
-                preflight=preflight,
-                drafts=drafts,
-                capabilities=provider.capabilities,
-                public_url=settings.public_url,
-                download_limit_bytes=settings.download_limit_bytes,
-                telegram_files=self._telegram_files,
-            ),
-            access=AccessService(
-                users,
-                allowlist=settings.access_mode == "allowlist",
-                admin_ids=settings.admin_ids,
-            ),
-            admin=AdminService(
-                users=users,
-                tasks=tasks,
-                service=service,
-                maintenance=maintenance,
-                provider=provider,
-                outbox=outbox,
-                max_at_provider=settings.max_concurrent_tasks,
-                task_timeout=settings.task_timeout_seconds,
-            ),
-            broadcasts=self._broadcasts,
-            outbox=outbox,
-        )
-
-        outbox.remove_leftover_downloads()
-        self._housekeeping = asyncio.create_task(self._sweep_media(), name="media-sweep")
-        await service.recover()
-        await set_command_menus(self.application.bot, settings.admin_ids)
-        self._tracker.start()
-        await self._broadcasts.resume()
+        await services.lifecycle.recovery.recover()
+        await set_command_menus(self.application.bot, self.settings.admin_ids)
+        services.tracker.start()
+        await services.broadcasts.resume()
         await self.application.start()
-        if settings.webhook_mode:
-            await self._start_webhook(service, provider, db)
+        if self.settings.webhook_mode:
+            await self._start_webhook(services)
         else:
             await self._start_polling()
 
-    async def _sweep_media(self) -> None:
+    @staticmethod
+    async def _sweep_media(media: MediaStore) -> None:
         """Delete expired uploads now and then (their URLs already answer 404)."""
         while True:
             try:
-                await self._media.sweep()
+                await media.sweep()
             except Exception:
                 log.exception("Sweeping the uploads failed")
             await asyncio.sleep(MEDIA_SWEEP_SECONDS)
@@ -315,19 +170,16 @@ class BotApp:
         )
         log.info("Bot is running (long polling)")
 
-    async def _start_webhook(self, service: TaskService, provider: Provider, db: Database) -> None:
+    async def _start_webhook(self, services: Services) -> None:
         settings = self.settings
-        secret = settings.webhook_secret.get_secret_value() or await StateRepository(db).get_or_set(
-            WEBHOOK_SECRET_KEY, secrets.token_urlsafe(32)
-        )
-        self._redact.add(secret)
+        secret = await self._webhook_secret(services.db)
         endpoints = WebEndpoints(
             application=self.application,
-            service=service,
-            provider=provider,
+            lifecycle=services.lifecycle,
+            provider=services.clients.provider,
             telegram_secret=secret,
-            database_ok=db.ping,
-            media=self._media,
+            database_ok=services.db.ping,
+            media=services.media,
         )
         try:
             self._web = WebServer(
@@ -342,6 +194,18 @@ class BotApp:
         except OSError as exc:
             raise StartupError(str(exc)) from exc
         await self._web.start()
+        await self._set_webhook(secret)
+
+    async def _webhook_secret(self, db: Database) -> str:
+        """WEBHOOK_SECRET, else one made at the first start and kept in the database."""
+        secret = self.settings.webhook_secret.get_secret_value() or await StateRepository(
+            db
+        ).get_or_set(WEBHOOK_SECRET_KEY, secrets.token_urlsafe(32))
+        self._redact.add(secret)
+        return secret
+
+    async def _set_webhook(self, secret: str) -> None:
+        settings = self.settings
         try:
             await self.application.bot.set_webhook(
                 url=settings.public_url + TELEGRAM_WEBHOOK_PATH,
@@ -371,25 +235,21 @@ class BotApp:
             await self._web.stop()  # waits for callbacks in progress
         if self._housekeeping is not None:
             self._housekeeping.cancel()
-        if self._broadcasts is not None:
-            await self._broadcasts.stop()  # resumed at the next start
-        if self._tracker is not None:
-            await self._tracker.stop(
-                grace=SHUTDOWN_GRACE_SECONDS,
-                submit_grace=self.settings.provider_timeout_seconds + SHUTDOWN_GRACE_SECONDS,
-            )
-        if self._outbox is not None:
-            await self._outbox.stop()  # after the tracker: its last reports are counted too
+        if self._services is not None:
+            await self._stop_services(self._services)
         if self.application.running:
             await self.application.stop()
         await self.application.shutdown()
-        if self._provider is not None:
-            await self._provider.aclose()
-        for client in (self._links, self._result_links):
-            if client is not None:
-                await client.aclose()
-        if self._telegram_files is not None:
-            await self._telegram_files.aclose()
+        if self._clients is not None:
+            await self._clients.aclose()
         if self._db is not None:
             await self._db.close()
         log.info("Bot stopped")
+
+    async def _stop_services(self, services: Services) -> None:
+        await services.broadcasts.stop()  # resumed at the next start
+        await services.tracker.stop(
+            grace=SHUTDOWN_GRACE_SECONDS,
+            submit_grace=self.settings.provider_timeout_seconds + SHUTDOWN_GRACE_SECONDS,
+        )
+        await services.outbox.stop()  # after the tracker: its last reports are counted too

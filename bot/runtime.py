@@ -13,7 +13,8 @@ from bot.services.access import AccessService
 from bot.services.admin import AdminService
 from bot.services.broadcast import BroadcastService
 from bot.services.drafts import DraftService
-from bot.services.tasks.service import TaskService
+from bot.services.tasks.intake import Intake
+from bot.services.tasks.queries import UserTasks
 from bot.services.uploads import UploadService
 
 BOT_DATA_KEY = "runtime"
@@ -23,7 +24,8 @@ BOT_DATA_KEY = "runtime"
 class Runtime:
     settings: Settings
     capabilities: Capabilities
-    tasks: TaskService
+    intake: Intake
+    user_tasks: UserTasks
     drafts: DraftService
     uploads: UploadService
     access: AccessService

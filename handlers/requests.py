@@ -18,7 +18,7 @@ from bot.domain.capabilities import Capabilities
 from bot.domain.records import Draft
 from bot.runtime import Runtime, runtime
 from bot.services.drafts import DraftReply, ReplyKind, card_text
-from bot.services.tasks.service import SubmitOutcomeKind
+from bot.services.tasks.intake import SubmitOutcomeKind
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +154,7 @@ async def _show_changed_card(
 async def _submit(
     query: CallbackQuery, context: ContextTypes.DEFAULT_TYPE, rt: Runtime, draft_id: int
 ) -> None:
-    outcome = await rt.tasks.submit_draft(query.from_user.id, draft_id)
+    outcome = await rt.intake.submit_draft(query.from_user.id, draft_id)
     if outcome.kind == SubmitOutcomeKind.SUBMITTED:
         await query.answer(texts.TOAST_SUBMITTED)
     elif outcome.kind == SubmitOutcomeKind.ALREADY_SUBMITTED and outcome.task_id is not None:

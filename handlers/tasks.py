@@ -19,7 +19,7 @@ async def tasks_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     message, user = update.effective_message, update.effective_user
     if message is None or user is None:
         return
-    tasks = await runtime(context).tasks.recent_tasks(user.id)
+    tasks = await runtime(context).user_tasks.recent(user.id)
     await message.reply_text(texts.task_list(tasks, time.time()) if tasks else texts.NO_TASKS)
 
 
@@ -33,7 +33,7 @@ async def status_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     if not TASK_NUMBER.fullmatch(number):
         await message.reply_text(texts.STATUS_USAGE)
         return
-    task = await runtime(context).tasks.task_of_user(user.id, int(number))
+    task = await runtime(context).user_tasks.one(user.id, int(number))
     if task is None:
         await message.reply_text(texts.task_not_found(int(number)))
         return

@@ -11,7 +11,7 @@ from bot import texts
 from bot.app import BotApp
 from bot.domain.failures import Failure
 from bot.providers.kie import KieProvider
-from bot.services.tasks.service import SUBMIT_WAITS
+from bot.services.tasks.policy import SUBMIT_WAITS
 from tests.fakes.kie import FakeKie
 from tests.fakes.telegram import FakeTelegram
 from tests.helpers import ADMIN_ID, USER_ID, Chat

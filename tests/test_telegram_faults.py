@@ -11,7 +11,7 @@ import pytest
 from bot import texts
 from bot.app import BotApp
 from bot.services.drafts import DraftService
-from bot.services.tasks import service
+from bot.services.tasks import cards
 from tests.fakes.kie import FakeKie
 from tests.fakes.telegram import FakeTelegram
 from tests.helpers import ADMIN_ID, USER_ID, Chat
@@ -73,8 +73,8 @@ async def test_many_status_cards_are_refreshed_less_often_to_leave_room_for_deli
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # 6 cards at 2 refreshes a second at most: each card every 3 s, not every second.
-    monkeypatch.setattr(service, "CARD_EDITS_PER_SECOND", 2.0)
-    monkeypatch.setattr(service, "CARD_COUNT_MAX_AGE", 0.2)
+    monkeypatch.setattr(cards, "CARD_EDITS_PER_SECOND", 2.0)
+    monkeypatch.setattr(cards, "CARD_COUNT_MAX_AGE", 0.2)
     await start_bot(status_edit_interval_seconds=1.0, poll_interval_seconds=0.2)
     chats = [Chat(telegram, 7000 + i) for i in range(6)]
     for chat in chats:

@@ -12,7 +12,8 @@ from bot.domain.numbers import ascii_int, user_ref
 from bot.domain.records import TaskState, User
 from bot.providers.base import Provider, ProviderError
 from bot.services.maintenance import Maintenance
-from bot.services.tasks.service import TaskService
+from bot.services.tasks.intake import Intake
+from bot.services.tasks.policy import TrackingPolicy
 from storage.tasks import TaskRepository
 from storage.users import UserRepository
 
@@ -28,22 +29,21 @@ class AdminService:
         *,
         users: UserRepository,
         tasks: TaskRepository,
-        service: TaskService,
+        intake: Intake,
         maintenance: Maintenance,
         provider: Provider,
         outbox: Outbox,
-        max_at_provider: int,
-        task_timeout: float,
+        tracking: TrackingPolicy,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._task_timeout = task_timeout
+        self._task_timeout = tracking.task_timeout
         self._users = users
         self._tasks = tasks
-        self._service = service
+        self._intake = intake
         self._maintenance = maintenance
         self._provider = provider
         self._outbox = outbox
-        self._max_at_provider = max_at_provider
+        self._max_at_provider = tracking.max_at_provider
         self._clock = clock
 
     async def stats(self) -> str:
@@ -84,7 +84,7 @@ class AdminService:
         return texts.admin_user(
             user,
             now=now,
-            daily_limit=await self._service.daily_limit(user.id),
+            daily_limit=await self._intake.daily_limit(user.id),
             own_limit=user.daily_limit is not None,
             active=len(await self._tasks.active_for_user(user.id)),
             recent=await self._tasks.recent_for_user(user.id, 5),
@@ -115,7 +115,7 @@ class AdminService:
             await self._users.set_daily_limit(user.id, daily)
         else:
             return texts.ADMIN_LIMIT_USAGE
-        return texts.admin_limit_set(user, await self._service.daily_limit(user.id))
+        return texts.admin_limit_set(user, await self._intake.daily_limit(user.id))
 
     async def task_info(self, task_id: int) -> str:
         task = await self._tasks.get(task_id)

@@ -1,4 +1,4 @@
-"""The tracking loop: reads due tasks from the database and hands each to TaskService.advance.
+"""The tracking loop: reads due tasks from the database and hands each to its stage.
 
 All tracking state is in the database (`tasks.next_check_at`), so after a restart the loop
 simply finds every unfinished task again. The only thing kept in memory is which tasks are
@@ -14,7 +14,8 @@ import time
 from collections.abc import Awaitable, Callable
 
 from bot.domain.records import Task, TaskState
-from bot.services.tasks.service import MAX_RETRY_DELAY, TaskService
+from bot.services.tasks.lifecycle import TaskLifecycle
+from bot.services.tasks.policy import MAX_RETRY_DELAY
 from storage.tasks import TaskRepository
 
 log = logging.getLogger(__name__)
@@ -28,26 +29,24 @@ class Tracker:
     def __init__(
         self,
         *,
-        service: TaskService,
+        lifecycle: TaskLifecycle,
         tasks: TaskRepository,
         concurrency: int,
-        max_at_provider: int,
-        task_timeout: float,
         max_idle: float = 5.0,
         wakeup: asyncio.Event | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        """`wakeup`: set by whoever knows of work due now (TaskService, given `wakeup.set` when
-        it is built), so that neither is patched onto the other afterwards."""
-        self._service = service
+        """`wakeup`: set by whoever knows of work due now (the stages, given `wakeup.set` in
+        their ports when they are built), so that neither is patched onto the other afterwards."""
+        self._lifecycle = lifecycle
         self._tasks = tasks
         self._slots = asyncio.Semaphore(concurrency)  # checks and card refreshes
         # Deliveries have slots of their own: waiting for Telegram's 30 messages a second, they
         # must not hold up the checks that find the next results.
         self._delivery_slots = asyncio.Semaphore(concurrency)
         self._batch = concurrency * 4
-        self._max_at_provider = max_at_provider
-        self._task_timeout = task_timeout
+        self._max_at_provider = lifecycle.policy.max_at_provider
+        self._task_timeout = lifecycle.policy.task_timeout
         self._max_idle = max_idle
         self._clock = clock
         self._wake = wakeup or asyncio.Event()
@@ -70,7 +69,7 @@ class Tracker:
 
         Submissions under way get up to `submit_grace` seconds: one cut off before its answer
         arrives leaves a task whose outcome is unknown. Any other work cut off here is picked up
-        again at the next start (see TaskService.recover).
+        again at the next start (see Recovery.recover).
         """
         self._stopping = True
         self.wake()
@@ -140,14 +139,14 @@ class Tracker:
             for task in await self._tasks.due_deliveries(now, room + len(self._working)):
                 if room > 0 and task.id not in self._working:
                     self._delivering.add(task.id)
-                    self._start(task, self._service.advance, self._delivery_slots)
+                    self._start(task, self._lifecycle.advance, self._delivery_slots)
                     room -= 1
-        card_interval = await self._service.card_interval(now)
+        card_interval = await self._lifecycle.cards.interval(now)
         room = self._batch - (len(self._working) - len(self._picked) - len(self._delivering))
         if room > 0:
             for task in await self._tasks.due(now, room + len(self._working), card_interval):
                 if room > 0 and task.id not in self._working:
-                    self._start(task, self._service.advance, self._slots)
+                    self._start(task, self._lifecycle.advance, self._slots)
                     room -= 1
         next_at = await self._tasks.next_wake_at(
             card_interval, self._working.keys(), submissions=free > 0 and not head_busy
@@ -189,9 +188,9 @@ class Tracker:
         """
 
         async def send(task: Task) -> None:
-            await self._service.wait_for_submit_turn()
+            await self._lifecycle.submitting.wait_for_turn()
             self._sending.add(task.id)
-            await self._service.send_to_provider(task)
+            await self._lifecycle.submitting.send(task)
 
         await self._guarded(task, send)
 
@@ -203,7 +202,7 @@ class Tracker:
             log.exception("Advancing task %d failed", task.id)
             await self._postpone(task)
             with contextlib.suppress(Exception):
-                await self._service.report_unexpected(f"task #{task.id}", exc)
+                await self._lifecycle.endings.report_unexpected(f"task #{task.id}", exc)
         finally:
             self._working.pop(task.id, None)
             self._picked.discard(task.id)

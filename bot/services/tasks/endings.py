@@ -1,0 +1,78 @@
+"""How a task ends badly: failed, or sent with no answer (its outcome unknown); and reports of
+the bot's own errors. The user hears it in the chat, the admins in a report."""
+
+from __future__ import annotations
+
+import logging
+
+from bot import texts
+from bot.domain.failures import Failure
+from bot.domain.records import Task, TaskState
+from bot.services.tasks.cards import StatusCards
+from bot.services.tasks.ports import TaskPorts
+
+log = logging.getLogger(__name__)
+
+
+class Endings:
+    def __init__(self, ports: TaskPorts, cards: StatusCards) -> None:
+        self._ports = ports
+        self._cards = cards
+
+    async def fail(
+        self,
+        task: Task,
+        from_state: TaskState,
+        failure: Failure,
+        provider_message: str | None,
+        detail: str,
+    ) -> None:
+        """Move the task from `from_state` to failed (if it is still there) and say why."""
+        now = self._ports.clock()
+        won = await self._ports.tasks.transition(
+            task.id,
+            from_state,
+            TaskState.FAILED,
+            failure=failure,
+            error_detail=detail,
+            finished_at=now,
+            status_edited_at=now,
+        )
+        if not won:
+            return
+        log.info("Task %d failed: %s (%s)", task.id, failure, detail)
+        self._ports.wake_tracker()  # a provider slot may be free
+        await self._tell(task, texts.task_failed(task.id, failure, provider_message))
+        await self._ports.outbox.report_to_admins(
+            texts.report_task_failed(task.id, task.user_id, str(failure), detail)
+        )
+
+    async def mark_unknown(self, task: Task, detail: str) -> None:
+        """A submit was sent and no answer came: the job may exist (and cost), so it is never
+        sent again; a callback may still find it (see Callbacks)."""
+        now = self._ports.clock()
+        won = await self._ports.tasks.transition(
+            task.id,
+            (TaskState.SUBMITTING,),
+            TaskState.UNKNOWN,
+            failure=Failure.OUTCOME_UNKNOWN,
+            error_detail=detail,
+            finished_at=now,
+            status_edited_at=now,
+        )
+        if not won:
+            return
+        log.warning("Task %d: submit outcome unknown (%s)", task.id, detail)
+        await self._tell(task, texts.task_failed(task.id, Failure.OUTCOME_UNKNOWN, None))
+        await self._ports.outbox.report_to_admins(
+            texts.report_outcome_unknown(task, self._ports.provider.name, detail)
+        )
+
+    async def report_unexpected(self, where: str, exc: BaseException) -> None:
+        """Tell the admins about a bug (the traceback is in the log)."""
+        await self._ports.outbox.report_to_admins(texts.report_unexpected(where, repr(exc)))
+
+    async def _tell(self, task: Task, html: str) -> None:
+        await self._ports.uploads.release(task.media_token)
+        await self._cards.show(task.id)
+        await self._ports.outbox.notify(task, html)

@@ -1,0 +1,104 @@
+"""Intake: a confirmed card becomes a queued task, within the user's quota and outside
+maintenance. The tracker then sends it to the provider (see Submitting)."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+
+from bot import texts
+from bot.services.maintenance import Maintenance
+from bot.services.tasks.policy import QuotaPolicy
+from bot.services.tasks.ports import TaskPorts
+from storage.tasks import ClaimRefusal, Quota
+
+log = logging.getLogger(__name__)
+
+DAY = 86400
+
+
+class SubmitOutcomeKind(StrEnum):
+    SUBMITTED = "submitted"
+    ALREADY_SUBMITTED = "already_submitted"
+    GONE = "gone"
+    REFUSED = "refused"  # a limit, or maintenance: the card stays, to be submitted later
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitOutcome:
+    kind: SubmitOutcomeKind
+    task_id: int | None = None
+    message: str | None = None  # for REFUSED: the sentence that explains it
+
+
+class Intake:
+    def __init__(
+        self,
+        ports: TaskPorts,
+        policy: QuotaPolicy,
+        maintenance: Maintenance,
+    ) -> None:
+        self._ports = ports
+        self._policy = policy
+        self._maintenance = maintenance
+
+    async def submit_draft(self, user_id: int, draft_id: int) -> SubmitOutcome:
+        """Turn the user's confirmed card into a task; the tracker sends it to the provider."""
+        now = self._ports.clock()
+        is_admin = user_id in self._policy.admin_ids
+        maintenance = None if is_admin else await self._maintenance.message()
+        if maintenance is not None:
+            return SubmitOutcome(SubmitOutcomeKind.REFUSED, message=maintenance)
+        claim = await self._ports.tasks.claim_draft(
+            draft_id=draft_id,
+            user_id=user_id,
+            provider=self._ports.provider.name,
+            quota=await self._quota(user_id, now),
+            callback_token=secrets.token_urlsafe(24),
+            now=now,
+        )
+        if claim.task is not None:
+            log.info("Task %d created from draft %d for user %d", claim.task.id, draft_id, user_id)
+            await self._ports.outbox.show_status(claim.task)
+            self._ports.wake_tracker()
+            return SubmitOutcome(SubmitOutcomeKind.SUBMITTED, claim.task.id)
+        if claim.refusal == ClaimRefusal.DRAFT_GONE:
+            if claim.existing_task_id is not None:
+                return SubmitOutcome(SubmitOutcomeKind.ALREADY_SUBMITTED, claim.existing_task_id)
+            return SubmitOutcome(SubmitOutcomeKind.GONE)
+        return SubmitOutcome(
+            SubmitOutcomeKind.REFUSED, message=await self._refusal(claim.refusal, user_id, now)
+        )
+
+    async def daily_limit(self, user_id: int) -> int:
+        """The user's own daily limit (set with /limit), else DAILY_TASK_LIMIT."""
+        user = await self._ports.users.get(user_id)
+        own = user.daily_limit if user is not None else None
+        return own if own is not None else self._policy.daily_limit
+
+    async def _refusal(self, refusal: ClaimRefusal | None, user_id: int, now: float) -> str:
+        if refusal == ClaimRefusal.MEDIA_GONE:
+            return texts.UPLOAD_GONE
+        if refusal == ClaimRefusal.ACTIVE_LIMIT:
+            active = [t.id for t in await self._ports.tasks.active_for_user(user_id)]
+            return texts.active_limit_reached(self._policy.max_active_per_user, active)
+        return texts.daily_limit_reached(
+            await self.daily_limit(user_id), _next_utc_midnight(now) - now
+        )
+
+    async def _quota(self, user_id: int, now: float) -> Quota:
+        if user_id in self._policy.admin_ids:
+            return Quota(max_active=None, daily_limit=None, day_started_at=0.0)
+        return Quota(
+            max_active=self._policy.max_active_per_user,
+            daily_limit=await self.daily_limit(user_id),
+            day_started_at=_next_utc_midnight(now) - DAY,
+        )
+
+
+def _next_utc_midnight(now: float) -> float:
+    today = datetime.fromtimestamp(now, UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return (today + timedelta(days=1)).timestamp()

@@ -1,0 +1,38 @@
+"""What every stage of a task's life reaches: its row, its chat, its upload, the provider, the
+clock. Built once (bot.wiring) and shared; the fast specs give fakes instead."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from bot.domain.delivery import Outbox
+from bot.providers.base import Provider
+from storage.tasks import TaskRepository
+from storage.users import UserRepository
+
+
+class HeldUploads(Protocol):
+    """The uploaded videos a task holds (bot.services.media.MediaStore)."""
+
+    async def release(self, token: str | None) -> None:
+        """The task has ended: its upload may go once its keeping time is over."""
+        ...
+
+
+def _no_tracker() -> None:
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class TaskPorts:
+    tasks: TaskRepository  # the one place a task's state changes (`transition`)
+    users: UserRepository
+    outbox: Outbox
+    uploads: HeldUploads
+    provider: Provider
+    # Called when work is due now (a task queued, a provider slot freed, a result in).
+    wake_tracker: Callable[[], None] = _no_tracker
+    clock: Callable[[], float] = field(default=time.time)

@@ -1,0 +1,104 @@
+"""Submitting: a queued task is sent to the provider, once.
+
+The row says `submitting` before the request leaves. An answer makes it `processing` (or puts
+it back in the queue when the provider says "not now"); no answer makes it `unknown`, never
+sent again, since the job may exist and cost.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from bot.domain.failures import Failure
+from bot.domain.records import Task, TaskState
+from bot.providers.base import ProviderError, SubmitOutcomeUnknownError, SubmitRequest
+from bot.services.tasks.cards import StatusCards
+from bot.services.tasks.endings import Endings
+from bot.services.tasks.policy import SUBMIT_WAITS, TrackingPolicy
+from bot.services.tasks.ports import TaskPorts
+from bot.urls import callback_url
+
+log = logging.getLogger(__name__)
+
+# Answers that say "not now": the request was not accepted, and may be later.
+_COME_BACK_LATER = frozenset({Failure.RATE_LIMITED, Failure.MAINTENANCE})
+
+
+class Submitting:
+    def __init__(
+        self, ports: TaskPorts, policy: TrackingPolicy, cards: StatusCards, endings: Endings
+    ) -> None:
+        self._ports = ports
+        self._policy = policy
+        self._cards = cards
+        self._endings = endings
+
+    async def wait_for_turn(self) -> None:
+        """Wait until the provider's rate limit lets one more submit through; the next `send`
+        uses the turn. Tasks wait here still `queued`: nothing is sent yet."""
+        await self._ports.provider.wait_for_submit_turn()
+
+    async def send(self, task: Task) -> None:
+        """Submit a queued task. The row says `submitting` before the request leaves."""
+        tasks = self._ports.tasks
+        if not await tasks.transition(task.id, TaskState.QUEUED, TaskState.SUBMITTING):
+            return
+        try:
+            job_id = await self._ports.provider.submit(self._request(task))
+        except ProviderError as exc:
+            if exc.failure in _COME_BACK_LATER and task.attempts < SUBMIT_WAITS:
+                await self._requeue(task, exc.detail)
+                return
+            await self._endings.fail(
+                task, TaskState.SUBMITTING, exc.failure, exc.message, exc.detail
+            )
+            return
+        except SubmitOutcomeUnknownError as exc:
+            await self._endings.mark_unknown(task, str(exc))
+            return
+        except Exception as exc:
+            await self._endings.mark_unknown(task, f"unexpected error while submitting: {exc!r}")
+            raise
+        # Logged before it is stored: if storing fails, the job can still be found.
+        log.info("Task %d accepted by %s as %s", task.id, self._ports.provider.name, job_id)
+        now = self._ports.clock()
+        moved = await tasks.transition(
+            task.id,
+            TaskState.SUBMITTING,
+            TaskState.PROCESSING,
+            provider_task_id=job_id,
+            submitted_at=now,
+            next_check_at=self._policy.next_check(now, now, self._policy.first_check_delay),
+            status_edited_at=now,
+            attempts=0,
+        )
+        if moved:
+            await self._cards.show(task.id)
+
+    def _request(self, task: Task) -> SubmitRequest:
+        return SubmitRequest(
+            video_url=task.video_url,
+            prompt=task.prompt,
+            callback_url=self._callback_url(task),
+            mode=task.mode,
+            first_frame_url=task.first_frame_url,
+        )
+
+    def _callback_url(self, task: Task) -> str | None:
+        base = self._policy.callback_base_url
+        if base is None or not task.callback_token:
+            return None
+        return callback_url(base, self._ports.provider.name, task.callback_token)
+
+    async def _requeue(self, task: Task, detail: str) -> None:
+        """The provider said "not now" (rate limit, maintenance): submit again a little later."""
+        attempts = task.attempts + 1
+        delay = self._policy.retry_after(attempts)
+        await self._ports.tasks.transition(
+            task.id,
+            TaskState.SUBMITTING,
+            TaskState.QUEUED,
+            attempts=attempts,
+            next_check_at=self._ports.clock() + delay,
+        )
+        log.warning("Task %d not accepted yet (%s); trying again in %.0f s", task.id, detail, delay)

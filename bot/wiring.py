@@ -1,0 +1,268 @@
+"""Building the running bot's services from the settings, in one place.
+
+`build_services` makes every client, store and service, gives each its collaborators and
+callbacks at construction (nothing is patched on afterwards) and returns them in `Services`;
+`BotApp` (bot.app) only starts and stops them, in order. The operator's settings reach the
+services as small typed policies (`TrackingPolicy`, `QuotaPolicy`), not as loose numbers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+import httpx
+from telegram import Bot
+
+from bot.config import Settings
+from bot.delivery import TelegramOutbox
+from bot.domain.capabilities import Capabilities
+from bot.logs.redaction import Redactor
+from bot.net.netguard import GuardedClient, system_resolver
+from bot.net.results import ResultFetcher
+from bot.providers import create_provider
+from bot.providers.base import Provider
+from bot.runtime import Runtime
+from bot.services.access import AccessService
+from bot.services.admin import AdminService
+from bot.services.broadcast import BroadcastService
+from bot.services.drafts import DraftService
+from bot.services.maintenance import Maintenance
+from bot.services.media import MediaStore
+from bot.services.preflight import Preflight
+from bot.services.tasks.lifecycle import TaskLifecycle
+from bot.services.tasks.policy import QuotaPolicy, TrackingPolicy
+from bot.services.tasks.ports import TaskPorts
+from bot.services.tasks.queries import UserTasks
+from bot.services.tasks.tracker import Tracker
+from bot.services.uploads import UploadService
+from storage.broadcasts import BroadcastRepository
+from storage.db import Database
+from storage.drafts import DraftRepository
+from storage.media import MediaRepository
+from storage.state import StateRepository
+from storage.tasks import TaskRepository
+from storage.users import UserRepository
+
+LINK_TIMEOUT = httpx.Timeout(120.0, connect=15.0)
+TELEGRAM_FILES_TIMEOUT = httpx.Timeout(30.0, connect=15.0)
+
+
+def tracking_policy(settings: Settings, capabilities: Capabilities) -> TrackingPolicy:
+    callbacks = settings.webhook_mode and capabilities.supports_callbacks
+    return TrackingPolicy(
+        first_check_delay=(
+            settings.safety_poll_delay_seconds if callbacks else settings.poll_interval_seconds
+        ),
+        check_interval=(
+            settings.safety_poll_interval_seconds if callbacks else settings.poll_interval_seconds
+        ),
+        task_timeout=settings.task_timeout_seconds,
+        status_edit_interval=settings.status_edit_interval_seconds,
+        max_at_provider=settings.max_concurrent_tasks,
+        result_retention=capabilities.result_retention_hours * 3600,
+        retry_delay=5 * settings.provider_retry_delay_seconds,
+        callback_base_url=settings.public_url if callbacks else None,
+    )
+
+
+def quota_policy(settings: Settings) -> QuotaPolicy:
+    return QuotaPolicy(
+        max_active_per_user=settings.max_active_tasks_per_user,
+        daily_limit=settings.daily_task_limit,
+        admin_ids=settings.admin_ids,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Clients:
+    """The provider and the HTTP clients: opened here, closed by BotApp.stop."""
+
+    provider: Provider
+    links: GuardedClient  # users' links: public addresses only, every redirect checked
+    # The provider's result links: guarded alike, but looked up apart from users' links (in
+    # asyncio's pool: a user's slow DNS never holds up a delivery).
+    result_links: GuardedClient
+    # The operator's own Telegram server (it may be a local Bot API server): not guarded.
+    telegram_files: httpx.AsyncClient
+
+    async def aclose(self) -> None:
+        await self.provider.aclose()
+        for client in (self.links, self.result_links):
+            await client.aclose()
+        await self.telegram_files.aclose()
+
+
+def open_clients(settings: Settings) -> Clients:
+    return Clients(
+        provider=create_provider(settings),
+        links=GuardedClient(
+            timeout=LINK_TIMEOUT,
+            allow_loopback=settings.allow_loopback_urls,
+            lookups_in_flight=settings.link_lookups_in_flight,
+        ),
+        result_links=GuardedClient(
+            timeout=LINK_TIMEOUT,
+            allow_loopback=settings.allow_loopback_urls,
+            resolver=system_resolver,
+        ),
+        telegram_files=httpx.AsyncClient(
+            timeout=TELEGRAM_FILES_TIMEOUT, headers={"Accept-Encoding": "identity"}
+        ),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """Everything BotApp starts and stops; `runtime` is what the handlers reach."""
+
+    db: Database
+    clients: Clients
+    outbox: TelegramOutbox
+    media: MediaStore
+    lifecycle: TaskLifecycle
+    tracker: Tracker
+    broadcasts: BroadcastService
+    runtime: Runtime
+
+
+@dataclass(frozen=True, slots=True)
+class _Stores:
+    """The database, and the repositories and stores several services share."""
+
+    db: Database
+    tasks: TaskRepository
+    users: UserRepository
+    maintenance: Maintenance
+    media: MediaStore
+
+
+def build_services(
+    settings: Settings, bot: Bot, db: Database, clients: Clients, redact: Redactor
+) -> Services:
+    """Every service of one running bot, wired together (nothing started yet)."""
+    capabilities = clients.provider.capabilities
+    stores = _stores(settings, db)
+    outbox = _outbox(settings, bot, clients, redact)
+    tracker_wakeup = asyncio.Event()  # the stages wake the tracker when work is due now
+    ports = TaskPorts(
+        tasks=stores.tasks,
+        users=stores.users,
+        outbox=outbox,
+        uploads=stores.media,
+        provider=clients.provider,
+        wake_tracker=tracker_wakeup.set,
+    )
+    lifecycle = TaskLifecycle(
+        ports,
+        tracking=tracking_policy(settings, capabilities),
+        quota=quota_policy(settings),
+        maintenance=stores.maintenance,
+    )
+    broadcasts = BroadcastService(
+        BroadcastRepository(
+            db, allowlist=settings.access_mode == "allowlist", admin_ids=settings.admin_ids
+        ),
+        stores.users,
+        outbox,
+        rate=settings.broadcast_rate,
+    )
+    return Services(
+        db=stores.db,
+        clients=clients,
+        outbox=outbox,
+        media=stores.media,
+        lifecycle=lifecycle,
+        tracker=Tracker(
+            lifecycle=lifecycle,
+            tasks=stores.tasks,
+            concurrency=settings.tracker_concurrency,
+            wakeup=tracker_wakeup,
+        ),
+        broadcasts=broadcasts,
+        runtime=_runtime(settings, clients, stores, lifecycle, outbox, broadcasts),
+    )
+
+
+def _stores(settings: Settings, db: Database) -> _Stores:
+    return _Stores(
+        db=db,
+        tasks=TaskRepository(db),
+        users=UserRepository(db),
+        maintenance=Maintenance(StateRepository(db)),
+        media=MediaStore(
+            MediaRepository(db),
+            settings.database_path.parent / "media",
+            max_total_bytes=settings.media_max_total_mb * 1024 * 1024,
+            keep_after_task=settings.media_keep_seconds,
+        ),
+    )
+
+
+def _outbox(settings: Settings, bot: Bot, clients: Clients, redact: Redactor) -> TelegramOutbox:
+    capabilities = clients.provider.capabilities
+    return TelegramOutbox(
+        bot=bot,
+        results=ResultFetcher(
+            clients.result_links,
+            capabilities.local_results,
+            timeout=settings.result_download_timeout_seconds,
+            min_rate_kbps=settings.result_min_rate_kbps,
+        ),
+        admin_ids=settings.admin_ids,
+        upload_limit_bytes=settings.upload_limit_bytes,
+        result_retention_hours=capabilities.result_retention_hours,
+        temp_dir=settings.database_path.parent / "tmp",
+        redact=redact,
+    )
+
+
+def _runtime(
+    settings: Settings,
+    clients: Clients,
+    stores: _Stores,
+    lifecycle: TaskLifecycle,
+    outbox: TelegramOutbox,
+    broadcasts: BroadcastService,
+) -> Runtime:
+    capabilities = clients.provider.capabilities
+    preflight = Preflight(clients.links, capabilities, timeout=settings.preflight_timeout_seconds)
+    drafts = DraftService(
+        DraftRepository(stores.db),
+        capabilities=capabilities,
+        default_mode=settings.default_mode,
+        preflight=preflight if settings.preflight_checks else None,
+        media=stores.media,
+    )
+    return Runtime(
+        settings=settings,
+        capabilities=capabilities,
+        intake=lifecycle.intake,
+        user_tasks=UserTasks(stores.tasks),
+        drafts=drafts,
+        uploads=UploadService(
+            media=stores.media,
+            preflight=preflight,
+            drafts=drafts,
+            capabilities=capabilities,
+            public_url=settings.public_url,
+            download_limit_bytes=settings.download_limit_bytes,
+            telegram_files=clients.telegram_files,
+        ),
+        access=AccessService(
+            stores.users,
+            allowlist=settings.access_mode == "allowlist",
+            admin_ids=settings.admin_ids,
+        ),
+        admin=AdminService(
+            users=stores.users,
+            tasks=stores.tasks,
+            intake=lifecycle.intake,
+            maintenance=stores.maintenance,
+            provider=clients.provider,
+            outbox=outbox,
+            tracking=lifecycle.policy,
+        ),
+        broadcasts=broadcasts,
+        outbox=outbox,
+    )
