@@ -27,7 +27,6 @@ from bot.domain.failures import Failure
 from bot.net.netguard import GuardedClient
 from bot.net.results import Fetched, ResultFetcher
 from bot.parsing import parse_text, prompt_problem
-from bot.providers import create_provider
 from bot.providers.base import (
     JobState,
     Provider,
@@ -35,6 +34,7 @@ from bot.providers.base import (
     SubmitOutcomeUnknownError,
     SubmitRequest,
 )
+from bot.wiring import create_provider
 
 MAX_RESULT_BYTES = 4 * 1024**3
 _URL_SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.\-]+:")  # two letters at least: not C:\

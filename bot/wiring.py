@@ -20,8 +20,12 @@ from bot.domain.capabilities import Capabilities
 from bot.logs.redaction import Redactor
 from bot.net.netguard import GuardedClient, system_resolver
 from bot.net.results import ResultFetcher
-from bot.providers import create_provider
+from bot.net.retry import Backoff
 from bot.providers.base import Provider
+from bot.providers.kie import KieProvider
+from bot.providers.luma import LumaProvider
+from bot.providers.sandbox import SandboxProvider
+from bot.providers.segmind import SegmindProvider
 from bot.runtime import Runtime
 from bot.services.access import AccessService
 from bot.services.admin import AdminService
@@ -46,6 +50,45 @@ from storage.users import UserRepository
 
 LINK_TIMEOUT = httpx.Timeout(120.0, connect=15.0)
 TELEGRAM_FILES_TIMEOUT = httpx.Timeout(30.0, connect=15.0)
+
+
+_KIE_NAMES = {"kie": "KIE.ai", "apikley": "Apikley"}
+
+
+def create_provider(settings: Settings) -> Provider:
+    """The provider client that PROVIDER names, set up from the settings."""
+    key = settings.provider_api_key.get_secret_value()
+    backoff = Backoff(attempts=4, base_delay=settings.provider_retry_delay_seconds)
+    timeout = settings.provider_timeout_seconds
+    match settings.provider:
+        case "kie" | "apikley":
+            return KieProvider(
+                name=settings.provider,
+                display_name=_KIE_NAMES[settings.provider],
+                base_url=settings.provider_url,
+                api_key=key,
+                timeout=timeout,
+                backoff=backoff,
+                webhook_hmac_key=settings.kie_webhook_hmac_key.get_secret_value(),
+                watermark=settings.watermark,
+            )
+        case "segmind":
+            return SegmindProvider(
+                base_url=settings.provider_url, api_key=key, timeout=timeout, backoff=backoff
+            )
+        case "luma":
+            return LumaProvider(
+                base_url=settings.provider_url,
+                api_key=key,
+                model=settings.luma_model,
+                timeout=timeout,
+                backoff=backoff,
+            )
+        case "sandbox":
+            return SandboxProvider(
+                work_dir=settings.database_path.parent / "sandbox",
+                allow_loopback=settings.allow_loopback_urls,
+            )
 
 
 def tracking_policy(settings: Settings, capabilities: Capabilities) -> TrackingPolicy:
