@@ -41,7 +41,7 @@ UPLOAD_TIMEOUT = 300.0  # seconds to upload up to 50 MB (or more to a local Bot 
 
 
 class TelegramOutbox:
-    """Implements bot.services.tasks.service.Outbox with python-telegram-bot's Bot."""
+    """Implements bot.domain.delivery.Outbox with python-telegram-bot's Bot."""
 
     def __init__(
         self,
