@@ -12,7 +12,7 @@ import pytest
 from av.audio.stream import AudioStream
 from av.video.stream import VideoStream
 
-from bot.providers import sandbox_edit as se
+from bot.providers import sandbox_prompt as prompts
 from bot.providers.sandbox_edit import Edit, EditError, choose_edits, edit_video, probe
 from tests.videos import colour_spread, make_clip, make_sound, mean_luma
 
@@ -22,51 +22,51 @@ from tests.videos import colour_spread, make_clip, make_sound, mean_luma
 @pytest.mark.parametrize(
     ("prompt", "expected"),
     [
-        ("make it black and white", se.BLACK_AND_WHITE),
-        ("B&W please", se.BLACK_AND_WHITE),
-        ("black & white", se.BLACK_AND_WHITE),
-        ("Grayscale", se.BLACK_AND_WHITE),
-        ("greyscale look", se.BLACK_AND_WHITE),
-        ("monochrome", se.BLACK_AND_WHITE),
-        ("film noir style", se.BLACK_AND_WHITE),
-        ("warm", se.WARM),
-        ("a bit warmer", se.WARM),
-        ("golden hour light", se.WARM),
-        ("cool", se.COOL),
-        ("cooler tones", se.COOL),
-        ("cold winter look", se.COOL),
-        ("add a blue tint", se.COOL),
-        ("vintage", se.VINTAGE),
-        ("sepia", se.VINTAGE),
-        ("retro vibe", se.VINTAGE),
-        ("like an old film", se.VINTAGE),
-        ("brighten it", se.BRIGHTEN),
-        ("brighter", se.BRIGHTEN),
-        ("bright and airy", se.BRIGHTEN),
-        ("darken", se.DARKEN),
-        ("darker", se.DARKEN),
-        ("dark mood", se.DARKEN),
-        ("make it night", se.DARKEN),
-        ("more contrast", se.CONTRAST),
-        ("punchy", se.CONTRAST),
-        ("dramatic", se.CONTRAST),
-        ("blur", se.BLUR),
-        ("blurry background", se.BLUR),
-        ("dreamy", se.BLUR),
-        ("soft focus", se.BLUR),
-        ("sharpen", se.SHARPEN),
-        ("sharper", se.SHARPEN),
-        ("crisp details", se.SHARPEN),
-        ("slow motion", se.SLOW_MOTION),
-        ("slow-mo", se.SLOW_MOTION),
-        ("SLOWMO", se.SLOW_MOTION),
-        ("slow down the video", se.SLOW_MOTION),
-        ("a little slower", se.SLOW_MOTION),
-        ("speed up", se.SPEED_UP),
-        ("faster", se.SPEED_UP),
-        ("fast forward", se.SPEED_UP),
-        ("timelapse", se.SPEED_UP),
-        ("time-lapse effect", se.SPEED_UP),
+        ("make it black and white", prompts.BLACK_AND_WHITE),
+        ("B&W please", prompts.BLACK_AND_WHITE),
+        ("black & white", prompts.BLACK_AND_WHITE),
+        ("Grayscale", prompts.BLACK_AND_WHITE),
+        ("greyscale look", prompts.BLACK_AND_WHITE),
+        ("monochrome", prompts.BLACK_AND_WHITE),
+        ("film noir style", prompts.BLACK_AND_WHITE),
+        ("warm", prompts.WARM),
+        ("a bit warmer", prompts.WARM),
+        ("golden hour light", prompts.WARM),
+        ("cool", prompts.COOL),
+        ("cooler tones", prompts.COOL),
+        ("cold winter look", prompts.COOL),
+        ("add a blue tint", prompts.COOL),
+        ("vintage", prompts.VINTAGE),
+        ("sepia", prompts.VINTAGE),
+        ("retro vibe", prompts.VINTAGE),
+        ("like an old film", prompts.VINTAGE),
+        ("brighten it", prompts.BRIGHTEN),
+        ("brighter", prompts.BRIGHTEN),
+        ("bright and airy", prompts.BRIGHTEN),
+        ("darken", prompts.DARKEN),
+        ("darker", prompts.DARKEN),
+        ("dark mood", prompts.DARKEN),
+        ("make it night", prompts.DARKEN),
+        ("more contrast", prompts.CONTRAST),
+        ("punchy", prompts.CONTRAST),
+        ("dramatic", prompts.CONTRAST),
+        ("blur", prompts.BLUR),
+        ("blurry background", prompts.BLUR),
+        ("dreamy", prompts.BLUR),
+        ("soft focus", prompts.BLUR),
+        ("sharpen", prompts.SHARPEN),
+        ("sharper", prompts.SHARPEN),
+        ("crisp details", prompts.SHARPEN),
+        ("slow motion", prompts.SLOW_MOTION),
+        ("slow-mo", prompts.SLOW_MOTION),
+        ("SLOWMO", prompts.SLOW_MOTION),
+        ("slow down the video", prompts.SLOW_MOTION),
+        ("a little slower", prompts.SLOW_MOTION),
+        ("speed up", prompts.SPEED_UP),
+        ("faster", prompts.SPEED_UP),
+        ("fast forward", prompts.SPEED_UP),
+        ("timelapse", prompts.SPEED_UP),
+        ("time-lapse effect", prompts.SPEED_UP),
     ],
 )
 def test_each_keyword_picks_its_edit(prompt: str, expected: Edit) -> None:
@@ -74,36 +74,36 @@ def test_each_keyword_picks_its_edit(prompt: str, expected: Edit) -> None:
 
 
 def test_speed_edits_change_speed_only() -> None:
-    assert se.SLOW_MOTION.speed == 0.5
-    assert se.SPEED_UP.speed == 2.0
-    assert se.WARM.speed == 1.0
+    assert prompts.SLOW_MOTION.speed == 0.5
+    assert prompts.SPEED_UP.speed == 2.0
+    assert prompts.WARM.speed == 1.0
 
 
 def test_several_edits_combine_in_a_stable_order() -> None:
-    expected = [se.WARM, se.CONTRAST, se.SLOW_MOTION]
+    expected = [prompts.WARM, prompts.CONTRAST, prompts.SLOW_MOTION]
     assert choose_edits("Add cinematic color grading with warm tones and slow motion") == expected
     assert choose_edits("slow motion, contrast, warm") == expected
     assert choose_edits("SHARPEN and black and white, slow-mo") == [
-        se.BLACK_AND_WHITE,
-        se.SHARPEN,
-        se.SLOW_MOTION,
+        prompts.BLACK_AND_WHITE,
+        prompts.SHARPEN,
+        prompts.SLOW_MOTION,
     ]
 
 
 def test_duplicates_count_once() -> None:
-    assert choose_edits("warm, warmer, warmth, golden") == [se.WARM]
+    assert choose_edits("warm, warmer, warmth, golden") == [prompts.WARM]
 
 
 @pytest.mark.parametrize(
     ("prompt", "expected"),
     [
-        ("slow motion and then speed up", [se.SLOW_MOTION]),
-        ("speed up, no wait, slow motion", [se.SPEED_UP]),
-        ("brighten, then darken", [se.BRIGHTEN]),
-        ("darker and brighter", [se.DARKEN]),
-        ("blur but also sharpen", [se.BLUR]),
-        ("cool and warm", [se.COOL]),
-        ("black and white with warm tones", [se.BLACK_AND_WHITE]),
+        ("slow motion and then speed up", [prompts.SLOW_MOTION]),
+        ("speed up, no wait, slow motion", [prompts.SPEED_UP]),
+        ("brighten, then darken", [prompts.BRIGHTEN]),
+        ("darker and brighter", [prompts.DARKEN]),
+        ("blur but also sharpen", [prompts.BLUR]),
+        ("cool and warm", [prompts.COOL]),
+        ("black and white with warm tones", [prompts.BLACK_AND_WHITE]),
     ],
 )
 def test_contradictions_keep_the_first_mentioned(prompt: str, expected: list[Edit]) -> None:
@@ -112,21 +112,21 @@ def test_contradictions_keep_the_first_mentioned(prompt: str, expected: list[Edi
 
 def test_whole_words_only() -> None:
     # "darkness", "coolant", "sharpie", "warmup" and "blurb" contain keywords but are other words.
-    assert choose_edits("darkness, coolant, sharpie, warmup, blurb") == [se.DEFAULT_EDIT]
+    assert choose_edits("darkness, coolant, sharpie, warmup, blurb") == [prompts.DEFAULT_EDIT]
 
 
 def test_negated_keywords_are_not_edits() -> None:
-    assert choose_edits("no blur, just make it warmer") == [se.WARM]
-    assert choose_edits("warm, but not too dark") == [se.WARM]
-    assert choose_edits("without slow motion") == [se.DEFAULT_EDIT]
+    assert choose_edits("no blur, just make it warmer") == [prompts.WARM]
+    assert choose_edits("warm, but not too dark") == [prompts.WARM]
+    assert choose_edits("without slow motion") == [prompts.DEFAULT_EDIT]
 
 
 def test_no_keyword_gets_the_default_enhancement() -> None:
     edits = choose_edits("make it look like a watercolor painting")
-    assert edits == [se.DEFAULT_EDIT]
+    assert edits == [prompts.DEFAULT_EDIT]
     assert edits[0].video_filters
     assert edits[0].speed == 1.0
-    assert choose_edits("") == [se.DEFAULT_EDIT]
+    assert choose_edits("") == [prompts.DEFAULT_EDIT]
 
 
 # --- edit_video --------------------------------------------------------------------------------
@@ -232,7 +232,8 @@ def test_other_edits_make_valid_video(clip: Path, tmp_path: Path, prompt: str) -
 def test_all_edits_together(clip: Path, tmp_path: Path) -> None:
     edits = choose_edits("vintage, dreamy, dark, dramatic, time-lapse")
     assert [e.name for e in edits] == [
-        e.name for e in (se.VINTAGE, se.DARKEN, se.CONTRAST, se.BLUR, se.SPEED_UP)
+        e.name
+        for e in (prompts.VINTAGE, prompts.DARKEN, prompts.CONTRAST, prompts.BLUR, prompts.SPEED_UP)
     ]
     info = edit_video(clip, tmp_path / "out.mp4", edits)
     assert info.duration == pytest.approx(1.0, rel=0.1)
