@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import sqlite3
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
+
+import aiosqlite
 
 from bot.domain.records import ACTIVE_TASK_STATES, DraftState, Task, TaskState
 from storage.db import Database
@@ -70,63 +73,27 @@ class TaskRepository:
         transaction, so two presses of Submit (or two cards at once) cannot slip past either.
         """
         async with self._db.transaction() as conn:
-            found = list(
-                await conn.execute_fetchall(
-                    "SELECT d.*, t.id AS task_id, "
-                    f"(SELECT COUNT(*) FROM tasks WHERE user_id = ?1 AND state IN {_ACTIVE_SQL}) "
-                    "AS active, "
-                    "(SELECT COUNT(*) FROM tasks WHERE user_id = ?1 AND created_at >= ?3 "
-                    f"AND {_COUNTS_TOWARDS_DAILY}) AS today "
-                    "FROM drafts d LEFT JOIN tasks t ON t.draft_id = d.id "
-                    "WHERE d.id = ?2 AND d.user_id = ?1",
-                    (user_id, draft_id, quota.day_started_at),
-                )
-            )
-            draft = found[0] if found else None
+            draft = await _draft_and_counts(conn, draft_id, user_id, quota.day_started_at)
             if draft is None or draft["state"] != DraftState.PENDING or draft["prompt"] is None:
                 existing = draft["task_id"] if draft is not None else None
                 return Claim(None, ClaimRefusal.DRAFT_GONE, existing)
-            if quota.max_active is not None and draft["active"] >= quota.max_active:
-                return Claim(None, ClaimRefusal.ACTIVE_LIMIT)
-            if quota.daily_limit is not None and draft["today"] >= quota.daily_limit:
-                return Claim(None, ClaimRefusal.DAILY_LIMIT)
-            if draft["media_token"] is not None:
-                # The upload must still be there; from now on the task holds it.
-                cursor = await conn.execute(
-                    "UPDATE media SET expires_at = NULL WHERE token = ? "
-                    "AND (expires_at IS NULL OR expires_at > ?)",
-                    (draft["media_token"], now),
-                )
-                if cursor.rowcount != 1:
-                    return Claim(None, ClaimRefusal.MEDIA_GONE)
+            over = _over_limit(draft, quota)
+            if over is not None:
+                return Claim(None, over)
+            if not await _hold_upload(conn, draft["media_token"], now):
+                return Claim(None, ClaimRefusal.MEDIA_GONE)
             await conn.execute(
                 "UPDATE drafts SET state = ?, updated_at = ? WHERE id = ?",
                 (DraftState.SUBMITTED, now, draft_id),
             )
-            created = await conn.execute_fetchall(
-                """
-                INSERT INTO tasks (user_id, chat_id, draft_id, provider, video_url, prompt, state,
-                                   status_message_id, created_at, next_check_at, callback_token,
-                                   mode, first_frame_url, media_token)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                RETURNING *
-                """,
-                (
-                    user_id,
-                    draft["chat_id"],
-                    draft_id,
-                    provider,
-                    draft["video_url"],
-                    draft["prompt"],
-                    TaskState.QUEUED,
-                    draft["card_message_id"],
-                    now,
-                    now,
-                    callback_token,
-                    draft["mode"],
-                    draft["first_frame_url"],
-                    draft["media_token"],
-                ),
+            created = await _insert_task(
+                conn,
+                draft,
+                draft_id=draft_id,
+                user_id=user_id,
+                provider=provider,
+                callback_token=callback_token,
+                now=now,
             )
         return Claim(from_row(Task, next(iter(created))))
 
@@ -287,3 +254,87 @@ class TaskRepository:
             f"SELECT * FROM tasks WHERE state IN ({marks}) ORDER BY id", tuple(states)
         )
         return [from_row(Task, r) for r in rows]
+
+
+# The steps of TaskRepository.claim_draft, each on the connection of its one transaction.
+
+
+async def _draft_and_counts(
+    conn: aiosqlite.Connection, draft_id: int, user_id: int, day_started_at: float
+) -> sqlite3.Row | None:
+    """The user's draft, the task it already became (task_id), and the user's active tasks
+    and tasks counting towards today's limit (active, today); None if the user has no such
+    draft."""
+    found = list(
+        await conn.execute_fetchall(
+            "SELECT d.*, t.id AS task_id, "
+            f"(SELECT COUNT(*) FROM tasks WHERE user_id = ?1 AND state IN {_ACTIVE_SQL}) "
+            "AS active, "
+            "(SELECT COUNT(*) FROM tasks WHERE user_id = ?1 AND created_at >= ?3 "
+            f"AND {_COUNTS_TOWARDS_DAILY}) AS today "
+            "FROM drafts d LEFT JOIN tasks t ON t.draft_id = d.id "
+            "WHERE d.id = ?2 AND d.user_id = ?1",
+            (user_id, draft_id, day_started_at),
+        )
+    )
+    return found[0] if found else None
+
+
+def _over_limit(draft: sqlite3.Row, quota: Quota) -> ClaimRefusal | None:
+    """The limit one more task would pass (the active tasks' first), or None."""
+    if quota.max_active is not None and draft["active"] >= quota.max_active:
+        return ClaimRefusal.ACTIVE_LIMIT
+    if quota.daily_limit is not None and draft["today"] >= quota.daily_limit:
+        return ClaimRefusal.DAILY_LIMIT
+    return None
+
+
+async def _hold_upload(conn: aiosqlite.Connection, media_token: str | None, now: float) -> bool:
+    """Whether the draft's upload, if it has one, is still there; from now on the task holds
+    it (it no longer expires)."""
+    if media_token is None:
+        return True
+    cursor = await conn.execute(
+        "UPDATE media SET expires_at = NULL WHERE token = ? "
+        "AND (expires_at IS NULL OR expires_at > ?)",
+        (media_token, now),
+    )
+    return cursor.rowcount == 1
+
+
+async def _insert_task(
+    conn: aiosqlite.Connection,
+    draft: sqlite3.Row,
+    *,
+    draft_id: int,
+    user_id: int,
+    provider: str,
+    callback_token: str,
+    now: float,
+) -> Iterable[sqlite3.Row]:
+    """Insert the draft's task, queued; its row comes back (RETURNING *)."""
+    return await conn.execute_fetchall(
+        """
+        INSERT INTO tasks (user_id, chat_id, draft_id, provider, video_url, prompt, state,
+                           status_message_id, created_at, next_check_at, callback_token,
+                           mode, first_frame_url, media_token)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        RETURNING *
+        """,
+        (
+            user_id,
+            draft["chat_id"],
+            draft_id,
+            provider,
+            draft["video_url"],
+            draft["prompt"],
+            TaskState.QUEUED,
+            draft["card_message_id"],
+            now,
+            now,
+            callback_token,
+            draft["mode"],
+            draft["first_frame_url"],
+            draft["media_token"],
+        ),
+    )
