@@ -36,6 +36,26 @@ class JobStatus:
     error_message: str | None = None  # the provider's own words, when it gave any
     detail: str = ""  # technical detail for admins and logs
 
+    @classmethod
+    def running(cls, detail: str) -> JobStatus:
+        return cls(JobState.RUNNING, detail=detail)
+
+    @classmethod
+    def finished(cls, result_url: str | None, detail: str) -> JobStatus:
+        """The provider says the job is done: SUCCEEDED with its result, or FAILED
+        (RESULT_UNAVAILABLE) when the answer names no result."""
+        if result_url is None:
+            return cls(
+                JobState.FAILED, failure=Failure.RESULT_UNAVAILABLE, detail=f"{detail}, no result"
+            )
+        return cls(JobState.SUCCEEDED, result_url=result_url, detail=detail)
+
+    @classmethod
+    def failed(cls, error_message: str | None, detail: str) -> JobStatus:
+        """The provider says the generation failed, in `error_message` when it says why."""
+        failure = Failure.GENERATION_FAILED
+        return cls(JobState.FAILED, failure=failure, error_message=error_message, detail=detail)
+
 
 class ProviderError(Exception):
     """The provider refused a request or could not be reached.

@@ -17,7 +17,13 @@ from bot.domain.capabilities import Capabilities
 from bot.domain.failures import Failure
 from bot.net.ratelimit import WindowLimiter
 from bot.net.retry import Backoff, with_retries
-from bot.providers.base import ProviderError, SubmitOutcomeUnknownError, SubmitRequest
+from bot.providers.base import (
+    CallbackEvent,
+    CallbackRejectedError,
+    ProviderError,
+    SubmitOutcomeUnknownError,
+    SubmitRequest,
+)
 
 T = TypeVar("T")
 
@@ -34,6 +40,15 @@ NOT_SENT = (
 GATEWAY_GAVE_UP = frozenset({502, 504})
 # Errors after which the same question may well get an answer a little later.
 TRANSIENT_CODES = frozenset({429, 455, 500, 502, 503, 504})
+# What HTTP-like error codes mean where the providers agree; each adds its own.
+HTTP_FAILURES: dict[int, Failure] = {
+    400: Failure.INVALID_REQUEST,
+    401: Failure.PROVIDER_AUTH,
+    403: Failure.PROVIDER_AUTH,
+    404: Failure.NOT_FOUND,
+    422: Failure.INVALID_REQUEST,
+    429: Failure.RATE_LIMITED,
+}
 
 
 class ProviderHttp:
@@ -172,6 +187,11 @@ def json_object(response: httpx.Response) -> dict[str, Any] | None:
     return payload if isinstance(payload, dict) else None
 
 
+def present(**fields: Any) -> dict[str, Any]:
+    """The fields that have a value, in order: a body leaves out the options not chosen."""
+    return {name: value for name, value in fields.items() if value}
+
+
 def text_field(payload: Mapping[str, Any] | None, *names: str) -> str | None:
     """The first of `names` that holds a non-empty string."""
     for name in names:
@@ -183,31 +203,40 @@ def text_field(payload: Mapping[str, Any] | None, *names: str) -> str | None:
 
 class HttpProvider:
     """What the providers behind an HTTP API share: their ProviderHttp (one client, the sending
-    rules), closing it, and waiting for a submit turn. KIE.ai, Segmind and Luma build on it."""
+    rules), closing it, waiting for a submit turn, the submit, reading answers and refusals.
+    KIE.ai, Segmind and Luma build on it. By default a provider does not call back and reports
+    no credits; those that do say how."""
 
     name: str
-    capabilities: Capabilities
+    capabilities: Capabilities  # set before HttpProvider.__init__ runs: it names the provider
     SUBMIT_PATH: ClassVar[str]
+    JOB_ID_FIELD: ClassVar[str]  # where the submit answer names the new job
+    FAILURES: ClassVar[Mapping[int, Failure]]  # what the provider's error codes mean
+    ERROR_FIELD: ClassVar[str]  # where an error answer says why
     SUBMIT_RETRY_CODES: ClassVar[frozenset[int]] = frozenset({429})
 
     def __init__(
         self,
         *,
-        display_name: str,
         base_url: str,
-        headers: Mapping[str, str],
-        timeout: float,
-        backoff: Backoff | None,
+        api_key: str,
+        timeout: float = 30.0,
+        backoff: Backoff | None = None,
         submit_rate: tuple[int, float] | None = None,
     ) -> None:
+        """`submit_rate`: the provider's own limit, as for ProviderHttp."""
         self._http = ProviderHttp(
-            display_name=display_name,
+            display_name=self.capabilities.display_name,
             base_url=base_url,
-            headers=headers,
+            headers=self._auth_headers(api_key),
             timeout=timeout,
             backoff=backoff or Backoff(),
             submit_rate=submit_rate,
         )
+
+    @staticmethod
+    def _auth_headers(api_key: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {api_key}"}
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -216,8 +245,7 @@ class HttpProvider:
         await self._http.wait_for_submit_turn()
 
     async def submit(self, request: SubmitRequest) -> str:
-        """Send the job; its id at the provider. The provider says where (SUBMIT_PATH), in what
-        body (_submit_body), which refusals are worth a retry, and where the id is (_job_id)."""
+        """Send the job (to SUBMIT_PATH, the body _submit_body makes); its id at the provider."""
         return await self._http.submit(
             self.SUBMIT_PATH,
             self._submit_body(request),
@@ -229,4 +257,30 @@ class HttpProvider:
         raise NotImplementedError
 
     def _job_id(self, response: httpx.Response) -> str:
-        raise NotImplementedError
+        payload = self._payload(response)
+        job_id = text_field(payload if isinstance(payload, dict) else None, self.JOB_ID_FIELD)
+        if job_id is None:
+            raise SubmitOutcomeUnknownError(
+                f"{self.capabilities.display_name} answered HTTP {response.status_code} "
+                f"without a {self.JOB_ID_FIELD}"
+            )
+        return job_id
+
+    def _payload(self, response: httpx.Response) -> Any:
+        """What an answer carries (by default its JSON object, None when there is none); for an
+        error answer, its refusal is raised."""
+        if not response.is_success:
+            raise self._refusal(response)
+        return json_object(response)
+
+    def _refusal(self, response: httpx.Response) -> ProviderError:
+        message = text_field(json_object(response), self.ERROR_FIELD)
+        return self._http.refusal(response, self.FAILURES, message=message)
+
+    def parse_callback(
+        self, payload: object, headers: Mapping[str, str], now: float
+    ) -> CallbackEvent:
+        raise CallbackRejectedError(404, f"{self.capabilities.display_name} does not call back")
+
+    async def credit_balance(self) -> float | None:
+        return None

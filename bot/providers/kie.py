@@ -12,7 +12,7 @@ import hmac
 import json
 import logging
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -24,13 +24,11 @@ from bot.net.retry import Backoff
 from bot.providers.base import (
     CallbackEvent,
     CallbackRejectedError,
-    JobState,
     JobStatus,
     ProviderError,
-    SubmitOutcomeUnknownError,
     SubmitRequest,
 )
-from bot.providers.http import HttpProvider, json_object, text_field
+from bot.providers.http import HTTP_FAILURES, HttpProvider, json_object, present, text_field
 
 log = logging.getLogger(__name__)
 
@@ -39,20 +37,6 @@ RECORD_INFO_PATH = "/api/v1/modify/record-info"
 CREDIT_PATH = "/api/v1/chat/credit"
 # KIE takes at most 20 new generation requests per 10 s per account and drops the rest.
 SUBMIT_RATE = (20, 10.0)
-
-_CODE_FAILURES: dict[int, Failure] = {
-    400: Failure.INVALID_REQUEST,
-    401: Failure.PROVIDER_AUTH,
-    402: Failure.INSUFFICIENT_CREDITS,
-    403: Failure.VIDEO_UNREACHABLE,
-    404: Failure.NOT_FOUND,
-    422: Failure.INVALID_REQUEST,
-    429: Failure.RATE_LIMITED,
-    455: Failure.MAINTENANCE,
-    501: Failure.GENERATION_FAILED,
-    505: Failure.FEATURE_DISABLED,
-}
-# Codes that certainly mean "not accepted, nothing started": the only ones a submit retries.
 
 # Signed callbacks older (or newer) than this are refused: a captured one cannot be replayed later.
 SIGNATURE_MAX_AGE_SECONDS = 300
@@ -118,6 +102,17 @@ class KieProvider(HttpProvider):
     """One client for KIE.ai and Apikley; they differ only in base URL and key."""
 
     SUBMIT_PATH = GENERATE_PATH
+    JOB_ID_FIELD = "taskId"  # in the envelope's data
+    FAILURES: ClassVar[Mapping[int, Failure]] = {
+        **HTTP_FAILURES,
+        402: Failure.INSUFFICIENT_CREDITS,
+        403: Failure.VIDEO_UNREACHABLE,
+        455: Failure.MAINTENANCE,
+        501: Failure.GENERATION_FAILED,
+        505: Failure.FEATURE_DISABLED,
+    }
+    ERROR_FIELD = "msg"
+    # Codes that certainly mean "not accepted, nothing started": the only ones a submit retries.
     SUBMIT_RETRY_CODES = frozenset({429, 455})  # 455: KIE's "under maintenance"
 
     def __init__(
@@ -137,41 +132,30 @@ class KieProvider(HttpProvider):
         self._hmac_key = webhook_hmac_key.encode()
         self._watermark = watermark
         super().__init__(
-            display_name=display_name,
             base_url=base_url,
-            headers={"Authorization": f"Bearer {api_key}"},
+            api_key=api_key,
             timeout=timeout,
             backoff=backoff,
             submit_rate=SUBMIT_RATE,
         )
 
     def _submit_body(self, request: SubmitRequest) -> dict[str, Any]:
-        body = {"prompt": request.prompt, "videoUrl": request.video_url}
-        if request.callback_url:
-            body["callBackUrl"] = request.callback_url
-        if self._watermark:
-            body["watermark"] = self._watermark
-        return body
-
-    def _job_id(self, response: httpx.Response) -> str:
-        data = self._unwrap(response)
-        task_id = data.get("taskId") if isinstance(data, dict) else None
-        if not isinstance(task_id, str) or not task_id:
-            raise SubmitOutcomeUnknownError(
-                f"{self.capabilities.display_name} said success but sent no taskId: {data!r}"
-            )
-        return task_id
+        return {
+            "prompt": request.prompt,
+            "videoUrl": request.video_url,
+            **present(callBackUrl=request.callback_url, watermark=self._watermark),
+        }
 
     async def status(self, job_id: str) -> JobStatus:
         return await self._http.query(
             RECORD_INFO_PATH,
             params={"taskId": job_id},
-            read=lambda response: self._parse_record(job_id, self._unwrap(response)),
+            read=lambda response: self._parse_record(job_id, self._payload(response)),
             what=f"status of {job_id}",
         )
 
     async def credit_balance(self) -> float | None:
-        data = await self._http.query(CREDIT_PATH, read=self._unwrap, what="credit balance")
+        data = await self._http.query(CREDIT_PATH, read=self._payload, what="credit balance")
         return float(data) if isinstance(data, int | float) and not isinstance(data, bool) else None
 
     def _parse_record(self, job_id: str, data: Any) -> JobStatus:
@@ -188,25 +172,14 @@ class KieProvider(HttpProvider):
         if record.error_code is not None or record.error_message:
             detail += f" errorCode={record.error_code!r} errorMessage={record.error_message!r}"
         if flag in _SUCCESS_FLAGS:
-            if record.result_url is None:
-                return JobStatus(
-                    JobState.FAILED,
-                    failure=Failure.RESULT_UNAVAILABLE,
-                    detail=detail + " but no result URL",
-                )
-            return JobStatus(JobState.SUCCEEDED, result_url=record.result_url, detail=detail)
+            return JobStatus.finished(record.result_url, detail)
         if flag in _FAILED_FLAGS:
-            return JobStatus(
-                JobState.FAILED,
-                failure=Failure.GENERATION_FAILED,
-                error_message=record.error_message or None,
-                detail=detail,
-            )
+            return JobStatus.failed(record.error_message or None, detail)
         if flag not in (0, None):
             log.warning(
                 "Unknown %s status flag %r for %s; treating it as running", self.name, flag, job_id
             )
-        return JobStatus(JobState.RUNNING, detail=detail)
+        return JobStatus.running(detail)
 
     def parse_callback(
         self, payload: object, headers: Mapping[str, str], now: float
@@ -221,28 +194,23 @@ class KieProvider(HttpProvider):
         data = payload.get("data")
         if isinstance(data, dict):  # {"code": 200|500, "msg": ..., "data": {"taskId", ...}}
             job_id = data.get("taskId") or data.get("task_id")
-            status: JobStatus | None = None
-            if _as_int(payload.get("code")) == 200:
-                urls = data.get("resultUrls")
-                url = (
-                    next((u for u in urls if isinstance(u, str) and u), None)
-                    if isinstance(urls, list)
-                    else None
-                )
-                if url:
-                    status = JobStatus(JobState.SUCCEEDED, result_url=url, detail="callback")
+            status = _envelope_status(payload, data)
         else:  # seed 003's flat shape: {"taskId", "status", "videoUrl", ...}
             job_id = payload.get("taskId") or payload.get("task_id")
-            try:
-                status = self._parse_record(str(job_id), payload) if job_id else None
-            except ProviderError:
-                status = None  # an odd body: ask record-info instead
-            if status is not None and status.state == JobState.FAILED and not status.error_message:
-                status = None  # ask record-info for the reason
+            status = self._flat_status(str(job_id), payload) if job_id else None
         if not isinstance(job_id, str) or not job_id:
             raise CallbackRejectedError(400, "the body names no taskId")
         self._check_signature(job_id, headers, now)
         return CallbackEvent(job_id, status)
+
+    def _flat_status(self, job_id: str, payload: dict[str, Any]) -> JobStatus | None:
+        """The flat callback's status; None (ask record-info) for an odd body, or for a failure
+        that does not say why."""
+        try:
+            status = self._parse_record(job_id, payload)
+        except ProviderError:
+            return None
+        return None if status.failure is not None and not status.error_message else status
 
     def _check_signature(self, job_id: str, headers: Mapping[str, str], now: float) -> None:
         """X-Webhook-Signature = base64(HMAC-SHA256(taskId + "." + timestamp, key))."""
@@ -260,7 +228,7 @@ class KieProvider(HttpProvider):
         if not hmac.compare_digest(expected.encode(), signature.encode()):
             raise CallbackRejectedError(401, "the callback's signature does not match")
 
-    def _unwrap(self, response: httpx.Response) -> Any:
+    def _payload(self, response: httpx.Response) -> Any:
         """The envelope's `data`; ProviderError for an error in any form (often inside HTTP 200)."""
         envelope = json_object(response) or {}
         code = _as_int(envelope.get("code"))
@@ -268,9 +236,18 @@ class KieProvider(HttpProvider):
             return envelope.get("data")
         if code is None or code == 200:
             code = response.status_code
-        raise self._http.refusal(
-            response, _CODE_FAILURES, code=code, message=text_field(envelope, "msg")
-        )
+        message = text_field(envelope, self.ERROR_FIELD)
+        raise self._http.refusal(response, self.FAILURES, code=code, message=message)
+
+
+def _envelope_status(payload: dict[str, Any], data: dict[str, Any]) -> JobStatus | None:
+    """The envelope callback's status: its success form names the result; its failure form says
+    nothing of why (None: ask record-info)."""
+    urls = data.get("resultUrls")
+    if _as_int(payload.get("code")) != 200 or not isinstance(urls, list):
+        return None
+    url = next((u for u in urls if isinstance(u, str) and u), None)
+    return None if url is None else JobStatus.finished(url, "callback")
 
 
 def _as_int(value: object) -> int | None:

@@ -8,7 +8,7 @@ secret per-task URL is what authenticates it). Errors are `{"detail": ...}` with
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import httpx
 
@@ -19,28 +19,16 @@ from bot.net.retry import Backoff
 from bot.providers.base import (
     CallbackEvent,
     CallbackRejectedError,
-    JobState,
     JobStatus,
     ProviderError,
-    SubmitOutcomeUnknownError,
     SubmitRequest,
 )
-from bot.providers.http import HttpProvider, json_object, text_field
+from bot.providers.http import HTTP_FAILURES, HttpProvider, json_object, present, text_field
 
-MODIFY_PATH = "/generations/video/modify"
 CREDITS_PATH = "/credits"
 LumaModel = Literal["ray-2", "ray-flash-2"]
 MAX_INPUT_SECONDS: dict[str, float] = {"ray-2": 10, "ray-flash-2": 15}
 
-_FAILURES: dict[int, Failure] = {
-    400: Failure.INVALID_REQUEST,
-    401: Failure.PROVIDER_AUTH,
-    402: Failure.INSUFFICIENT_CREDITS,
-    403: Failure.PROVIDER_AUTH,
-    404: Failure.NOT_FOUND,
-    422: Failure.INVALID_REQUEST,
-    429: Failure.RATE_LIMITED,
-}
 _RUNNING = frozenset({"queued", "dreaming", "pending", "processing"})
 
 
@@ -61,7 +49,10 @@ def capabilities(model: str) -> Capabilities:
 
 class LumaProvider(HttpProvider):
     name = "luma"
-    SUBMIT_PATH = MODIFY_PATH
+    SUBMIT_PATH = "/generations/video/modify"
+    JOB_ID_FIELD = "id"
+    FAILURES: ClassVar[Mapping[int, Failure]] = {**HTTP_FAILURES, 402: Failure.INSUFFICIENT_CREDITS}
+    ERROR_FIELD = "detail"
 
     def __init__(
         self,
@@ -74,50 +65,28 @@ class LumaProvider(HttpProvider):
     ) -> None:
         self.capabilities = capabilities(model)
         self._model = model
-        super().__init__(
-            display_name="Luma",
-            base_url=base_url,
-            headers={"Authorization": f"Bearer {api_key}"},
-            timeout=timeout,
-            backoff=backoff,
-        )
+        super().__init__(base_url=base_url, api_key=api_key, timeout=timeout, backoff=backoff)
 
     def _submit_body(self, request: SubmitRequest) -> dict[str, Any]:
-        body: dict[str, Any] = {
+        first_frame = request.first_frame_url
+        return {
             "generation_type": "modify_video",
             "media": {"url": request.video_url},
             "model": self._model,
             "prompt": request.prompt,
+            **present(
+                mode=request.mode,
+                first_frame={"url": first_frame} if first_frame else None,
+                callback_url=request.callback_url,
+            ),
         }
-        if request.mode:
-            body["mode"] = request.mode
-        if request.first_frame_url:
-            body["first_frame"] = {"url": request.first_frame_url}
-        if request.callback_url:
-            body["callback_url"] = request.callback_url
-        return body
-
-    def _job_id(self, response: httpx.Response) -> str:
-        if not response.is_success:
-            raise self._refusal(response)
-        generation_id = text_field(json_object(response), "id")
-        if generation_id is None:
-            raise SubmitOutcomeUnknownError(
-                f"Luma answered HTTP {response.status_code} without a generation id"
-            )
-        return generation_id
 
     async def status(self, job_id: str) -> JobStatus:
         return await self._http.query(
             f"/generations/{job_id}",
-            read=lambda response: self._read_generation(job_id, response),
+            read=lambda response: generation_status(job_id, self._payload(response) or {}),
             what=f"status of {job_id}",
         )
-
-    def _read_generation(self, job_id: str, response: httpx.Response) -> JobStatus:
-        if not response.is_success:
-            raise self._refusal(response)
-        return generation_status(job_id, json_object(response) or {})
 
     def parse_callback(
         self, payload: object, headers: Mapping[str, str], now: float
@@ -135,9 +104,7 @@ class LumaProvider(HttpProvider):
 
     async def credit_balance(self) -> float | None:
         def read(response: httpx.Response) -> float | None:
-            if not response.is_success:
-                raise self._refusal(response)
-            balance = (json_object(response) or {}).get("credit_balance")
+            balance = (self._payload(response) or {}).get("credit_balance")
             return float(balance) if isinstance(balance, int | float) else None
 
         return await self._http.query(CREDITS_PATH, read=read, what="credit balance")
@@ -148,7 +115,7 @@ class LumaProvider(HttpProvider):
             return self._http.refusal(
                 response, {403: Failure.INSUFFICIENT_CREDITS}, message=message
             )
-        return self._http.refusal(response, _FAILURES, message=message)
+        return super()._refusal(response)
 
 
 def generation_status(job_id: str, generation: Mapping[str, Any]) -> JobStatus:
@@ -157,20 +124,12 @@ def generation_status(job_id: str, generation: Mapping[str, Any]) -> JobStatus:
     detail = f"Luma generation {job_id}: {state or 'no state'}"
     if state == "completed":
         assets = generation.get("assets")
-        url = text_field(assets if isinstance(assets, dict) else None, "video")
-        if url is None:
-            return JobStatus(
-                JobState.FAILED, failure=Failure.RESULT_UNAVAILABLE, detail=f"{detail}, no video"
-            )
-        return JobStatus(JobState.SUCCEEDED, result_url=url, detail=detail)
+        return JobStatus.finished(
+            text_field(assets if isinstance(assets, dict) else None, "video"), detail
+        )
     if state == "failed":
         reason = text_field(generation, "failure_reason")
-        return JobStatus(
-            JobState.FAILED,
-            failure=Failure.GENERATION_FAILED,
-            error_message=reason,
-            detail=f"{detail}: {reason}",
-        )
+        return JobStatus.failed(reason, f"{detail}: {reason}")
     if state in _RUNNING:
-        return JobStatus(JobState.RUNNING, detail=detail)
+        return JobStatus.running(detail)
     raise ProviderError(Failure.PROVIDER_ERROR, f"{detail}: an unknown state", retryable=True)
