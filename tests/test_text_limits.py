@@ -1,10 +1,10 @@
 """Every text the bot builds fits Telegram's limits by construction, whatever it is given.
 
-Each public function of bot/texts.py that returns text is in BUILDERS, with the kind of text it
-makes and strategies for its arguments that reach the longest values the bot can meet and beyond:
-names, links, prompts, reasons, provider ids and answers of up to HUGE characters, made of emoji
-(two UTF-16 code units each), HTML's special characters (several characters that count as one)
-and links with bidi controls in them. A function added to bot/texts.py without an entry here
+Each public function of the bot.texts package that returns text is in BUILDERS, with the kind of
+text it makes and strategies for its arguments that reach the longest values the bot can meet and
+beyond: names, links, prompts, reasons, provider ids and answers of up to HUGE characters, made of
+emoji (two UTF-16 code units each), HTML's special characters (several characters that count as
+one) and links with bidi controls in them. A function added to bot.texts without an entry here
 fails test_every_text_builder_is_checked.
 
 Limits, as Telegram counts them: UTF-16 code units of the text once its HTML markup is parsed
@@ -94,7 +94,7 @@ CAPABILITIES = st.sampled_from(
     ]
 )
 MODE = st.sampled_from(modes.ALL_MODES)
-# Sentences of bot/texts.py that other builders take: what prompt_problem() may say.
+# Sentences of bot.texts that other builders take: what prompt_problem() may say.
 PROMPT_PROBLEM = st.one_of(
     st.sampled_from([texts.PROMPT_EMPTY, texts.PROMPT_NO_WORDS, texts.PROMPT_NOT_ENGLISH]),
     st.builds(texts.prompt_too_long, COUNT, COUNT),
@@ -180,7 +180,7 @@ def builder(kind: Kind, *args: st.SearchStrategy[Any], **kwargs: st.SearchStrate
 
 
 M, P = Kind.MESSAGE, Kind.PART
-# Every public builder of bot/texts.py: what it makes, and the longest arguments it can get.
+# Every public builder of bot.texts: what it makes, and the longest arguments it can get.
 BUILDERS: dict[str, Builder] = {
     "format_duration": builder(Kind.PLAIN, SECONDS),
     "shorten": builder(
@@ -189,6 +189,7 @@ BUILDERS: dict[str, Builder] = {
     "show_link": builder(P, LINK, st.integers(1, texts.MESSAGE_LIMIT), href=st.booleans()),
     "welcome": builder(M, NAME, CAPABILITIES),
     "help_text": builder(M, CAPABILITIES),
+    "video_formats": builder(P, CAPABILITIES),
     "upload_failed": builder(M, TEXT),
     "upload_too_big_for_telegram": builder(M, SECONDS, COUNT),
     "caption_not_a_prompt": builder(M, PROMPT_PROBLEM),
@@ -282,11 +283,11 @@ BUILDERS: dict[str, Builder] = {
 
 
 def text_builders() -> set[str]:
-    """The public functions of bot/texts.py that return text."""
+    """The public functions of bot.texts (defined in its modules) that return text."""
     return {
         name
         for name, function in inspect.getmembers(texts, inspect.isfunction)
-        if function.__module__ == texts.__name__
+        if function.__module__.startswith(f"{texts.__name__}.")
         and not name.startswith("_")
         and typing.get_type_hints(function).get("return") is str
     }
@@ -295,7 +296,7 @@ def text_builders() -> set[str]:
 def test_every_text_builder_is_checked() -> None:
     builders = text_builders()
     assert builders - set(BUILDERS) == set(), "give these an entry in BUILDERS"
-    assert set(BUILDERS) - builders == set(), "these are not text builders of bot/texts.py"
+    assert set(BUILDERS) - builders == set(), "these are not text builders of bot.texts"
 
 
 def assert_fits(text: str, kind: Kind) -> None:

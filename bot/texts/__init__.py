@@ -1,0 +1,25 @@
+"""Every sentence the bot says, to users and to admins, in one package. Messages are HTML; user
+text is escaped here.
+
+One module a concern, so that each sentence is found, and will be translated, beside the ones
+it is read with:
+- formatting: limits, budgets and the helpers that make texts fit them;
+- start: /start, /help, the menu, refusals outside a request, the apology;
+- checks: what is wrong with a link, an upload or a prompt;
+- card: the confirmation card, its buttons and toasts, the limits at Submit;
+- tasks: a task for its user: status card, result, failures, /tasks and /status;
+- reports: reports to the admins, sent unasked;
+- admin: replies to the admins' commands, access decisions, broadcasts.
+
+Every public name is re-exported here: callers write `texts.NAME` (`from bot import texts`).
+"""
+
+from __future__ import annotations
+
+from bot.texts.admin import *  # noqa: F403
+from bot.texts.card import *  # noqa: F403
+from bot.texts.checks import *  # noqa: F403
+from bot.texts.formatting import *  # noqa: F403
+from bot.texts.reports import *  # noqa: F403
+from bot.texts.start import *  # noqa: F403
+from bot.texts.tasks import *  # noqa: F403

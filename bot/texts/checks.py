@@ -1,0 +1,185 @@
+"""What is wrong with a link, an uploaded file or a prompt: each refusal is one sentence for the
+user, said before anything is spent (bot.parsing, bot.services.preflight, the uploads)."""
+
+from __future__ import annotations
+
+from html import escape
+
+from bot.domain.capabilities import Capabilities
+from bot.texts.formatting import NAME_SHOWN, REASON_SHOWN, shorten, show_link
+
+__all__ = [
+    "LINK_BAD_PORT",
+    "LINK_TOO_LONG",
+    "LINK_WITHOUT_HOST",
+    "MORE_THAN_ONE_LINK",
+    "NOT_HTTP",
+    "NO_LINK",
+    "PREFLIGHT_UNCHECKED",
+    "PROMPT_EMPTY",
+    "PROMPT_NOT_ENGLISH",
+    "PROMPT_NO_WORDS",
+    "UPLOADS_NEED_WEBHOOK",
+    "UPLOAD_GONE",
+    "UPLOAD_NOT_A_VIDEO",
+    "UPLOAD_NOT_A_VIDEO_FILE",
+    "UPLOAD_REASON_LARGER",
+    "UPLOAD_REASON_NETWORK",
+    "UPLOAD_REASON_REFUSED",
+    "UPLOAD_REASON_SLOW",
+    "UPLOAD_STORAGE_FULL",
+    "UPLOAD_TOO_SLOW_TO_READ",
+    "caption_not_a_prompt",
+    "format_not_taken",
+    "link_not_found",
+    "link_not_public",
+    "link_refused",
+    "link_unreachable",
+    "not_a_video",
+    "prompt_too_long",
+    "upload_failed",
+    "upload_too_big_for_telegram",
+    "video_formats",
+    "video_too_big",
+    "video_too_long",
+]
+
+
+def video_formats(capabilities: Capabilities) -> str:
+    """The containers the provider takes, as a list for a sentence: `MP4, MOV or WEBM`."""
+    names = [f.upper() for f in capabilities.formats]
+    return ", ".join(names[:-1]) + " or " + names[-1] if len(names) > 1 else names[0]
+
+
+# --- a link and a prompt ------------------------------------------------------------------
+
+NO_LINK = (
+    "I need a link to the video. Send a public link that starts with https:// (or http://), "
+    "with your prompt in the same message or the next one."
+)
+NOT_HTTP = (
+    "Only http:// and https:// links work: the provider fetches the video from the web. "
+    "Please send a web link to the video."
+)
+LINK_WITHOUT_HOST = (
+    "That link looks broken: I can't find a host name in it. "
+    "Send the full address, like https://example.com/clip.mp4."
+)
+MORE_THAN_ONE_LINK = "Please send one video link at a time, with its prompt."
+LINK_BAD_PORT = (
+    "That link has a port number that cannot be right (the number after the host's colon must "
+    "be from 1 to 65535). Please check the link, or send it without the port."
+)
+LINK_TOO_LONG = "That link is too long (over 2,000 characters). Please send a shorter link."
+PROMPT_EMPTY = "The prompt is empty. In English, say how the video should change."
+PROMPT_NO_WORDS = (
+    "The prompt needs words: in English, say how the video should change, "
+    "for example “turn day into night”."
+)
+PROMPT_NOT_ENGLISH = (
+    "The provider understands only English prompts. Please write the prompt in English."
+)
+
+# --- a video sent as a file ---------------------------------------------------------------
+
+UPLOADS_NEED_WEBHOOK = (
+    "I can't take video files in this setup: the video service needs a public link to fetch "
+    "the video from, and this bot has no public address. Please upload the video somewhere "
+    "public and send me the link."
+)
+UPLOAD_STORAGE_FULL = (
+    "The bot's storage for uploaded videos is full right now. Please send a link to the video "
+    "instead, or try again later."
+)
+UPLOAD_GONE = (
+    "The video you sent for this request has been deleted since (uploads are kept for a day): "
+    "please send it again."
+)
+UPLOAD_NOT_A_VIDEO_FILE = "That file is not a video. Please send an MP4 or MOV video, or a link."
+
+
+# Why a file could not be had from Telegram (said inside upload_failed).
+UPLOAD_REASON_REFUSED = "Telegram would not give it"
+UPLOAD_REASON_LARGER = "the file is larger than Telegram said"
+UPLOAD_REASON_SLOW = "it took too long"
+UPLOAD_REASON_NETWORK = "the connection to Telegram failed"
+
+
+def upload_failed(reason: str) -> str:
+    return (
+        f"I couldn't get the file from Telegram ({escape(shorten(reason, REASON_SHOWN))}). "
+        "Please send it again."
+    )
+
+
+def upload_too_big_for_telegram(size_mb: float, limit_mb: int) -> str:
+    return (
+        f"This file is {size_mb:.0f} MB; Telegram lets bots download at most {limit_mb} MB. "
+        "Please send a link to the video instead."
+    )
+
+
+def caption_not_a_prompt(problem: str) -> str:
+    return f"I've got the video, but its caption can't be the prompt: {problem}"
+
+
+# --- what the video at a link (or an uploaded file) turned out to be ----------------------
+
+PREFLIGHT_UNCHECKED = (
+    "I couldn't check this video in advance (its server would not let me look). If the video "
+    "service can't use it, the task fails without a result."
+)
+UPLOAD_NOT_A_VIDEO = "I can't read a video in that file: please send an MP4 or MOV video."
+UPLOAD_TOO_SLOW_TO_READ = (
+    "I couldn't read that video quickly enough to check it. Please try again in a minute, or "
+    "send it as an MP4 or MOV video."
+)
+
+
+def link_unreachable(host: str) -> str:
+    return f"I couldn't reach {show_link(host)}. Check that the link is right and public."
+
+
+def link_not_found(status: int) -> str:
+    return (
+        f"That link answered {status} (not found): there is no video at that address any more, "
+        "or it is not public."
+    )
+
+
+def link_not_public(status: int) -> str:
+    return (
+        f"That link answered {status}: it needs a login or permission, and the video service "
+        "can only fetch public links."
+    )
+
+
+def link_refused(status: int) -> str:
+    return f"That link answered {status} instead of the video. Please check it."
+
+
+def not_a_video(content_type: str) -> str:
+    return (
+        f"That link leads to {escape(shorten(content_type, REASON_SHOWN))}, not to a video "
+        "file: send a link to the video itself, such as one ending in .mp4."
+    )
+
+
+def format_not_taken(found: str, capabilities: Capabilities) -> str:
+    return (
+        f"This video is a {escape(shorten(found.upper(), NAME_SHOWN))} file; "
+        f"{escape(capabilities.display_name)} takes "
+        f"{video_formats(capabilities)}."
+    )
+
+
+def video_too_big(size_mb: float, limit_mb: int) -> str:
+    return f"This video is {size_mb:.0f} MB; the limit is {limit_mb} MB."
+
+
+def video_too_long(seconds: float, limit: float) -> str:
+    return f"This video is {seconds:.1f} s long; the limit is {limit:g} s."
+
+
+def prompt_too_long(length: int, limit: int) -> str:
+    return f"Your prompt has {length} characters; the limit is {limit}. Please shorten it."

@@ -1,0 +1,120 @@
+"""What every text is built with: Telegram's limits, how much of a value is shown, durations,
+lengths as Telegram counts them, and shortening. No sentences here (a duration's units aside)."""
+
+from __future__ import annotations
+
+from html import escape
+from urllib.parse import quote
+
+__all__ = [
+    "BUTTON_LABEL_BYTES",
+    "CAPTION_LIMIT",
+    "DETAIL_SHOWN",
+    "HREF_LIMIT",
+    "LINK_SHOWN",
+    "MESSAGE_LIMIT",
+    "NAME_SHOWN",
+    "PROMPT_SHOWN",
+    "REASON_SHOWN",
+    "SAFE_MESSAGE_LENGTH",
+    "TASKS_LISTED",
+    "TOAST_LIMIT",
+    "format_duration",
+    "shorten",
+    "show_link",
+    "telegram_length",
+]
+
+# Telegram's limits, counted as telegram_length() counts (UTF-16 code units), after the HTML
+# markup is parsed away: a caption, a message, and the text of a callback query's answer (toast).
+CAPTION_LIMIT = 1024
+MESSAGE_LIMIT = 4096
+TOAST_LIMIT = 200
+# Reports to the admins are kept a little below MESSAGE_LIMIT.
+SAFE_MESSAGE_LENGTH = 4000
+# The Bot API documents no limit for a button's label: this one is the bot's own (the bytes
+# Telegram allows a button's callback data), so that a label fits a phone's button.
+BUTTON_LABEL_BYTES = 64
+
+# How much of a value the bot does not choose itself a message shows, in UTF-16 code units.
+# These budgets are what makes every message fit its limit whatever it is given (names, links,
+# prompts and provider answers of any length): tests/test_text_limits.py checks every builder
+# of bot.texts with the longest inputs. Only the display is shortened; what is stored and what
+# is sent to the provider stays whole.
+NAME_SHOWN = 64  # a name or username (Telegram allows 64 characters in a first name)
+LINK_SHOWN = 300  # a link: a longer one is shown as its start and its end
+PROMPT_SHOWN = 1600  # a whole prompt: the providers' 800 characters, even all emoji
+REASON_SHOWN = 300  # a sentence from elsewhere: a provider's message, a ban reason, an error
+DETAIL_SHOWN = 1000  # the technical detail of a task's failure, for the admins
+TASKS_LISTED = 25  # tasks listed in one message
+# Longest link given in full as the target of a shortened one (<a href>). The href does not
+# count towards MESSAGE_LIMIT, but towards Telegram's undocumented limit on the total size of a
+# message's entities (about 9,500); 2,048 is also the longest link the bot takes from users.
+HREF_LIMIT = 2048
+
+
+def format_duration(seconds: float) -> str:
+    """`42 s`, `3 min 20 s`, `2 h 05 min`, `3 d 4 h`."""
+    total = max(0, round(seconds))
+    if total < 60:
+        return f"{total} s"
+    minutes, secs = divmod(total, 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s" if secs else f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours} h {minutes:02d} min" if minutes else f"{hours} h"
+    days, hours = divmod(hours, 24)
+    return f"{days} d {hours} h" if hours else f"{days} d"
+
+
+def telegram_length(text: str) -> int:
+    """The length of `text` as Telegram counts it for its limits: in UTF-16 code units, in which
+    a character beyond the Basic Multilingual Plane (most emoji) takes two."""
+    return len(text) + sum(1 for c in text if c > "\uffff")
+
+
+def shorten(text: str, limit: int, *, keep_end: int = 0) -> str:
+    """Cut `text` to at most `limit` UTF-16 code units (as Telegram counts), marking the cut with
+    an ellipsis: at the end, or before the last `keep_end` units, which are kept (a link's file
+    name). Cuts fall between characters, so never inside a surrogate pair.
+
+    The one place where the bot trims text to fit Telegram's limits."""
+    if telegram_length(text) <= limit:
+        return text
+    if limit < 1:
+        return ""
+    end = _start_within(text[::-1], min(keep_end, limit - 1))[::-1]
+    return _start_within(text, limit - 1 - telegram_length(end)).rstrip() + "…" + end
+
+
+def _start_within(text: str, units: int) -> str:
+    """The longest start of `text` that takes at most `units` UTF-16 code units."""
+    used = 0
+    for index, char in enumerate(text):
+        used += 2 if char > "\uffff" else 1
+        if used > units:
+            return text[:index]
+    return text
+
+
+def show_link(url: str, limit: int = LINK_SHOWN, *, href: bool = False) -> str:
+    """HTML showing a link (or a host name) in at most `limit` UTF-16 code units of text.
+
+    Characters that are not printable (bidi controls such as U+202E, zero-width ones) are shown
+    percent-encoded: raw, they can make a link look like another (U+202E shows `…/gpj.exe` as
+    `…/exe.jpg`). Percent-encoded is how they travel in a request anyway, so the link shown is
+    still the same address.
+
+    A longer link is shown as its start (scheme, host, the path's beginning) and its end (the
+    file name) around an ellipsis. That is not an address, so it is set in <code>, where Telegram
+    makes no link of it (one would open the part before the ellipsis); with `href`, for a link
+    the reader must be able to open (a result), it is a link to the whole address instead, up to
+    HREF_LIMIT."""
+    shown = "".join(c if c.isprintable() else quote(c, safe="") for c in url)
+    short = shorten(shown, limit, keep_end=limit // 3)
+    if short == shown:
+        return escape(shown)
+    if href and telegram_length(shown) <= HREF_LIMIT:
+        return f'<a href="{escape(shown)}">{escape(short)}</a>'
+    return f"<code>{escape(short)}</code>"
