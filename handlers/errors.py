@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import traceback
-from html import escape
 
 from telegram import Update
 from telegram.error import TelegramError
@@ -35,7 +34,4 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         trace = "".join(traceback.format_exception(error))
         sender = update.effective_user if isinstance(update, Update) else None
         user = sender.id if sender else None
-        await rt.outbox.report_to_admins(
-            f"🐞 Unhandled error (user <code>{user}</code>): <code>{escape(repr(error))}</code>\n"
-            f"<pre>{escape(trace[-3000:])}</pre>"
-        )
+        await rt.outbox.report_to_admins(texts.report_unhandled(user, repr(error), trace))

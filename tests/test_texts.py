@@ -98,3 +98,16 @@ def test_a_caption_of_many_emoji_fits_telegrams_limit() -> None:
     assert texts.telegram_length(rendered) <= texts.CAPTION_LIMIT
     assert rendered.startswith("Task #123456: make it red <&> 🎨")
     assert rendered.endswith("🎨…")
+
+
+def test_an_unhandled_errors_report_shows_the_error_and_the_end_of_its_traceback() -> None:
+    trace = "Traceback (most recent call last):\n" + "x" * 5000 + '\nRuntimeError: "disk" & fire\n'
+    report = texts.report_unhandled(42, "RuntimeError('<disk> & fire')", trace)
+    assert report == (
+        "🐞 Unhandled error (user <code>42</code>): "
+        "<code>RuntimeError(&#x27;&lt;disk&gt; &amp; fire&#x27;)</code>\n"
+        f"<pre>{'x' * 2971}\nRuntimeError: &quot;disk&quot; &amp; fire\n</pre>"
+    )
+    assert texts.report_unhandled(None, "E()", "t") == (
+        "🐞 Unhandled error (user <code>None</code>): <code>E()</code>\n<pre>t</pre>"
+    )

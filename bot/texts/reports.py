@@ -21,8 +21,12 @@ __all__ = [
     "report_status_checks_failing",
     "report_task_failed",
     "report_unexpected",
+    "report_unhandled",
     "reports_held_back",
 ]
+
+# How much of an unhandled error's traceback its report shows: the end, in characters.
+_TRACE_SHOWN = 3000
 
 
 def report_status_checks_failing(task_id: int, attempts: int, detail: str) -> str:
@@ -61,6 +65,17 @@ def report_unexpected(where: str, error: str) -> str:
         f"🐞 Unexpected error in {escape(shorten(where, REASON_SHOWN))}: "
         f"<code>{escape(shorten(error, DETAIL_SHOWN))}</code>\n"
         "The traceback is in the bot's log."
+    )
+
+
+def report_unhandled(user_id: int | None, error: str, trace: str) -> str:
+    """An error no handler caught (handlers/errors.py), while handling an update from `user_id`:
+    `error` is its repr, `trace` its traceback. Unlike the other reports it is not shortened to
+    fit: one too long for HTML reaches the admins as shortened plain text (the Outbox's
+    fallback), the start of the error first."""
+    return (
+        f"🐞 Unhandled error (user <code>{user_id}</code>): <code>{escape(error)}</code>\n"
+        f"<pre>{escape(trace[-_TRACE_SHOWN:])}</pre>"
     )
 
 
