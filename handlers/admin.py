@@ -155,7 +155,7 @@ async def broadcast_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     broadcast_id = int(match["id"])
     if match["action"] == "send":
         started = await rt.broadcasts.confirm(query.from_user.id, broadcast_id)
-        await query.answer("Sending…" if started else texts.TOAST_CARD_GONE)
+        await query.answer(texts.TOAST_BROADCAST_SENDING if started else texts.TOAST_CARD_GONE)
     elif await rt.broadcasts.cancel(query.from_user.id, broadcast_id):
         await query.edit_message_text(texts.BROADCAST_CANCELLED)
         await query.answer()
@@ -181,7 +181,7 @@ async def _decide_command(
         await _reply(update, texts.ADMIN_USAGE["allow" if allow else "deny"])
         return
     rt = runtime(context)
-    admin = update.effective_user.first_name if update.effective_user else "an admin"
+    admin = update.effective_user.first_name if update.effective_user else texts.ADMIN_UNNAMED
     await _reply(update, await _decide(context, rt, args[0], allow=allow, by=admin))
 
 

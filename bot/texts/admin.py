@@ -25,12 +25,14 @@ __all__ = [
     "ADMIN_COMMANDS",
     "ADMIN_LIMIT_USAGE",
     "ADMIN_MAINTENANCE_OFF",
+    "ADMIN_UNNAMED",
     "ADMIN_USAGE",
     "BROADCAST_CANCELLED",
     "BUTTON_APPROVE",
     "BUTTON_BROADCAST_CANCEL",
     "BUTTON_DENY",
     "MAINTENANCE_DEFAULT",
+    "TOAST_BROADCAST_SENDING",
     "admin_access_decided",
     "admin_access_request",
     "admin_access_unchanged",
@@ -69,6 +71,8 @@ def _shorten_escaped(html: str, limit: int) -> str:
 
 BUTTON_APPROVE = "✅ Approve"
 BUTTON_DENY = "✖ Deny"
+# Who decided, in admin_access_decided, when Telegram does not say which admin it was.
+ADMIN_UNNAMED = "an admin"
 
 
 def _who(user: User) -> str:
@@ -292,6 +296,7 @@ def admin_redeliver_failed(task_id: int, why: str) -> str:
 
 BUTTON_BROADCAST_CANCEL = "✖ Cancel"
 BROADCAST_CANCELLED = "Broadcast cancelled; nothing was sent."
+TOAST_BROADCAST_SENDING = "Sending…"
 
 
 def button_broadcast_send(audience: int) -> str:
