@@ -43,26 +43,21 @@ _URL_SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.\-]+:")  # two letters at least:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m bot modify",
-        description="Run one Luma Modify job through the configured provider and save the result.",
+        description=texts.CLI_DESCRIPTION,
     )
-    p.add_argument("video", help="a public http(s) link to the video, or (sandbox) a file")
-    p.add_argument("prompt", help="how the video should change, in English")
-    p.add_argument("--out", type=Path, help="where to save the result (default: result-<job>.mp4)")
-    p.add_argument("--mode", help="edit strength, e.g. flex_1 (providers that offer it)")
-    p.add_argument("--first-frame", help="link to an image that guides the first frame")
-    p.add_argument(
-        "--interval",
-        type=_interval,
-        default=10.0,
-        help="seconds between status checks, at least 1 (default 10)",
-    )
+    p.add_argument("video", help=texts.CLI_HELP["video"])
+    p.add_argument("prompt", help=texts.CLI_HELP["prompt"])
+    p.add_argument("--out", type=Path, help=texts.CLI_HELP["--out"])
+    p.add_argument("--mode", help=texts.CLI_HELP["--mode"])
+    p.add_argument("--first-frame", help=texts.CLI_HELP["--first-frame"])
+    p.add_argument("--interval", type=_interval, default=10.0, help=texts.CLI_HELP["--interval"])
     return p
 
 
 def _interval(value: str) -> float:
     seconds = float(value)
     if not seconds >= 1:
-        raise argparse.ArgumentTypeError("must be at least 1 second")
+        raise argparse.ArgumentTypeError(texts.CLI_INTERVAL_TOO_SHORT)
     return seconds
 
 
@@ -74,28 +69,28 @@ def main(argv: list[str], settings: Settings) -> int:
 async def modify(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
     folder = args.out.parent if args.out else Path()
     if not (folder.is_dir() and os.access(folder, os.W_OK)):
-        say(out, f"Cannot save the result in {folder.resolve()}: no such folder, or not writable.")
+        say(out, texts.cli_cannot_save(str(folder.resolve())))
         return 1
     provider = create_provider(settings)
     try:
         request = _request(provider, args, settings.default_mode)
         job_id = await provider.submit(request)
-        say(out, f"Submitted to {provider.capabilities.display_name}: job {job_id}")
+        say(out, texts.cli_submitted(provider.capabilities.display_name, job_id))
         result_url = await _wait(
             provider, job_id, args.interval, settings.task_timeout_seconds, out
         )
         target = args.out or Path(f"result-{job_id[:12]}.mp4")
         await _save(provider, result_url, target, settings.allow_loopback_urls)
-        say(out, f"Saved the result to {target}")
+        say(out, texts.cli_saved(str(target)))
         return 0
     except _StopError as stop:
         say(out, str(stop))
         return 1
     except ProviderError as exc:
-        say(out, f"{texts.failure_reason(exc.failure, exc.message)} ({exc.detail})")
+        say(out, texts.cli_refused(exc.failure, exc.message, exc.detail))
         return 1
     except SubmitOutcomeUnknownError as exc:
-        say(out, f"No answer to the submit, so it may or may not be running: {exc}")
+        say(out, texts.cli_outcome_unknown(str(exc)))
         return 1
     finally:
         await provider.aclose()
@@ -111,12 +106,9 @@ def _request(provider: Provider, args: argparse.Namespace, default_mode: str) ->
     if not _URL_SCHEME.match(video):
         path = Path(video)
         if capabilities.local_results is None:
-            raise _StopError(
-                f"{capabilities.display_name} needs a public link to the video; a local file "
-                "works only with PROVIDER=sandbox."
-            )
+            raise _StopError(texts.cli_needs_public_link(capabilities.display_name))
         if not path.is_file():
-            raise _StopError(f"There is no file {path}.")
+            raise _StopError(texts.cli_no_such_file(str(path)))
         video = path.resolve().as_uri()
     else:
         link = parse_text(video)
@@ -127,10 +119,9 @@ def _request(provider: Provider, args: argparse.Namespace, default_mode: str) ->
         raise _StopError(problem)
     mode = args.mode or (default_mode if capabilities.modes else None)
     if mode and mode not in capabilities.modes:
-        offered = ", ".join(capabilities.modes) or "none"
-        raise _StopError(f"{capabilities.display_name} offers these modes: {offered}.")
+        raise _StopError(texts.cli_modes_offered(capabilities.display_name, capabilities.modes))
     if args.first_frame and not capabilities.supports_first_frame:
-        raise _StopError(f"{capabilities.display_name} does not take a first frame.")
+        raise _StopError(texts.cli_no_first_frame(capabilities.display_name))
     return SubmitRequest(
         video_url=video, prompt=args.prompt.strip(), mode=mode, first_frame_url=args.first_frame
     )
@@ -149,20 +140,16 @@ async def _wait(
             status = None
         elapsed = time.monotonic() - started
         if status is not None and status.state == JobState.SUCCEEDED and status.result_url:
-            progress(out, f"Done after {texts.format_duration(elapsed)}.")
+            progress(out, texts.cli_done_after(elapsed))
             return status.result_url
         if status is not None and status.state == JobState.FAILED:
-            reason = texts.failure_reason(
-                status.failure or Failure.GENERATION_FAILED, status.error_message
-            )
+            failure = status.failure or Failure.GENERATION_FAILED
             progress(out, "")
-            raise _StopError(f"The job failed: {reason}")
+            raise _StopError(texts.cli_job_failed(failure, status.error_message))
         if elapsed > give_up_after:
             progress(out, "")
-            raise _StopError(
-                f"Gave up waiting after {texts.format_duration(elapsed)} (TASK_TIMEOUT_SECONDS)."
-            )
-        progress(out, f"Processing… {texts.format_duration(elapsed)}", end="")
+            raise _StopError(texts.cli_gave_up(elapsed))
+        progress(out, texts.cli_processing(elapsed), end="")
         await asyncio.sleep(interval)
 
 
@@ -176,7 +163,7 @@ async def _save(provider: Provider, url: str, target: Path, allow_loopback: bool
     finally:
         await guarded.aclose()
     if download.outcome != Fetched.OK:
-        raise _StopError(f"The result could not be downloaded; it is at {url}")
+        raise _StopError(texts.cli_not_downloaded(url))
 
 
 def say(out: TextIO, line: str) -> None:

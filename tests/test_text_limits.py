@@ -13,8 +13,9 @@ away (by the fake Bot API's parser, which also refuses broken markup):
 - a button label BUTTON_LABEL_BYTES (the Bot API documents no limit for labels: this is the
   bot's own), and callback data 64 bytes (documented).
 No link's bidi control may reach a text raw (a U+202E in a link reverses how the rest shows).
-One kind is not held to a limit: the report of an unhandled error (Telegram's limit is kept by
-the Outbox, which sends one too long as shortened plain text).
+Two kinds are not held to a limit: the report of an unhandled error (Telegram's limit is kept
+by the Outbox, which sends one too long as shortened plain text), and what the command line
+prints on a terminal.
 """
 
 from __future__ import annotations
@@ -169,6 +170,7 @@ class Kind(Enum):
     TOAST = "toast"  # plain text: a callback query's answer
     BUTTON = "button"  # plain text: a button's label
     REPORT = "report"  # HTML to the admins, of any length: the Outbox makes it fit
+    TERMINAL = "terminal"  # plain text printed by the command line (bot/cli.py)
 
 
 @dataclass(frozen=True)
@@ -182,7 +184,7 @@ def builder(kind: Kind, *args: st.SearchStrategy[Any], **kwargs: st.SearchStrate
     return Builder(kind, st.tuples(*args), st.fixed_dictionaries(kwargs))
 
 
-M, P = Kind.MESSAGE, Kind.PART
+M, P, T = Kind.MESSAGE, Kind.PART, Kind.TERMINAL
 # Every public builder of bot.texts: what it makes, and the longest arguments it can get.
 BUILDERS: dict[str, Builder] = {
     "format_duration": builder(Kind.PLAIN, SECONDS),
@@ -283,6 +285,20 @@ BUILDERS: dict[str, Builder] = {
         COUNT,
         st.booleans(),
     ),
+    "cli_cannot_save": builder(T, TEXT),
+    "cli_needs_public_link": builder(T, NAME),
+    "cli_no_such_file": builder(T, TEXT),
+    "cli_modes_offered": builder(T, NAME, st.lists(MODE).map(tuple)),
+    "cli_no_first_frame": builder(T, NAME),
+    "cli_submitted": builder(T, NAME, TEXT),
+    "cli_processing": builder(T, SECONDS),
+    "cli_done_after": builder(T, SECONDS),
+    "cli_job_failed": builder(T, st.sampled_from(Failure), st.none() | TEXT),
+    "cli_gave_up": builder(T, SECONDS),
+    "cli_refused": builder(T, st.sampled_from(Failure), st.none() | TEXT, TEXT),
+    "cli_outcome_unknown": builder(T, TEXT),
+    "cli_not_downloaded": builder(T, LINK),
+    "cli_saved": builder(T, TEXT),
 }
 
 
@@ -305,6 +321,9 @@ def test_every_text_builder_is_checked() -> None:
 
 def assert_fits(text: str, kind: Kind) -> None:
     """The limit of `kind`, as Telegram counts; HTML must parse; no raw bidi control."""
+    if kind == Kind.TERMINAL:  # not for Telegram: printed as it is
+        assert text.strip()
+        return
     if kind in (Kind.MESSAGE, Kind.CAPTION, Kind.PART, Kind.REPORT):
         shown, entities = _render(text, "HTML")  # raises on broken markup
         hrefs = [str(e.get("url", "")) for e in entities]
@@ -350,6 +369,8 @@ def test_every_fixed_text_fits_too(name: str) -> None:
         kind = Kind.BUTTON
     elif name.startswith("TOAST_"):
         kind = Kind.TOAST
+    elif name.startswith("CLI_"):
+        kind = Kind.TERMINAL
     assert_fits(constants()[name], kind)
 
 

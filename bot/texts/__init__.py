@@ -1,5 +1,5 @@
-"""Every sentence the bot says, to users and to admins, in one package. Messages are HTML; user
-text is escaped here.
+"""Every sentence the bot says, to users, to admins and on the command line, in one package.
+Messages are HTML (the command line's are plain text); user text is escaped here.
 
 One module a concern, so that each sentence is found, and will be translated, beside the ones
 it is read with:
@@ -9,7 +9,8 @@ it is read with:
 - card: the confirmation card, its buttons and toasts, the limits at Submit;
 - tasks: a task for its user: status card, result, failures, /tasks and /status;
 - reports: reports to the admins, sent unasked;
-- admin: replies to the admins' commands, access decisions, broadcasts.
+- admin: replies to the admins' commands, access decisions, broadcasts;
+- cli: what `python -m bot modify` prints on a terminal.
 
 Every public name is re-exported here: callers write `texts.NAME` (`from bot import texts`).
 """
@@ -19,6 +20,7 @@ from __future__ import annotations
 from bot.texts.admin import *  # noqa: F403
 from bot.texts.card import *  # noqa: F403
 from bot.texts.checks import *  # noqa: F403
+from bot.texts.cli import *  # noqa: F403
 from bot.texts.formatting import *  # noqa: F403
 from bot.texts.reports import *  # noqa: F403
 from bot.texts.start import *  # noqa: F403
