@@ -38,7 +38,9 @@ def card_keyboard(draft: Draft, capabilities: Capabilities) -> InlineKeyboardMar
         family, level = modes.split(draft.mode)
         rows.append(
             [
-                _button(name.capitalize(), name == family, f"{MODE}:{draft.id}:{name}_{level}")
+                _button(
+                    texts.mode_family(name), name == family, f"{MODE}:{draft.id}:{name}_{level}"
+                )
                 for name in modes.FAMILIES
             ]
         )
@@ -109,7 +111,9 @@ async def card_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
             await _card_gone(query, rt, draft_id)
     elif action == MODE and arg:
         draft = await rt.drafts.set_mode(user_id, draft_id, arg)
-        await _show_changed_card(query, rt, draft_id, draft, modes.describe(arg) if draft else "")
+        await _show_changed_card(
+            query, rt, draft_id, draft, texts.describe_mode(arg) if draft else ""
+        )
     elif action == FRAME:
         draft = await rt.drafts.first_frame_button(user_id, draft_id)
         if draft is not None and draft.awaiting_first_frame:

@@ -1,12 +1,9 @@
-"""Edit strengths of Luma Modify: adhere (subtle), flex (stylistic), reimagine; each 1-3."""
+"""Edit strengths of Luma Modify: three families (adhere, flex, reimagine), each at levels 1-3.
+How the card names them is bot.texts' (describe_mode)."""
 
 from __future__ import annotations
 
-FAMILIES: dict[str, str] = {
-    "adhere": "subtle",
-    "flex": "stylistic",
-    "reimagine": "transformative",
-}
+FAMILIES = ("adhere", "flex", "reimagine")
 LEVELS = (1, 2, 3)
 ALL_MODES: tuple[str, ...] = tuple(f"{family}_{level}" for family in FAMILIES for level in LEVELS)
 
@@ -15,9 +12,3 @@ def split(mode: str) -> tuple[str, int]:
     """`"flex_2"` -> `("flex", 2)`."""
     family, _, level = mode.rpartition("_")
     return family, int(level)
-
-
-def describe(mode: str) -> str:
-    """`"flex_2"` -> `"Flex 2 (stylistic)"`."""
-    family, level = split(mode)
-    return f"{family.capitalize()} {level} ({FAMILIES[family]})"

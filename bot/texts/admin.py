@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from html import escape, unescape
 
-from bot.domain import modes
 from bot.domain.records import Task, TaskState, User
+from bot.texts.card import describe_mode
 from bot.texts.formatting import (
     DETAIL_SHOWN,
     MESSAGE_LIMIT,
@@ -263,7 +263,7 @@ def admin_task(task: Task, now: float) -> str:
         ),
         ("Video", show_link(task.video_url)),
         ("Prompt", f"<i>{escape(shorten(task.prompt, PROMPT_SHOWN))}</i>"),
-        ("Strength", modes.describe(task.mode) if task.mode else "—"),
+        ("Strength", describe_mode(task.mode) if task.mode else "—"),
         ("First frame", show_link(task.first_frame_url) if task.first_frame_url else "—"),
         ("Created", when(task.created_at)),
         ("Submitted", when(task.submitted_at)),

@@ -31,6 +31,8 @@ __all__ = [
     "ask_for_prompt",
     "confirmation_card",
     "daily_limit_reached",
+    "describe_mode",
+    "mode_family",
     "toast_already_submitted",
 ]
 
@@ -46,6 +48,21 @@ ASK_FOR_PROMPT = (
 )
 # How the card and the task's details show an uploaded video (it has no link to show).
 UPLOADED_VIDEO = "the video you sent"
+
+
+# What each family of strengths (bot.domain.modes) does to the video, as the card says it.
+_MODE_EFFECTS = {"adhere": "subtle", "flex": "stylistic", "reimagine": "transformative"}
+
+
+def mode_family(family: str) -> str:
+    """A family of strengths as its button names it: `"flex"` -> `"Flex"`."""
+    return family.capitalize()
+
+
+def describe_mode(mode: str) -> str:
+    """`"flex_2"` -> `"Flex 2 (stylistic)"`."""
+    family, level = modes.split(mode)
+    return f"{mode_family(family)} {level} ({_MODE_EFFECTS[family]})"
 
 
 def confirmation_card(
@@ -65,7 +82,7 @@ def confirmation_card(
         f"Prompt: <i>{escape(shorten(prompt, PROMPT_SHOWN))}</i>",
     ]
     if mode:
-        lines.append(f"Strength: {modes.describe(mode)}")
+        lines.append(f"Strength: {describe_mode(mode)}")
     if first_frame_url:
         lines.append(f"First frame: {show_link(first_frame_url)}")
     lines.append(
