@@ -1,0 +1,180 @@
+"""The tracking bench's figures, taken from what the fakes saw: deliveries and their latency
+next to the wait Telegram's limit alone imposes, send rates, and status requests per task."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from bench.scale.load import Job
+from bench.scale.options import Options
+from bot.app import TELEGRAM_SENDS_PER_SECOND
+from tests.fakes.kie import STATUS_PATH, FakeKie
+from tests.fakes.telegram import FakeTelegram
+
+TELEGRAM_RATE = 30.0  # messages a second Telegram allows
+# How the bot's AIORateLimiter sends (bot/app.py): one at a time, TELEGRAM_SENDS_PER_SECOND.
+SEND_RATE = float(TELEGRAM_SENDS_PER_SECOND)
+SEND_BURST = 1.0
+# Bot API methods that count towards Telegram's per-second limit (those naming a chat).
+CHAT_METHODS = frozenset(
+    {
+        "sendMessage",
+        "sendVideo",
+        "sendDocument",
+        "sendChatAction",
+        "editMessageText",
+        "editMessageCaption",
+        "editMessageReplyMarkup",
+        "deleteMessage",
+    }
+)
+
+
+@dataclass(frozen=True)
+class Tracked:
+    """The tracking phase as the run saw it: the child's reports, this process's CPU time."""
+
+    child_ready: dict[str, Any]  # the child's READY report
+    child: dict[str, Any]  # its STATS report
+    ready_at: float  # time.monotonic() when the child said it was ready
+    parent_cpu: float  # this process's CPU seconds from then until the last delivery
+
+
+@dataclass
+class Figures:
+    mode: str
+    tasks: int
+    ready_at: float
+    child_ready: dict[str, Any]
+    child: dict[str, Any]
+    parent_cpu: float
+    delivered: int
+    duplicates: int
+    latencies: list[float]  # s, per task
+    imposed: list[float]  # s, per task: what Telegram's limit alone would make it wait
+    status_per_task: list[int]
+    bounds: list[float]  # polling target per task
+    poll_gaps: list[float]
+    early_check_rate: float  # status requests a second while every task was still running
+    max_rate_calendar: int
+    max_rate_sliding: int
+    bot_rates: tuple[int, int]  # the same, by when the bot started the requests
+    chat_calls: dict[str, int]
+    seconds: float
+
+
+@dataclass
+class ChatSends:
+    """The calls that count towards Telegram's limit, since the bot was ready."""
+
+    first_video: dict[int, float] = field(default_factory=dict)  # chat -> its first sendVideo
+    videos: dict[int, int] = field(default_factory=dict)  # chat -> sendVideo calls
+    times: list[float] = field(default_factory=list)
+    calls: dict[str, int] = field(default_factory=dict)  # by method
+
+
+def chat_sends(telegram: FakeTelegram, since: float) -> ChatSends:
+    sends = ChatSends()
+    for call in telegram.calls:
+        if call.at < since or call.method not in CHAT_METHODS:
+            continue
+        sends.times.append(call.at)
+        sends.calls[call.method] = sends.calls.get(call.method, 0) + 1
+        if call.method == "sendVideo":
+            chat = int(call.params["chat_id"])
+            sends.videos[chat] = sends.videos.get(chat, 0) + 1
+            sends.first_video.setdefault(chat, call.at)
+    return sends
+
+
+def status_requests(kie: FakeKie) -> dict[str, list[float]]:
+    """When the fake was asked for each job's status, by job id."""
+    polls: dict[str, list[float]] = {}
+    for request in kie.requests:
+        if request.path == STATUS_PATH:
+            polls.setdefault(request.query.get("taskId", ""), []).append(request.at)
+    return polls
+
+
+def take_figures(
+    mode: str,
+    options: Options,
+    jobs: list[Job],
+    fakes: tuple[FakeTelegram, FakeKie],
+    tracked: Tracked,
+    seconds: float,
+) -> Figures:
+    """The figures of one run (`seconds` long, the child's start included)."""
+    ready_at = tracked.ready_at
+    sends = chat_sends(fakes[0], ready_at)
+    delivered = [j for j in jobs if j.user in sends.first_video]
+    polls = status_requests(fakes[1])
+    window = max(1.0, options.finish[0] - 1.0)
+    early = sum(1 for times in polls.values() for at in times if at - ready_at < window)
+    calendar, sliding = max_rates(sends.times, ready_at)
+    return Figures(
+        mode=mode,
+        tasks=len(jobs),
+        ready_at=ready_at,
+        child_ready=tracked.child_ready,
+        child=tracked.child,
+        parent_cpu=tracked.parent_cpu,
+        delivered=len(delivered),
+        duplicates=sum(n - 1 for n in sends.videos.values()),
+        latencies=[sends.first_video[j.user] - j.done_at for j in delivered],
+        imposed=telegram_wait([j.done_at for j in delivered], options.calls_per_task),
+        status_per_task=[len(polls.get(j.provider_id, [])) for j in jobs],
+        bounds=[(j.done_at - ready_at) / options.poll + 1 for j in jobs],
+        poll_gaps=[b - a for times in polls.values() for a, b in itertools.pairwise(times)],
+        early_check_rate=early / window,
+        max_rate_calendar=calendar,
+        max_rate_sliding=sliding,
+        bot_rates=max_rates([t for t in tracked.child["sends"] if t >= ready_at], ready_at),
+        chat_calls=sends.calls,
+        seconds=seconds,
+    )
+
+
+def telegram_wait(arrivals: Sequence[float], calls_per_task: int) -> list[float]:
+    """Per task (in the order given), how long Telegram's limit alone makes its first call
+    wait: a leaky bucket of SEND_RATE a second with a burst of SEND_BURST (as the bot's
+    limiter), tasks served first come first served, each taking `calls_per_task` calls the
+    moment it finishes."""
+    order = sorted(range(len(arrivals)), key=lambda i: arrivals[i])
+    waits = [0.0] * len(arrivals)
+    level, last, previous = 0.0, float("-inf"), float("-inf")
+    for i in order:
+        at = max(arrivals[i], previous)
+        first = at
+        for call in range(calls_per_task):
+            level = max(0.0, level - (at - last) * SEND_RATE) if last > float("-inf") else 0
+            last = at
+            if level + 1 > SEND_BURST:
+                wait = (level + 1 - SEND_BURST) / SEND_RATE
+                at += wait
+                level = SEND_BURST - 1
+                last = at
+            level += 1
+            if call == 0:
+                first = at
+        previous = at
+        waits[i] = first - arrivals[i]
+    return waits
+
+
+def max_rates(times: Sequence[float], origin: float) -> tuple[int, int]:
+    """The most calls in one second: by whole seconds since `origin`, and in any 1 s window."""
+    per_second: dict[int, int] = {}
+    for at in times:
+        second = int(at - origin)
+        per_second[second] = per_second.get(second, 0) + 1
+    ordered = sorted(times)
+    sliding, start = 0, 0
+    for end, at in enumerate(ordered):
+        while at - ordered[start] >= 1.0:
+            start += 1
+        sliding = max(sliding, end - start + 1)
+    return max(per_second.values(), default=0), sliding

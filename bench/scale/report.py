@@ -1,0 +1,153 @@
+"""The tracking bench's report: one block per mode, as BENCHMARKS.md records it."""
+
+from __future__ import annotations
+
+from bench.scale.figures import TELEGRAM_RATE, Figures
+from bench.scale.measures import percentile
+from bench.scale.options import Options
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.0f} ms" if seconds < 10 else f"{seconds:.1f} s"
+
+
+def report(figures: Figures, options: Options) -> None:
+    low, high = options.finish
+    title = (
+        f"Polling only (a check every {options.poll:g} s; tasks finishing {low:g}-{high:g} s "
+        "after the start):"
+        if figures.mode == "polling"
+        else f"Webhook mode (callbacks {low:g}-{high:g} s after the start; safety poll not due):"
+    )
+    print(title)
+    print(
+        f"  delivered {figures.delivered} of {figures.tasks} "
+        f"({figures.duplicates} sent twice); tracking took {figures.child['seconds']:.0f} s, "
+        f"whole run {figures.seconds:.0f} s"
+    )
+    report_memory(figures)
+    report_status_requests(figures, options)
+    report_tracker(figures)
+    report_latency(figures, options)
+    report_send_rates(figures)
+
+
+def report_memory(figures: Figures) -> None:
+    """The bot's peak memory, its resident set along the run, and its open files."""
+    child = figures.child
+    rss_mb = child["max_rss_kb"] / 1024
+    print(
+        f"  peak memory (ru_maxrss) {rss_mb:.0f} MB "
+        f"{'(target < 200 MB: met)' if rss_mb < 200 else '(target < 200 MB: MISSED)'}; "
+        f"{figures.child_ready['rss_kb'] / 1024:.0f} MB resident when it started tracking, "
+        f"{child['rss_end_kb'] / 1024:.0f} MB at the end; at most {child['files_max']} "
+        "open files"
+    )
+    print(f"    peak while tracking {child['max_rss_tracking_kb'] / 1024:.0f} MB (before the stop)")
+    steps = child["timeline"][::3]
+    print(
+        "    resident MB / asyncio tasks alive, every 30 s: "
+        + ", ".join(f"{at:.0f} s {mb} MB {alive}" for at, mb, alive in steps)
+    )
+    if "traced_peak_bytes" in child:
+        print(
+            f"  tracemalloc: Python allocations of the tracking phase peaked at "
+            f"{child['traced_peak_bytes'] / 1e6:.1f} MB; largest near the peak:"
+        )
+        for line in child["traced_top"]:
+            print(f"    {line}")
+
+
+def report_status_requests(figures: Figures, options: Options) -> None:
+    per_task = figures.status_per_task
+    mean_requests = sum(per_task) / len(per_task)
+    if figures.mode == "polling":
+        over = sum(1 for n, b in zip(per_task, figures.bounds, strict=True) if n > b)
+        target = sum(figures.bounds) / len(per_task)
+        print(
+            f"  status requests per task: {mean_requests:.2f} mean, {max(per_task)} max; target "
+            f"(processing time / poll interval + 1) {target:.2f} mean; {over} tasks over their "
+            "own target"
+        )
+        gaps = figures.poll_gaps
+        print(
+            f"  time between two checks of a task: p50 {percentile(gaps, 50):.2f} s, "
+            f"p95 {percentile(gaps, 95):.2f} s (poll interval {options.poll:g} s); "
+            f"{figures.early_check_rate:.0f} checks a second while all were running "
+            f"(asked for: {figures.tasks / options.poll:.0f})"
+        )
+    else:
+        verdict = "met" if mean_requests < 0.1 else "MISSED"
+        print(f"  status requests per task: {mean_requests:.2f} (target < 0.1: {verdict})")
+
+
+def report_tracker(figures: Figures) -> None:
+    """The tracker's rounds and their database time, the per-task work, the CPU time."""
+    child = figures.child
+    phase = child["seconds"]
+    rounds, db, busy = child["rounds"], child["round_db"], child["round_busy"]
+    print(
+        f"  tracker: {rounds} rounds, {rounds / phase:.1f} a second; database time per round "
+        f"mean {ms(db['mean'])}, p95 {ms(db['p95'])}, max {ms(db['max'])} "
+        f"(the round's work, database included: p95 {ms(busy['p95'])}); "
+        f"{child['picked']['mean']:.1f} tasks picked per round"
+    )
+    calls = child["tracker_calls"]
+    parts = [
+        f"{name} {n:.0f}× {total / n * 1000:.2f} ms"
+        for name, (n, total) in sorted(calls.items(), key=lambda kv: -kv[1][1])
+    ]
+    print(f"    by query (mean): {', '.join(parts)}")
+    other = child["other_calls"]
+    other_total = sum(total for _, total in other.values())
+    other_n = sum(n for n, _ in other.values())
+    print(
+        f"    per-task work: {other_n:.0f} repository calls, {other_total:.1f} s in all "
+        f"({other_total / max(1, figures.delivered) * 1000:.1f} ms a task); by query (mean):"
+    )
+    parts = [
+        f"{name} {n:.0f}× {ms(total / n)}"
+        for name, (n, total) in sorted(other.items(), key=lambda kv: -kv[1][1])
+    ]
+    print(f"      {', '.join(parts)}")
+    print(
+        f"  CPU: bot {child['cpu_seconds'] / phase * 100:.0f} % of a core, fakes and driver "
+        f"{figures.parent_cpu / phase * 100:.0f} %"
+    )
+
+
+def report_latency(figures: Figures, options: Options) -> None:
+    """From the result to its sendVideo, and how much of it Telegram's limit alone explains."""
+    lat, imp = figures.latencies, figures.imposed
+    beyond = [a - b for a, b in zip(lat, imp, strict=True)]
+    what = "complete" if figures.mode == "polling" else "callback sent"
+    print(
+        f"  {what} -> sendVideo: p50 {ms(percentile(lat, 50))}, p99 {ms(percentile(lat, 99))}, "
+        f"max {ms(max(lat, default=float('nan')))}"
+    )
+    print(
+        f"    of which Telegram's {TELEGRAM_RATE:g} a second imposes at this load "
+        f"({'2 calls' if options.cards else '1 call'} a task): p50 {ms(percentile(imp, 50))}, "
+        f"p99 {ms(percentile(imp, 99))}"
+    )
+    excess = percentile(beyond, 99)
+    verdict = "met" if excess < 1.0 else "MISSED"
+    print(
+        f"    beyond that wait: p50 {ms(percentile(beyond, 50))}, p99 {ms(excess)} "
+        f"(target p99 < 1 s: {verdict}); p99 latency - p99 wait = "
+        f"{ms(percentile(lat, 99) - percentile(imp, 99))}"
+    )
+
+
+def report_send_rates(figures: Figures) -> None:
+    verdict = "within" if figures.max_rate_calendar <= TELEGRAM_RATE else "OVER"
+    mix = ", ".join(f"{m} {n}" for m, n in sorted(figures.chat_calls.items()))
+    print(
+        f"  highest send rate at the fake Telegram: {figures.max_rate_calendar} in one second "
+        f"({verdict} {TELEGRAM_RATE:g}); {figures.max_rate_sliding} in any 1 s window; "
+        f"calls: {mix}"
+    )
+    print(
+        f"    as the bot started them: {figures.bot_rates[0]} in one second, "
+        f"{figures.bot_rates[1]} in any 1 s window"
+    )

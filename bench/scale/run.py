@@ -1,0 +1,166 @@
+"""One run of the tracking bench: the fakes, the load, the bot in a process of its own
+(`python -m bench.tracking --child`, bench.scale.child), until every task has its video."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shlex
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.scale.child import READY, STATS
+from bench.scale.figures import TELEGRAM_RATE, Figures, Tracked, take_figures
+from bench.scale.load import (
+    PROVIDER,
+    Job,
+    create_cards,
+    finish_all,
+    give_to_fake,
+    make_jobs,
+    store_tasks,
+)
+from bench.scale.measures import cpu_seconds, free_port
+from bench.scale.options import LONG, Options
+from tests.fakes.kie import TEST_KIE_KEY, FakeKie
+from tests.fakes.telegram import TEST_BOT_TOKEN, FakeTelegram
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+CHILD_PREFIX_ENV = "BENCH_TRACKING_CHILD_PREFIX"
+
+
+async def run(mode: str, options: Options) -> Figures:
+    webhook = mode == "webhook"
+    async with (
+        FakeTelegram() as telegram,
+        FakeKie(rate_limit=None, result_size=options.result_bytes) as kie,
+    ):
+        port = free_port()
+        public_url = f"http://127.0.0.1:{port}" if webhook else ""
+        jobs = make_jobs(options.tasks, options.finish)
+        give_to_fake(kie, jobs, public_url if webhook else None, options.result_bytes)
+        if options.cards:
+            await create_cards(telegram, jobs)
+        database = Path(tempfile.mkdtemp(prefix="bench-tracking-")) / "bot.sqlite3"
+        first_check = LONG if webhook else options.poll
+        await store_tasks(database, jobs, poll=options.poll, first_check=first_check)
+        settings = bot_settings(options, (telegram, kie), database, public_url, port)
+        started = time.monotonic()
+        process = await start_child({"settings": settings, "tracemalloc": options.tracemalloc})
+        try:
+            tracked = await track(process, (telegram, kie), jobs, options, webhook)
+        finally:
+            await wait_exit(process)
+        seconds = time.monotonic() - started
+        return take_figures(mode, options, jobs, (telegram, kie), tracked, seconds)
+
+
+def bot_settings(
+    options: Options,
+    fakes: tuple[FakeTelegram, FakeKie],
+    database: Path,
+    public_url: str,
+    port: int,
+) -> dict[str, Any]:
+    """The bot's settings: the fakes, checks every `options.poll` s, and nothing else due
+    during the run (safety polls, time-outs, card refreshes unless asked for)."""
+    telegram, kie = fakes
+    return {
+        "telegram_bot_token": TEST_BOT_TOKEN,
+        "telegram_api_url": telegram.url,
+        "provider": PROVIDER,
+        "provider_api_key": TEST_KIE_KEY,
+        "provider_base_url": kie.url,
+        "database_path": str(database),
+        "poll_interval_seconds": options.poll,
+        "public_url": public_url,
+        "web_host": "127.0.0.1",
+        "web_port": port,
+        "safety_poll_delay_seconds": LONG,
+        "safety_poll_interval_seconds": LONG,
+        "status_edit_interval_seconds": options.card_interval,
+        "task_timeout_seconds": 2 * LONG,
+        "tracker_concurrency": options.concurrency,
+        "max_concurrent_tasks": 1000,  # the most the settings allow; these are in flight
+        "allow_loopback_urls": True,
+        "preflight_checks": False,
+        "log_level": "WARNING",
+    }
+
+
+async def track(
+    process: asyncio.subprocess.Process,
+    fakes: tuple[FakeTelegram, FakeKie],
+    jobs: list[Job],
+    options: Options,
+    webhook: bool,
+) -> Tracked:
+    """From the child's READY to its STATS: the jobs finished at their times, every video
+    waited for (or a deadline), the child told to stop."""
+    telegram, kie = fakes
+    child_ready = await read_report(process, READY)
+    ready_at = time.monotonic()
+    cpu0 = cpu_seconds()
+    finishing = asyncio.create_task(finish_all(kie, jobs, ready_at, webhook))
+    sends = len(jobs) * options.calls_per_task
+    deadline = ready_at + options.finish[1] + sends / TELEGRAM_RATE * 1.5 + 120
+    seen = 0
+    while seen < len(jobs) and time.monotonic() < deadline:
+        await asyncio.sleep(0.25)
+        seen = sum(1 for c in telegram.calls if c.method == "sendVideo")
+    refused = await finishing
+    if refused:
+        print(f"  ({refused} callbacks were not answered 200)")
+    if options.cards:  # the last card edits follow the last video
+        await asyncio.sleep(1.0)
+    parent_cpu = cpu_seconds() - cpu0
+    assert process.stdin is not None
+    process.stdin.write(b"stop\n")
+    await process.stdin.drain()
+    child = await read_report(process, STATS)
+    return Tracked(child_ready, child, ready_at, parent_cpu)
+
+
+async def start_child(config: dict[str, Any]) -> asyncio.subprocess.Process:
+    prefix = shlex.split(os.environ.get(CHILD_PREFIX_ENV, ""))
+    process = await asyncio.create_subprocess_exec(
+        *prefix,
+        sys.executable,
+        "-m",
+        "bench.tracking",
+        "--child",
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        limit=1 << 26,  # the report is one long line
+        cwd=ROOT,
+    )
+    assert process.stdin is not None
+    process.stdin.write(json.dumps(config).encode() + b"\n")
+    await process.stdin.drain()
+    return process
+
+
+async def read_report(process: asyncio.subprocess.Process, prefix: str) -> dict[str, Any]:
+    assert process.stdout is not None
+    while True:
+        line = (await process.stdout.readline()).decode()
+        if not line:
+            raise RuntimeError(f"the bot's process ended (exit {await process.wait()})")
+        if line.startswith(prefix):
+            report: dict[str, Any] = json.loads(line[len(prefix) :])
+            return report
+        sys.stderr.write(line)
+
+
+async def wait_exit(process: asyncio.subprocess.Process) -> None:
+    """Wait for the child to end, for 30 s at most; then kill it."""
+    if process.returncode is None:
+        try:
+            await asyncio.wait_for(process.wait(), timeout=30)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
