@@ -16,10 +16,9 @@ Typical use in a test::
         await kie.send_callback(task.task_id, hmac_key="secret")   # webhook mode
         assert kie.file_downloads[task.task_id] == 1
 
-Faults are scripted ahead of the request they affect and consume themselves, FIFO:
-`refuse_next_generate`, `hang_next_generate`, `close_next_generate` (one shared queue for the
-generate endpoint) and `fail_next_status` (record-info). A scripted fault takes precedence over
-normal handling (even over the key check), but every request is still recorded in `requests`.
+Faults, scripted as tests/fakes/provider_base.py says: `refuse_next_generate`,
+`hang_next_generate`, `close_next_generate` (one queue for the generate endpoint) and
+`fail_next_status` (record-info).
 """
 
 from __future__ import annotations
@@ -30,31 +29,22 @@ import hmac
 import secrets
 import time
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal, Unpack
 
 import httpx
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.fakes.provider_base import (
-    FILE_CHUNK,
-    Answer,
-    FakeProvider,
-    Recorded,
-    ScriptedAnswers,
-    compact_json,
-    is_http_url,
-    require_positive,
-    result_file_bytes,
-    utc_text,
-)
+from tests.fakes.faults import Answer
+from tests.fakes.provider_base import FakeProvider, Options, Recorded
+from tests.fakes.result_files import result_file_bytes
+from tests.fakes.wire import compact_json, is_http_url, utc_text
 
 __all__ = [
     "CREDIT_PATH",
     "DOWNLOAD_URL_PATH",
     "FAILURE_FLAGS",
-    "FILE_CHUNK",
     "GENERATE_PATH",
     "MAX_PROMPT_CHARS",
     "RESULT_DURATION_S",
@@ -125,52 +115,62 @@ def _answer(http_status: int, code: int, msg: str) -> Answer:
     return lambda: JSONResponse({"code": code, "msg": msg}, status_code=http_status)
 
 
-class FakeKie(FakeProvider[FakeTask]):
-    """The fake KIE.ai / Apikley API. `url` is its root (use it as PROVIDER_BASE_URL)."""
+def _submit_problem(body: dict[str, Any]) -> str | None:
+    """Why KIE refuses the submit's fields (code 422), or None when they are good."""
+    prompt, video_url, callback_url = (
+        body.get("prompt"),
+        body.get("videoUrl"),
+        body.get("callBackUrl"),
+    )
+    watermark, model = body.get("watermark"), body.get("model")
+    if not isinstance(prompt, str) or not prompt.strip():
+        return "prompt is required and must be a non-empty string"
+    if len(prompt) > MAX_PROMPT_CHARS:
+        return f"prompt must be at most {MAX_PROMPT_CHARS} characters"
+    if not is_http_url(video_url):
+        return "videoUrl is required and must be a valid http(s) URL"
+    if callback_url is not None and not is_http_url(callback_url):
+        return "callBackUrl must be a valid http(s) URL"
+    if watermark is not None and not isinstance(watermark, str):
+        return "watermark must be a string"
+    if model is not None and model != "luma-modify":
+        return "model must be 'luma-modify'"
+    return None
 
-    _label = "KIE"
-    _noun = "task"
-    _not_found_body: ClassVar[dict[str, Any]] = {"code": 404, "msg": "Not Found"}
+
+class FakeKie(FakeProvider[FakeTask], label="KIE", noun="task"):
+    """The fake KIE.ai / Apikley API. `url` is its root (use it as PROVIDER_BASE_URL)."""
 
     def __init__(
         self,
         api_key: str = TEST_KIE_KEY,
         *,
         status_shape: Literal["successFlag", "status"] = "successFlag",
-        complete_after_polls: int | None = None,
-        result_size: int = 200_000,
-        rate_limit: tuple[int, float] | None = (20, 10.0),
         max_active_tasks: int | None = None,
+        **options: Unpack[Options],
     ) -> None:
-        require_positive("complete_after_polls", complete_after_polls)
+        """`options` as for every fake (provider_base.Options); `rate_limit` is KIE's own (20
+        submits in 10 s) unless given."""
+        options.setdefault("rate_limit", (20, 10.0))
         self.status_shape: Literal["successFlag", "status"] = status_shape
         self.max_active_tasks = max_active_tasks
         self.credits: int = 100
         self.tasks: dict[str, FakeTask] = {}
-        self._status_faults = ScriptedAnswers()
         super().__init__(
+            api_key,
+            submit_path=GENERATE_PATH,
             routes=[
-                Route(GENERATE_PATH, self._submit, methods=["POST"]),
                 Route(STATUS_PATH, self._record_info, methods=["GET"]),
                 Route(CREDIT_PATH, self._credit, methods=["GET"]),
                 Route(DOWNLOAD_URL_PATH, self._download_url, methods=["POST"]),
             ],
-            api_key=api_key,
-            complete_after_polls=complete_after_polls,
-            result_size=result_size,
-            rate_limit=rate_limit,
+            items=self.tasks,
+            **options,
         )
-
-    def _items(self) -> dict[str, FakeTask]:
-        return self.tasks
 
     # ------------------------------------------------------------------ inspection
 
-    def result_url(self, task_id: str) -> str:
-        return self._file_url(task_id)
-
-    def generate_requests(self) -> list[Recorded]:
-        return [r for r in self.requests if r.path == GENERATE_PATH]
+    generate_requests = FakeProvider.submit_requests
 
     def status_requests(self, task_id: str | None = None) -> list[Recorded]:
         return [
@@ -179,12 +179,10 @@ class FakeKie(FakeProvider[FakeTask]):
             if r.path == STATUS_PATH and (task_id is None or r.query.get("taskId") == task_id)
         ]
 
-    def only_task(self) -> FakeTask:
-        return self._only()
-
-    async def wait_for_task(self, count: int = 1, timeout: float = 10.0) -> list[FakeTask]:
-        """Wait until at least `count` tasks were created; returns all tasks in submission order."""
-        return await self._wait_for_items(count, timeout)
+    # only_task(): the one task. wait_for_task(count=1, timeout=10.0): wait until at least
+    # `count` tasks were created; returns all tasks in submission order.
+    only_task = FakeProvider._only
+    wait_for_task = FakeProvider._wait_for_items
 
     async def wait_for_requests(
         self, path: str, count: int = 1, timeout: float = 10.0
@@ -222,8 +220,8 @@ class FakeKie(FakeProvider[FakeTask]):
 
     # hang_next_generate(seconds, *, accept=True, times=1): without accept, the answer after the
     # delay is `{"code": 500, "msg": "Server Error"}`. close_next_generate(*, times=1).
-    hang_next_generate = FakeProvider._hang_next
-    close_next_generate = FakeProvider._close_next
+    hang_next_generate = FakeProvider.hang_next_submit
+    close_next_generate = FakeProvider.close_next_submit
 
     def fail_next_status(
         self, *, http_status: int = 200, code: int = 500, msg: str = "Server Error", times: int = 1
@@ -249,21 +247,11 @@ class FakeKie(FakeProvider[FakeTask]):
                 "duration": RESULT_DURATION_S,
                 "completedAt": _iso(task.complete_time_ms),
             }
-        if success:
-            return {
-                "code": 200,
-                "msg": "Modify record generated successfully.",
-                "data": {
-                    "taskId": task.task_id,
-                    "promptJson": self._param_json(task),
-                    "resultUrls": [self.result_url(task_id)],
-                },
-            }
-        return {
-            "code": 500,
-            "msg": "Modify record generation failed.",
-            "data": {"taskId": task.task_id, "promptJson": self._param_json(task)},
-        }
+        data: dict[str, Any] = {"taskId": task.task_id, "promptJson": self._param_json(task)}
+        if not success:
+            return {"code": 500, "msg": "Modify record generation failed.", "data": data}
+        data["resultUrls"] = [self.result_url(task_id)]
+        return {"code": 200, "msg": "Modify record generated successfully.", "data": data}
 
     async def send_callback(
         self,
@@ -292,9 +280,8 @@ class FakeKie(FakeProvider[FakeTask]):
         headers = {"Content-Type": "application/json"}
         if hmac_key is not None:
             ts = int(time.time()) if timestamp is None else timestamp
-            digest = hmac.new(
-                hmac_key.encode(), f"{task_id}.{ts}".encode(), hashlib.sha256
-            ).digest()
+            signed = f"{task_id}.{ts}".encode()
+            digest = hmac.new(hmac_key.encode(), signed, hashlib.sha256).digest()
             headers["X-Webhook-Timestamp"] = str(ts)
             headers["X-Webhook-Signature"] = base64.b64encode(digest).decode()
         async with httpx.AsyncClient(timeout=15.0) as client:
@@ -309,59 +296,36 @@ class FakeKie(FakeProvider[FakeTask]):
             return None
         return _kie(401, "You do not have access permissions")
 
-    def _post_error(self, request: Request, rec: Recorded) -> JSONResponse | None:
-        auth = self._auth_error(request)
-        if auth is not None:
-            return auth
-        problem = self._json_object_problem(request, rec)
-        return None if problem is None else _kie(400, problem)
+    def _bad_body_answer(self, problem: str) -> Response:
+        return _kie(400, problem)
+
+    def _rate_limit_answer(self, retry_after: int) -> Response:
+        return _kie(429, "Rate limit exceeded: too many requests, please try again later")
+
+    def _not_found_answer(self) -> Response:
+        return JSONResponse({"code": 404, "msg": "Not Found"}, status_code=404)
 
     def _hang_answer(self) -> Response:
         return _kie(500, "Server Error")
 
-    def _handle_submit(self, request: Request, rec: Recorded) -> JSONResponse:
-        error = self._post_error(request, rec)
-        if error is not None:
-            return error
-        body: dict[str, Any] = rec.json
-        if self._rate_limited() is not None:
-            return _kie(429, "Rate limit exceeded: too many requests, please try again later")
-
-        prompt = body.get("prompt")
-        video_url = body.get("videoUrl")
-        callback_url = body.get("callBackUrl")
-        watermark = body.get("watermark")
-        model = body.get("model")
-        if not isinstance(prompt, str) or not prompt.strip():
-            return _kie(422, "prompt is required and must be a non-empty string")
-        if len(prompt) > MAX_PROMPT_CHARS:
-            return _kie(422, f"prompt must be at most {MAX_PROMPT_CHARS} characters")
-        if not is_http_url(video_url):
-            return _kie(422, "videoUrl is required and must be a valid http(s) URL")
-        if callback_url is not None and not is_http_url(callback_url):
-            return _kie(422, "callBackUrl must be a valid http(s) URL")
-        if watermark is not None and not isinstance(watermark, str):
-            return _kie(422, "watermark must be a string")
-        if model is not None and model != "luma-modify":
-            return _kie(422, "model must be 'luma-modify'")
-        assert isinstance(video_url, str)
-
-        if self.max_active_tasks is not None:
-            active = sum(1 for t in self.tasks.values() if t.success_flag == 0)
-            if active >= self.max_active_tasks:
-                return _kie(429, "The number of concurrent tasks exceeds the limit")
-
-        task_id = secrets.token_hex(16)
-        self.tasks[task_id] = FakeTask(
-            task_id=task_id,
-            prompt=prompt,
-            video_url=video_url,
-            callback_url=callback_url,
-            watermark=watermark,
+    def _accept_submit(self, body: dict[str, Any]) -> Response:
+        problem = _submit_problem(body)
+        if problem is not None:
+            return _kie(422, problem)
+        active = sum(1 for t in self.tasks.values() if t.success_flag == 0)
+        if self.max_active_tasks is not None and active >= self.max_active_tasks:
+            return _kie(429, "The number of concurrent tasks exceeds the limit")
+        task = FakeTask(
+            task_id=secrets.token_hex(16),
+            prompt=body["prompt"],
+            video_url=body["videoUrl"],
+            callback_url=body.get("callBackUrl"),
+            watermark=body.get("watermark"),
             result_size=self.result_size,
-            model=model,
+            model=body.get("model"),
         )
-        return _ok({"taskId": task_id})
+        self.tasks[task.task_id] = task
+        return _ok({"taskId": task.task_id})
 
     def _param_json(self, task: FakeTask) -> str:
         return compact_json(
@@ -383,47 +347,44 @@ class FakeKie(FakeProvider[FakeTask]):
         task = self.tasks.get(task_id)
         if task is None:
             return _kie(404, f"Task not found: {task_id}")
-
-        task.polls += 1
-        if (
-            self.complete_after_polls is not None
-            and task.success_flag == 0
-            and task.polls >= self.complete_after_polls
-        ):
+        if self._poll(task, running=task.success_flag == 0):
             self.complete(task_id)
+        flat = self.status_shape == "status"
+        return _ok(self._flat_record_data(task) if flat else self._record_data(task))
 
+    def _record_data(self, task: FakeTask) -> dict[str, Any]:
+        """record-info's `data` as the docs show it (`successFlag`, a JSON-string `paramJson`)."""
         flag = task.success_flag
-        has_result = flag in SUCCESS_FLAGS
-        if self.status_shape == "status":
-            data: dict[str, Any] = {
-                "taskId": task.task_id,
-                "status": flag,
-                "videoUrl": self.result_url(task_id) if has_result else None,
-                "duration": RESULT_DURATION_S,
-                "createdAt": _iso(task.create_time_ms),
-                "completedAt": _iso(task.complete_time_ms),
-            }
-            if flag in FAILURE_FLAGS and task.error_message is not None:
-                data["errorMessage"] = task.error_message
-            return _ok(data)
-
         response: dict[str, Any] | None = None
         if flag != 0:
             response = {"taskId": task.task_id, "originUrls": [task.video_url]}
-            if has_result:
-                response["resultUrls"] = [self.result_url(task_id)]
-        return _ok(
-            {
-                "taskId": task.task_id,
-                "paramJson": self._param_json(task),
-                "completeTime": task.complete_time_ms,
-                "response": response,
-                "successFlag": flag,
-                "createTime": task.create_time_ms,
-                "errorCode": task.error_code,
-                "errorMessage": task.error_message,
-            }
-        )
+            if flag in SUCCESS_FLAGS:
+                response["resultUrls"] = [self.result_url(task.task_id)]
+        return {
+            "taskId": task.task_id,
+            "paramJson": self._param_json(task),
+            "completeTime": task.complete_time_ms,
+            "response": response,
+            "successFlag": flag,
+            "createTime": task.create_time_ms,
+            "errorCode": task.error_code,
+            "errorMessage": task.error_message,
+        }
+
+    def _flat_record_data(self, task: FakeTask) -> dict[str, Any]:
+        """record-info's `data` in seed 003's flat shape (`status`, `videoUrl`)."""
+        flag = task.success_flag
+        data: dict[str, Any] = {
+            "taskId": task.task_id,
+            "status": flag,
+            "videoUrl": self.result_url(task.task_id) if flag in SUCCESS_FLAGS else None,
+            "duration": RESULT_DURATION_S,
+            "createdAt": _iso(task.create_time_ms),
+            "completedAt": _iso(task.complete_time_ms),
+        }
+        if flag in FAILURE_FLAGS and task.error_message is not None:
+            data["errorMessage"] = task.error_message
+        return data
 
     async def _credit(self, request: Request) -> Response:
         refused = await self._record_checked(request)
@@ -431,9 +392,9 @@ class FakeKie(FakeProvider[FakeTask]):
 
     async def _download_url(self, request: Request) -> Response:
         rec = await self._record(request)
-        error = self._post_error(request, rec)
-        if error is not None:
-            return error
+        refused = self._post_error(request, rec)
+        if refused is not None:
+            return refused
         url = rec.json.get("url")
         if not isinstance(url, str) or not url.startswith(f"{self.url}/files/"):
             return _kie(422, "Only KIE result URLs can be converted to download links")

@@ -4,19 +4,25 @@ A `FakeProvider` is a starlette app served on loopback (`url` is its root) that
 
 * records every request it receives in `requests` (`Recorded`, JSON bodies parsed);
 * serves each finished item's result as a streamed MP4 at `/files/{id}.mp4` (GET and HEAD, no key
-  needed, `Content-Length` always sent; each GET counts in `file_downloads[id]`);
-* answers any other path with its provider's 404 body (`_not_found_body`);
-* plays faults scripted for its submit endpoint, FIFO, each consumed by the request it affects:
-  a canned answer, a hang (optionally after handling the request normally; the wait ends early
-  when the client disconnects or the fake stops) or a dropped connection. A scripted fault comes
-  before normal handling, even before the key check, but the request is still recorded.
-  `ScriptedAnswers` is the same for endpoints that only ever get canned answers (status polls).
+  needed; each GET counts in `file_downloads[id]`; see tests/fakes/result_files.py);
+* answers any other path with its provider's 404 (`_not_found_answer`);
+* checks every submit in the same order: the key (`_auth_error`), a JSON object sent as JSON
+  (else `_bad_body_answer`), the rate limit (`rate_limit`, else `_rate_limit_answer`); then the
+  fake reads the body (`_accept_submit`);
+* counts the status polls of an item and says when `complete_after_polls` completes it (`_poll`);
+* plays faults scripted for its submit endpoint (tests/fakes/faults.py), FIFO, each consumed by
+  the request it affects: a canned answer, a hang (optionally after handling the request
+  normally; the wait ends early when the client disconnects or the fake stops) or a dropped
+  connection. A scripted fault comes before normal handling, even before the key check, but the
+  request is still recorded. `ScriptedAnswers` is the same for endpoints that only ever get
+  canned answers: every fake has them for its status endpoint (`_status_faults`).
 
-A fake supplies its routes, its items (tasks, jobs, generations: `_items`), its key check
-(`_auth_error`), how it answers a submit (`_handle_submit`), what a hang without accept answers
-(`_hang_answer`) and the size of an item's result file, if it has one (`_result_size`). The public
-methods stay on each fake, under that provider's names and signatures; they delegate to the
-helpers here.
+A fake supplies its submit path and other routes, its items (tasks, jobs, generations, by id in
+submission order), the hooks named above, what a hang without accept answers (`_hang_answer`) and
+the size of an item's result file, if it has one (`_result_size`). The public methods stay on
+each fake, under that provider's names and signatures; they delegate to the helpers here (a fake
+whose submit endpoint has another name gives `hang_next_submit` and `close_next_submit` that name
+too).
 """
 
 from __future__ import annotations
@@ -27,45 +33,43 @@ import json
 import math
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any, ClassVar, Generic, TypeVar
-from urllib.parse import urlsplit
+from typing import Any, ClassVar, Generic, Protocol, TypedDict, TypeVar
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
-from starlette.types import Receive, Scope, Send
 
+from tests.fakes.faults import Answer, DropConnection, ScriptedAnswers, SubmitFault, park
+from tests.fakes.result_files import result_response
 from tests.fakes.server import LoopbackServer, StartStop
 
 __all__ = [
-    "FILE_CHUNK",
-    "Answer",
-    "DropConnection",
     "FakeProvider",
+    "Item",
+    "Options",
     "Recorded",
-    "ScriptedAnswers",
-    "compact_json",
-    "is_http_url",
     "require_positive",
-    "result_file_bytes",
-    "utc_text",
 ]
-
-FILE_CHUNK = 64 * 1024
 
 _HTTP_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
-ItemT = TypeVar("ItemT")
 
-Answer = Callable[[], Response]
-"""Builds a scripted answer; called once per request it answers."""
+class Item(Protocol):
+    polls: int  # status polls seen for this item
 
 
-# ---------------------------------------------------------------------- small helpers
+ItemT = TypeVar("ItemT", bound=Item)
+
+
+class Options(TypedDict, total=False):
+    """What every fake may be given at construction, besides its key."""
+
+    complete_after_polls: int | None  # complete an item on its N-th status poll (default never)
+    result_size: int  # bytes of each item's result file (default 200_000)
+    rate_limit: tuple[int, float] | None  # at most N submits in S seconds (default no limit)
 
 
 def require_positive(name: str, value: int | None) -> None:
@@ -74,56 +78,7 @@ def require_positive(name: str, value: int | None) -> None:
         raise ValueError(f"{name} must be >= 1")
 
 
-def is_http_url(value: object) -> bool:
-    if not isinstance(value, str) or not value or any(c.isspace() for c in value):
-        return False
-    parts = urlsplit(value)
-    return parts.scheme in ("http", "https") and bool(parts.hostname)
-
-
-def compact_json(obj: object) -> str:
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
-
-
-def utc_text(epoch_seconds: float | None) -> str | None:
-    """`2025-08-13T09:48:00Z` (whole seconds, UTC), or None."""
-    if epoch_seconds is None:
-        return None
-    return datetime.fromtimestamp(epoch_seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-# ---------------------------------------------------------------------- result files
-
-
-def _mp4_header(size: int) -> bytes:
-    """An `ftyp` box (24 bytes) followed by an `mdat` box header covering the rest of the file."""
-    ftyp = b"\x00\x00\x00\x18ftypmp42" + b"\x00\x00\x00\x00" + b"mp42isom"
-    mdat_size = max(size - len(ftyp), 8)
-    mdat = (mdat_size if mdat_size <= 0xFFFFFFFF else 1).to_bytes(4, "big") + b"mdat"
-    return ftyp + mdat
-
-
-_PATTERN = bytes(range(256)) * (FILE_CHUNK // 256)
-
-
-def _result_chunks(size: int) -> list[tuple[int, int]]:
-    return [(off, min(FILE_CHUNK, size - off)) for off in range(0, size, FILE_CHUNK)]
-
-
-def _result_chunk(size: int, offset: int, length: int) -> bytes:
-    chunk = _PATTERN[:length]
-    if offset == 0:
-        header = _mp4_header(size)
-        chunk = (header + chunk[len(header) :])[:length]
-    return chunk
-
-
-def result_file_bytes(size: int) -> bytes:
-    """The exact bytes the fake serves for a result of `size` bytes (build only small ones)."""
-    return b"".join(_result_chunk(size, off, n) for off, n in _result_chunks(size))
-
-
-# ---------------------------------------------------------------------- requests and faults
+# ---------------------------------------------------------------------- recorded requests
 
 
 @dataclass
@@ -139,81 +94,53 @@ class Recorded:
     at: float  # time.monotonic()
 
 
-class DropConnection(Response):
-    """Starts a response that promises a body, then returns: the server closes the connection.
-
-    The client sees a protocol error (httpx.RemoteProtocolError: "peer closed connection without
-    sending complete message body") and never learns an answer.
-    """
-
-    def __init__(self) -> None:
-        super().__init__(status_code=200)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", b"64")],
-            }
-        )
-
-
-class ScriptedAnswers:
-    """Canned answers for one endpoint, FIFO: the next request gets the first one instead of the
-    normal handling (even the key check), and that answer is used up."""
-
-    def __init__(self) -> None:
-        self._queue: deque[Answer] = deque()
-
-    def add(self, answer: Answer, times: int) -> None:
-        self._queue.extend(answer for _ in range(times))
-
-    def next(self) -> Response | None:
-        """The answer for this request if one is scripted (and use it up), else None."""
-        return self._queue.popleft()() if self._queue else None
-
-
-@dataclass(frozen=True)
-class _SubmitFault:
-    answer: Answer  # sent instead of the normal answer (after a hang: only if not accept)
-    hang_seconds: float | None = None
-    accept: bool = False  # hang only: handle the request normally first, send that answer
-
-
 # ---------------------------------------------------------------------- the base class
 
 
 class FakeProvider(StartStop, Generic[ItemT]):
     """The plumbing of a fake provider API; see the module docstring."""
 
-    _label: ClassVar[str]  # the provider in messages: "fake KIE: ..."
-    _noun: ClassVar[str]  # what a submit creates: "task", "job", "generation"
-    _not_found_body: ClassVar[dict[str, Any]]  # the JSON of a 404 for an unknown path
+    _label: ClassVar[str]
+    _noun: ClassVar[str]
+
+    def __init_subclass__(cls, *, label: str, noun: str, **kwargs: Any) -> None:
+        """`label`: the provider in messages ("fake KIE: ..."); `noun`: what a submit creates
+        ("task", "job", "generation")."""
+        super().__init_subclass__(**kwargs)
+        cls._label, cls._noun = label, noun
 
     def __init__(
         self,
-        *,
-        routes: Sequence[BaseRoute],
         api_key: str,
-        complete_after_polls: int | None,
-        result_size: int,
-        rate_limit: tuple[int, float] | None,
+        *,
+        submit_path: str,
+        routes: Sequence[BaseRoute],
+        items: dict[str, ItemT],
+        complete_after_polls: int | None = None,
+        result_size: int = 200_000,
+        rate_limit: tuple[int, float] | None = None,
     ) -> None:
+        """`routes`: the fake's own, besides the submit endpoint (POST `submit_path`); `items`:
+        the fake's dict of them (its `tasks`, `jobs`, `generations`), which the base reads."""
+        require_positive("complete_after_polls", complete_after_polls)
         self.api_key = api_key
         self.complete_after_polls = complete_after_polls
         self.result_size = result_size
         self.rate_limit = rate_limit
+        self.submit_path = submit_path
 
         self.requests: list[Recorded] = []
         self.file_downloads: dict[str, int] = {}
+        self._items = items
 
-        self._submit_faults: deque[_SubmitFault] = deque()
+        self._submit_faults: deque[SubmitFault] = deque()
+        self._status_faults = ScriptedAnswers()
         self._submit_times: deque[float] = deque()
         self._stopping = asyncio.Event()
 
         self.app = Starlette(
             routes=[
+                Route(submit_path, self._submit, methods=["POST"]),
                 *routes,
                 Route("/files/{name}", self._file, methods=["GET", "HEAD"]),
                 Route("/{path:path}", self._not_found, methods=_HTTP_METHODS),
@@ -224,16 +151,25 @@ class FakeProvider(StartStop, Generic[ItemT]):
 
     # ------------------------------------------------------------------ what a fake supplies
 
-    def _items(self) -> dict[str, ItemT]:
-        """The fake's items by id, in submission order (its `tasks`, `jobs`, `generations`)."""
-        raise NotImplementedError
-
     def _auth_error(self, request: Request) -> Response | None:
         """The provider's refusal when the request lacks the right key, else None."""
         raise NotImplementedError
 
-    def _handle_submit(self, request: Request, rec: Recorded) -> Response:
-        """The normal answer to a submit request (which may create an item)."""
+    def _bad_body_answer(self, problem: str) -> Response:
+        """The provider's answer to a POST whose body is not a JSON object sent as JSON."""
+        raise NotImplementedError
+
+    def _rate_limit_answer(self, retry_after: int) -> Response:
+        """The provider's answer to a submit over `rate_limit` (`retry_after`: seconds)."""
+        raise NotImplementedError
+
+    def _accept_submit(self, body: dict[str, Any]) -> Response:
+        """The answer to a submit that passed the common checks: the fake checks the fields and
+        creates an item, or refuses."""
+        raise NotImplementedError
+
+    def _not_found_answer(self) -> Response:
+        """The provider's 404 for an unknown path."""
         raise NotImplementedError
 
     def _hang_answer(self) -> Response:
@@ -255,25 +191,41 @@ class FakeProvider(StartStop, Generic[ItemT]):
 
     # ------------------------------------------------------------------ inspection
 
-    def _file_url(self, item_id: str) -> str:
+    def result_url(self, item_id: str) -> str:
+        """Where the item's result file is served (once it has one)."""
         return f"{self.url}/files/{item_id}.mp4"
 
+    def submit_requests(self) -> list[Recorded]:
+        return [r for r in self.requests if r.path == self.submit_path]
+
+    def _polls(self, prefix: str, item_id: str | None, suffix: str = "") -> list[Recorded]:
+        """The GET requests to `{prefix}/{id}{suffix}`, for `item_id` or for any one id."""
+
+        def wanted(rec: Recorded) -> bool:
+            rest = rec.path.removeprefix(prefix + "/")
+            if rec.method != "GET" or rest == rec.path or not rest.endswith(suffix):
+                return False
+            rest = rest.removesuffix(suffix)
+            return rest != "" and "/" not in rest and (item_id is None or rest == item_id)
+
+        return [r for r in self.requests if wanted(r)]
+
     def _get(self, item_id: str) -> ItemT:
-        items = self._items()
+        items = self._items
         if item_id not in items:
             raise KeyError(f"fake {self._label}: no {self._noun} {item_id!r}; known: {list(items)}")
         return items[item_id]
 
     def _only(self) -> ItemT:
-        items = self._items()
+        items = self._items
         assert len(items) == 1, f"expected exactly one {self._noun}, got {len(items)}: {items}"
         return next(iter(items.values()))
 
-    async def _wait_for_items(self, count: int, timeout: float) -> list[ItemT]:
+    async def _wait_for_items(self, count: int = 1, timeout: float = 10.0) -> list[ItemT]:
         """Wait until at least `count` items exist; returns all in submission order."""
         items = self._items
-        await self._wait(lambda: len(items()) >= count, timeout, f"{count} {self._noun}(s)")
-        return list(items().values())
+        await self._wait(lambda: len(items) >= count, timeout, f"{count} {self._noun}(s)")
+        return list(items.values())
 
     async def _wait_for_requests(
         self, match: Callable[[Recorded], bool], where: str, count: int, timeout: float
@@ -295,17 +247,45 @@ class FakeProvider(StartStop, Generic[ItemT]):
                 seen = [f"{r.method} {r.path}" for r in self.requests]
                 raise AssertionError(
                     f"fake {self._label}: timed out after {timeout}s waiting for {what}; "
-                    f"{self._noun}s={len(self._items())}, requests seen: {seen}"
+                    f"{self._noun}s={len(self._items)}, requests seen: {seen}"
                 )
             await asyncio.sleep(0.01)
+
+    # ------------------------------------------------------------------ submits and polls
+
+    def _handle_submit(self, request: Request, rec: Recorded) -> Response:
+        """The normal answer to a submit: the checks every fake makes, then `_accept_submit`."""
+        refused = self._post_error(request, rec)
+        if refused is not None:
+            return refused
+        retry_after = self._rate_limited()
+        if retry_after is not None:
+            return self._rate_limit_answer(retry_after)
+        return self._accept_submit(rec.json)
+
+    def _post_error(self, request: Request, rec: Recorded) -> Response | None:
+        """What a POST gets instead of the normal answer (the key check's refusal, or the answer
+        to a body that is not a JSON object), or None."""
+        refused = self._auth_error(request)
+        if refused is not None:
+            return refused
+        problem = self._json_object_problem(request, rec)
+        return None if problem is None else self._bad_body_answer(problem)
+
+    def _poll(self, item: ItemT, *, running: bool) -> bool:
+        """Count a status poll of `item`; True when it is still `running` and this is the poll
+        `complete_after_polls` completes it on."""
+        item.polls += 1
+        due = self.complete_after_polls
+        return running and due is not None and item.polls >= due
 
     # ------------------------------------------------------------------ submit faults
 
     def _refuse_next(self, answer: Answer, times: int) -> None:
         """The next `times` submit requests get `answer()`; no item is created."""
-        self._submit_faults.extend(_SubmitFault(answer) for _ in range(times))
+        self._submit_faults.extend(SubmitFault(answer) for _ in range(times))
 
-    def _hang_next(self, seconds: float, *, accept: bool = True, times: int = 1) -> None:
+    def hang_next_submit(self, seconds: float, *, accept: bool = True, times: int = 1) -> None:
         """Sleep `seconds` before answering the next submit request(s).
 
         accept=True: the request is handled normally at once (the item is created if the request
@@ -314,12 +294,12 @@ class FakeProvider(StartStop, Generic[ItemT]):
         server-error answer (see the fake's `_hang_answer`).
         If the client disconnects (or the fake stops) during the delay, the wait ends early.
         """
-        fault = _SubmitFault(self._hang_answer, hang_seconds=seconds, accept=accept)
+        fault = SubmitFault(self._hang_answer, hang_seconds=seconds, accept=accept)
         self._submit_faults.extend(fault for _ in range(times))
 
-    def _close_next(self, *, times: int = 1) -> None:
+    def close_next_submit(self, *, times: int = 1) -> None:
         """Drop the connection of the next submit request(s) without a complete answer."""
-        self._submit_faults.extend(_SubmitFault(DropConnection) for _ in range(times))
+        self._submit_faults.extend(SubmitFault(DropConnection) for _ in range(times))
 
     async def _submit(self, request: Request) -> Response:
         """The submit route: record, then a scripted fault if one is queued, else normal."""
@@ -330,36 +310,17 @@ class FakeProvider(StartStop, Generic[ItemT]):
         if fault.hang_seconds is None:
             return fault.answer()
         response = self._handle_submit(request, rec) if fault.accept else fault.answer()
-        await self._park(request, fault.hang_seconds)
+        await park(request, fault.hang_seconds, self._stopping)
         return response
-
-    async def _park(self, request: Request, seconds: float) -> None:
-        """Sleep up to `seconds`; end early when the client disconnects or the fake stops."""
-
-        async def disconnected() -> None:
-            while (await request.receive())["type"] != "http.disconnect":
-                pass
-
-        waiters = [
-            asyncio.ensure_future(disconnected()),
-            asyncio.ensure_future(self._stopping.wait()),
-        ]
-        try:
-            await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for w in waiters:
-                w.cancel()
 
     # ------------------------------------------------------------------ request checks
 
     async def _record(self, request: Request) -> Recorded:
         raw = await request.body()
-        parsed: Any = None
-        if raw:
-            try:
-                parsed = json.loads(raw)
-            except ValueError:
-                parsed = None
+        try:
+            parsed: Any = json.loads(raw) if raw else None
+        except ValueError:
+            parsed = None
         rec = Recorded(
             method=request.method,
             path=request.url.path,
@@ -424,17 +385,10 @@ class FakeProvider(StartStop, Generic[ItemT]):
         size = self._result_size(item_id) if name.endswith(".mp4") else None
         if size is None:
             return Response(b"Not Found", status_code=404, media_type="text/plain")
-        headers = {"Content-Length": str(size)}
-        if request.method == "HEAD":
-            return Response(b"", headers=headers, media_type="video/mp4")
-        self.file_downloads[item_id] = self.file_downloads.get(item_id, 0) + 1
-
-        async def chunks() -> AsyncIterator[bytes]:
-            for offset, length in _result_chunks(size):
-                yield _result_chunk(size, offset, length)
-
-        return StreamingResponse(chunks(), headers=headers, media_type="video/mp4")
+        if request.method == "GET":
+            self.file_downloads[item_id] = self.file_downloads.get(item_id, 0) + 1
+        return result_response(request, size)
 
     async def _not_found(self, request: Request) -> Response:
         await self._record(request)
-        return JSONResponse(self._not_found_body, status_code=404)
+        return self._not_found_answer()

@@ -12,7 +12,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from tests.fakes.provider_base import FakeProvider, result_file_bytes
+from tests.fakes.provider_base import FakeProvider
+from tests.fakes.result_files import result_file_bytes
 from tests.fakes.server import LoopbackServer, StartStop
 
 

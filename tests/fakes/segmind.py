@@ -24,11 +24,9 @@ A job starts QUEUED. Status polls (`GET /v2/requests/{id}/status`) count in `Fak
 `processing_after_polls=N` moves a QUEUED job to PROCESSING on its N-th poll and
 `complete_after_polls=N` completes it on its N-th poll (fetching the result body does not count).
 
-Faults are scripted ahead of the request they affect and consume themselves, FIFO:
-`refuse_next_submit`, `hang_next_submit`, `close_next_submit` (one shared queue for the submit
-endpoint), `fail_next_status` (status endpoint) and `fail_next_result` (result endpoint). A
-scripted fault takes precedence over normal handling (even over the key check), but every request
-is still recorded in `requests`.
+Faults, scripted as tests/fakes/provider_base.py says: `refuse_next_submit`, `hang_next_submit`,
+`close_next_submit` (one queue for the submit endpoint), `fail_next_status` (status endpoint) and
+`fail_next_result` (result endpoint).
 """
 
 from __future__ import annotations
@@ -37,22 +35,15 @@ import hmac
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal, Unpack
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.fakes.provider_base import (
-    Answer,
-    FakeProvider,
-    Recorded,
-    ScriptedAnswers,
-    is_http_url,
-    require_positive,
-    result_file_bytes,
-    utc_text,
-)
+from tests.fakes.faults import Answer, ScriptedAnswers
+from tests.fakes.provider_base import FakeProvider, Options, Recorded, require_positive
+from tests.fakes.wire import is_http_url, utc_text
 
 __all__ = [
     "DEFAULT_MODE",
@@ -65,7 +56,6 @@ __all__ = [
     "JobStatus",
     "OutputShape",
     "Recorded",
-    "result_file_bytes",
 ]
 
 TEST_SEGMIND_KEY = "segmind-test-key-0123456789"
@@ -115,52 +105,52 @@ class FakeJob:
     expired: bool = False  # expire() or retention_seconds: every endpoint answers 404
 
 
-class FakeSegmind(FakeProvider[FakeJob]):
-    """The fake Segmind v2 API. `url` is its root (use it as PROVIDER_BASE_URL)."""
+def _submit_problem(body: dict[str, Any]) -> str | None:
+    """Why Segmind refuses the submit's fields (HTTP 400), or None when they are good."""
+    video_url, prompt = body.get("video_url"), body.get("prompt")
+    mode, first_frame_url = body.get("mode"), body.get("first_frame_url")
+    if not is_http_url(video_url):
+        return "video_url is required and must be a valid http(s) URL"
+    if prompt is not None and not isinstance(prompt, str):
+        return "prompt must be a string"
+    if mode is not None and mode not in MODES:
+        return f"mode must be one of: {', '.join(MODES)}"
+    if first_frame_url is not None and not is_http_url(first_frame_url):
+        return "first_frame_url must be a valid http(s) URL"
+    return None
 
-    _label = "Segmind"
-    _noun = "job"
-    _not_found_body: ClassVar[dict[str, Any]] = {"error": "Not Found"}
+
+class FakeSegmind(FakeProvider[FakeJob], label="Segmind", noun="job"):
+    """The fake Segmind v2 API. `url` is its root (use it as PROVIDER_BASE_URL)."""
 
     def __init__(
         self,
         api_key: str = TEST_SEGMIND_KEY,
         *,
-        complete_after_polls: int | None = None,
         processing_after_polls: int | None = None,
-        result_size: int = 200_000,
         output_shape: OutputShape = "output",
-        rate_limit: tuple[int, float] | None = None,
         retention_seconds: float | None = None,
+        **options: Unpack[Options],
     ) -> None:
-        require_positive("complete_after_polls", complete_after_polls)
         require_positive("processing_after_polls", processing_after_polls)
         _check_output_shape(output_shape)
         self.processing_after_polls = processing_after_polls
         self.output_shape: OutputShape = output_shape
         self.retention_seconds = retention_seconds
         self.jobs: dict[str, FakeJob] = {}
-        self._status_faults = ScriptedAnswers()
         self._result_faults = ScriptedAnswers()
         super().__init__(
+            api_key,
+            submit_path=SUBMIT_PATH,
             routes=[
-                Route(SUBMIT_PATH, self._submit, methods=["POST"]),
                 Route(REQUESTS_PATH + "/{request_id}/status", self._status, methods=["GET"]),
                 Route(REQUESTS_PATH + "/{request_id}", self._result, methods=["GET"]),
             ],
-            api_key=api_key,
-            complete_after_polls=complete_after_polls,
-            result_size=result_size,
-            rate_limit=rate_limit,
+            items=self.jobs,
+            **options,
         )
 
-    def _items(self) -> dict[str, FakeJob]:
-        return self.jobs
-
     # ------------------------------------------------------------------ inspection
-
-    def result_url(self, request_id: str) -> str:
-        return self._file_url(request_id)
 
     def status_url(self, request_id: str) -> str:
         return f"{self.url}{REQUESTS_PATH}/{request_id}/status"
@@ -168,37 +158,18 @@ class FakeSegmind(FakeProvider[FakeJob]):
     def response_url(self, request_id: str) -> str:
         return f"{self.url}{REQUESTS_PATH}/{request_id}"
 
-    def submit_requests(self) -> list[Recorded]:
-        return [r for r in self.requests if r.path == SUBMIT_PATH]
-
     def status_requests(self, request_id: str | None = None) -> list[Recorded]:
         """Requests to `GET /v2/requests/{id}/status` (for one id, or all)."""
-        return [r for r in self.requests if self._is_poll(r, request_id, status=True)]
+        return self._polls(REQUESTS_PATH, request_id, "/status")
 
     def result_requests(self, request_id: str | None = None) -> list[Recorded]:
         """Requests to `GET /v2/requests/{id}` (for one id, or all)."""
-        return [r for r in self.requests if self._is_poll(r, request_id, status=False)]
+        return self._polls(REQUESTS_PATH, request_id)
 
-    @staticmethod
-    def _is_poll(rec: Recorded, request_id: str | None, *, status: bool) -> bool:
-        prefix = REQUESTS_PATH + "/"
-        if not rec.path.startswith(prefix):
-            return False
-        rest = rec.path.removeprefix(prefix)
-        if status:
-            if not rest.endswith("/status"):
-                return False
-            rest = rest.removesuffix("/status")
-        if not rest or "/" in rest:
-            return False
-        return request_id is None or rest == request_id
-
-    def only_job(self) -> FakeJob:
-        return self._only()
-
-    async def wait_for_job(self, count: int = 1, timeout: float = 10.0) -> list[FakeJob]:
-        """Wait until at least `count` jobs were created; returns all jobs in submission order."""
-        return await self._wait_for_items(count, timeout)
+    # only_job(): the one job. wait_for_job(count=1, timeout=10.0): wait until at least `count`
+    # jobs were created; returns all jobs in submission order.
+    only_job = FakeProvider._only
+    wait_for_job = FakeProvider._wait_for_items
 
     async def wait_for_requests(
         self, path_prefix: str, count: int = 1, timeout: float = 10.0
@@ -257,11 +228,6 @@ class FakeSegmind(FakeProvider[FakeJob]):
         """Answer the next submit(s) with HTTP `http_status` and `{"error": error}`; no job."""
         self._refuse_next(_answer(http_status, error), times)
 
-    # hang_next_submit(seconds, *, accept=True, times=1): without accept, the answer after the
-    # delay is HTTP 504 `{"error": "Request timed out"}`. close_next_submit(*, times=1).
-    hang_next_submit = FakeProvider._hang_next
-    close_next_submit = FakeProvider._close_next
-
     def fail_next_status(
         self, http_status: int = 500, error: str = "Internal server error", *, times: int = 1
     ) -> None:
@@ -284,50 +250,39 @@ class FakeSegmind(FakeProvider[FakeJob]):
             return _error(401, "Invalid API key")
         return None
 
-    def _hang_answer(self) -> Response:
+    def _bad_body_answer(self, problem: str) -> Response:
+        return _error(400, problem)
+
+    def _rate_limit_answer(self, retry_after: int) -> Response:
+        return _error(429, "Rate limit exceeded: too many requests, try again later")
+
+    def _not_found_answer(self) -> Response:
+        return _error(404, "Not Found")
+
+    def _hang_answer(self) -> Response:  # after hang_next_submit(..., accept=False)
         return _error(504, "Request timed out")
 
-    def _handle_submit(self, request: Request, rec: Recorded) -> JSONResponse:
-        auth = self._auth_error(request)
-        if auth is not None:
-            return auth
-        problem = self._json_object_problem(request, rec)
+    def _accept_submit(self, body: dict[str, Any]) -> Response:
+        problem = _submit_problem(body)
         if problem is not None:
             return _error(400, problem)
-        body: dict[str, Any] = rec.json
-        if self._rate_limited() is not None:
-            return _error(429, "Rate limit exceeded: too many requests, try again later")
-
-        video_url = body.get("video_url")
-        prompt = body.get("prompt")
         mode = body.get("mode")
-        first_frame_url = body.get("first_frame_url")
-        if not is_http_url(video_url):
-            return _error(400, "video_url is required and must be a valid http(s) URL")
-        if prompt is not None and not isinstance(prompt, str):
-            return _error(400, "prompt must be a string")
-        if mode is not None and mode not in MODES:
-            return _error(400, f"mode must be one of: {', '.join(MODES)}")
-        if first_frame_url is not None and not is_http_url(first_frame_url):
-            return _error(400, "first_frame_url must be a valid http(s) URL")
-        assert isinstance(video_url, str)
-
-        request_id = str(uuid.uuid4())
-        self.jobs[request_id] = FakeJob(
-            request_id=request_id,
-            video_url=video_url,
-            prompt=prompt,
+        job = FakeJob(
+            request_id=str(uuid.uuid4()),
+            video_url=body["video_url"],
+            prompt=body.get("prompt"),
             mode=mode if isinstance(mode, str) else DEFAULT_MODE,
-            first_frame_url=first_frame_url,
+            first_frame_url=body.get("first_frame_url"),
             result_size=self.result_size,
             output_shape=self.output_shape,
         )
+        self.jobs[job.request_id] = job
         return JSONResponse(
             {
-                "request_id": request_id,
+                "request_id": job.request_id,
                 "status": "QUEUED",
-                "status_url": self.status_url(request_id),
-                "response_url": self.response_url(request_id),
+                "status_url": self.status_url(job.request_id),
+                "response_url": self.response_url(job.request_id),
             }
         )
 
@@ -376,18 +331,14 @@ class FakeSegmind(FakeProvider[FakeJob]):
         job = await self._polled_job(request, self._status_faults)
         if not isinstance(job, FakeJob):
             return job
-        job.polls += 1
+        complete = self._poll(job, running=job.status in ("QUEUED", "PROCESSING"))
         if (
             self.processing_after_polls is not None
             and job.status == "QUEUED"
             and job.polls >= self.processing_after_polls
         ):
             job.status = "PROCESSING"
-        if (
-            self.complete_after_polls is not None
-            and job.status in ("QUEUED", "PROCESSING")
-            and job.polls >= self.complete_after_polls
-        ):
+        if complete:
             self.complete(job.request_id)
         if job.status == "FAILED":
             return self._failed(job)
