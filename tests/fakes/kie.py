@@ -117,12 +117,9 @@ def _answer(http_status: int, code: int, msg: str) -> Answer:
 
 def _submit_problem(body: dict[str, Any]) -> str | None:
     """Why KIE refuses the submit's fields (code 422), or None when they are good."""
-    prompt, video_url, callback_url = (
-        body.get("prompt"),
-        body.get("videoUrl"),
-        body.get("callBackUrl"),
-    )
-    watermark, model = body.get("watermark"), body.get("model")
+    prompt, video_url = body.get("prompt"), body.get("videoUrl")
+    callback_url, watermark = body.get("callBackUrl"), body.get("watermark")
+    model = body.get("model")
     if not isinstance(prompt, str) or not prompt.strip():
         return "prompt is required and must be a non-empty string"
     if len(prompt) > MAX_PROMPT_CHARS:

@@ -119,11 +119,8 @@ def _answer(
 def _submit_problem(body: dict[str, Any]) -> str | None:
     """Why Luma refuses the submit's fields, or None when they are good."""
     media, model, mode = body.get("media"), body.get("model"), body.get("mode")
-    prompt, first_frame, callback_url = (
-        body.get("prompt"),
-        body.get("first_frame"),
-        body.get("callback_url"),
-    )
+    prompt, first_frame = body.get("prompt"), body.get("first_frame")
+    callback_url = body.get("callback_url")
     if body.get("generation_type") != GENERATION_TYPE:
         return f"generation_type must be '{GENERATION_TYPE}'"
     if not isinstance(media, dict) or not is_http_url(media.get("url")):
