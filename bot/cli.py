@@ -24,16 +24,16 @@ import httpx
 from bot import texts
 from bot.config import Settings
 from bot.domain.failures import Failure
-from bot.net.netguard import GuardedClient
-from bot.net.results import Fetched, ResultFetcher
-from bot.parsing import parse_text, prompt_problem
-from bot.providers.base import (
+from bot.domain.provider import (
     JobState,
     Provider,
     ProviderError,
     SubmitOutcomeUnknownError,
     SubmitRequest,
 )
+from bot.net.netguard import GuardedClient
+from bot.net.results import Fetched, ResultFetcher
+from bot.parsing import parse_text, prompt_problem
 from bot.wiring import create_provider
 
 MAX_RESULT_BYTES = 4 * 1024**3

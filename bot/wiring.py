@@ -17,11 +17,11 @@ from telegram import Bot
 from bot.config import Settings
 from bot.delivery import TelegramOutbox
 from bot.domain.capabilities import Capabilities
+from bot.domain.provider import Provider
 from bot.logs.redaction import Redactor
 from bot.net.netguard import GuardedClient, system_resolver
 from bot.net.results import ResultFetcher
 from bot.net.retry import Backoff
-from bot.providers.base import Provider
 from bot.providers.kie import KieProvider
 from bot.providers.luma import LumaProvider
 from bot.providers.sandbox import SandboxProvider

@@ -12,13 +12,13 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from bot.domain.failures import Failure
-from bot.net.retry import Backoff
-from bot.providers.base import (
+from bot.domain.provider import (
     JobState,
     ProviderError,
     SubmitOutcomeUnknownError,
     SubmitRequest,
 )
+from bot.net.retry import Backoff
 from bot.providers.kie import GENERATE_PATH, RECORD_INFO_PATH, KieProvider
 from tests.fakes.kie import TEST_KIE_KEY, FakeKie
 from tests.fakes.server import LoopbackServer

@@ -22,8 +22,8 @@ from bot import texts
 from bot.app import BotApp
 from bot.config import ConfigError, load_settings
 from bot.domain.numbers import ascii_int, telegram_user_id, user_ref
+from bot.domain.provider import CallbackRejectedError
 from bot.net.netguard import GuardedClient
-from bot.providers.base import CallbackRejectedError
 from bot.providers.kie import KieProvider
 from bot.providers.kie import capabilities as kie_capabilities
 from bot.services.preflight import Preflight, Verdict

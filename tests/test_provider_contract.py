@@ -15,10 +15,10 @@ from typing import Any, Protocol
 import pytest
 
 from bot.domain.failures import Failure
+from bot.domain.provider import JobState, Provider, ProviderError, SubmitRequest
 from bot.net.netguard import GuardedClient
 from bot.net.results import Fetched, ResultFetcher
 from bot.net.retry import Backoff
-from bot.providers.base import JobState, Provider, ProviderError, SubmitRequest
 from bot.providers.kie import KieProvider
 from bot.providers.luma import LumaProvider
 from bot.providers.segmind import SegmindProvider

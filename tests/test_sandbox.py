@@ -14,9 +14,9 @@ from starlette.routing import Route
 
 from bot.app import BotApp
 from bot.domain.failures import Failure
+from bot.domain.provider import JobState, JobStatus, ProviderError, SubmitRequest
 from bot.net.netguard import GuardedClient
 from bot.net.results import Fetched, ResultFetcher
-from bot.providers.base import JobState, JobStatus, ProviderError, SubmitRequest
 from bot.providers.sandbox import SandboxProvider
 from bot.providers.sandbox_edit import probe
 from tests.fakes.server import LoopbackServer

@@ -15,15 +15,15 @@ import httpx
 
 from bot.domain.capabilities import Capabilities
 from bot.domain.failures import Failure
-from bot.net.ratelimit import WindowLimiter
-from bot.net.retry import Backoff, with_retries
-from bot.providers.base import (
+from bot.domain.provider import (
     CallbackEvent,
     CallbackRejectedError,
     ProviderError,
     SubmitOutcomeUnknownError,
     SubmitRequest,
 )
+from bot.net.ratelimit import WindowLimiter
+from bot.net.retry import Backoff, with_retries
 
 T = TypeVar("T")
 

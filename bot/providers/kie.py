@@ -20,14 +20,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from bot.domain.capabilities import Capabilities
 from bot.domain.failures import Failure
 from bot.domain.numbers import ascii_int
-from bot.net.retry import Backoff
-from bot.providers.base import (
+from bot.domain.provider import (
     CallbackEvent,
     CallbackRejectedError,
     JobStatus,
     ProviderError,
     SubmitRequest,
 )
+from bot.net.retry import Backoff
 from bot.providers.http import HTTP_FAILURES, HttpProvider, json_object, present, text_field
 
 log = logging.getLogger(__name__)

@@ -15,14 +15,14 @@ import httpx
 from bot.domain.capabilities import Capabilities
 from bot.domain.failures import Failure
 from bot.domain.modes import ALL_MODES
-from bot.net.retry import Backoff
-from bot.providers.base import (
+from bot.domain.provider import (
     CallbackEvent,
     CallbackRejectedError,
     JobStatus,
     ProviderError,
     SubmitRequest,
 )
+from bot.net.retry import Backoff
 from bot.providers.http import HTTP_FAILURES, HttpProvider, json_object, present, text_field
 
 CREDITS_PATH = "/credits"

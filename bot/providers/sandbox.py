@@ -24,9 +24,7 @@ import httpx
 
 from bot.domain.capabilities import Capabilities
 from bot.domain.failures import Failure
-from bot.net.downloads import CompressedError, TooBigError, save_body
-from bot.net.netguard import BlockedLinkError, GuardedClient
-from bot.providers.base import (
+from bot.domain.provider import (
     CallbackEvent,
     CallbackRejectedError,
     JobState,
@@ -34,6 +32,8 @@ from bot.providers.base import (
     ProviderError,
     SubmitRequest,
 )
+from bot.net.downloads import CompressedError, TooBigError, save_body
+from bot.net.netguard import BlockedLinkError, GuardedClient
 from bot.providers.sandbox_edit import EditError, choose_edits, edit_video
 
 log = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ import httpx
 from bot.domain.capabilities import Capabilities
 from bot.domain.failures import Failure
 from bot.domain.modes import ALL_MODES
-from bot.providers.base import JobStatus, ProviderError, SubmitRequest
+from bot.domain.provider import JobStatus, ProviderError, SubmitRequest
 from bot.providers.http import HTTP_FAILURES, HttpProvider, json_object, present, text_field
 
 _RUNNING = frozenset({"QUEUED", "PROCESSING", "STARTING", "IN_PROGRESS"})

@@ -9,8 +9,8 @@ from html import escape
 from bot import texts
 from bot.domain.delivery import DeliveryResult, Outbox
 from bot.domain.numbers import ascii_int, user_ref
+from bot.domain.provider import Provider, ProviderError
 from bot.domain.records import TaskState, User
-from bot.providers.base import Provider, ProviderError
 from bot.services.maintenance import Maintenance
 from bot.services.tasks.intake import Intake
 from bot.services.tasks.policy import TrackingPolicy

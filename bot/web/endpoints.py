@@ -24,8 +24,8 @@ from telegram import Update
 from telegram.ext import Application
 
 from bot.domain.numbers import SIZE_MAX, ascii_int
+from bot.domain.provider import CallbackEvent, CallbackRejectedError, Provider
 from bot.domain.records import TaskState
-from bot.providers.base import CallbackEvent, CallbackRejectedError, Provider
 from bot.services.media import MediaStore
 from bot.services.tasks.lifecycle import TaskLifecycle
 from bot.urls import CALLBACK_ROUTE, HEALTH_PATH, MEDIA_ROUTE, TELEGRAM_WEBHOOK_PATH

@@ -24,13 +24,13 @@ import pytest
 
 from bot.domain.capabilities import Capabilities
 from bot.domain.delivery import DeliveryResult
-from bot.domain.records import Task, TaskState
-from bot.providers.base import (
+from bot.domain.provider import (
     CallbackEvent,
     CallbackRejectedError,
     JobStatus,
     SubmitRequest,
 )
+from bot.domain.records import Task, TaskState
 from bot.services.maintenance import Maintenance
 from bot.services.tasks.intake import SubmitOutcomeKind
 from bot.services.tasks.lifecycle import TaskLifecycle

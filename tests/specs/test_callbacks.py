@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from bot import texts
 from bot.domain.failures import Failure
+from bot.domain.provider import CallbackEvent, JobStatus, SubmitOutcomeUnknownError
 from bot.domain.records import TaskState
-from bot.providers.base import CallbackEvent, JobStatus, SubmitOutcomeUnknownError
 from tests.specs.conftest import RESULT_URL, World
 
 

@@ -6,8 +6,8 @@ import pytest
 
 from bot import texts
 from bot.domain.failures import Failure
+from bot.domain.provider import JobStatus, ProviderError
 from bot.domain.records import TaskState
-from bot.providers.base import JobStatus, ProviderError
 from bot.services.tasks.policy import CHECK_ERRORS_BEFORE_ALERT, NOT_FOUND_BEFORE_FAILING
 from tests.specs.conftest import RESULT_URL, USER, World
 

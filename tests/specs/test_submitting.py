@@ -9,8 +9,8 @@ import pytest
 
 from bot import texts
 from bot.domain.failures import Failure
+from bot.domain.provider import ProviderError, SubmitOutcomeUnknownError
 from bot.domain.records import TaskState
-from bot.providers.base import ProviderError, SubmitOutcomeUnknownError
 from bot.services.tasks.policy import SUBMIT_WAITS
 from tests.specs.conftest import ADMIN, PROMPT, USER, VIDEO_URL, World
 

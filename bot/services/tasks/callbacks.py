@@ -7,8 +7,8 @@ from __future__ import annotations
 import logging
 
 from bot import texts
+from bot.domain.provider import CallbackEvent
 from bot.domain.records import Task, TaskState
-from bot.providers.base import CallbackEvent
 from bot.services.tasks.checking import Checking
 from bot.services.tasks.policy import TrackingPolicy
 from bot.services.tasks.ports import TaskPorts

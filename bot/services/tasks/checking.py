@@ -7,8 +7,8 @@ import logging
 
 from bot import texts
 from bot.domain.failures import Failure
+from bot.domain.provider import JobState, JobStatus, ProviderError
 from bot.domain.records import Task, TaskState
-from bot.providers.base import JobState, JobStatus, ProviderError
 from bot.services.tasks.cards import StatusCards
 from bot.services.tasks.endings import Endings
 from bot.services.tasks.policy import (

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from bot.domain.delivery import Outbox
-from bot.providers.base import Provider
+from bot.domain.provider import Provider
 from storage.tasks import TaskRepository
 from storage.users import UserRepository
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import logging
 
 from bot.domain.failures import Failure
+from bot.domain.provider import ProviderError, SubmitOutcomeUnknownError, SubmitRequest
 from bot.domain.records import Task, TaskState
-from bot.providers.base import ProviderError, SubmitOutcomeUnknownError, SubmitRequest
 from bot.services.tasks.cards import StatusCards
 from bot.services.tasks.endings import Endings
 from bot.services.tasks.policy import SUBMIT_WAITS, TrackingPolicy

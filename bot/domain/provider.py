@@ -1,4 +1,7 @@
-"""What every provider offers the bot, and the errors it may raise. No Telegram code here."""
+"""The Provider port: what every provider offers the task services, and the errors it may raise.
+
+bot/providers implements it (KIE.ai, Segmind, Luma, the sandbox); the services see only this.
+"""
 
 from __future__ import annotations
 
