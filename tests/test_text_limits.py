@@ -39,6 +39,7 @@ from bot.domain import modes
 from bot.domain.capabilities import Capabilities
 from bot.domain.delivery import DeliveryResult
 from bot.domain.failures import Failure
+from bot.domain.links import LinkRefusal
 from bot.domain.records import Access, Draft, DraftState, Task, TaskState, User
 from bot.providers import kie, luma, segmind
 from handlers.requests import card_keyboard
@@ -198,6 +199,7 @@ BUILDERS: dict[str, Builder] = {
     "upload_failed": builder(M, TEXT),
     "upload_too_big_for_telegram": builder(M, SECONDS, COUNT),
     "caption_not_a_prompt": builder(M, PROMPT_PROBLEM),
+    "link_blocked": builder(M, st.sampled_from(LinkRefusal), LINK, COUNT),
     "link_unreachable": builder(M, LINK),
     "link_not_found": builder(M, COUNT),
     "link_not_public": builder(M, COUNT),
@@ -241,6 +243,10 @@ BUILDERS: dict[str, Builder] = {
     "report_task_failed": builder(M, ID, ID, st.sampled_from(Failure).map(str) | TEXT, TEXT),
     "report_outcome_unknown": builder(M, TASK, TEXT, TEXT),
     "report_unexpected": builder(M, TEXT, TEXT),
+    "in_status_check": builder(P, COUNT),
+    "in_delivery": builder(P, COUNT),
+    "in_callback": builder(P, COUNT),
+    "in_task": builder(P, COUNT),
     "report_unhandled": builder(Kind.REPORT, st.none() | ID, TEXT, TEXT),
     "reports_held_back": builder(M, COUNT, SECONDS),
     "admin_access_request": builder(M, USER),

@@ -21,11 +21,11 @@ import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from functools import partial
-from html import escape
 from urllib.parse import SplitResult, urljoin, urlsplit
 
 import httpx
 
+from bot.domain.links import LinkRefusal
 from bot.net.user_threads import PerUserPool
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -38,14 +38,18 @@ _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")
 _IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
 _SIIT = ipaddress.ip_network("::ffff:0:0:0/96")
-_NOT_VALID = "That link is not a valid web address."
-_BAD_PORT = "That link's port number is not valid (ports go from 1 to 65535)."
-_BAD_REDIRECT = "That link redirects to an address that is not valid."
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 class BlockedLinkError(Exception):
-    """The link cannot be fetched safely; the message is a sentence for the user (HTML)."""
+    """The link cannot be fetched safely, for `reason` (texts.link_refused says it to users)."""
+
+    def __init__(self, reason: LinkRefusal, *, host: str = "", max_redirects: int = 0) -> None:
+        where = f" ({host})" if host else ""
+        super().__init__(f"the link {reason.value}{where}")
+        self.reason = reason
+        self.host = host
+        self.max_redirects = max_redirects
 
 
 def look_up(host: str, port: int) -> list[str]:
@@ -174,17 +178,14 @@ class GuardedClient:
                 try:
                     url = urljoin(url, response.headers["location"])
                 except ValueError as exc:  # e.g. an unclosed [ of an IPv6 address
-                    raise BlockedLinkError(_BAD_REDIRECT) from exc
+                    raise BlockedLinkError(LinkRefusal.BAD_REDIRECT) from exc
                 continue  # the next hop is checked like the first
             try:
                 yield response
             finally:
                 await response.aclose()
             return
-        raise BlockedLinkError(
-            f"That link redirects more than {self._max_redirects} times; "
-            "send the video's own address."
-        )
+        raise BlockedLinkError(LinkRefusal.TOO_MANY_REDIRECTS, max_redirects=self._max_redirects)
 
     async def _send(self, method: str, url: str, headers: Mapping[str, str]) -> httpx.Response:
         """Send to the first of the host's (checked) addresses that takes the connection."""
@@ -193,9 +194,9 @@ class GuardedClient:
             host = parsed.raw_host.decode("ascii")  # IDNA: bücher.example -> xn--bcher-kva...
             parts = urlsplit(url)
         except (httpx.InvalidURL, ValueError, UnicodeError) as exc:
-            raise BlockedLinkError(_NOT_VALID) from exc
+            raise BlockedLinkError(LinkRefusal.NOT_VALID) from exc
         if parsed.scheme not in _DEFAULT_PORTS or not host:
-            raise BlockedLinkError("That link is not a web (http or https) address I can use.")
+            raise BlockedLinkError(LinkRefusal.NOT_WEB)
         port = _port(parsed, parts)
         addresses = await self._public_addresses(host, port)
         last_error: httpx.TransportError | None = None
@@ -213,7 +214,7 @@ class GuardedClient:
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
                 last_error = exc  # that address does not answer: try the next one
         if last_error is None:  # cannot happen: addresses is never empty
-            raise BlockedLinkError(_NOT_VALID)
+            raise BlockedLinkError(LinkRefusal.NOT_VALID)
         raise last_error
 
     async def _public_addresses(self, host: str, port: int) -> list[IPAddress]:
@@ -224,19 +225,13 @@ class GuardedClient:
                 found = await self._resolve(host, port)
                 addresses = [ipaddress.ip_address(a.split("%")[0]) for a in found]
             except OSError as exc:
-                raise BlockedLinkError(
-                    f"The address {escape(host)} does not exist (it has no DNS entry)."
-                ) from exc
+                raise BlockedLinkError(LinkRefusal.NO_DNS_ENTRY, host=host) from exc
             except (UnicodeError, ValueError) as exc:  # e.g. a label over 63 characters
-                raise BlockedLinkError(_NOT_VALID) from exc
+                raise BlockedLinkError(LinkRefusal.NOT_VALID) from exc
         if not addresses:
-            raise BlockedLinkError(
-                f"The address {escape(host)} does not exist (it has no DNS entry)."
-            )
+            raise BlockedLinkError(LinkRefusal.NO_DNS_ENTRY, host=host)
         if not all(is_public(a, allow_loopback=self._allow_loopback) for a in addresses):
-            raise BlockedLinkError(
-                "That link points into a private or local network, which I don't fetch from."
-            )
+            raise BlockedLinkError(LinkRefusal.PRIVATE_NETWORK)
         return addresses
 
 
@@ -247,7 +242,7 @@ async def _refuse_unreadable_redirect(response: httpx.Response) -> None:
         try:
             httpx.URL(response.headers["location"])
         except httpx.InvalidURL as exc:
-            raise BlockedLinkError(_BAD_REDIRECT) from exc
+            raise BlockedLinkError(LinkRefusal.BAD_REDIRECT) from exc
 
 
 def _port(parsed: httpx.URL, parts: SplitResult) -> int:
@@ -257,10 +252,10 @@ def _port(parsed: httpx.URL, parts: SplitResult) -> int:
     try:
         _ = parts.port  # ValueError unless ASCII digits, at most 65535
     except ValueError as exc:
-        raise BlockedLinkError(_BAD_PORT) from exc
+        raise BlockedLinkError(LinkRefusal.BAD_PORT) from exc
     port = _DEFAULT_PORTS[parsed.scheme] if parsed.port is None else parsed.port
     if not 1 <= port <= 65535:
-        raise BlockedLinkError(_BAD_PORT)
+        raise BlockedLinkError(LinkRefusal.BAD_PORT)
     return port
 
 

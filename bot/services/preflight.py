@@ -116,7 +116,7 @@ class Preflight:
             async with asyncio.timeout(self._timeout):
                 return await self._check_link(url)
         except BlockedLinkError as exc:
-            return Verdict(problem=str(exc))
+            return Verdict(problem=texts.link_blocked(exc.reason, exc.host, exc.max_redirects))
         except (TimeoutError, UserBusyError):  # busy: the user's previous link is still slow
             return Verdict(note=texts.PREFLIGHT_UNCHECKED)
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:

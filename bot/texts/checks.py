@@ -6,6 +6,7 @@ from __future__ import annotations
 from html import escape
 
 from bot.domain.capabilities import Capabilities
+from bot.domain.links import LinkRefusal
 from bot.texts.formatting import NAME_SHOWN, REASON_SHOWN, shorten, show_link
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "UPLOAD_TOO_SLOW_TO_READ",
     "caption_not_a_prompt",
     "format_not_taken",
+    "link_blocked",
     "link_not_found",
     "link_not_public",
     "link_refused",
@@ -134,6 +136,26 @@ UPLOAD_TOO_SLOW_TO_READ = (
     "I couldn't read that video quickly enough to check it. Please try again in a minute, or "
     "send it as an MP4 or MOV video."
 )
+
+
+_LINK_REFUSALS = {
+    LinkRefusal.NOT_VALID: "That link is not a valid web address.",
+    LinkRefusal.NOT_WEB: "That link is not a web (http or https) address I can use.",
+    LinkRefusal.BAD_PORT: "That link's port number is not valid (ports go from 1 to 65535).",
+    LinkRefusal.BAD_REDIRECT: "That link redirects to an address that is not valid.",
+    LinkRefusal.PRIVATE_NETWORK: (
+        "That link points into a private or local network, which I don't fetch from."
+    ),
+}
+
+
+def link_blocked(refusal: LinkRefusal, host: str = "", max_redirects: int = 0) -> str:
+    """Why a link cannot be fetched safely (bot.net.netguard's BlockedLinkError)."""
+    if refusal == LinkRefusal.NO_DNS_ENTRY:
+        return f"The address {show_link(host)} does not exist (it has no DNS entry)."
+    if refusal == LinkRefusal.TOO_MANY_REDIRECTS:
+        return f"That link redirects more than {max_redirects} times; send the video's own address."
+    return _LINK_REFUSALS[refusal]
 
 
 def link_unreachable(host: str) -> str:

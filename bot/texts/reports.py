@@ -16,6 +16,10 @@ from bot.texts.formatting import (
 )
 
 __all__ = [
+    "in_callback",
+    "in_delivery",
+    "in_status_check",
+    "in_task",
     "report_found_after_all",
     "report_outcome_unknown",
     "report_status_checks_failing",
@@ -58,6 +62,23 @@ def report_outcome_unknown(task: Task, provider: str, detail: str) -> str:
         f"It was not resent.\n<code>{escape(shorten(detail, DETAIL_SHOWN))}</code>\n"
         f"Video: {show_link(task.video_url)}"
     )
+
+
+# Where an unexpected error happened, for report_unexpected.
+def in_status_check(task_id: int) -> str:
+    return f"the status check of task #{task_id}"
+
+
+def in_delivery(task_id: int) -> str:
+    return f"the delivery of task #{task_id}"
+
+
+def in_callback(task_id: int) -> str:
+    return f"the callback of task #{task_id}"
+
+
+def in_task(task_id: int) -> str:
+    return f"task #{task_id}"
 
 
 def report_unexpected(where: str, error: str) -> str:

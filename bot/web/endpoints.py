@@ -23,6 +23,7 @@ from starlette.routing import Route
 from telegram import Update
 from telegram.ext import Application
 
+from bot import texts
 from bot.domain.numbers import SIZE_MAX, ascii_int
 from bot.domain.provider import CallbackEvent, CallbackRejectedError, Provider
 from bot.domain.records import TaskState
@@ -159,7 +160,7 @@ class WebEndpoints:
         except Exception as exc:
             log.exception("Handling a callback for task %d failed", task_id)
             with contextlib.suppress(Exception):
-                await self._endings.report_unexpected(f"the callback of task #{task_id}", exc)
+                await self._endings.report_unexpected(texts.in_callback(task_id), exc)
 
     async def media(self, request: Request) -> Response:
         """An uploaded video, for the provider to fetch (404 once it has expired)."""

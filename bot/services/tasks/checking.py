@@ -42,7 +42,7 @@ class Checking:
         except Exception as exc:  # a bug, or an answer nobody foresaw: count it like an error
             log.exception("Checking task %d failed unexpectedly", task.id)
             await self._unanswered(task, Failure.PROVIDER_ERROR, f"unexpected: {exc!r}")
-            await self._endings.report_unexpected(f"the status check of task #{task.id}", exc)
+            await self._endings.report_unexpected(texts.in_status_check(task.id), exc)
             return
         await self.on_status(task, status)
 

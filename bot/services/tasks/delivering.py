@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from bot import texts
 from bot.domain.delivery import DeliveryResult
 from bot.domain.failures import Failure
 from bot.domain.records import Task, TaskState
@@ -56,7 +57,7 @@ class Delivering:
             raise
         except Exception as exc:  # a bug: count it as a failed attempt, and tell the admins
             log.exception("Delivering task %d failed unexpectedly", task.id)
-            await self._endings.report_unexpected(f"the delivery of task #{task.id}", exc)
+            await self._endings.report_unexpected(texts.in_delivery(task.id), exc)
             result = DeliveryResult.RETRY
         await self._done(claimed, result)
 

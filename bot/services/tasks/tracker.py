@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
+from bot import texts
 from bot.domain.records import Task, TaskState
 from bot.services.tasks.lifecycle import TaskLifecycle
 from bot.services.tasks.policy import MAX_RETRY_DELAY
@@ -202,7 +203,7 @@ class Tracker:
             log.exception("Advancing task %d failed", task.id)
             await self._postpone(task)
             with contextlib.suppress(Exception):
-                await self._lifecycle.endings.report_unexpected(f"task #{task.id}", exc)
+                await self._lifecycle.endings.report_unexpected(texts.in_task(task.id), exc)
         finally:
             self._working.pop(task.id, None)
             self._picked.discard(task.id)
