@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 import sqlite3
 
 from telegram import LinkPreviewOptions, Update
@@ -27,11 +26,17 @@ from bot.runtime import BOT_DATA_KEY
 from bot.services.media import MediaStore
 from bot.updates import PerChatUpdateProcessor
 from bot.urls import TELEGRAM_WEBHOOK_PATH
-from bot.web import WebEndpoints, WebServer
-from bot.wiring import Clients, Services, build_services, open_clients
+from bot.web import WebServer
+from bot.wiring import (
+    Clients,
+    Services,
+    build_services,
+    build_web_server,
+    open_clients,
+    webhook_secret,
+)
 from handlers.menus import set_command_menus
 from storage.db import Database
-from storage.state import StateRepository
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +45,6 @@ CONCURRENT_UPDATES = 64
 MEDIA_SWEEP_SECONDS = 600
 SHUTDOWN_GRACE_SECONDS = 5.0
 LONG_POLL_SECONDS = 10
-WEBHOOK_SECRET_KEY = "telegram_webhook_secret"  # noqa: S105 (a bot_state key, not a secret)
 
 
 def build_application(settings: Settings) -> Application:  # type: ignore[type-arg]
@@ -171,38 +175,14 @@ class BotApp:
         log.info("Bot is running (long polling)")
 
     async def _start_webhook(self, services: Services) -> None:
-        settings = self.settings
-        secret = await self._webhook_secret(services.db)
-        endpoints = WebEndpoints(
-            application=self.application,
-            lifecycle=services.lifecycle,
-            provider=services.clients.provider,
-            telegram_secret=secret,
-            database_ok=services.db.ping,
-            media=services.media,
-        )
+        secret = await webhook_secret(self.settings, services.db)
+        self._redact.add(secret)
         try:
-            self._web = WebServer(
-                endpoints.asgi(),
-                settings.web_host,
-                settings.web_port,
-                max_connections=settings.web_max_connections,
-                header_timeout=settings.web_header_timeout_seconds,
-                body_timeout=settings.web_body_timeout_seconds,
-                send_timeout=settings.web_send_timeout_seconds,
-            )
+            self._web = build_web_server(self.settings, self.application, services, secret)
         except OSError as exc:
             raise StartupError(str(exc)) from exc
         await self._web.start()
         await self._set_webhook(secret)
-
-    async def _webhook_secret(self, db: Database) -> str:
-        """WEBHOOK_SECRET, else one made at the first start and kept in the database."""
-        secret = self.settings.webhook_secret.get_secret_value() or await StateRepository(
-            db
-        ).get_or_set(WEBHOOK_SECRET_KEY, secrets.token_urlsafe(32))
-        self._redact.add(secret)
-        return secret
 
     async def _set_webhook(self, secret: str) -> None:
         settings = self.settings

@@ -1,4 +1,4 @@
-"""Everything the service says in Telegram: status cards, notices, admin reports, and the result.
+"""Everything the bot says in Telegram: status cards, notices, admin reports, and the result.
 
 A result is downloaded to a temporary file and uploaded with sendVideo, replying to the task's
 status card. When it is larger than the Bot API upload limit, comes too slowly (bot.net.results), or
@@ -13,7 +13,6 @@ import logging
 import re
 import secrets
 import time
-from enum import StrEnum
 from functools import partial
 from html import unescape
 from pathlib import Path
@@ -22,19 +21,13 @@ from telegram import Bot, InlineKeyboardMarkup, InputFile, ReplyParameters
 from telegram.error import BadRequest, Forbidden, TelegramError
 
 from bot import texts
-from bot.domain.delivery import DeliveryResult
+from bot.domain.delivery import DeliveryResult, SendResult
 from bot.domain.records import Task
 from bot.logs.redaction import Redactor
 from bot.logs.report_throttle import ReportThrottle
 from bot.net.results import Fetched, ResultFetcher
 
 log = logging.getLogger(__name__)
-
-
-class SendResult(StrEnum):
-    SENT = "sent"
-    BLOCKED = "blocked"  # the user blocked the bot, or the chat is gone
-    FAILED = "failed"
 
 
 UPLOAD_TIMEOUT = 300.0  # seconds to upload up to 50 MB (or more to a local Bot API server)

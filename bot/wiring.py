@@ -9,10 +9,12 @@ services as small typed policies (`TrackingPolicy`, `QuotaPolicy`), not as loose
 from __future__ import annotations
 
 import asyncio
+import secrets
 from dataclasses import dataclass
 
 import httpx
 from telegram import Bot
+from telegram.ext import Application
 
 from bot.config import Settings
 from bot.delivery import TelegramOutbox
@@ -40,6 +42,7 @@ from bot.services.tasks.ports import TaskPorts
 from bot.services.tasks.queries import UserTasks
 from bot.services.tasks.tracker import Tracker
 from bot.services.uploads import UploadService
+from bot.web import WebEndpoints, WebServer
 from storage.broadcasts import BroadcastRepository
 from storage.db import Database
 from storage.drafts import DraftRepository
@@ -50,6 +53,7 @@ from storage.users import UserRepository
 
 LINK_TIMEOUT = httpx.Timeout(120.0, connect=15.0)
 TELEGRAM_FILES_TIMEOUT = httpx.Timeout(30.0, connect=15.0)
+WEBHOOK_SECRET_KEY = "telegram_webhook_secret"  # noqa: S105 (a bot_state key, not a secret)
 
 
 _KIE_NAMES = {"kie": "KIE.ai", "apikley": "Apikley"}
@@ -308,4 +312,38 @@ def _runtime(
         ),
         broadcasts=broadcasts,
         outbox=outbox,
+    )
+
+
+async def webhook_secret(settings: Settings, db: Database) -> str:
+    """WEBHOOK_SECRET, else one made at the first start and kept in the database."""
+    given = settings.webhook_secret.get_secret_value()
+    if given:
+        return given
+    return await StateRepository(db).get_or_set(WEBHOOK_SECRET_KEY, secrets.token_urlsafe(32))
+
+
+def build_web_server(
+    settings: Settings,
+    application: Application,  # type: ignore[type-arg]
+    services: Services,
+    secret: str,
+) -> WebServer:
+    """Webhook mode's server and its routes; OSError when WEB_HOST:WEB_PORT cannot be bound."""
+    endpoints = WebEndpoints(
+        application=application,
+        lifecycle=services.lifecycle,
+        provider=services.clients.provider,
+        telegram_secret=secret,
+        database_ok=services.db.ping,
+        media=services.media,
+    )
+    return WebServer(
+        endpoints.asgi(),
+        settings.web_host,
+        settings.web_port,
+        max_connections=settings.web_max_connections,
+        header_timeout=settings.web_header_timeout_seconds,
+        body_timeout=settings.web_body_timeout_seconds,
+        send_timeout=settings.web_send_timeout_seconds,
     )

@@ -85,6 +85,15 @@ async def test_a_file_that_is_not_a_video_fails_with_a_sentence(
     assert gone.error_message == "The video link answered HTTP 404; check that it is public."
 
 
+async def test_a_link_into_a_private_network_fails_with_a_sentence(tmp_path: Path) -> None:
+    provider = SandboxProvider(work_dir=tmp_path / "sandbox", allow_loopback=False)
+    job_id = await provider.submit(SubmitRequest("http://10.0.0.1/clip.mp4", "make it warm"))
+    status = await finished(provider, job_id)
+    await provider.aclose()
+    assert status.state == JobState.FAILED
+    assert status.error_message == ("The video link points into a private or local network.")
+
+
 async def test_unknown_jobs_are_not_found_and_result_files_stay_in_their_folder(
     tmp_path: Path,
 ) -> None:

@@ -172,6 +172,7 @@ class Kind(Enum):
     BUTTON = "button"  # plain text: a button's label
     REPORT = "report"  # HTML to the admins, of any length: the Outbox makes it fit
     TERMINAL = "terminal"  # plain text printed by the command line (bot/cli.py)
+    DETAIL = "detail"  # raw text stored with a task; escaped and shortened where it is shown
 
 
 @dataclass(frozen=True)
@@ -244,6 +245,11 @@ BUILDERS: dict[str, Builder] = {
     "report_outcome_unknown": builder(M, TASK, TEXT, TEXT),
     "report_unexpected": builder(M, TEXT, TEXT),
     "in_status_check": builder(P, COUNT),
+    "detail_no_public_link": builder(Kind.DETAIL, LINK | st.none()),
+    "detail_not_downloaded": builder(Kind.DETAIL, LINK | st.none()),
+    "detail_expired": builder(Kind.DETAIL, COUNT),
+    "detail_unexpected": builder(Kind.DETAIL, TEXT),
+    "detail_unexpected_submit": builder(Kind.DETAIL, TEXT),
     "in_delivery": builder(P, COUNT),
     "in_callback": builder(P, COUNT),
     "in_task": builder(P, COUNT),
@@ -329,7 +335,7 @@ def test_every_text_builder_is_checked() -> None:
 
 def assert_fits(text: str, kind: Kind) -> None:
     """The limit of `kind`, as Telegram counts; HTML must parse; no raw bidi control."""
-    if kind == Kind.TERMINAL:  # not for Telegram: printed as it is
+    if kind in (Kind.TERMINAL, Kind.DETAIL):  # not for Telegram as it is
         assert text.strip()
         return
     if kind in (Kind.MESSAGE, Kind.CAPTION, Kind.PART, Kind.REPORT):

@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot import texts
+from bot.domain.links import LinkRefusal
 from bot.domain.records import Task, TaskState
 from storage.models import column_names
 
@@ -111,3 +112,31 @@ def test_an_unhandled_errors_report_shows_the_error_and_the_end_of_its_traceback
     assert texts.report_unhandled(None, "E()", "t") == (
         "🐞 Unhandled error (user <code>None</code>): <code>E()</code>\n<pre>t</pre>"
     )
+
+
+@pytest.mark.parametrize(
+    ("refusal", "sentence"),
+    [
+        (LinkRefusal.NOT_VALID, "That link is not a valid web address."),
+        (LinkRefusal.NOT_WEB, "That link is not a web (http or https) address I can use."),
+        (
+            LinkRefusal.BAD_PORT,
+            "That link's port number is not valid (ports go from 1 to 65535).",
+        ),
+        (LinkRefusal.BAD_REDIRECT, "That link redirects to an address that is not valid."),
+        (
+            LinkRefusal.TOO_MANY_REDIRECTS,
+            "That link redirects more than 3 times; send the video's own address.",
+        ),
+        (LinkRefusal.NO_DNS_ENTRY, "The address x.test does not exist (it has no DNS entry)."),
+        (
+            LinkRefusal.PRIVATE_NETWORK,
+            "That link points into a private or local network, which I don't fetch from.",
+        ),
+    ],
+)
+def test_each_refused_link_is_explained_in_the_words_netguard_used(
+    refusal: LinkRefusal, sentence: str
+) -> None:
+    """The sentences moved from bot/net/netguard.py to the texts word for word."""
+    assert texts.link_blocked(refusal, host="x.test", max_redirects=3) == sentence

@@ -1,5 +1,5 @@
-"""How the task services speak to the chat: the Outbox port (bot.delivery implements it over
-Telegram) and what a delivery came to."""
+"""How the services speak to the chat: the Outbox and Messenger ports (bot.delivery implements
+them over Telegram) and what a delivery or a message came to."""
 
 from __future__ import annotations
 
@@ -19,8 +19,26 @@ class DeliveryResult(StrEnum):
     NO_LINK = "no_link"  # it cannot be uploaded, and a result on this machine has no link
 
 
+class SendResult(StrEnum):
+    SENT = "sent"
+    BLOCKED = "blocked"  # the user blocked the bot, or the chat is gone
+    FAILED = "failed"
+
+
+class Messenger(Protocol):
+    """Plain messages into a chat, for broadcasts (bot.delivery.TelegramOutbox implements it)."""
+
+    async def send_text(self, chat_id: int, html: str) -> tuple[SendResult, int | None]:
+        """Send a message; say whether it went (with its id), the chat is closed, or it failed."""
+        ...
+
+    async def edit_text(self, chat_id: int, message_id: int, html: str) -> None:
+        """Edit a message the bot sent; a failure is logged, not raised."""
+        ...
+
+
 class Outbox(Protocol):
-    """How the service speaks to Telegram (bot.delivery implements it)."""
+    """How the task stages speak to the chat (bot.delivery.TelegramOutbox implements it)."""
 
     async def show_status(self, task: Task, queue_position: int | None = None) -> None:
         """Edit the task's status card to show its current state (and place in the queue)."""

@@ -42,7 +42,7 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 class BlockedLinkError(Exception):
-    """The link cannot be fetched safely, for `reason` (texts.link_refused says it to users)."""
+    """The link cannot be fetched safely, for `reason` (texts.link_blocked says it to users)."""
 
     def __init__(self, reason: LinkRefusal, *, host: str = "", max_redirects: int = 0) -> None:
         where = f" ({host})" if host else ""

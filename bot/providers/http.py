@@ -211,6 +211,7 @@ class HttpProvider:
     capabilities: Capabilities  # set before HttpProvider.__init__ runs: it names the provider
     SUBMIT_PATH: ClassVar[str]
     JOB_ID_FIELD: ClassVar[str]  # where the submit answer names the new job
+    JOB_ID_NAME: ClassVar[str | None] = None  # what the details call it (else JOB_ID_FIELD)
     FAILURES: ClassVar[Mapping[int, Failure]]  # what the provider's error codes mean
     ERROR_FIELD: ClassVar[str]  # where an error answer says why
     SUBMIT_RETRY_CODES: ClassVar[frozenset[int]] = frozenset({429})
@@ -262,7 +263,7 @@ class HttpProvider:
         if job_id is None:
             raise SubmitOutcomeUnknownError(
                 f"{self.capabilities.display_name} answered HTTP {response.status_code} "
-                f"without a {self.JOB_ID_FIELD}"
+                f"without a {self.JOB_ID_NAME or self.JOB_ID_FIELD}"
             )
         return job_id
 

@@ -51,6 +51,7 @@ class LumaProvider(HttpProvider):
     name = "luma"
     SUBMIT_PATH = "/generations/video/modify"
     JOB_ID_FIELD = "id"
+    JOB_ID_NAME = "generation id"
     FAILURES: ClassVar[Mapping[int, Failure]] = {**HTTP_FAILURES, 402: Failure.INSUFFICIENT_CREDITS}
     ERROR_FIELD = "detail"
 

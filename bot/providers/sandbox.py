@@ -179,7 +179,7 @@ class SandboxProvider:
         except TooBigError as exc:
             raise _InputError("The video is larger than 100 MB.") from exc
         except BlockedLinkError as exc:
-            raise _InputError(f"The video link cannot be fetched: {exc}.") from exc
+            raise _InputError(f"The video link {exc.reason.value}.") from exc
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
             raise _InputError(f"The video could not be downloaded ({type(exc).__name__}).") from exc
 

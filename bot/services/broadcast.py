@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 
 from bot import texts
-from bot.delivery import SendResult, TelegramOutbox
+from bot.domain.delivery import Messenger, SendResult
 from bot.net.ratelimit import WindowLimiter
 from storage.broadcasts import Broadcast, BroadcastRepository, RecipientState
 from storage.users import UserRepository
@@ -36,7 +36,7 @@ class BroadcastService:
         self,
         repo: BroadcastRepository,
         users: UserRepository,
-        outbox: TelegramOutbox,
+        outbox: Messenger,
         *,
         rate: float,
         clock: Callable[[], float] = time.time,

@@ -1,6 +1,6 @@
 """DraftService: a link and a prompt become a confirmation card, which Submit turns into a task.
 
-The card also carries the choices the provider offers (bot.domain.provider.Capabilities): the
+The card also carries the choices the provider offers (bot.domain.capabilities.Capabilities): the
 strength of the edit, and a first-frame image. Each change to a card that is showing makes a new
 draft (and a new card) or edits the same pending draft; a card becomes a task only by Submit.
 """

@@ -16,6 +16,12 @@ from bot.texts.formatting import (
 )
 
 __all__ = [
+    "DETAIL_STOPPED_WHILE_SUBMITTING",
+    "detail_expired",
+    "detail_no_public_link",
+    "detail_not_downloaded",
+    "detail_unexpected",
+    "detail_unexpected_submit",
     "in_callback",
     "in_delivery",
     "in_status_check",
@@ -62,6 +68,31 @@ def report_outcome_unknown(task: Task, provider: str, detail: str) -> str:
         f"It was not resent.\n<code>{escape(shorten(detail, DETAIL_SHOWN))}</code>\n"
         f"Video: {show_link(task.video_url)}"
     )
+
+
+# The technical detail of why a task ended, stored with it and shown in the admins' reports
+# (escaped and shortened there, in report_task_failed and report_outcome_unknown).
+DETAIL_STOPPED_WHILE_SUBMITTING = "the bot stopped while this task was being submitted"
+
+
+def detail_no_public_link(result_url: str | None) -> str:
+    return f"the result {result_url} could not be uploaded and has no public link"
+
+
+def detail_not_downloaded(result_url: str | None) -> str:
+    return f"the result file {result_url} could not be downloaded"
+
+
+def detail_expired(attempts: int) -> str:
+    return f"gave up sending the result after {attempts} attempts: it has expired"
+
+
+def detail_unexpected(error: str) -> str:
+    return f"unexpected: {error}"
+
+
+def detail_unexpected_submit(error: str) -> str:
+    return f"unexpected error while submitting: {error}"
 
 
 # Where an unexpected error happened, for report_unexpected.

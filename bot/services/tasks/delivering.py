@@ -68,8 +68,9 @@ class Delivering:
         elif result == DeliveryResult.CHAT_UNREACHABLE:
             await self._unreachable(task, now)
         elif result == DeliveryResult.NO_LINK:
-            detail = f"the result {task.result_url} could not be uploaded and has no public link"
-            await self._give_up(task, Failure.CANNOT_SEND, detail)
+            await self._give_up(
+                task, Failure.CANNOT_SEND, texts.detail_no_public_link(task.result_url)
+            )
         else:
             await self._not_yet(task, result, now)
 
@@ -98,11 +99,11 @@ class Delivering:
         """A try that failed: try again later, unless the result is gone or has expired."""
         attempts = task.attempts + 1
         if result == DeliveryResult.RESULT_GONE and attempts >= DELIVERY_ATTEMPTS:
-            detail = f"the result file {task.result_url} could not be downloaded"
+            detail = texts.detail_not_downloaded(task.result_url)
             await self._give_up(task, Failure.RESULT_UNAVAILABLE, detail)
             return
         if now >= (task.finished_at or now) + self._policy.result_retention:
-            detail = f"gave up sending the result after {attempts} attempts: it has expired"
+            detail = texts.detail_expired(attempts)
             await self._give_up(task, Failure.RESULT_UNAVAILABLE, detail)
             return
         delay = self._policy.retry_after(attempts)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 
+from bot import texts
 from bot.domain.records import TaskState
 from bot.services.tasks.endings import Endings
 from bot.services.tasks.ports import TaskPorts
@@ -21,9 +22,7 @@ class Recovery:
         tasks = self._ports.tasks
         for task in await tasks.in_states([TaskState.SUBMITTING]):
             # Sent or not, nobody knows: never sent again (it may exist, and cost).
-            await self._endings.mark_unknown(
-                task, "the bot stopped while this task was being submitted"
-            )
+            await self._endings.mark_unknown(task, texts.DETAIL_STOPPED_WHILE_SUBMITTING)
         for task in await tasks.in_states([TaskState.DELIVERING]):
             # The delivery was cut off; send again (the result may rarely arrive twice).
             await tasks.transition(

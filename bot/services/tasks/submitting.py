@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 
+from bot import texts
 from bot.domain.failures import Failure
 from bot.domain.provider import ProviderError, SubmitOutcomeUnknownError, SubmitRequest
 from bot.domain.records import Task, TaskState
@@ -43,8 +44,9 @@ class Submitting:
         tasks = self._ports.tasks
         if not await tasks.transition(task.id, TaskState.QUEUED, TaskState.SUBMITTING):
             return
+        request = self._request(task)
         try:
-            job_id = await self._ports.provider.submit(self._request(task))
+            job_id = await self._ports.provider.submit(request)
         except ProviderError as exc:
             if exc.failure in _COME_BACK_LATER and task.attempts < SUBMIT_WAITS:
                 await self._requeue(task, exc.detail)
@@ -57,7 +59,7 @@ class Submitting:
             await self._endings.mark_unknown(task, str(exc))
             return
         except Exception as exc:
-            await self._endings.mark_unknown(task, f"unexpected error while submitting: {exc!r}")
+            await self._endings.mark_unknown(task, texts.detail_unexpected_submit(repr(exc)))
             raise
         # Logged before it is stored: if storing fails, the job can still be found.
         log.info("Task %d accepted by %s as %s", task.id, self._ports.provider.name, job_id)
