@@ -9,27 +9,16 @@ from bot import texts
 from bot.domain.failures import Failure
 from bot.domain.provider import JobState, JobStatus, ProviderError
 from bot.domain.records import Task, TaskState
-from bot.services.tasks.cards import StatusCards
-from bot.services.tasks.endings import Endings
 from bot.services.tasks.policy import (
     CHECK_ERRORS_BEFORE_ALERT,
     NOT_FOUND_BEFORE_FAILING,
-    TrackingPolicy,
 )
-from bot.services.tasks.ports import TaskPorts
+from bot.services.tasks.stage import Stage
 
 log = logging.getLogger(__name__)
 
 
-class Checking:
-    def __init__(
-        self, ports: TaskPorts, policy: TrackingPolicy, cards: StatusCards, endings: Endings
-    ) -> None:
-        self._ports = ports
-        self._policy = policy
-        self._cards = cards
-        self._endings = endings
-
+class Checking(Stage):
     async def check(self, task: Task) -> None:
         """Ask the provider about a processing task and act on the answer."""
         if task.provider_task_id is None:  # cannot happen: PROCESSING always has the job id

@@ -14,25 +14,15 @@ from bot import texts
 from bot.domain.delivery import DeliveryResult
 from bot.domain.failures import Failure
 from bot.domain.records import Task, TaskState
-from bot.services.tasks.cards import StatusCards
-from bot.services.tasks.endings import Endings
-from bot.services.tasks.policy import DELIVERY_ATTEMPTS, TrackingPolicy
-from bot.services.tasks.ports import TaskPorts
+from bot.services.tasks.policy import DELIVERY_ATTEMPTS
+from bot.services.tasks.stage import Stage
 
 log = logging.getLogger(__name__)
 
 _SENT = frozenset({DeliveryResult.VIDEO, DeliveryResult.DOCUMENT, DeliveryResult.LINK})
 
 
-class Delivering:
-    def __init__(
-        self, ports: TaskPorts, policy: TrackingPolicy, cards: StatusCards, endings: Endings
-    ) -> None:
-        self._ports = ports
-        self._policy = policy
-        self._cards = cards
-        self._endings = endings
-
+class Delivering(Stage):
     async def deliver(self, task: Task) -> None:
         """Send a finished task's result, once: the claim SUCCEEDED -> DELIVERING decides."""
         tasks = self._ports.tasks
@@ -106,14 +96,7 @@ class Delivering:
             detail = texts.detail_expired(attempts)
             await self._give_up(task, Failure.RESULT_UNAVAILABLE, detail)
             return
-        delay = self._policy.retry_after(attempts)
-        await self._ports.tasks.transition(
-            task.id,
-            TaskState.DELIVERING,
-            TaskState.SUCCEEDED,
-            attempts=attempts,
-            next_check_at=now + delay,
-        )
+        delay = await self._again_later(task, TaskState.DELIVERING, TaskState.SUCCEEDED, attempts)
         log.warning(
             "Delivery of task %d failed (%s); retry %d in %.0f s", task.id, result, attempts, delay
         )

@@ -13,10 +13,8 @@ from bot import texts
 from bot.domain.failures import Failure
 from bot.domain.provider import ProviderError, SubmitOutcomeUnknownError, SubmitRequest
 from bot.domain.records import Task, TaskState
-from bot.services.tasks.cards import StatusCards
-from bot.services.tasks.endings import Endings
-from bot.services.tasks.policy import SUBMIT_WAITS, TrackingPolicy
-from bot.services.tasks.ports import TaskPorts
+from bot.services.tasks.policy import SUBMIT_WAITS
+from bot.services.tasks.stage import Stage
 from bot.urls import callback_url
 
 log = logging.getLogger(__name__)
@@ -25,15 +23,7 @@ log = logging.getLogger(__name__)
 _COME_BACK_LATER = frozenset({Failure.RATE_LIMITED, Failure.MAINTENANCE})
 
 
-class Submitting:
-    def __init__(
-        self, ports: TaskPorts, policy: TrackingPolicy, cards: StatusCards, endings: Endings
-    ) -> None:
-        self._ports = ports
-        self._policy = policy
-        self._cards = cards
-        self._endings = endings
-
+class Submitting(Stage):
     async def wait_for_turn(self) -> None:
         """Wait until the provider's rate limit lets one more submit through; the next `send`
         uses the turn. Tasks wait here still `queued`: nothing is sent yet."""
@@ -95,12 +85,5 @@ class Submitting:
     async def _requeue(self, task: Task, detail: str) -> None:
         """The provider said "not now" (rate limit, maintenance): submit again a little later."""
         attempts = task.attempts + 1
-        delay = self._policy.retry_after(attempts)
-        await self._ports.tasks.transition(
-            task.id,
-            TaskState.SUBMITTING,
-            TaskState.QUEUED,
-            attempts=attempts,
-            next_check_at=self._ports.clock() + delay,
-        )
+        delay = await self._again_later(task, TaskState.SUBMITTING, TaskState.QUEUED, attempts)
         log.warning("Task %d not accepted yet (%s); trying again in %.0f s", task.id, detail, delay)
