@@ -7,6 +7,9 @@
                                and hadolint (the Dockerfile)
     python3 manage.py lock     remake requirements.lock after changing dependencies
     python3 manage.py bench NAME   run bench/NAME.py
+    python3 manage.py i18n     extract the sentences into bot/locales/messages.pot and merge
+                               them into every language's .po file
+    python3 manage.py i18n add CODE   start a language's .po file (e.g. `i18n add de`)
 
 Extra arguments are passed on: `python3 manage.py test -k submit -x`.
 The virtual environment is (re)installed only when pyproject.toml or requirements.lock changes.
@@ -86,6 +89,9 @@ def main(argv: list[str]) -> int:
     if command == "lock":
         ensure_venv("dev")
         return subprocess.call([str(BIN / "uv"), *LOCK_COMMAND], cwd=ROOT)
+    if command == "i18n":
+        ensure_venv("dev")
+        return i18n(rest)
     if command == "bench":
         ensure_venv("dev")
         if not rest:
@@ -96,6 +102,27 @@ def main(argv: list[str]) -> int:
         return run("-m", f"bench.{rest[0]}", *rest[1:])
     print(f"Unknown command {command!r}.\n{__doc__}")
     return 2
+
+
+POT = "bot/locales/messages.pot"
+# gettext, ngettext(singular, plural, n) and N_ (a sentence in a table), as bot/texts calls them.
+KEYWORDS = ["-k", "gettext", "-k", "ngettext:1,2", "-k", "N_", "--no-default-keywords"]
+
+
+def i18n(args: list[str]) -> int:
+    pybabel = str(BIN / "pybabel")
+    if args[:1] == ["add"] and len(args) == 2:
+        return subprocess.call(
+            [pybabel, "init", "-i", POT, "-d", "bot/locales", "-l", args[1]], cwd=ROOT
+        )
+    if args:
+        print("Use `python3 manage.py i18n` or `python3 manage.py i18n add CODE`.")
+        return 2
+    extract = [pybabel, "extract", "-F", "babel.cfg", *KEYWORDS, "--sort-by-file"]
+    extract += ["--omit-header", "-o", POT, "."]
+    return subprocess.call(extract, cwd=ROOT) or subprocess.call(
+        [pybabel, "update", "-i", POT, "-d", "bot/locales", "--no-fuzzy-matching"], cwd=ROOT
+    )
 
 
 if __name__ == "__main__":

@@ -113,7 +113,7 @@ def _request(provider: Provider, args: argparse.Namespace, default_mode: str) ->
     else:
         link = parse_text(video)
         if link.url is None:
-            raise _StopError(link.link_problem or texts.NO_LINK)
+            raise _StopError(link.link_problem or texts.no_link())
     problem = prompt_problem(args.prompt.strip(), capabilities.max_prompt_chars)
     if problem:
         raise _StopError(problem)

@@ -174,7 +174,7 @@ class TelegramOutbox:
     async def send_result(self, task: Task, *, allow_upload: bool) -> DeliveryResult:
         if not task.result_url:
             return DeliveryResult.RESULT_GONE
-        reason = texts.UPLOAD_FAILED  # why a link is sent instead of the video
+        reason = texts.video_not_taken()  # why a link is sent instead of the video
         if allow_upload:
             self._temp_dir.mkdir(parents=True, exist_ok=True)
             path = self._temp_dir / f"task-{task.id}-{secrets.token_hex(4)}.mp4"
@@ -192,7 +192,7 @@ class TelegramOutbox:
                     size_mb = download.size / 1_048_576 if download.size is not None else None
                     reason = texts.too_big_to_upload(size_mb, self._upload_limit // 1_048_576)
                 elif download.outcome == Fetched.TOO_SLOW:
-                    reason = texts.RESULT_TOO_SLOW
+                    reason = texts.result_too_slow()
             finally:
                 path.unlink(missing_ok=True)
         if task.result_url.startswith("file:"):

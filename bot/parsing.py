@@ -40,29 +40,29 @@ def parse_text(text: str) -> ParsedText:
     # The prompt is what is left without the link and the punctuation stuck to its end.
     rest = text[: first.start()] + " " + text[first.end() :]
     if len(matches) > 1:
-        return ParsedText(None, texts.MORE_THAN_ONE_LINK, _fold(rest))
+        return ParsedText(None, texts.more_than_one_link(), _fold(rest))
     return ParsedText(*_check_link(link), prompt=_fold(rest))
 
 
 def _check_link(link: str) -> tuple[str | None, str | None]:
     scheme = link.split(":", 1)[0].lower()
     if scheme not in ("http", "https"):
-        return None, texts.NOT_HTTP
+        return None, texts.not_http()
     if len(link) > MAX_URL_LENGTH:
-        return None, texts.LINK_TOO_LONG
+        return None, texts.link_too_long()
     try:
         parts = urlsplit(link)
         host = parts.hostname
     except ValueError:  # e.g. an unclosed [ of an IPv6 address
-        return None, texts.LINK_WITHOUT_HOST
+        return None, texts.link_without_host()
     if not host or not (_HOST.match(host) or _is_ipv6_literal(parts.netloc)):
-        return None, texts.LINK_WITHOUT_HOST
+        return None, texts.link_without_host()
     try:
         port = parts.port  # ValueError unless ASCII digits, at most 65535
     except ValueError:
-        return None, texts.LINK_BAD_PORT
+        return None, texts.link_bad_port()
     if port == 0:
-        return None, texts.LINK_BAD_PORT
+        return None, texts.link_bad_port()
     return link, None
 
 
@@ -87,13 +87,13 @@ def _fold(text: str) -> str:
 def prompt_problem(prompt: str, max_chars: int) -> str | None:
     """Why the prompt cannot be sent as it is, or None when it can."""
     if not prompt:
-        return texts.PROMPT_EMPTY
+        return texts.prompt_empty()
     if len(prompt) > max_chars:
         return texts.prompt_too_long(len(prompt), max_chars)
     letters = [c for c in prompt if c.isalpha()]
     if not letters:
-        return texts.PROMPT_NO_WORDS
+        return texts.prompt_no_words()
     latin = sum(1 for c in letters if unicodedata.name(c, "").startswith("LATIN"))
     if latin / len(letters) < MIN_LATIN_SHARE:
-        return texts.PROMPT_NOT_ENGLISH
+        return texts.prompt_not_english()
     return None

@@ -131,7 +131,7 @@ async def broadcast(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
                     callback_data=f"bcast:{broadcast_id}:send",
                 ),
                 InlineKeyboardButton(
-                    texts.BUTTON_BROADCAST_CANCEL, callback_data=f"bcast:{broadcast_id}:cancel"
+                    texts.button_broadcast_cancel(), callback_data=f"bcast:{broadcast_id}:cancel"
                 ),
             ]
         ]
@@ -150,17 +150,17 @@ async def broadcast_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -
         return
     rt = runtime(context)
     if not rt.access.is_admin(query.from_user.id):  # e.g. removed from ADMIN_IDS since
-        await query.answer(texts.TOAST_CARD_GONE)
+        await query.answer(texts.toast_card_gone())
         return
     broadcast_id = int(match["id"])
     if match["action"] == "send":
         started = await rt.broadcasts.confirm(query.from_user.id, broadcast_id)
-        await query.answer(texts.TOAST_BROADCAST_SENDING if started else texts.TOAST_CARD_GONE)
+        await query.answer(texts.toast_broadcast_sending() if started else texts.toast_card_gone())
     elif await rt.broadcasts.cancel(query.from_user.id, broadcast_id):
-        await query.edit_message_text(texts.BROADCAST_CANCELLED)
+        await query.edit_message_text(texts.broadcast_cancelled())
         await query.answer()
     else:
-        await query.answer(texts.TOAST_CARD_GONE)
+        await query.answer(texts.toast_card_gone())
 
 
 async def allow(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -181,7 +181,7 @@ async def _decide_command(
         await _reply(update, texts.ADMIN_USAGE["allow" if allow else "deny"])
         return
     rt = runtime(context)
-    admin = update.effective_user.first_name if update.effective_user else texts.ADMIN_UNNAMED
+    admin = update.effective_user.first_name if update.effective_user else texts.admin_unnamed()
     await _reply(update, await _decide(context, rt, args[0], allow=allow, by=admin))
 
 
@@ -193,7 +193,7 @@ async def access_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         return
     rt = runtime(context)
     if not rt.access.is_admin(query.from_user.id):
-        await query.answer(texts.TOAST_CARD_GONE)
+        await query.answer(texts.toast_card_gone())
         return
     verdict = await _decide(
         context,
@@ -223,6 +223,6 @@ async def _decide(
         return texts.admin_access_unchanged(decided)
     with contextlib.suppress(TelegramError):  # they may have blocked the bot: it stands anyway
         await context.bot.send_message(
-            chat_id=decided.id, text=texts.ACCESS_GRANTED if allow else texts.ACCESS_DENIED
+            chat_id=decided.id, text=texts.access_granted() if allow else texts.access_denied()
         )
     return texts.admin_access_decided(decided, allow, by)

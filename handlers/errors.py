@@ -23,10 +23,10 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         try:
             if update.callback_query is not None:
                 await update.callback_query.answer(
-                    texts.shorten(texts.UNEXPECTED_ERROR, texts.TOAST_LIMIT)
+                    texts.shorten(texts.unexpected_error(), texts.TOAST_LIMIT)
                 )
             elif update.effective_message is not None:
-                await update.effective_message.reply_text(texts.UNEXPECTED_ERROR)
+                await update.effective_message.reply_text(texts.unexpected_error())
         except TelegramError as exc:
             log.warning("Could not apologise to the user: %s", exc)
     rt = context.bot_data.get(BOT_DATA_KEY)

@@ -18,10 +18,10 @@ log = logging.getLogger(__name__)
 
 ACCESS = "access"
 _REFUSALS = {
-    Admission.BANNED: texts.BANNED,
-    Admission.ASKED: texts.ACCESS_ASKED,
-    Admission.WAITING: texts.ACCESS_WAITING,
-    Admission.DENIED: texts.ACCESS_DENIED,
+    Admission.BANNED: texts.banned(),
+    Admission.ASKED: texts.access_asked(),
+    Admission.WAITING: texts.access_waiting(),
+    Admission.DENIED: texts.access_denied(),
 }
 
 
@@ -67,9 +67,9 @@ async def ask_admins(
         [
             [
                 InlineKeyboardButton(
-                    texts.BUTTON_APPROVE, callback_data=f"{ACCESS}:{user.id}:allow"
+                    texts.button_approve(), callback_data=f"{ACCESS}:{user.id}:allow"
                 ),
-                InlineKeyboardButton(texts.BUTTON_DENY, callback_data=f"{ACCESS}:{user.id}:deny"),
+                InlineKeyboardButton(texts.button_deny(), callback_data=f"{ACCESS}:{user.id}:deny"),
             ]
         ]
     )

@@ -49,22 +49,22 @@ def card_keyboard(draft: Draft, capabilities: Capabilities) -> InlineKeyboardMar
         )
     if capabilities.supports_first_frame:
         label = (
-            texts.BUTTON_REMOVE_FIRST_FRAME
+            texts.button_remove_first_frame()
             if draft.first_frame_url
-            else (texts.BUTTON_ADD_FIRST_FRAME)
+            else (texts.button_add_first_frame())
         )
         rows.append([InlineKeyboardButton(label, callback_data=f"{FRAME}:{draft.id}")])
     rows.append(
         [
-            InlineKeyboardButton(texts.BUTTON_SUBMIT, callback_data=f"{SUBMIT}:{draft.id}"),
-            InlineKeyboardButton(texts.BUTTON_CANCEL, callback_data=f"{CANCEL}:{draft.id}"),
+            InlineKeyboardButton(texts.button_submit(), callback_data=f"{SUBMIT}:{draft.id}"),
+            InlineKeyboardButton(texts.button_cancel(), callback_data=f"{CANCEL}:{draft.id}"),
         ]
     )
     return InlineKeyboardMarkup(rows)
 
 
 def _button(label: str, chosen: bool, data: str) -> InlineKeyboardButton:
-    return InlineKeyboardButton(texts.CHOSEN + label if chosen else label, callback_data=data)
+    return InlineKeyboardButton(texts.chosen() + label if chosen else label, callback_data=data)
 
 
 async def text_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -96,7 +96,7 @@ async def card_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         return
     match = BUTTON_PATTERN.fullmatch(query.data)
     if match is None:
-        await query.answer(texts.TOAST_CARD_GONE)
+        await query.answer(texts.toast_card_gone())
         return
     action, draft_id, arg = match["action"], int(match["draft"]), match["arg"]
     rt = runtime(context)
@@ -105,8 +105,8 @@ async def card_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         await _submit(query, context, rt, draft_id)
     elif action == CANCEL:
         if await rt.drafts.cancel(user_id, draft_id):
-            await query.edit_message_text(texts.CARD_CANCELLED)
-            await query.answer(texts.TOAST_CANCELLED)
+            await query.edit_message_text(texts.card_cancelled())
+            await query.answer(texts.toast_cancelled())
         else:
             await _card_gone(query, rt, draft_id)
     elif action == MODE and arg:
@@ -117,24 +117,24 @@ async def card_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     elif action == FRAME:
         draft = await rt.drafts.first_frame_button(user_id, draft_id)
         if draft is not None and draft.awaiting_first_frame:
-            await query.answer(texts.TOAST_WAITING_FOR_FIRST_FRAME)
-            await context.bot.send_message(chat_id=draft.chat_id, text=texts.ASK_FIRST_FRAME)
+            await query.answer(texts.toast_waiting_for_first_frame())
+            await context.bot.send_message(chat_id=draft.chat_id, text=texts.ask_first_frame())
         else:
-            await _show_changed_card(query, rt, draft_id, draft, texts.TOAST_FIRST_FRAME_REMOVED)
+            await _show_changed_card(query, rt, draft_id, draft, texts.toast_first_frame_removed())
     else:
-        await query.answer(texts.TOAST_CARD_GONE)
+        await query.answer(texts.toast_card_gone())
 
 
 async def _card_gone(query: CallbackQuery, rt: Runtime, draft_id: int) -> None:
     """Say the card is no longer open; one a newer request replaced loses its buttons now."""
-    await query.answer(texts.TOAST_CARD_GONE)
+    await query.answer(texts.toast_card_gone())
     message = query.message
     if message is None or not await rt.drafts.is_replaced_card(
         query.from_user.id, draft_id, message.message_id
     ):
         return
     try:
-        await query.edit_message_text(texts.CARD_REPLACED)
+        await query.edit_message_text(texts.card_replaced())
     except TelegramError as exc:  # deleted meanwhile, or retired by an earlier press
         log.info("Could not retire card %d: %s", message.message_id, exc)
 
@@ -160,11 +160,11 @@ async def _submit(
 ) -> None:
     outcome = await rt.intake.submit_draft(query.from_user.id, draft_id)
     if outcome.kind == SubmitOutcomeKind.SUBMITTED:
-        await query.answer(texts.TOAST_SUBMITTED)
+        await query.answer(texts.toast_submitted())
     elif outcome.kind == SubmitOutcomeKind.ALREADY_SUBMITTED and outcome.task_id is not None:
         await query.answer(texts.toast_already_submitted(outcome.task_id))
     elif outcome.kind == SubmitOutcomeKind.REFUSED and outcome.message:
-        await query.answer(texts.TOAST_NOT_NOW)
+        await query.answer(texts.toast_not_now())
         if query.message is not None:
             await context.bot.send_message(
                 chat_id=query.message.chat.id,

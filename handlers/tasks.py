@@ -20,7 +20,7 @@ async def tasks_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     if message is None or user is None:
         return
     tasks = await runtime(context).user_tasks.recent(user.id)
-    await message.reply_text(texts.task_list(tasks, time.time()) if tasks else texts.NO_TASKS)
+    await message.reply_text(texts.task_list(tasks, time.time()) if tasks else texts.no_tasks())
 
 
 async def status_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -31,7 +31,7 @@ async def status_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     args = context.args or []
     number = args[0].lstrip("#") if len(args) == 1 else ""
     if not TASK_NUMBER.fullmatch(number):
-        await message.reply_text(texts.STATUS_USAGE)
+        await message.reply_text(texts.status_usage())
         return
     task = await runtime(context).user_tasks.one(user.id, int(number))
     if task is None:

@@ -25,7 +25,7 @@ async def video_upload(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
         return
     mime_type = upload.mime_type
     if message.document is not None and not (mime_type or "").startswith("video/"):
-        await message.reply_text(texts.UPLOAD_NOT_A_VIDEO_FILE)
+        await message.reply_text(texts.upload_not_a_video_file())
         return
     rt = runtime(context)
     refusal = rt.uploads.refusal(upload.file_size)
@@ -34,7 +34,7 @@ async def video_upload(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
         return
     slot = await rt.uploads.reserve(upload.file_size, mime_type, upload.file_name)
     if slot is None:
-        await message.reply_text(texts.UPLOAD_STORAGE_FULL)
+        await message.reply_text(texts.upload_storage_full())
         return
     with rt.uploads.held(slot):
         try:

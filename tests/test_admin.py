@@ -34,7 +34,7 @@ async def test_a_non_admin_gets_the_unknown_command_answer_and_nothing_changes(
     await chat.say("/start")
     before = users_table(database)
     reply = await chat.say(f"/{command} {USER_ID} 5")
-    assert reply.text == texts.UNKNOWN_COMMAND
+    assert reply.text == texts.unknown_command()
     assert users_table(database) == before
 
 
@@ -90,9 +90,9 @@ async def test_a_banned_user_is_refused_politely_but_their_running_task_is_deliv
     banned = (await admin.say(f"/ban {USER_ID} spamming")).rendered or ""
     assert "is banned (spamming)" in banned
 
-    assert (await chat.say("/start")).text == texts.BANNED
-    assert (await chat.say("https://v.example.com/c.mp4 red")).text == texts.BANNED
-    assert await chat.press(second_card, "Submit") == texts.BANNED
+    assert (await chat.say("/start")).text == texts.banned()
+    assert (await chat.say("https://v.example.com/c.mp4 red")).text == texts.banned()
+    assert await chat.press(second_card, "Submit") == texts.banned()
     kie.complete(job.task_id)
     await telegram.wait_for("sendVideo")  # the running task still finishes
     assert len(kie.generate_requests()) == 1
@@ -112,10 +112,10 @@ async def test_a_users_own_daily_limit_and_going_back_to_the_default(
     )
     await chat.press(await chat.card(), "Submit")
     await kie.wait_for_task()
-    assert await chat.press(await chat.card(), "Submit") == texts.TOAST_NOT_NOW
+    assert await chat.press(await chat.card(), "Submit") == texts.toast_not_now()
     await chat.wait_for_text("the daily limit")
     assert "may now start 5" in ((await admin.say(f"/limit {USER_ID} default")).rendered or "")
-    assert await chat.press(await chat.card(), "Submit") == texts.TOAST_SUBMITTED
+    assert await chat.press(await chat.card(), "Submit") == texts.toast_submitted()
     assert (await admin.say(f"/limit {USER_ID} lots")).text == texts.ADMIN_LIMIT_USAGE
 
 
@@ -126,15 +126,15 @@ async def test_maintenance_refuses_new_tasks_while_running_ones_finish(
     (job,) = await kie.wait_for_task()
     on = (await admin.say("/maintenance on Back at 15:00 UTC <b>promise</b>")).rendered or ""
     assert "Maintenance is on" in on
-    assert await chat.press(await chat.card(), "Submit") == texts.TOAST_NOT_NOW
+    assert await chat.press(await chat.card(), "Submit") == texts.toast_not_now()
     notice = await chat.wait_for_text("Back at 15:00 UTC")
     assert "<b>promise</b>" in (notice.rendered or "")  # shown as typed, not as markup
     kie.complete(job.task_id)
     await telegram.wait_for("sendVideo")
-    assert await admin.press(await admin.card(), "Submit") == texts.TOAST_SUBMITTED  # admins may
+    assert await admin.press(await admin.card(), "Submit") == texts.toast_submitted()  # admins may
 
-    assert (await admin.say("/maintenance off")).text == texts.ADMIN_MAINTENANCE_OFF
-    assert await chat.press(await chat.card(), "Submit") == texts.TOAST_SUBMITTED
+    assert (await admin.say("/maintenance off")).text == texts.admin_maintenance_off()
+    assert await chat.press(await chat.card(), "Submit") == texts.toast_submitted()
     assert (await admin.say("/maintenance maybe")).text == texts.ADMIN_USAGE["maintenance"]
 
 
@@ -142,9 +142,9 @@ async def test_allowlist_mode_asks_the_admins_and_follows_their_decision(
     start_bot: Callable[..., Any], telegram: FakeTelegram, kie: FakeKie, chat: Chat, admin: Chat
 ) -> None:
     await start_bot(access_mode="allowlist")
-    assert (await chat.say("/start")).text == texts.ACCESS_ASKED
+    assert (await chat.say("/start")).text == texts.access_asked()
     request = await admin.wait_for_text("asks to use the bot")
-    assert (await chat.say("https://v.example.com/a.mp4 red")).text == texts.ACCESS_WAITING
+    assert (await chat.say("https://v.example.com/a.mp4 red")).text == texts.access_waiting()
     assert len([m for m in telegram.messages(ADMIN_ID) if "asks to use" in (m.rendered or "")]) == 1
 
     # Someone who is not an admin cannot press the admin's button (forged button data).
@@ -153,15 +153,15 @@ async def test_allowlist_mode_asks_the_admins_and_follows_their_decision(
     reply = await stranger.press_data(
         (await stranger.say("/help")).message_id, f"access:{USER_ID}:allow"
     )
-    assert reply == texts.ACCESS_WAITING  # the stranger is stopped at the gate, unapproved
+    assert reply == texts.access_waiting()  # the stranger is stopped at the gate, unapproved
     assert await admin.press(request, "Approve") == ""
     assert "allowed by" in (telegram.message(ADMIN_ID, request.message_id).rendered or "")
-    await chat.wait_for_text(texts.ACCESS_GRANTED)
+    await chat.wait_for_text(texts.access_granted())
     await chat.press(await chat.card(), "Submit")
     await kie.wait_for_task()
 
     assert "denied by" in ((await admin.say(f"/deny {USER_ID}")).rendered or "")
-    assert (await chat.say("/start")).text == texts.ACCESS_DENIED
+    assert (await chat.say("/start")).text == texts.access_denied()
     assert "allowed by" in ((await admin.say("/allow @tester")).rendered or "")
     assert "Hi Test" in ((await chat.say("/start")).rendered or "")
 
@@ -194,7 +194,7 @@ async def test_the_first_admin_to_decide_a_request_decides_it(
     await second.press(request_two, "Deny")
     assert "already allowed" in (telegram.message(901, request_two.message_id).rendered or "")
     await first.press_data(request_one.message_id, f"access:{USER_ID}:allow")  # a double tap
-    granted = [m for m in telegram.messages(USER_ID) if m.text == texts.ACCESS_GRANTED]
+    granted = [m for m in telegram.messages(USER_ID) if m.text == texts.access_granted()]
     assert len(granted) == 1
     assert "Hi Test" in ((await chat.say("/start")).rendered or "")
 
@@ -216,6 +216,6 @@ async def test_someone_who_never_wrote_can_be_banned_or_allowed_ahead(
     await start_bot(access_mode="allowlist")
     assert "is banned" in ((await admin.say("/ban 555")).rendered or "")
     assert "allowed by" in ((await admin.say("/allow 556")).rendered or "")
-    assert (await Chat(telegram, 555).say("/start")).text == texts.BANNED
+    assert (await Chat(telegram, 555).say("/start")).text == texts.banned()
     assert "Hi Test" in ((await Chat(telegram, 556).say("/start")).rendered or "")
     assert (await admin.say("/user 557")).text == texts.admin_no_such_user("557")  # only looks

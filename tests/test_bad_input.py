@@ -25,17 +25,17 @@ def stored(database: Path) -> list[tuple[Any, ...]]:
 
 
 BAD_TEXTS = [
-    ("make it look like a watercolor painting", texts.NO_LINK),
-    (f"ftp://videos.example.com/clip.mp4 {PROMPT}", texts.NOT_HTTP),
-    (f"file:///etc/passwd {PROMPT}", texts.NOT_HTTP),
-    (f"javascript:alert(document.cookie) {PROMPT}", texts.NOT_HTTP),
-    (f"https:// {PROMPT}", texts.LINK_WITHOUT_HOST),
-    (f"https:///clip.mp4 {PROMPT}", texts.LINK_WITHOUT_HOST),
-    (f"http://exa%mple.com/clip.mp4 {PROMPT}", texts.LINK_WITHOUT_HOST),
+    ("make it look like a watercolor painting", texts.no_link()),
+    (f"ftp://videos.example.com/clip.mp4 {PROMPT}", texts.not_http()),
+    (f"file:///etc/passwd {PROMPT}", texts.not_http()),
+    (f"javascript:alert(document.cookie) {PROMPT}", texts.not_http()),
+    (f"https:// {PROMPT}", texts.link_without_host()),
+    (f"https:///clip.mp4 {PROMPT}", texts.link_without_host()),
+    (f"http://exa%mple.com/clip.mp4 {PROMPT}", texts.link_without_host()),
     (f"{VIDEO_URL} " + "a" * 801, texts.prompt_too_long(801, 800)),
-    (f"{VIDEO_URL} сделай как акварель", texts.PROMPT_NOT_ENGLISH),
-    (f"{VIDEO_URL} 🎨🎨🎨 !!!", texts.PROMPT_NO_WORDS),
-    (f"{VIDEO_URL} https://two.example.com/b.mp4 {PROMPT}", texts.MORE_THAN_ONE_LINK),
+    (f"{VIDEO_URL} сделай как акварель", texts.prompt_not_english()),
+    (f"{VIDEO_URL} 🎨🎨🎨 !!!", texts.prompt_no_words()),
+    (f"{VIDEO_URL} https://two.example.com/b.mp4 {PROMPT}", texts.more_than_one_link()),
 ]
 
 
@@ -75,7 +75,7 @@ async def test_a_bad_prompt_after_a_link_keeps_the_link_waiting(
     await chat.say(VIDEO_URL)
     await chat.settle()
     before = stored(database)
-    assert (await chat.say("!?")).text == texts.PROMPT_NO_WORDS
+    assert (await chat.say("!?")).text == texts.prompt_no_words()
     assert (await chat.say("x" * 900)).text == texts.prompt_too_long(900, 800)
     assert stored(database) == before
     card = await chat.say("make it sepia")
@@ -98,17 +98,17 @@ async def test_a_bad_prompt_after_a_link_keeps_the_link_waiting(
                     "is_video": False,
                 }
             },
-            texts.UNSUPPORTED_MESSAGE,
+            texts.unsupported_message(),
         ),
         (
             {"voice": {"file_id": "v1", "file_unique_id": "u2", "duration": 3}},
-            texts.UNSUPPORTED_MESSAGE,
+            texts.unsupported_message(),
         ),
         (
             {"photo": [{"file_id": "p1", "file_unique_id": "u3", "width": 90, "height": 90}]},
-            texts.UNSUPPORTED_MESSAGE,
+            texts.unsupported_message(),
         ),
-        ({"location": {"latitude": 52.5, "longitude": 13.4}}, texts.UNSUPPORTED_MESSAGE),
+        ({"location": {"latitude": 52.5, "longitude": 13.4}}, texts.unsupported_message()),
         (
             {
                 "video": {
@@ -119,7 +119,7 @@ async def test_a_bad_prompt_after_a_link_keeps_the_link_waiting(
                     "duration": 5,
                 }
             },
-            texts.UPLOADS_NEED_WEBHOOK,
+            texts.uploads_need_webhook(),
         ),
         (
             {
@@ -130,7 +130,7 @@ async def test_a_bad_prompt_after_a_link_keeps_the_link_waiting(
                     "mime_type": "video/mp4",
                 }
             },
-            texts.UPLOADS_NEED_WEBHOOK,
+            texts.uploads_need_webhook(),
         ),
     ],
 )
@@ -145,9 +145,9 @@ async def test_other_kinds_of_message_are_explained(
 
 
 async def test_unknown_commands_and_bad_status_arguments(bot: BotApp, chat: Chat) -> None:
-    assert (await chat.say("/frobnicate")).text == texts.UNKNOWN_COMMAND
-    assert (await chat.say("/status")).text == texts.STATUS_USAGE
-    assert (await chat.say("/status twelve")).text == texts.STATUS_USAGE
-    assert (await chat.say("/status ²")).text == texts.STATUS_USAGE  # a digit to str.isdigit
-    assert (await chat.say("/status 99999999999999999999999")).text == texts.STATUS_USAGE
+    assert (await chat.say("/frobnicate")).text == texts.unknown_command()
+    assert (await chat.say("/status")).text == texts.status_usage()
+    assert (await chat.say("/status twelve")).text == texts.status_usage()
+    assert (await chat.say("/status ²")).text == texts.status_usage()  # a digit to str.isdigit
+    assert (await chat.say("/status 99999999999999999999999")).text == texts.status_usage()
     assert (await chat.say("/status 7")).text == texts.task_not_found(7)

@@ -26,7 +26,7 @@ async def test_kie_and_apikley_cards_have_no_strength_or_first_frame_buttons(
         app: BotApp = await start_bot(provider=provider)
         card = await chat.card()
         labels = [label for label, _ in telegram.buttons(USER_ID, card.message_id)]
-        assert labels == [texts.BUTTON_SUBMIT, texts.BUTTON_CANCEL]
+        assert labels == [texts.button_submit(), texts.button_cancel()]
         assert "Strength" not in (card.rendered or "")
         await app.stop()
 
@@ -48,7 +48,7 @@ async def test_segmind_end_to_end_with_a_chosen_strength_and_first_frame(
         assert "Strength: Reimagine 3 (transformative)" in (
             telegram.message(USER_ID, card.message_id).rendered or ""
         )
-        assert await chat.press(card, "first frame") == texts.TOAST_WAITING_FOR_FIRST_FRAME
+        assert await chat.press(card, "first frame") == texts.toast_waiting_for_first_frame()
         await chat.wait_for_text("Send a link to an image")
         new_card = await chat.card(FRAME_URL)
         assert f"First frame: {FRAME_URL}" in (new_card.rendered or "")
@@ -127,7 +127,7 @@ async def test_button_data_for_a_mode_the_provider_lacks_changes_nothing(
         card = await chat.card()
         draft = chat.button_data(card, "Submit").split(":")[1]
         assert await chat.press_data(card.message_id, f"mode:{draft}:{mode}") == (
-            texts.TOAST_CARD_GONE
+            texts.toast_card_gone()
         )
         assert telegram.message(USER_ID, card.message_id).rendered == card.rendered
 

@@ -156,7 +156,9 @@ class Fuzzed:
         await self.settle()
         before = stored(self.database)
         answer = await self.chat.say(text, timeout=15)
-        accepted = self.is_open_card(answer) or (answer.text or "").startswith(texts.ASK_FOR_PROMPT)
+        accepted = self.is_open_card(answer) or (answer.text or "").startswith(
+            texts.prompt_wanted()
+        )
         self.count("accepted" if accepted else "rejected")
         if accepted:
             self.dirty = True
@@ -527,7 +529,7 @@ async def submit_and_finish(bot: Fuzzed, card: SentMessage) -> tuple[int, SentMe
     """Submit the card, finish the job at the provider; (task number, its video or None)."""
     known = len(bot.kie.tasks)
     videos = len(bot.chat.videos())
-    assert await bot.chat.press(card, "Submit") == texts.TOAST_SUBMITTED
+    assert await bot.chat.press(card, "Submit") == texts.toast_submitted()
     tasks = await bot.kie.wait_for_task(count=known + 1)
     bot.kie.complete(tasks[-1].task_id)
     with sqlite3.connect(bot.database) as conn:
@@ -615,7 +617,7 @@ async def test_any_button_data_on_a_card_is_answered_and_a_rejected_press_change
     await queue_settled(card_bot)
     before = stored(card_bot.database)
     toast = await card_bot.chat.press_data(card.message_id, data)
-    accepted = toast in (texts.TOAST_SUBMITTED, texts.TOAST_CANCELLED)
+    accepted = toast in (texts.toast_submitted(), texts.toast_cancelled())
     card_bot.count(toast)
     if accepted:
         card_bot.dirty = True
@@ -659,7 +661,7 @@ async def processing_task(bot: Fuzzed) -> tuple[int, str, str]:
         known = len(bot.kie.tasks)
         await bot.settle()
         card = await bot.chat.card(f"https://v.example.com/{time.monotonic()}.mp4 make it red")
-        assert await bot.chat.press(card, "Submit") == texts.TOAST_SUBMITTED
+        assert await bot.chat.press(card, "Submit") == texts.toast_submitted()
         await bot.kie.wait_for_task(count=known + 1)
         bot.dirty = True
         await queue_settled(bot)
@@ -741,5 +743,5 @@ async def test_a_link_redirecting_to_a_port_over_65535_is_refused_cleanly(
 
     async with LoopbackServer(Starlette(routes=[Route("/{p:path}", redirect)])) as server:
         answer = await bot.chat.say(f"{server.url}/clip.mp4 {PROMPT}", timeout=15)
-    assert answer.text != texts.UNEXPECTED_ERROR
+    assert answer.text != texts.unexpected_error()
     bot.assert_nothing_unforeseen()

@@ -119,7 +119,7 @@ async def test_admin_commands_answer_no_such_user_for_odd_ids(
         assert (await admin.say(f"/limit {USER_ID} {odd}")).text == texts.ADMIN_LIMIT_USAGE
         assert (await admin.say(f"/task {odd}")).text == texts.ADMIN_USAGE["task"]
         assert (await admin.say(f"/redeliver {odd}")).text == texts.ADMIN_USAGE["redeliver"]
-        assert (await chat.say(f"/status {odd}")).text == texts.STATUS_USAGE
+        assert (await chat.say(f"/status {odd}")).text == texts.status_usage()
     assert users_table(database) == before
 
 

@@ -105,7 +105,7 @@ async def test_good_videos_pass(server: str, path: str) -> None:
 
 
 async def test_a_server_that_shows_nothing_is_let_through_with_a_note(server: str) -> None:
-    assert await check(server + "/shy.mp4") == Verdict(note=texts.PREFLIGHT_UNCHECKED)
+    assert await check(server + "/shy.mp4") == Verdict(note=texts.preflight_unchecked())
 
 
 @pytest.mark.parametrize(
@@ -180,7 +180,7 @@ async def test_uploaded_files_are_checked_on_disk(tmp_path: Path) -> None:
             texts.video_too_long(11.0, 10)
         )
         assert (await preflight.check_file(junk, 900, "video/mp4")).problem == (
-            texts.UPLOAD_NOT_A_VIDEO
+            texts.upload_not_a_video()
         )
     finally:
         await client.aclose()

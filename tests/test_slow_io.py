@@ -119,7 +119,7 @@ async def test_stuck_link_lookups_do_not_hold_up_other_threaded_work(
         finally:
             for check in checks:
                 check.cancel()
-    assert {v.note for v in verdicts} == {texts.PREFLIGHT_UNCHECKED}
+    assert {v.note for v in verdicts} == {texts.preflight_unchecked()}
     assert time.monotonic() - started < 2.5
     assert stuck_dns.most_blocked == 4  # LINK_LOOKUPS_IN_FLIGHT's default
 
@@ -266,7 +266,7 @@ async def test_a_trickled_result_goes_as_a_link_and_frees_its_slot_for_the_next_
     kie.complete(second.task_id)  # its delivery waits for the one slot
     await telegram.wait_for("sendVideo", timeout=6)
     notice = await chat.wait_for_text("link instead")
-    assert texts.RESULT_TOO_SLOW in (notice.rendered or "")
+    assert texts.result_too_slow() in (notice.rendered or "")
     assert trickle in (notice.rendered or "")
     assert "Task #1" in (notice.rendered or "")
     (video,) = chat.videos()  # the second task's; nothing of the first was uploaded
@@ -395,10 +395,10 @@ async def test_a_header_read_that_takes_too_long_leaves_a_link_unchecked_and_ref
         async with GuardedClient(timeout=5, allow_loopback=True) as client:
             preflight = Preflight(client, KIE, timeout=5)
             for check, verdict in (
-                (preflight.check_link(video_site), Verdict(note=texts.PREFLIGHT_UNCHECKED)),
+                (preflight.check_link(video_site), Verdict(note=texts.preflight_unchecked())),
                 (
                     preflight.check_file(tmp_path / "v.mp4", 1000, "video/mp4"),
-                    Verdict(problem=texts.UPLOAD_TOO_SLOW_TO_READ),
+                    Verdict(problem=texts.upload_too_slow_to_read()),
                 ),
             ):
                 started = time.monotonic()

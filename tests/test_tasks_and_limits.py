@@ -23,7 +23,7 @@ async def test_status_shows_own_tasks_and_hides_other_users_tasks(
 
     other = Chat(telegram, OTHER_USER_ID)
     assert (await other.say("/status 1")).text == texts.task_not_found(1)
-    assert (await other.say("/tasks")).text == texts.NO_TASKS
+    assert (await other.say("/tasks")).text == texts.no_tasks()
     assert (await other.say("/status #1")).text == texts.task_not_found(1)
 
 
@@ -43,7 +43,7 @@ async def test_active_task_limit_refuses_with_a_sentence_and_keeps_the_card(
     await chat.press(await chat.card(), "Submit")
     (first,) = await kie.wait_for_task()
     second = await chat.card("https://v.example.com/b.mp4 make it blue")
-    assert await chat.press(second, "Submit") == texts.TOAST_NOT_NOW
+    assert await chat.press(second, "Submit") == texts.toast_not_now()
     notice = await chat.wait_for_text("the limit is 1")
     assert "#1" in (notice.rendered or "")
     assert len(kie.generate_requests()) == 1
@@ -51,7 +51,7 @@ async def test_active_task_limit_refuses_with_a_sentence_and_keeps_the_card(
     kie.complete(first.task_id)  # once the first is delivered, the kept card can go
     await telegram.wait_for("sendVideo")
     await chat.wait_for_text("Done")
-    assert await chat.press(second, "Submit") == texts.TOAST_SUBMITTED
+    assert await chat.press(second, "Submit") == texts.toast_submitted()
     await kie.wait_for_task(count=2)
 
 
@@ -63,7 +63,7 @@ async def test_daily_limit_counts_started_tasks_and_says_when_to_come_back(
     (first,) = await kie.wait_for_task()
     kie.complete(first.task_id)
     await chat.wait_for_text("Done")
-    assert await chat.press(await chat.card(), "Submit") == texts.TOAST_NOT_NOW
+    assert await chat.press(await chat.card(), "Submit") == texts.toast_not_now()
     notice = await chat.wait_for_text("daily limit")
     assert "00:00 UTC" in (notice.rendered or "")
     assert len(kie.generate_requests()) == 1
@@ -76,7 +76,7 @@ async def test_tasks_the_provider_refused_do_not_count_towards_the_daily_limit(
     kie.refuse_next_generate(402, "Credits insufficient")
     await chat.press(await chat.card(), "Submit")
     await chat.wait_for_text("failed")
-    assert await chat.press(await chat.card(), "Submit") == texts.TOAST_SUBMITTED
+    assert await chat.press(await chat.card(), "Submit") == texts.toast_submitted()
     await kie.wait_for_task()
 
 
@@ -87,5 +87,5 @@ async def test_admins_are_exempt_from_the_limits(
     admin = Chat(telegram, ADMIN_ID)
     for n in range(3):
         answer = await admin.press(await admin.card(f"https://v.example.com/{n}.mp4 red"), "Submit")
-        assert answer == texts.TOAST_SUBMITTED
+        assert answer == texts.toast_submitted()
     await kie.wait_for_task(count=3)

@@ -55,7 +55,7 @@ async def test_the_status_card_is_edited_rarely_while_processing(
     start_bot: Callable[..., Any], telegram: FakeTelegram, kie: FakeKie, chat: Chat
 ) -> None:
     await start_bot(status_edit_interval_seconds=1.0, poll_interval_seconds=0.05)
-    assert await chat.press(await chat.card(), "Submit") == texts.TOAST_SUBMITTED
+    assert await chat.press(await chat.card(), "Submit") == texts.toast_submitted()
     (task,) = await kie.wait_for_task()
     await asyncio.sleep(3.2)
     polls = len(kie.status_requests(task.task_id))
@@ -78,7 +78,7 @@ async def test_many_status_cards_are_refreshed_less_often_to_leave_room_for_deli
     await start_bot(status_edit_interval_seconds=1.0, poll_interval_seconds=0.2)
     chats = [Chat(telegram, 7000 + i) for i in range(6)]
     for chat in chats:
-        assert await chat.press(await chat.card(), "Submit") == texts.TOAST_SUBMITTED
+        assert await chat.press(await chat.card(), "Submit") == texts.toast_submitted()
     await kie.wait_for_task(count=6)
     await asyncio.sleep(1.0)  # the cards have shown "processing" by now
     before = len(telegram.calls_to("editMessageText"))
@@ -96,7 +96,7 @@ async def test_an_unexpected_error_apologises_and_reports_to_admins(
 
     monkeypatch.setattr(DraftService, "receive_text", broken)
     reply = await chat.say("https://v.example.com/a.mp4 make it red")
-    assert reply.text == texts.UNEXPECTED_ERROR
+    assert reply.text == texts.unexpected_error()
     report = await Chat(telegram, ADMIN_ID).wait_for_text("disk on fire")
     assert "Traceback" in (report.rendered or "")
     assert kie.requests == []

@@ -100,12 +100,12 @@ CAPABILITIES = st.sampled_from(
 MODE = st.sampled_from(modes.ALL_MODES)
 # Sentences of bot.texts that other builders take: what prompt_problem() may say.
 PROMPT_PROBLEM = st.one_of(
-    st.sampled_from([texts.PROMPT_EMPTY, texts.PROMPT_NO_WORDS, texts.PROMPT_NOT_ENGLISH]),
+    st.sampled_from([texts.prompt_empty(), texts.prompt_no_words(), texts.prompt_not_english()]),
     st.builds(texts.prompt_too_long, COUNT, COUNT),
 )
-NOTE = st.sampled_from([None, texts.PREFLIGHT_UNCHECKED])
+NOTE = st.sampled_from([None, texts.preflight_unchecked()])
 DELIVERY_REASON = st.one_of(
-    st.sampled_from([texts.UPLOAD_FAILED, texts.RESULT_TOO_SLOW]),
+    st.sampled_from([texts.video_not_taken(), texts.result_too_slow()]),
     st.builds(texts.too_big_to_upload, st.none() | SECONDS, COUNT),
 )
 
@@ -214,7 +214,7 @@ BUILDERS: dict[str, Builder] = {
     "describe_mode": builder(P, MODE),
     "confirmation_card": builder(
         M,
-        LINK | st.just(texts.UPLOADED_VIDEO),
+        LINK | st.just(texts.uploaded_video()),
         TEXT,
         st.none() | MODE,
         st.none() | LINK,
@@ -258,7 +258,7 @@ BUILDERS: dict[str, Builder] = {
     "admin_access_request": builder(M, USER),
     "admin_access_unchanged": builder(M, USER),
     "admin_access_decided": builder(M, USER, st.booleans(), NAME),
-    "admin_maintenance_on": builder(M, HTML_TEXT | st.just(texts.MAINTENANCE_DEFAULT)),
+    "admin_maintenance_on": builder(M, HTML_TEXT | st.just(texts.maintenance_default())),
     "admin_no_such_user": builder(M, TEXT),
     "admin_no_such_task": builder(M, ID),
     "admin_banned": builder(M, USER, st.none() | TEXT),
@@ -316,14 +316,23 @@ BUILDERS: dict[str, Builder] = {
 }
 
 
-def text_builders() -> set[str]:
+def text_functions() -> dict[str, Any]:
     """The public functions of bot.texts (defined in its modules) that return text."""
     return {
-        name
+        name: function
         for name, function in inspect.getmembers(texts, inspect.isfunction)
         if function.__module__.startswith(f"{texts.__name__}.")
         and not name.startswith("_")
         and typing.get_type_hints(function).get("return") is str
+    }
+
+
+def text_builders() -> set[str]:
+    """The text functions that take arguments (those without are fixed texts, below)."""
+    return {
+        name
+        for name, function in text_functions().items()
+        if inspect.signature(function).parameters
     }
 
 
@@ -369,7 +378,13 @@ def test_every_text_fits_telegrams_limits(name: str, data: st.DataObject) -> Non
 
 
 def constants() -> dict[str, str]:
-    return {
+    """The fixed texts: the text functions without arguments, and the string constants."""
+    fixed = {
+        name: function()
+        for name, function in text_functions().items()
+        if not inspect.signature(function).parameters
+    }
+    return fixed | {
         name: value
         for name, value in vars(texts).items()
         if name.isupper() and isinstance(value, str)
@@ -379,11 +394,11 @@ def constants() -> dict[str, str]:
 @pytest.mark.parametrize("name", sorted(constants()))
 def test_every_fixed_text_fits_too(name: str) -> None:
     kind = Kind.MESSAGE
-    if name.startswith("BUTTON_"):
+    if name.upper().startswith("BUTTON_"):
         kind = Kind.BUTTON
-    elif name.startswith("TOAST_"):
+    elif name.upper().startswith("TOAST_"):
         kind = Kind.TOAST
-    elif name.startswith("CLI_"):
+    elif name.upper().startswith(("CLI_", "DETAIL_")):
         kind = Kind.TERMINAL
     assert_fits(constants()[name], kind)
 
@@ -466,7 +481,7 @@ async def test_a_card_with_long_links_and_a_first_frame_is_shown_and_sends_them_
             provider="segmind", provider_base_url=provider.url, provider_api_key=TEST_SEGMIND_KEY
         )
         card = await chat.card(f"{LONG_VIDEO_LINK} {EMOJI_PROMPT}")
-        assert await chat.press(card, "first frame") == texts.TOAST_WAITING_FOR_FIRST_FRAME
+        assert await chat.press(card, "first frame") == texts.toast_waiting_for_first_frame()
         await chat.wait_for_text("Send a link to an image")
         new_card = await chat.card(LONG_FRAME_LINK)
         shown = new_card.rendered or ""
@@ -479,7 +494,7 @@ async def test_a_card_with_long_links_and_a_first_frame_is_shown_and_sends_them_
         assert (job.video_url, job.first_frame_url) == (LONG_VIDEO_LINK, LONG_FRAME_LINK)
         assert job.prompt == EMOJI_PROMPT
         sent = [m.text or "" for m in telegram.messages(USER_ID)]
-        assert texts.UNEXPECTED_ERROR not in sent
+        assert texts.unexpected_error() not in sent
         assert not any("\u202e" in text for text in sent)
 
 

@@ -49,7 +49,7 @@ async def test_an_upload_larger_than_telegram_declared_is_cut_off_and_kept_nowhe
     served = clip + bytes(3 * 1024 * 1024)  # a valid video, then 3 MB more than declared
     message = video_message(telegram, served, file_size=len(clip))
     reply = await chat.send(video=message, caption="make it red")
-    assert reply.text == texts.upload_failed(texts.UPLOAD_REASON_LARGER)
+    assert reply.text == texts.upload_failed(texts.upload_reason_larger())
     media = database.parent / "media"
     assert not media.exists() or list(media.iterdir()) == []
     assert kie.requests == []

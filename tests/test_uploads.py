@@ -52,7 +52,7 @@ async def test_a_video_message_with_a_caption_goes_to_the_provider_by_the_bots_o
     app: BotApp = await start_bot(**webhook_settings(media_keep_seconds=0.5))
     card = await chat.send(video=video_message(telegram, clip), caption="make it look like snow")
     assert "make it look like snow" in (card.rendered or "")
-    assert f"Video: {texts.UPLOADED_VIDEO}" in (card.rendered or "")  # no server address shown
+    assert f"Video: {texts.uploaded_video()}" in (card.rendered or "")  # no server address shown
     await chat.press(card, "Submit")
     (task,) = await kie.wait_for_task()
     assert task.video_url.startswith(app.settings.public_url + "/media/")
@@ -82,7 +82,7 @@ async def test_a_video_document_without_a_caption_asks_for_the_prompt(
         "mime_type": "video/quicktime",
     }
     asked = await chat.send(document=document)
-    assert asked.text == texts.ASK_FOR_PROMPT
+    assert asked.text == texts.prompt_wanted()
     card = await chat.say("turn day into night")
     await chat.press(card, "Submit")
     (task,) = await kie.wait_for_task()
@@ -166,7 +166,7 @@ async def test_an_upload_too_long_or_not_a_video_is_refused_before_the_provider(
     reply = await chat.send(video=video_message(telegram, long.read_bytes()), caption="red")
     assert reply.text == texts.video_too_long(14.0, 10)
     junk = video_message(telegram, b"definitely not a video" * 100)
-    assert (await chat.send(video=junk, caption="red")).text == texts.UPLOAD_NOT_A_VIDEO
+    assert (await chat.send(video=junk, caption="red")).text == texts.upload_not_a_video()
     assert kie.requests == []
     assert list((tmp_path / "data" / "media").glob("*")) == []  # nothing kept
 
@@ -245,7 +245,7 @@ async def test_submitting_a_card_whose_upload_was_deleted_is_refused(
     await chat.settle()
     with sqlite3.connect(database) as conn:  # as a day later
         conn.execute("UPDATE media SET expires_at = 1")
-    assert await chat.press(card, "Submit") == texts.TOAST_NOT_NOW
+    assert await chat.press(card, "Submit") == texts.toast_not_now()
     await chat.wait_for_text("has been deleted since")
     assert kie.requests == []
 

@@ -136,11 +136,11 @@ class AdminService:
 
     async def maintenance(self, on: bool, message: str | None) -> str:
         if on:
-            text = escape(message) if message else texts.MAINTENANCE_DEFAULT
+            text = escape(message) if message else texts.maintenance_default()
             await self._maintenance.start(text)
             return texts.admin_maintenance_on(text)
         await self._maintenance.end()
-        return texts.ADMIN_MAINTENANCE_OFF
+        return texts.admin_maintenance_off()
 
     async def _target(self, who: str) -> User | str:
         """The user an admin command names (an id not seen yet can be acted on ahead), or the

@@ -113,7 +113,7 @@ class DraftService:
     async def _prompt_only(self, user_id: int, chat_id: int, prompt: str) -> DraftReply:
         draft = await self._drafts.open_for_user(user_id)
         if draft is None:
-            return DraftReply(ReplyKind.PROBLEM, texts.NO_LINK)
+            return DraftReply(ReplyKind.PROBLEM, texts.no_link())
         problem = self._prompt_problem(prompt)
         if problem:
             return DraftReply(ReplyKind.PROBLEM, problem)
@@ -231,7 +231,7 @@ class DraftService:
 
 
 def card_text(draft: Draft, *, note: str | None = None, replaced: bool = False) -> str:
-    video = texts.UPLOADED_VIDEO if draft.media_token else draft.video_url
+    video = texts.uploaded_video() if draft.media_token else draft.video_url
     return texts.confirmation_card(
         video, draft.prompt or "", draft.mode, draft.first_frame_url, note=note, replaced=replaced
     )

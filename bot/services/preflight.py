@@ -118,13 +118,13 @@ class Preflight:
         except BlockedLinkError as exc:
             return Verdict(problem=texts.link_blocked(exc.reason, exc.host, exc.max_redirects))
         except (TimeoutError, UserBusyError):  # busy: the user's previous link is still slow
-            return Verdict(note=texts.PREFLIGHT_UNCHECKED)
+            return Verdict(note=texts.preflight_unchecked())
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             log.info("Preflight: %s not reachable: %s", url, exc)
             return Verdict(problem=texts.link_unreachable(urlsplit(url).hostname or url))
         except httpx.HTTPError as exc:
             log.info("Preflight of %s could not decide: %s", url, exc)
-            return Verdict(note=texts.PREFLIGHT_UNCHECKED)
+            return Verdict(note=texts.preflight_unchecked())
 
     async def _check_link(self, url: str) -> Verdict:
         path = urlsplit(url).path
@@ -142,7 +142,7 @@ class Preflight:
         if ranged is None:
             if head_answered:
                 return self._judge(headers, path, None)
-            return Verdict(note=texts.PREFLIGHT_UNCHECKED)
+            return Verdict(note=texts.preflight_unchecked())
         status, headers, data = ranged
         if not 200 <= status < 300:
             return self._refusal(status)
@@ -172,7 +172,7 @@ class Preflight:
         if status in (404, 410):
             return Verdict(problem=texts.link_not_found(status))
         if status >= 500 or status == 429:
-            return Verdict(note=texts.PREFLIGHT_UNCHECKED)
+            return Verdict(note=texts.preflight_unchecked())
         return Verdict(problem=texts.link_refused(status))
 
     def _judge(self, headers: httpx.Headers, path: str, header: _Header | None) -> Verdict:
@@ -223,16 +223,16 @@ class Preflight:
             return Verdict(
                 problem=texts.video_too_long(duration, capabilities.max_duration_seconds)
             )
-        return Verdict() if kind_known else Verdict(note=texts.PREFLIGHT_UNCHECKED)
+        return Verdict() if kind_known else Verdict(note=texts.preflight_unchecked())
 
     async def check_file(self, path: Path, size: int, mime_type: str | None) -> Verdict:
         """Check an uploaded file (it is on disk: its header is read from it directly)."""
         try:
             header = await _off_loop(partial(_read_file_header, path))
         except (TimeoutError, UserBusyError):  # refused: unchecked, a credit spent blind
-            return Verdict(problem=texts.UPLOAD_TOO_SLOW_TO_READ)
+            return Verdict(problem=texts.upload_too_slow_to_read())
         if header is None or not header.has_video:
-            return Verdict(problem=texts.UPLOAD_NOT_A_VIDEO)
+            return Verdict(problem=texts.upload_not_a_video())
         return self._judge_video(
             content_type=(mime_type or "").lower(),
             known_format=_format_from(header),

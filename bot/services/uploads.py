@@ -53,7 +53,7 @@ class UploadService:
     def refusal(self, size: int | None) -> str | None:
         """Why this upload cannot be taken, said before anything is downloaded."""
         if not (self._public_url or self._capabilities.reads_local_files):
-            return texts.UPLOADS_NEED_WEBHOOK
+            return texts.uploads_need_webhook()
         if size is not None and size > self._download_limit:
             return texts.upload_too_big_for_telegram(
                 size / 1048576, self._download_limit // 1048576
@@ -94,13 +94,13 @@ class UploadService:
                 if response.is_success:
                     await save_body(response, slot.path, slot.size)
                     return None
-                why, reason = f"HTTP {response.status_code}", texts.UPLOAD_REASON_REFUSED
+                why, reason = f"HTTP {response.status_code}", texts.upload_reason_refused()
         except TooBigError:
-            why, reason = "larger than declared", texts.UPLOAD_REASON_LARGER
+            why, reason = "larger than declared", texts.upload_reason_larger()
         except TimeoutError:
-            why, reason = "too slow", texts.UPLOAD_REASON_SLOW
+            why, reason = "too slow", texts.upload_reason_slow()
         except (httpx.HTTPError, OSError) as exc:  # the name only: a message may hold the URL
-            why, reason = type(exc).__name__, texts.UPLOAD_REASON_NETWORK
+            why, reason = type(exc).__name__, texts.upload_reason_network()
         log.warning("Downloading an upload from user %d failed: %s", user_id, why)
         return texts.upload_failed(reason)
 

@@ -12,7 +12,8 @@ it is read with:
 - admin: replies to the admins' commands, access decisions, broadcasts;
 - cli: what `python -m bot modify` prints on a terminal.
 
-Every public name is re-exported here: callers write `texts.NAME` (`from bot import texts`).
+Every public name is re-exported here: callers write `texts.name(...)` (`from bot import texts`).
+Every sentence is a function, so that it is said in the language in force (bot.texts.i18n).
 """
 
 from __future__ import annotations

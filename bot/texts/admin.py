@@ -19,20 +19,13 @@ from bot.texts.formatting import (
     show_link,
     telegram_length,
 )
+from bot.texts.i18n import gettext
 from bot.texts.tasks import state_label, task_line
 
 __all__ = [
     "ADMIN_COMMANDS",
     "ADMIN_LIMIT_USAGE",
-    "ADMIN_MAINTENANCE_OFF",
-    "ADMIN_UNNAMED",
     "ADMIN_USAGE",
-    "BROADCAST_CANCELLED",
-    "BUTTON_APPROVE",
-    "BUTTON_BROADCAST_CANCEL",
-    "BUTTON_DENY",
-    "MAINTENANCE_DEFAULT",
-    "TOAST_BROADCAST_SENDING",
     "admin_access_decided",
     "admin_access_request",
     "admin_access_unchanged",
@@ -41,6 +34,7 @@ __all__ = [
     "admin_credits_not_reported",
     "admin_credits_unavailable",
     "admin_limit_set",
+    "admin_maintenance_off",
     "admin_maintenance_on",
     "admin_no_such_task",
     "admin_no_such_user",
@@ -50,11 +44,18 @@ __all__ = [
     "admin_stats",
     "admin_task",
     "admin_unbanned",
+    "admin_unnamed",
     "admin_user",
     "admin_was_not_banned",
+    "broadcast_cancelled",
     "broadcast_preview",
     "broadcast_progress",
+    "button_approve",
+    "button_broadcast_cancel",
     "button_broadcast_send",
+    "button_deny",
+    "maintenance_default",
+    "toast_broadcast_sending",
 ]
 
 # A message quoted whole in another (a broadcast in its preview), with room for the other's lines.
@@ -69,10 +70,18 @@ def _shorten_escaped(html: str, limit: int) -> str:
 
 # --- access (allowlist mode) --------------------------------------------------------------
 
-BUTTON_APPROVE = "✅ Approve"
-BUTTON_DENY = "✖ Deny"
+
+def button_approve() -> str:
+    return gettext("✅ Approve")
+
+
+def button_deny() -> str:
+    return gettext("✖ Deny")
+
+
 # Who decided, in admin_access_decided, when Telegram does not say which admin it was.
-ADMIN_UNNAMED = "an admin"
+def admin_unnamed() -> str:
+    return gettext("an admin")
 
 
 def _who(user: User) -> str:
@@ -123,11 +132,17 @@ ADMIN_USAGE: dict[str, str] = {
     "deny": "Usage: /deny 12345 or /deny @username",
 }
 ADMIN_LIMIT_USAGE = ADMIN_USAGE["limit"]
-MAINTENANCE_DEFAULT = (
-    "The bot is down for maintenance and takes no new tasks right now. "
-    "Please try again a little later."
-)
-ADMIN_MAINTENANCE_OFF = "🟢 Maintenance is off: new tasks are taken again."
+
+
+def maintenance_default() -> str:
+    return gettext(
+        "The bot is down for maintenance and takes no new tasks right now. "
+        "Please try again a little later."
+    )
+
+
+def admin_maintenance_off() -> str:
+    return gettext("🟢 Maintenance is off: new tasks are taken again.")
 
 
 def admin_maintenance_on(message: str) -> str:
@@ -294,9 +309,17 @@ def admin_redeliver_failed(task_id: int, why: str) -> str:
 
 # --- broadcasts -----------------------------------------------------------------------------
 
-BUTTON_BROADCAST_CANCEL = "✖ Cancel"
-BROADCAST_CANCELLED = "Broadcast cancelled; nothing was sent."
-TOAST_BROADCAST_SENDING = "Sending…"
+
+def button_broadcast_cancel() -> str:
+    return gettext("✖ Cancel")
+
+
+def broadcast_cancelled() -> str:
+    return gettext("Broadcast cancelled; nothing was sent.")
+
+
+def toast_broadcast_sending() -> str:
+    return gettext("Sending…")
 
 
 def button_broadcast_send(audience: int) -> str:

@@ -8,46 +8,66 @@ from html import escape
 from bot.domain import modes
 from bot.texts.checks import caption_not_a_prompt
 from bot.texts.formatting import PROMPT_SHOWN, TASKS_LISTED, format_duration, shorten, show_link
+from bot.texts.i18n import gettext
 
 __all__ = [
-    "ASK_FIRST_FRAME",
-    "ASK_FOR_PROMPT",
-    "BUTTON_ADD_FIRST_FRAME",
-    "BUTTON_CANCEL",
-    "BUTTON_REMOVE_FIRST_FRAME",
-    "BUTTON_SUBMIT",
-    "CARD_CANCELLED",
-    "CARD_REPLACED",
-    "CHOSEN",
-    "DRAFT_REPLACED_NOTICE",
-    "TOAST_CANCELLED",
-    "TOAST_CARD_GONE",
-    "TOAST_FIRST_FRAME_REMOVED",
-    "TOAST_NOT_NOW",
-    "TOAST_SUBMITTED",
-    "TOAST_WAITING_FOR_FIRST_FRAME",
-    "UPLOADED_VIDEO",
     "active_limit_reached",
+    "ask_first_frame",
     "ask_for_prompt",
+    "button_add_first_frame",
+    "button_cancel",
+    "button_remove_first_frame",
+    "button_submit",
+    "card_cancelled",
+    "card_replaced",
+    "chosen",
     "confirmation_card",
     "daily_limit_reached",
     "describe_mode",
+    "draft_replaced_notice",
     "mode_family",
+    "prompt_wanted",
     "toast_already_submitted",
+    "toast_cancelled",
+    "toast_card_gone",
+    "toast_first_frame_removed",
+    "toast_not_now",
+    "toast_submitted",
+    "toast_waiting_for_first_frame",
+    "uploaded_video",
 ]
 
-BUTTON_SUBMIT = "✅ Submit"
-BUTTON_CANCEL = "✖ Cancel"
-BUTTON_ADD_FIRST_FRAME = "🖼 Add first frame"
-BUTTON_REMOVE_FIRST_FRAME = "🖼 Remove first frame"
-CHOSEN = "✓ "  # before the label of the strength chosen on the card
 
-ASK_FOR_PROMPT = (
-    "Got the link. Now send the prompt: in English, say how the video should change, "
-    "for example “make it look like a watercolor painting”."
-)
+def button_submit() -> str:
+    return gettext("✅ Submit")
+
+
+def button_cancel() -> str:
+    return gettext("✖ Cancel")
+
+
+def button_add_first_frame() -> str:
+    return gettext("🖼 Add first frame")
+
+
+def button_remove_first_frame() -> str:
+    return gettext("🖼 Remove first frame")
+
+
+def chosen() -> str:
+    return gettext("✓ ")
+
+
+def prompt_wanted() -> str:
+    return gettext(
+        "Got the link. Now send the prompt: in English, say how the video should change, "
+        "for example “make it look like a watercolor painting”."
+    )
+
+
 # How the card and the task's details show an uploaded video (it has no link to show).
-UPLOADED_VIDEO = "the video you sent"
+def uploaded_video() -> str:
+    return gettext("the video you sent")
 
 
 # What each family of strengths (bot.domain.modes) does to the video, as the card says it.
@@ -74,7 +94,7 @@ def confirmation_card(
     note: str | None = None,
     replaced: bool = False,
 ) -> str:
-    """The card before Submit; `note` is one of bot.texts' sentences (PREFLIGHT_UNCHECKED),
+    """The card before Submit; `note` is one of bot.texts' sentences (preflight_unchecked()),
     `replaced` says that it replaces an older card."""
     lines = [
         "<b>Ready to start</b>",
@@ -102,34 +122,59 @@ def ask_for_prompt(
 ) -> str:
     """Ask for the prompt of a link, or of an uploaded video whose caption could not be it
     (`problem`, one of bot.texts.checks' sentences); `note` and `replaced` as on the card."""
-    text = f"{caption_not_a_prompt(problem)}\n{ASK_FOR_PROMPT}" if problem else ASK_FOR_PROMPT
+    text = f"{caption_not_a_prompt(problem)}\n{prompt_wanted()}" if problem else prompt_wanted()
     return _with_remarks(text, note, replaced)
 
 
 def _with_remarks(text: str, note: str | None, replaced: bool) -> str:
-    for remark in (note, DRAFT_REPLACED_NOTICE if replaced else None):
+    for remark in (note, draft_replaced_notice() if replaced else None):
         if remark:
             text = f"{text}\n\n<i>{remark}</i>"
     return text
 
 
-ASK_FIRST_FRAME = (
-    "Send a link to an image for the first frame: your video's first frame as it should look "
-    "after the edit. It guides the whole edit. (Send a new prompt instead to keep the card "
-    "without one.)"
-)
-TOAST_FIRST_FRAME_REMOVED = "First frame removed."
-TOAST_WAITING_FOR_FIRST_FRAME = "Send the image link."
+def ask_first_frame() -> str:
+    return gettext(
+        "Send a link to an image for the first frame: your video's first frame as it should look "
+        "after the edit. It guides the whole edit. (Send a new prompt instead to keep the card "
+        "without one.)"
+    )
 
 
-DRAFT_REPLACED_NOTICE = "This replaces your previous request, which will not be submitted."
-CARD_REPLACED = "This request was replaced by a newer one and will not be submitted."
-CARD_CANCELLED = "Cancelled. Nothing was sent to the provider."
+def toast_first_frame_removed() -> str:
+    return gettext("First frame removed.")
 
-TOAST_SUBMITTED = "Submitted."
-TOAST_CANCELLED = "Cancelled."
-TOAST_CARD_GONE = "This request is no longer open."
-TOAST_NOT_NOW = "Not submitted now: see the message below."
+
+def toast_waiting_for_first_frame() -> str:
+    return gettext("Send the image link.")
+
+
+def draft_replaced_notice() -> str:
+    return gettext("This replaces your previous request, which will not be submitted.")
+
+
+def card_replaced() -> str:
+    return gettext("This request was replaced by a newer one and will not be submitted.")
+
+
+def card_cancelled() -> str:
+    return gettext("Cancelled. Nothing was sent to the provider.")
+
+
+def toast_submitted() -> str:
+    return gettext("Submitted.")
+
+
+def toast_cancelled() -> str:
+    return gettext("Cancelled.")
+
+
+def toast_card_gone() -> str:
+    return gettext("This request is no longer open.")
+
+
+def toast_not_now() -> str:
+    return gettext("Not submitted now: see the message below.")
 
 
 def toast_already_submitted(task_id: int) -> str:

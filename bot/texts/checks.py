@@ -8,39 +8,40 @@ from html import escape
 from bot.domain.capabilities import Capabilities
 from bot.domain.links import LinkRefusal
 from bot.texts.formatting import NAME_SHOWN, REASON_SHOWN, shorten, show_link
+from bot.texts.i18n import gettext
 
 __all__ = [
-    "LINK_BAD_PORT",
-    "LINK_TOO_LONG",
-    "LINK_WITHOUT_HOST",
-    "MORE_THAN_ONE_LINK",
-    "NOT_HTTP",
-    "NO_LINK",
-    "PREFLIGHT_UNCHECKED",
-    "PROMPT_EMPTY",
-    "PROMPT_NOT_ENGLISH",
-    "PROMPT_NO_WORDS",
-    "UPLOADS_NEED_WEBHOOK",
-    "UPLOAD_GONE",
-    "UPLOAD_NOT_A_VIDEO",
-    "UPLOAD_NOT_A_VIDEO_FILE",
-    "UPLOAD_REASON_LARGER",
-    "UPLOAD_REASON_NETWORK",
-    "UPLOAD_REASON_REFUSED",
-    "UPLOAD_REASON_SLOW",
-    "UPLOAD_STORAGE_FULL",
-    "UPLOAD_TOO_SLOW_TO_READ",
     "caption_not_a_prompt",
     "format_not_taken",
+    "link_bad_port",
     "link_blocked",
     "link_not_found",
     "link_not_public",
     "link_refused",
+    "link_too_long",
     "link_unreachable",
+    "link_without_host",
+    "more_than_one_link",
+    "no_link",
     "not_a_video",
+    "not_http",
+    "preflight_unchecked",
+    "prompt_empty",
+    "prompt_no_words",
+    "prompt_not_english",
     "prompt_too_long",
     "upload_failed",
+    "upload_gone",
+    "upload_not_a_video",
+    "upload_not_a_video_file",
+    "upload_reason_larger",
+    "upload_reason_network",
+    "upload_reason_refused",
+    "upload_reason_slow",
+    "upload_storage_full",
     "upload_too_big_for_telegram",
+    "upload_too_slow_to_read",
+    "uploads_need_webhook",
     "video_formats",
     "video_too_big",
     "video_too_long",
@@ -55,56 +56,104 @@ def video_formats(capabilities: Capabilities) -> str:
 
 # --- a link and a prompt ------------------------------------------------------------------
 
-NO_LINK = (
-    "I need a link to the video. Send a public link that starts with https:// (or http://), "
-    "with your prompt in the same message or the next one."
-)
-NOT_HTTP = (
-    "Only http:// and https:// links work: the provider fetches the video from the web. "
-    "Please send a web link to the video."
-)
-LINK_WITHOUT_HOST = (
-    "That link looks broken: I can't find a host name in it. "
-    "Send the full address, like https://example.com/clip.mp4."
-)
-MORE_THAN_ONE_LINK = "Please send one video link at a time, with its prompt."
-LINK_BAD_PORT = (
-    "That link has a port number that cannot be right (the number after the host's colon must "
-    "be from 1 to 65535). Please check the link, or send it without the port."
-)
-LINK_TOO_LONG = "That link is too long (over 2,000 characters). Please send a shorter link."
-PROMPT_EMPTY = "The prompt is empty. In English, say how the video should change."
-PROMPT_NO_WORDS = (
-    "The prompt needs words: in English, say how the video should change, "
-    "for example “turn day into night”."
-)
-PROMPT_NOT_ENGLISH = (
-    "The provider understands only English prompts. Please write the prompt in English."
-)
+
+def no_link() -> str:
+    return gettext(
+        "I need a link to the video. Send a public link that starts with https:// (or http://), "
+        "with your prompt in the same message or the next one."
+    )
+
+
+def not_http() -> str:
+    return gettext(
+        "Only http:// and https:// links work: the provider fetches the video from the web. "
+        "Please send a web link to the video."
+    )
+
+
+def link_without_host() -> str:
+    return gettext(
+        "That link looks broken: I can't find a host name in it. "
+        "Send the full address, like https://example.com/clip.mp4."
+    )
+
+
+def more_than_one_link() -> str:
+    return gettext("Please send one video link at a time, with its prompt.")
+
+
+def link_bad_port() -> str:
+    return gettext(
+        "That link has a port number that cannot be right (the number after the host's colon must "
+        "be from 1 to 65535). Please check the link, or send it without the port."
+    )
+
+
+def link_too_long() -> str:
+    return gettext("That link is too long (over 2,000 characters). Please send a shorter link.")
+
+
+def prompt_empty() -> str:
+    return gettext("The prompt is empty. In English, say how the video should change.")
+
+
+def prompt_no_words() -> str:
+    return gettext(
+        "The prompt needs words: in English, say how the video should change, "
+        "for example “turn day into night”."
+    )
+
+
+def prompt_not_english() -> str:
+    return gettext(
+        "The provider understands only English prompts. Please write the prompt in English."
+    )
+
 
 # --- a video sent as a file ---------------------------------------------------------------
 
-UPLOADS_NEED_WEBHOOK = (
-    "I can't take video files in this setup: the video service needs a public link to fetch "
-    "the video from, and this bot has no public address. Please upload the video somewhere "
-    "public and send me the link."
-)
-UPLOAD_STORAGE_FULL = (
-    "The bot's storage for uploaded videos is full right now. Please send a link to the video "
-    "instead, or try again later."
-)
-UPLOAD_GONE = (
-    "The video you sent for this request has been deleted since (uploads are kept for a day): "
-    "please send it again."
-)
-UPLOAD_NOT_A_VIDEO_FILE = "That file is not a video. Please send an MP4 or MOV video, or a link."
+
+def uploads_need_webhook() -> str:
+    return gettext(
+        "I can't take video files in this setup: the video service needs a public link to fetch "
+        "the video from, and this bot has no public address. Please upload the video somewhere "
+        "public and send me the link."
+    )
+
+
+def upload_storage_full() -> str:
+    return gettext(
+        "The bot's storage for uploaded videos is full right now. Please send a link to the video "
+        "instead, or try again later."
+    )
+
+
+def upload_gone() -> str:
+    return gettext(
+        "The video you sent for this request has been deleted since (uploads are kept for a day): "
+        "please send it again."
+    )
+
+
+def upload_not_a_video_file() -> str:
+    return gettext("That file is not a video. Please send an MP4 or MOV video, or a link.")
 
 
 # Why a file could not be had from Telegram (said inside upload_failed).
-UPLOAD_REASON_REFUSED = "Telegram would not give it"
-UPLOAD_REASON_LARGER = "the file is larger than Telegram said"
-UPLOAD_REASON_SLOW = "it took too long"
-UPLOAD_REASON_NETWORK = "the connection to Telegram failed"
+def upload_reason_refused() -> str:
+    return gettext("Telegram would not give it")
+
+
+def upload_reason_larger() -> str:
+    return gettext("the file is larger than Telegram said")
+
+
+def upload_reason_slow() -> str:
+    return gettext("it took too long")
+
+
+def upload_reason_network() -> str:
+    return gettext("the connection to Telegram failed")
 
 
 def upload_failed(reason: str) -> str:
@@ -127,15 +176,23 @@ def caption_not_a_prompt(problem: str) -> str:
 
 # --- what the video at a link (or an uploaded file) turned out to be ----------------------
 
-PREFLIGHT_UNCHECKED = (
-    "I couldn't check this video in advance (its server would not let me look). If the video "
-    "service can't use it, the task fails without a result."
-)
-UPLOAD_NOT_A_VIDEO = "I can't read a video in that file: please send an MP4 or MOV video."
-UPLOAD_TOO_SLOW_TO_READ = (
-    "I couldn't read that video quickly enough to check it. Please try again in a minute, or "
-    "send it as an MP4 or MOV video."
-)
+
+def preflight_unchecked() -> str:
+    return gettext(
+        "I couldn't check this video in advance (its server would not let me look). If the video "
+        "service can't use it, the task fails without a result."
+    )
+
+
+def upload_not_a_video() -> str:
+    return gettext("I can't read a video in that file: please send an MP4 or MOV video.")
+
+
+def upload_too_slow_to_read() -> str:
+    return gettext(
+        "I couldn't read that video quickly enough to check it. Please try again in a minute, or "
+        "send it as an MP4 or MOV video."
+    )
 
 
 _LINK_REFUSALS = {

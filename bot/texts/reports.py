@@ -14,12 +14,13 @@ from bot.texts.formatting import (
     shorten,
     show_link,
 )
+from bot.texts.i18n import gettext
 
 __all__ = [
-    "DETAIL_STOPPED_WHILE_SUBMITTING",
     "detail_expired",
     "detail_no_public_link",
     "detail_not_downloaded",
+    "detail_stopped_while_submitting",
     "detail_unexpected",
     "detail_unexpected_submit",
     "in_callback",
@@ -72,7 +73,8 @@ def report_outcome_unknown(task: Task, provider: str, detail: str) -> str:
 
 # The technical detail of why a task ended, stored with it and shown in the admins' reports
 # (escaped and shortened there, in report_task_failed and report_outcome_unknown).
-DETAIL_STOPPED_WHILE_SUBMITTING = "the bot stopped while this task was being submitted"
+def detail_stopped_while_submitting() -> str:
+    return gettext("the bot stopped while this task was being submitted")
 
 
 def detail_no_public_link(result_url: str | None) -> str:

@@ -8,20 +8,21 @@ from html import escape
 from bot.domain.capabilities import Capabilities
 from bot.texts.checks import video_formats
 from bot.texts.formatting import NAME_SHOWN, shorten
+from bot.texts.i18n import gettext
 
 __all__ = [
-    "ACCESS_ASKED",
-    "ACCESS_DENIED",
-    "ACCESS_GRANTED",
-    "ACCESS_WAITING",
-    "BANNED",
     "COMMANDS",
-    "GROUPS_NOT_SUPPORTED",
-    "SANDBOX_NOTICE",
-    "UNEXPECTED_ERROR",
-    "UNKNOWN_COMMAND",
-    "UNSUPPORTED_MESSAGE",
+    "access_asked",
+    "access_denied",
+    "access_granted",
+    "access_waiting",
+    "banned",
+    "groups_not_supported",
     "help_text",
+    "sandbox_notice",
+    "unexpected_error",
+    "unknown_command",
+    "unsupported_message",
     "welcome",
 ]
 
@@ -33,18 +34,20 @@ COMMANDS: tuple[tuple[str, str], ...] = (
 )
 
 
-SANDBOX_NOTICE = (
-    "⚠️ <b>Sandbox mode</b>: this bot is being tried out. It edits videos on its own machine "
-    "with simple effects that words in your prompt pick (black and white, warm, cool, vintage, "
-    "brighten, darken, contrast, blur, sharpen, slow motion, speed up), not with the AI model.\n\n"
-)
+def sandbox_notice() -> str:
+    return gettext(
+        "⚠️ <b>Sandbox mode</b>: this bot is being tried out. It edits videos on its own "
+        "machine with simple effects that words in your prompt pick (black and white, warm, "
+        "cool, vintage, brighten, darken, contrast, blur, sharpen, slow motion, speed up), not "
+        "with the AI model.\n\n"
+    )
 
 
 def welcome(first_name: str, capabilities: Capabilities) -> str:
     return (
         f"Hi {escape(shorten(first_name, NAME_SHOWN))}! I edit short videos with AI "
         f"(Luma Modify Video via {escape(capabilities.display_name)}).\n\n"
-        + (SANDBOX_NOTICE if capabilities.offline else "")
+        + (sandbox_notice() if capabilities.offline else "")
         + "Send me a link to a video and, in the same message or the next one, say in English how "
         "it should change, for example:\n"
         "<code>https://example.com/clip.mp4 make it look like a watercolor painting</code>\n\n"
@@ -65,24 +68,46 @@ def help_text(capabilities: Capabilities) -> str:
     )
 
 
-UNKNOWN_COMMAND = "I don't know that command. /help lists the ones I have."
-GROUPS_NOT_SUPPORTED = "I work in private chats only: please write to me directly."
-UNSUPPORTED_MESSAGE = (
-    "I can't use that kind of message. Send a public link to a video, with a prompt in English."
-)
-
-UNEXPECTED_ERROR = (
-    "Sorry, something went wrong on my side. The operator has been told. "
-    "Please try again in a moment."
-)
+def unknown_command() -> str:
+    return gettext("I don't know that command. /help lists the ones I have.")
 
 
-# The gate's refusals (handlers/gate.py); ACCESS_GRANTED comes with an admin's decision.
-BANNED = "Sorry, you can't use this bot."
-ACCESS_ASKED = (
-    "This bot is private. I've asked its operators to let you in, and I'll tell you here when "
-    "they have decided."
-)
-ACCESS_WAITING = "Your request to use this bot is waiting for the operators' decision."
-ACCESS_DENIED = "Sorry, the operators of this bot have not given you access."
-ACCESS_GRANTED = "You can use this bot now. Send /start to see how."
+def groups_not_supported() -> str:
+    return gettext("I work in private chats only: please write to me directly.")
+
+
+def unsupported_message() -> str:
+    return gettext(
+        "I can't use that kind of message. Send a public link to a video, with a prompt in English."
+    )
+
+
+def unexpected_error() -> str:
+    return gettext(
+        "Sorry, something went wrong on my side. The operator has been told. "
+        "Please try again in a moment."
+    )
+
+
+# The gate's refusals (handlers/gate.py); access_granted() comes with an admin's decision.
+def banned() -> str:
+    return gettext("Sorry, you can't use this bot.")
+
+
+def access_asked() -> str:
+    return gettext(
+        "This bot is private. I've asked its operators to let you in, and I'll tell you here when "
+        "they have decided."
+    )
+
+
+def access_waiting() -> str:
+    return gettext("Your request to use this bot is waiting for the operators' decision.")
+
+
+def access_denied() -> str:
+    return gettext("Sorry, the operators of this bot have not given you access.")
+
+
+def access_granted() -> str:
+    return gettext("You can use this bot now. Send /start to see how.")

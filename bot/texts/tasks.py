@@ -7,7 +7,7 @@ from html import escape
 
 from bot.domain.failures import Failure
 from bot.domain.records import Task, TaskState
-from bot.texts.card import UPLOADED_VIDEO
+from bot.texts.card import uploaded_video
 from bot.texts.formatting import (
     CAPTION_LIMIT,
     MESSAGE_LIMIT,
@@ -18,19 +18,19 @@ from bot.texts.formatting import (
     show_link,
     telegram_length,
 )
+from bot.texts.i18n import gettext
 
 __all__ = [
-    "NO_TASKS",
     "RESULT_LINK_SHOWN",
-    "RESULT_TOO_SLOW",
-    "STATUS_USAGE",
-    "UPLOAD_FAILED",
     "elapsed",
     "failure_reason",
+    "no_tasks",
     "result_as_link",
     "result_caption",
+    "result_too_slow",
     "state_label",
     "status_card",
+    "status_usage",
     "task_detail",
     "task_failed",
     "task_found_after_all",
@@ -38,6 +38,7 @@ __all__ = [
     "task_list",
     "task_not_found",
     "too_big_to_upload",
+    "video_not_taken",
 ]
 
 # --- a task's status card -------------------------------------------------------------------
@@ -94,8 +95,12 @@ def result_caption(task: Task) -> str:
     return head + escape(shorten(task.prompt, CAPTION_LIMIT - telegram_length(head)))
 
 
-UPLOAD_FAILED = "Telegram would not take the video file"
-RESULT_TOO_SLOW = "The video service did not send me the video in good time"
+def video_not_taken() -> str:
+    return gettext("Telegram would not take the video file")
+
+
+def result_too_slow() -> str:
+    return gettext("The video service did not send me the video in good time")
 
 
 def too_big_to_upload(size_mb: float | None, limit_mb: int) -> str:
@@ -109,7 +114,7 @@ RESULT_LINK_SHOWN = MESSAGE_LIMIT - 600
 
 
 def result_as_link(task: Task, reason: str, retention_hours: float) -> str:
-    """`reason` is one of this module's sentences (UPLOAD_FAILED, RESULT_TOO_SLOW,
+    """`reason` is one of this module's sentences (video_not_taken(), result_too_slow(),
     too_big_to_upload)."""
     return (
         f"Task #{task.id} is done. {reason}, so here is a link instead: "
@@ -189,8 +194,13 @@ def task_found_after_all(task_id: int) -> str:
 
 # --- /tasks and /status ---------------------------------------------------------------------
 
-NO_TASKS = "You have no tasks yet. Send a video link and a prompt to start one."
-STATUS_USAGE = "Which task? Send its number, like /status 12 (see /tasks)."
+
+def no_tasks() -> str:
+    return gettext("You have no tasks yet. Send a video link and a prompt to start one.")
+
+
+def status_usage() -> str:
+    return gettext("Which task? Send its number, like /status 12 (see /tasks).")
 
 
 def task_not_found(task_id: int) -> str:
@@ -214,7 +224,7 @@ def task_list(tasks: list[Task], now: float) -> str:
 def task_detail(task: Task, now: float) -> str:
     lines = [
         status_card(task, now),
-        f"Video: {UPLOADED_VIDEO if task.media_token else show_link(task.video_url)}",
+        f"Video: {uploaded_video() if task.media_token else show_link(task.video_url)}",
         f"Started {format_duration(now - task.created_at)} ago.",
     ]
     if task.state == TaskState.DELIVERED and task.delivered_as == "link" and task.result_url:

@@ -164,4 +164,4 @@ async def test_the_task_holds_its_upload_and_an_expired_upload_refuses(world: Wo
 
     assert kept.media_token == "kept-video"
     assert await world.media.live("kept-video", world.clock())  # held: it no longer expires
-    assert (outcome.kind, outcome.message) == (SubmitOutcomeKind.REFUSED, texts.UPLOAD_GONE)
+    assert (outcome.kind, outcome.message) == (SubmitOutcomeKind.REFUSED, texts.upload_gone())

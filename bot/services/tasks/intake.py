@@ -81,7 +81,7 @@ class Intake:
 
     async def _refusal(self, refusal: ClaimRefusal | None, user_id: int, now: float) -> str:
         if refusal == ClaimRefusal.MEDIA_GONE:
-            return texts.UPLOAD_GONE
+            return texts.upload_gone()
         if refusal == ClaimRefusal.ACTIVE_LIMIT:
             active = [t.id for t in await self._ports.tasks.active_for_user(user_id)]
             return texts.active_limit_reached(self._policy.max_active_per_user, active)
