@@ -119,7 +119,7 @@ def i18n(args: list[str]) -> int:
         print("Use `python3 manage.py i18n` or `python3 manage.py i18n add CODE`.")
         return 2
     extract = [pybabel, "extract", "-F", "babel.cfg", *KEYWORDS, "--sort-by-file"]
-    extract += ["--omit-header", "-o", POT, "."]
+    extract += ["-c", "TRANSLATORS:", "--omit-header", "-o", POT, "."]
     return subprocess.call(extract, cwd=ROOT) or subprocess.call(
         [pybabel, "update", "-i", POT, "-d", "bot/locales", "--no-fuzzy-matching"], cwd=ROOT
     )
