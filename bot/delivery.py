@@ -13,6 +13,7 @@ import logging
 import re
 import secrets
 import time
+from collections.abc import Awaitable, Callable
 from functools import partial
 from html import unescape
 from pathlib import Path
@@ -21,11 +22,12 @@ from telegram import Bot, InlineKeyboardMarkup, InputFile, ReplyParameters
 from telegram.error import BadRequest, Forbidden, TelegramError
 
 from bot import texts
-from bot.domain.delivery import DeliveryResult, SendResult
+from bot.domain.delivery import DeliveryResult, Report, SendResult
 from bot.domain.records import Task
 from bot.logs.redaction import Redactor
 from bot.logs.report_throttle import ReportThrottle
 from bot.net.results import Fetched, ResultFetcher
+from bot.texts import i18n
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +49,11 @@ class TelegramOutbox:
         temp_dir: Path,
         redact: Redactor,
         throttle: ReportThrottle | None = None,
+        language_of: Callable[[int], Awaitable[str]] | None = None,
     ) -> None:
+        """`language_of`: the language a user (an admin, for reports) is spoken to in."""
         self._bot = bot
+        self._language_of = language_of or _english
         self._results = results
         self._admin_ids = admin_ids
         self._upload_limit = upload_limit_bytes
@@ -121,14 +126,14 @@ class TelegramOutbox:
         except TelegramError as exc:
             log.info("Message %d not edited: %s", message_id, exc)
 
-    async def report_to_admins(self, html: str) -> None:
+    async def report_to_admins(self, report: Report) -> None:
         """Send a report to every admin, unless a storm of them is under way: then a summary
         of the held-back ones follows when the storm's window has passed."""
         if not self._throttle.allow():
             if self._summary is None or self._summary.done():
                 self._summary = asyncio.create_task(self._report_held_later())
             return
-        await self._send_report(html)
+        await self._send_report(report)
 
     async def _report_held_later(self) -> None:
         """After the window, sum up the held-back reports; again while more were held."""
@@ -137,7 +142,7 @@ class TelegramOutbox:
             held = self._throttle.take_held()
             if not held:
                 return
-            await self._send_report(texts.reports_held_back(held, self._throttle.window))
+            await self._send_report(partial(texts.reports_held_back, held, self._throttle.window))
 
     async def stop(self) -> None:
         """Say how many reports were still held back, rather than lose the count."""
@@ -145,13 +150,15 @@ class TelegramOutbox:
             self._summary.cancel()
         held = self._throttle.take_held()
         if held:
-            await self._send_report(texts.reports_held_back(held, self._throttle.window))
+            await self._send_report(lambda: texts.reports_held_back(held, self._throttle.window))
 
-    async def _send_report(self, html: str) -> None:
-        """As HTML, or as plain text when the HTML is too long or Telegram refuses it."""
-        html = self._redact(html)
-        plain = texts.shorten(_html_to_text(html), texts.SAFE_MESSAGE_LENGTH)
+    async def _send_report(self, report: Report) -> None:
+        """To each admin in their language: as HTML, or as plain text when the HTML is too long
+        or Telegram refuses it."""
         for admin_id in self._admin_ids:
+            with i18n.speaking(await self._language_of(admin_id)):
+                html = self._redact(report())
+            plain = texts.shorten(_html_to_text(html), texts.SAFE_MESSAGE_LENGTH)
             try:
                 if texts.telegram_length(html) <= texts.SAFE_MESSAGE_LENGTH:
                     try:
@@ -270,3 +277,7 @@ def _html_to_text(html: str) -> str:
 
 def _chat_gone(exc: BadRequest) -> bool:
     return "chat not found" in exc.message.lower()
+
+
+async def _english(user_id: int) -> str:
+    return i18n.SOURCE_LANGUAGE

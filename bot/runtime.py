@@ -13,6 +13,7 @@ from bot.services.access import AccessService
 from bot.services.admin import AdminService
 from bot.services.broadcast import BroadcastService
 from bot.services.drafts import DraftService
+from bot.services.languages import UserLanguages
 from bot.services.tasks.intake import Intake
 from bot.services.tasks.queries import UserTasks
 from bot.services.uploads import UploadService
@@ -32,6 +33,7 @@ class Runtime:
     admin: AdminService
     broadcasts: BroadcastService
     outbox: TelegramOutbox
+    languages: UserLanguages
 
 
 def runtime(context: ContextTypes.DEFAULT_TYPE) -> Runtime:

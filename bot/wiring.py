@@ -33,6 +33,7 @@ from bot.services.access import AccessService
 from bot.services.admin import AdminService
 from bot.services.broadcast import BroadcastService
 from bot.services.drafts import DraftService
+from bot.services.languages import UserLanguages
 from bot.services.maintenance import Maintenance
 from bot.services.media import MediaStore
 from bot.services.preflight import Preflight
@@ -180,6 +181,7 @@ class _Stores:
     db: Database
     tasks: TaskRepository
     users: UserRepository
+    languages: UserLanguages
     maintenance: Maintenance
     media: MediaStore
 
@@ -190,7 +192,7 @@ def build_services(
     """Every service of one running bot, wired together (nothing started yet)."""
     capabilities = clients.provider.capabilities
     stores = _stores(settings, db)
-    outbox = _outbox(settings, bot, clients, redact)
+    outbox = _outbox(settings, bot, clients, redact, stores.languages)
     tracker_wakeup = asyncio.Event()  # the stages wake the tracker when work is due now
     ports = TaskPorts(
         tasks=stores.tasks,
@@ -199,6 +201,7 @@ def build_services(
         uploads=stores.media,
         provider=clients.provider,
         wake_tracker=tracker_wakeup.set,
+        language_of=stores.languages.of,
     )
     lifecycle = TaskLifecycle(
         ports,
@@ -232,10 +235,12 @@ def build_services(
 
 
 def _stores(settings: Settings, db: Database) -> _Stores:
+    users = UserRepository(db)
     return _Stores(
         db=db,
         tasks=TaskRepository(db),
-        users=UserRepository(db),
+        users=users,
+        languages=UserLanguages(users),
         maintenance=Maintenance(StateRepository(db)),
         media=MediaStore(
             MediaRepository(db),
@@ -246,7 +251,9 @@ def _stores(settings: Settings, db: Database) -> _Stores:
     )
 
 
-def _outbox(settings: Settings, bot: Bot, clients: Clients, redact: Redactor) -> TelegramOutbox:
+def _outbox(
+    settings: Settings, bot: Bot, clients: Clients, redact: Redactor, languages: UserLanguages
+) -> TelegramOutbox:
     capabilities = clients.provider.capabilities
     return TelegramOutbox(
         bot=bot,
@@ -261,6 +268,7 @@ def _outbox(settings: Settings, bot: Bot, clients: Clients, redact: Redactor) ->
         result_retention_hours=capabilities.result_retention_hours,
         temp_dir=settings.database_path.parent / "tmp",
         redact=redact,
+        language_of=languages.of,
     )
 
 
@@ -312,6 +320,7 @@ def _runtime(
         ),
         broadcasts=broadcasts,
         outbox=outbox,
+        languages=stores.languages,
     )
 
 

@@ -34,4 +34,4 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         trace = "".join(traceback.format_exception(error))
         sender = update.effective_user if isinstance(update, Update) else None
         user = sender.id if sender else None
-        await rt.outbox.report_to_admins(texts.report_unhandled(user, repr(error), trace))
+        await rt.outbox.report_to_admins(lambda: texts.report_unhandled(user, repr(error), trace))

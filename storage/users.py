@@ -21,8 +21,16 @@ class UserRepository:
         self._db = db
         self._recent: dict[int, User] = {}  # rows `seen` wrote lately, by user id
 
-    async def seen(self, user_id: int, username: str | None, first_name: str, now: float) -> User:
-        """Record that the user wrote to the bot; return their row.
+    async def seen(
+        self,
+        user_id: int,
+        username: str | None,
+        first_name: str,
+        now: float,
+        telegram_language: str | None = None,
+    ) -> User:
+        """Record that the user wrote to the bot (and the language their Telegram is set to);
+        return their row.
 
         Writing again also means they have not blocked the bot (any more).
         """
@@ -31,6 +39,7 @@ class UserRepository:
             recent is not None
             and recent.username == username
             and recent.first_name == first_name
+            and recent.telegram_language == telegram_language
             and 0 <= now - recent.last_seen_at < SEEN_WRITE_INTERVAL
         ):
             return replace(recent, last_seen_at=now)
@@ -47,16 +56,18 @@ class UserRepository:
                 self._forget(int(other))  # their name is gone: check them again
         rows = await self._db.write_returning(
             """
-            INSERT INTO users (id, username, first_name, first_seen_at, last_seen_at)
-            VALUES (?, ?, ?, ?, ?)
+            INSERT INTO users (id, username, first_name, first_seen_at, last_seen_at,
+                               telegram_language)
+            VALUES (?, ?, ?, ?, ?, ?)
             ON CONFLICT (id) DO UPDATE SET
                 username = excluded.username,
                 first_name = excluded.first_name,
                 last_seen_at = excluded.last_seen_at,
+                telegram_language = excluded.telegram_language,
                 blocked_bot_at = NULL
             RETURNING *
             """,
-            (user_id, username, first_name, now, now),
+            (user_id, username, first_name, now, now, telegram_language),
         )
         user = self._recent[user_id] = from_row(User, rows[0])
         if len(self._recent) > 100_000:  # a bound, not a cache policy: it refills as users write
@@ -73,6 +84,15 @@ class UserRepository:
 
     def _forget(self, user_id: int) -> None:
         self._recent.pop(user_id, None)
+
+    async def set_language(self, user_id: int, language: str | None) -> bool:
+        """The user's /language choice (None: follow their Telegram); False if no such user."""
+        return (
+            await self._change(
+                user_id, "UPDATE users SET language = ? WHERE id = ?", (language, user_id)
+            )
+            > 0
+        )
 
     async def get(self, user_id: int) -> User | None:
         row = await self._db.fetch_one("SELECT * FROM users WHERE id = ?", (user_id,))

@@ -3,6 +3,7 @@ them over Telegram) and what a delivery or a message came to."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import StrEnum
 from typing import Protocol
 
@@ -17,6 +18,10 @@ class DeliveryResult(StrEnum):
     RETRY = "retry"  # a passing problem: try again later
     RESULT_GONE = "result_gone"  # the result file cannot be downloaded
     NO_LINK = "no_link"  # it cannot be uploaded, and a result on this machine has no link
+
+
+# A report to the admins: builds its HTML in the language in force, once for each admin.
+Report = Callable[[], str]
 
 
 class SendResult(StrEnum):
@@ -52,4 +57,6 @@ class Outbox(Protocol):
         """Send the result: as a video if it fits and `allow_upload`, else as a link."""
         ...
 
-    async def report_to_admins(self, html: str) -> None: ...
+    async def report_to_admins(self, report: Report) -> None:
+        """Send the report to every admin, each in their language."""
+        ...

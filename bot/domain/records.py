@@ -70,6 +70,8 @@ class User:
     ban_reason: str | None
     daily_limit: int | None
     blocked_bot_at: float | None
+    telegram_language: str | None = None  # the language code Telegram last sent for them
+    language: str | None = None  # chosen with /language; None: follow their Telegram
 
     def __post_init__(self) -> None:
         if self.access is not None:

@@ -36,10 +36,21 @@ class AccessService:
     def is_admin(self, user_id: int) -> bool:
         return user_id in self._admin_ids
 
-    async def admit(self, user_id: int, username: str | None, first_name: str) -> Admission:
-        """Record the user and say whether they may use the bot now."""
-        user = await self._users.seen(user_id, username, first_name, self._clock())
-        if self.is_admin(user_id):
+    async def admit(
+        self,
+        user_id: int,
+        username: str | None,
+        first_name: str,
+        telegram_language: str | None = None,
+    ) -> tuple[Admission, User]:
+        """Record the user and say whether they may use the bot now (with their row)."""
+        user = await self._users.seen(
+            user_id, username, first_name, self._clock(), telegram_language
+        )
+        return await self._admission(user), user
+
+    async def _admission(self, user: User) -> Admission:
+        if self.is_admin(user.id):
             return Admission.ALLOWED
         if user.banned:
             return Admission.BANNED
@@ -47,7 +58,7 @@ class AccessService:
             return Admission.ALLOWED
         if user.access == Access.DENIED:
             return Admission.DENIED
-        if await self._users.set_access(user_id, Access.PENDING, only_from=(None,)):
+        if await self._users.set_access(user.id, Access.PENDING, only_from=(None,)):
             return Admission.ASKED
         return Admission.WAITING
 

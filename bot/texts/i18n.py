@@ -34,6 +34,7 @@ __all__ = [
     "language_name",
     "locale",
     "ngettext",
+    "speak",
     "speaking",
 ]
 
@@ -101,6 +102,12 @@ def language_name(code: str) -> str:
     """The language's name in itself ("English", "Русский"), for the /language buttons."""
     name = Locale.parse(code).get_display_name(code) or code
     return name[:1].upper() + name[1:]
+
+
+def speak(code: str) -> None:
+    """Say the texts in `code` from now on in this task (an update's own task, which ends with
+    it: bot.updates runs each update in one)."""
+    _language.set(code if code in available_languages() else SOURCE_LANGUAGE)
 
 
 @contextmanager

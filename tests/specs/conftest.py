@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from bot.domain.capabilities import Capabilities
-from bot.domain.delivery import DeliveryResult
+from bot.domain.delivery import DeliveryResult, Report
 from bot.domain.provider import (
     CallbackEvent,
     CallbackRejectedError,
@@ -130,8 +130,8 @@ class RecordingOutbox:
             raise answer
         return answer
 
-    async def report_to_admins(self, html: str) -> None:
-        self.reports.append(html)
+    async def report_to_admins(self, report: Report) -> None:
+        self.reports.append(report())
 
     def forget(self) -> None:
         self.cards.clear()

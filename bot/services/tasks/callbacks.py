@@ -36,7 +36,11 @@ class Callbacks:
         task = await self._ports.tasks.get(task_id)
         if task is None:
             return
-        if task.state == TaskState.UNKNOWN and task.provider_task_id is None:
+        async with self._ports.speaking_to(task.user_id):
+            await self._act(task, event)
+
+    async def _act(self, task: Task | None, event: CallbackEvent) -> None:
+        if task is not None and task.state == TaskState.UNKNOWN and task.provider_task_id is None:
             task = await self._adopt(task, event.job_id)
         if task is None or task.state != TaskState.PROCESSING:
             return
@@ -76,6 +80,6 @@ class Callbacks:
             )
             await self._ports.outbox.notify(task, texts.task_found_after_all(task.id))
             await self._ports.outbox.report_to_admins(
-                texts.report_found_after_all(task.id, self._ports.provider.name, job_id)
+                lambda: texts.report_found_after_all(task.id, self._ports.provider.name, job_id)
             )
         return await self._ports.tasks.get(task.id)

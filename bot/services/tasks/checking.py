@@ -102,5 +102,5 @@ class Checking(Stage):
         )
         if attempts == CHECK_ERRORS_BEFORE_ALERT:
             await self._ports.outbox.report_to_admins(
-                texts.report_status_checks_failing(task.id, attempts, detail)
+                lambda: texts.report_status_checks_failing(task.id, attempts, detail)
             )

@@ -44,7 +44,7 @@ class Endings:
         self._ports.wake_tracker()  # a provider slot may be free
         await self._tell(task, texts.task_failed(task.id, failure, provider_message))
         await self._ports.outbox.report_to_admins(
-            texts.report_task_failed(task.id, task.user_id, str(failure), detail)
+            lambda: texts.report_task_failed(task.id, task.user_id, str(failure), detail)
         )
 
     async def mark_unknown(self, task: Task, detail: str) -> None:
@@ -65,12 +65,12 @@ class Endings:
         log.warning("Task %d: submit outcome unknown (%s)", task.id, detail)
         await self._tell(task, texts.task_failed(task.id, Failure.OUTCOME_UNKNOWN, None))
         await self._ports.outbox.report_to_admins(
-            texts.report_outcome_unknown(task, self._ports.provider.name, detail)
+            lambda: texts.report_outcome_unknown(task, self._ports.provider.name, detail)
         )
 
     async def report_unexpected(self, where: str, exc: BaseException) -> None:
         """Tell the admins about a bug (the traceback is in the log)."""
-        await self._ports.outbox.report_to_admins(texts.report_unexpected(where, repr(exc)))
+        await self._ports.outbox.report_to_admins(lambda: texts.report_unexpected(where, repr(exc)))
 
     async def _tell(self, task: Task, html: str) -> None:
         await self._ports.uploads.release(task.media_token)

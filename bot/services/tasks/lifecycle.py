@@ -46,6 +46,10 @@ class TaskLifecycle:
     async def advance(self, task: Task) -> None:
         """Do what is due for the task now, other than submitting it (the tracker decides
         when a provider slot is free): check it, deliver it, or refresh its status card."""
+        async with self.ports.speaking_to(task.user_id):
+            await self._advance(task)
+
+    async def _advance(self, task: Task) -> None:
         if task.state == TaskState.QUEUED:
             await self.cards.refresh(task)
         elif task.state == TaskState.PROCESSING:

@@ -4,12 +4,14 @@ clock. Built once (bot.wiring) and shared; the fast specs give fakes instead."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from bot.domain.delivery import Outbox
 from bot.domain.provider import Provider
+from bot.texts import i18n
 from storage.tasks import TaskRepository
 from storage.users import UserRepository
 
@@ -26,6 +28,10 @@ def _no_tracker() -> None:
     return None
 
 
+async def _english(user_id: int) -> str:
+    return i18n.SOURCE_LANGUAGE
+
+
 @dataclass(frozen=True, slots=True)
 class TaskPorts:
     tasks: TaskRepository  # the one place a task's state changes (`transition`)
@@ -36,3 +42,12 @@ class TaskPorts:
     # Called when work is due now (a task queued, a provider slot freed, a result in).
     wake_tracker: Callable[[], None] = _no_tracker
     clock: Callable[[], float] = field(default=time.time)
+    # The language a user is spoken to in (bot.services.languages.UserLanguages.of).
+    language_of: Callable[[int], Awaitable[str]] = _english
+
+    @asynccontextmanager
+    async def speaking_to(self, user_id: int) -> AsyncIterator[None]:
+        """Build the texts inside in the user's language: what the stages say about a task,
+        long after the user's last update, is said in their language of now."""
+        with i18n.speaking(await self.language_of(user_id)):
+            yield

@@ -22,7 +22,8 @@ class Recovery:
         tasks = self._ports.tasks
         for task in await tasks.in_states([TaskState.SUBMITTING]):
             # Sent or not, nobody knows: never sent again (it may exist, and cost).
-            await self._endings.mark_unknown(task, texts.detail_stopped_while_submitting())
+            async with self._ports.speaking_to(task.user_id):
+                await self._endings.mark_unknown(task, texts.detail_stopped_while_submitting())
         for task in await tasks.in_states([TaskState.DELIVERING]):
             # The delivery was cut off; send again (the result may rarely arrive twice).
             await tasks.transition(

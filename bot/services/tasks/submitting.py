@@ -31,6 +31,10 @@ class Submitting(Stage):
 
     async def send(self, task: Task) -> None:
         """Submit a queued task. The row says `submitting` before the request leaves."""
+        async with self._ports.speaking_to(task.user_id):
+            await self._send(task)
+
+    async def _send(self, task: Task) -> None:
         tasks = self._ports.tasks
         if not await tasks.transition(task.id, TaskState.QUEUED, TaskState.SUBMITTING):
             return
