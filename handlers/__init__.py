@@ -16,6 +16,7 @@ from handlers import admin
 from handlers.errors import on_error
 from handlers.fallbacks import group_chat, unknown_command, unsupported_message
 from handlers.gate import admit
+from handlers.language import LANGUAGE_BUTTON, language_button, language_command
 from handlers.requests import card_button, text_message
 from handlers.start import help_command, start
 from handlers.tasks import status_command, tasks_command
@@ -49,6 +50,7 @@ def register(application: Application, admin_ids: frozenset[int]) -> None:  # ty
     application.add_handler(CommandHandler("help", help_command, filters=PRIVATE))
     application.add_handler(CommandHandler("tasks", tasks_command, filters=PRIVATE))
     application.add_handler(CommandHandler("status", status_command, filters=PRIVATE))
+    application.add_handler(CommandHandler("language", language_command, filters=PRIVATE))
     # Admin commands exist only for admins: anyone else falls through to unknown_command.
     admins = PRIVATE & filters.User(user_id=admin_ids)
     for name, callback in ADMIN_COMMANDS.items():
@@ -64,6 +66,7 @@ def register(application: Application, admin_ids: frozenset[int]) -> None:  # ty
     application.add_handler(
         CallbackQueryHandler(admin.broadcast_button, pattern=admin.BROADCAST_BUTTON)
     )
+    application.add_handler(CallbackQueryHandler(language_button, pattern=LANGUAGE_BUTTON))
     application.add_handler(CallbackQueryHandler(card_button))
 
     application.add_error_handler(on_error)

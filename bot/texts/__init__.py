@@ -23,6 +23,7 @@ from bot.texts.card import *  # noqa: F403
 from bot.texts.checks import *  # noqa: F403
 from bot.texts.cli import *  # noqa: F403
 from bot.texts.formatting import *  # noqa: F403
+from bot.texts.language import *  # noqa: F403
 from bot.texts.reports import *  # noqa: F403
 from bot.texts.start import *  # noqa: F403
 from bot.texts.tasks import *  # noqa: F403
