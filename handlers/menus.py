@@ -13,7 +13,7 @@ log = logging.getLogger(__name__)
 
 
 async def set_command_menus(bot: Bot, admin_ids: frozenset[int]) -> None:
-    user_menu = [BotCommand(name, description) for name, description in texts.COMMANDS]
+    user_menu = [BotCommand(name, description) for name, description in texts.commands()]
     await bot.set_my_commands(user_menu, scope=BotCommandScopeAllPrivateChats())
     for admin_id in admin_ids:
         await set_admin_menu(bot, admin_id)
@@ -21,7 +21,7 @@ async def set_command_menus(bot: Bot, admin_ids: frozenset[int]) -> None:
 
 async def set_admin_menu(bot: Bot, admin_id: int) -> None:
     """The admin's own menu: everyone's commands and the admin commands."""
-    commands = [BotCommand(n, d) for n, d in (*texts.COMMANDS, *texts.ADMIN_COMMANDS)]
+    commands = [BotCommand(n, d) for n, d in (*texts.commands(), *texts.ADMIN_COMMANDS)]
     try:
         await bot.set_my_commands(commands, scope=BotCommandScopeChat(admin_id))
     except TelegramError as exc:  # the admin has not started the bot yet: set at /start

@@ -119,7 +119,7 @@ async def test_a_result_over_the_upload_limit_is_sent_as_a_link(
     notice = await chat.wait_for_text("link instead")
     assert kie.result_url(task.task_id) in (notice.rendered or "")
     assert "60 MB" in (notice.rendered or "")
-    assert "14 d" in (notice.rendered or "")
+    assert "14 days" in (notice.rendered or "")
     assert telegram.calls_to("sendVideo") == []
     assert kie.file_downloads.get(task.task_id, 0) <= 1  # not downloaded in full, not twice
     await chat.wait_for_text("Done")

@@ -63,7 +63,7 @@ async def test_the_status_card_is_edited_rarely_while_processing(
     assert polls >= 20  # polled often...
     assert 2 <= edits <= 6  # ...but the card changed about once a second (+ state changes)
     status = telegram.messages(USER_ID)[-1].rendered or ""
-    assert "Elapsed: 3 s" in status or "Elapsed: 2 s" in status
+    assert "Elapsed: 3 sec" in status or "Elapsed: 2 sec" in status
 
 
 async def test_many_status_cards_are_refreshed_less_often_to_leave_room_for_deliveries(

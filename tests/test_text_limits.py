@@ -406,7 +406,7 @@ def test_every_fixed_text_fits_too(name: str) -> None:
 def test_usages_and_commands_fit_telegrams_limits() -> None:
     for usage in texts.ADMIN_USAGE.values():
         assert_fits(usage, Kind.MESSAGE)
-    for command, description in (*texts.COMMANDS, *texts.ADMIN_COMMANDS):
+    for command, description in (*texts.commands(), *texts.ADMIN_COMMANDS):
         assert 1 <= len(command) <= 32  # setMyCommands' limits
         assert 1 <= len(description) <= 256
 

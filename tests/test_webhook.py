@@ -279,7 +279,7 @@ async def test_the_status_card_keeps_time_without_asking_the_provider(
     await asyncio.sleep(2.6)
     edits = len(telegram.calls_to("editMessageText", chat_id=USER_ID)) - edits_before
     assert 2 <= edits <= 3
-    assert "Elapsed: 2 s" in (telegram.messages(USER_ID)[-1].rendered or "")
+    assert "Elapsed: 2 sec" in (telegram.messages(USER_ID)[-1].rendered or "")
     assert kie.status_requests(task.task_id) == []
 
 

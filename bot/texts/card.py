@@ -8,7 +8,7 @@ from html import escape
 from bot.domain import modes
 from bot.texts.checks import caption_not_a_prompt
 from bot.texts.formatting import PROMPT_SHOWN, TASKS_LISTED, format_duration, shorten, show_link
-from bot.texts.i18n import gettext
+from bot.texts.i18n import N_, gettext, ngettext
 
 __all__ = [
     "active_limit_reached",
@@ -39,22 +39,31 @@ __all__ = [
 
 
 def button_submit() -> str:
+    # TRANSLATORS: the card's button that starts the edit; other sentences call it "Submit". A
+    # button's label: at most 64 bytes in UTF-8, and short (it shares a row with Cancel).
     return gettext("✅ Submit")
 
 
 def button_cancel() -> str:
+    # TRANSLATORS: the button that drops a request (on the card, beside Submit); other sentences
+    # call it "Cancel". A button's label: at most 64 bytes in UTF-8, and short.
     return gettext("✖ Cancel")
 
 
 def button_add_first_frame() -> str:
+    # TRANSLATORS: a button's label (at most 64 bytes in UTF-8): it asks for an image to guide
+    # the edit as the video's first frame.
     return gettext("🖼 Add first frame")
 
 
 def button_remove_first_frame() -> str:
+    # TRANSLATORS: a button's label (at most 64 bytes in UTF-8): it drops that image again.
     return gettext("🖼 Remove first frame")
 
 
 def chosen() -> str:
+    # TRANSLATORS: put before the label of the chosen strength's buttons ("✓ Flex", "✓ 2"): a
+    # mark, usually kept as it is.
     return gettext("✓ ")
 
 
@@ -71,18 +80,30 @@ def uploaded_video() -> str:
 
 
 # What each family of strengths (bot.domain.modes) does to the video, as the card says it.
-_MODE_EFFECTS = {"adhere": "subtle", "flex": "stylistic", "reimagine": "transformative"}
+_MODE_EFFECTS = {
+    # TRANSLATORS: what the strength "Adhere" does to the video, as in "Adhere 1 (subtle)".
+    "adhere": N_("subtle"),
+    # TRANSLATORS: what the strength "Flex" does to the video, as in "Flex 2 (stylistic)".
+    "flex": N_("stylistic"),
+    # TRANSLATORS: what the strength "Reimagine" does, as in "Reimagine 3 (transformative)".
+    "reimagine": N_("transformative"),
+}
 
 
 def mode_family(family: str) -> str:
-    """A family of strengths as its button names it: `"flex"` -> `"Flex"`."""
+    """A family of strengths as its button names it: `"flex"` -> `"Flex"` (the provider's names
+    of its modes, which are not translated)."""
     return family.capitalize()
 
 
 def describe_mode(mode: str) -> str:
     """`"flex_2"` -> `"Flex 2 (stylistic)"`."""
     family, level = modes.split(mode)
-    return f"{mode_family(family)} {level} ({_MODE_EFFECTS[family]})"
+    # TRANSLATORS: a strength on the card, as "Flex 2 (stylistic)": {family} is its name as its
+    # button says it (Adhere, Flex, Reimagine), {level} 1, 2 or 3, {effect} what it does.
+    return gettext("{family} {level} ({effect})").format(
+        family=mode_family(family), level=level, effect=gettext(_MODE_EFFECTS[family])
+    )
 
 
 def confirmation_card(
@@ -97,22 +118,35 @@ def confirmation_card(
     """The card before Submit; `note` is one of bot.texts' sentences (preflight_unchecked()),
     `replaced` says that it replaces an older card."""
     lines = [
-        "<b>Ready to start</b>",
-        f"Video: {show_link(video_url)}",
-        f"Prompt: <i>{escape(shorten(prompt, PROMPT_SHOWN))}</i>",
+        # TRANSLATORS: the heading of the card shown before a request is submitted.
+        gettext("<b>Ready to start</b>"),
+        # TRANSLATORS: {video} is the video's link, or "the video you sent".
+        gettext("Video: {video}").format(video=show_link(video_url)),
+        # TRANSLATORS: {prompt} is the user's prompt, as they wrote it.
+        gettext("Prompt: <i>{prompt}</i>").format(prompt=escape(shorten(prompt, PROMPT_SHOWN))),
     ]
     if mode:
-        lines.append(f"Strength: {describe_mode(mode)}")
+        # TRANSLATORS: {mode} is a strength, as "Flex 2 (stylistic)".
+        lines.append(gettext("Strength: {mode}").format(mode=describe_mode(mode)))
     if first_frame_url:
-        lines.append(f"First frame: {show_link(first_frame_url)}")
+        # TRANSLATORS: {link} is the link to the image the user gave for the first frame.
+        lines.append(gettext("First frame: {link}").format(link=show_link(first_frame_url)))
+    lines.append("")
     lines.append(
-        "\nPress Submit to start the edit (it uses credits and takes a few minutes), "
-        "or Cancel. To change the prompt, just send a new one."
+        # TRANSLATORS: "Submit" and "Cancel" are the card's buttons (✅ Submit, ✖ Cancel).
+        gettext(
+            "Press Submit to start the edit (it uses credits and takes a few minutes), "
+            "or Cancel. To change the prompt, just send a new one."
+        )
     )
     if mode:
         lines.append(
-            "Adhere keeps close to your video, Flex allows a new style, Reimagine transforms it; "
-            "1–3 sets how far."
+            # TRANSLATORS: Adhere, Flex and Reimagine are the names of the strengths on their
+            # buttons, which are not translated: keep them as they are.
+            gettext(
+                "Adhere keeps close to your video, Flex allows a new style, Reimagine transforms "
+                "it; 1–3 sets how far."
+            )
         )
     return _with_remarks("\n".join(lines), note, replaced)
 
@@ -142,10 +176,13 @@ def ask_first_frame() -> str:
 
 
 def toast_first_frame_removed() -> str:
+    # TRANSLATORS: a toast (a short notice over the chat, at most 200 characters).
     return gettext("First frame removed.")
 
 
 def toast_waiting_for_first_frame() -> str:
+    # TRANSLATORS: a toast (a short notice over the chat, at most 200 characters), after the
+    # button that adds a first frame: the user should now send a link to an image.
     return gettext("Send the image link.")
 
 
@@ -162,38 +199,52 @@ def card_cancelled() -> str:
 
 
 def toast_submitted() -> str:
+    # TRANSLATORS: a toast (a short notice over the chat, at most 200 characters).
     return gettext("Submitted.")
 
 
 def toast_cancelled() -> str:
+    # TRANSLATORS: a toast (a short notice over the chat, at most 200 characters).
     return gettext("Cancelled.")
 
 
 def toast_card_gone() -> str:
+    # TRANSLATORS: a toast (a short notice over the chat, at most 200 characters).
     return gettext("This request is no longer open.")
 
 
 def toast_not_now() -> str:
+    # TRANSLATORS: a toast (a short notice over the chat, at most 200 characters), when Submit
+    # meets a limit: the message below says which.
     return gettext("Not submitted now: see the message below.")
 
 
 def toast_already_submitted(task_id: int) -> str:
-    return f"Already submitted as task #{task_id}."
+    # TRANSLATORS: a toast (at most 200 characters); {task_id} is the task's number.
+    return gettext("Already submitted as task #{task_id}.").format(task_id=task_id)
 
 
 def active_limit_reached(limit: int, active_ids: list[int]) -> str:
     shown = [f"#{i}" for i in active_ids[:TASKS_LISTED]]
     running = ", ".join(shown + (["…"] if len(active_ids) > TASKS_LISTED else []))
-    tasks_word = "task" if limit == 1 else "tasks"
-    return (
-        f"You already have {len(active_ids)} unfinished {tasks_word} ({running}); "
-        f"the limit is {limit} at a time. Submit this one when one of them is done — "
-        "this request stays here until then."
-    )
+    # TRANSLATORS: {tasks} lists the unfinished tasks' numbers ("#12, #13"); {limit} is how many
+    # unfinished tasks a user may have at a time.
+    return ngettext(
+        "You already have {count} unfinished task ({tasks}); the limit is {limit} at a time. "
+        "Submit this one when one of them is done — this request stays here until then.",
+        "You already have {count} unfinished tasks ({tasks}); the limit is {limit} at a time. "
+        "Submit this one when one of them is done — this request stays here until then.",
+        len(active_ids),
+    ).format(count=len(active_ids), tasks=running, limit=limit)
 
 
 def daily_limit_reached(limit: int, seconds_to_reset: float) -> str:
-    return (
-        f"You have started {limit} tasks today, the daily limit. You can start new ones after "
-        f"00:00 UTC, in {format_duration(seconds_to_reset)}. This request stays here until then."
-    )
+    # TRANSLATORS: {count} is the daily limit of tasks; {duration} the time left until 00:00 UTC
+    # ("3 hr 20 min").
+    return ngettext(
+        "You have started {count} task today, the daily limit. You can start new ones after "
+        "00:00 UTC, in {duration}. This request stays here until then.",
+        "You have started {count} tasks today, the daily limit. You can start new ones after "
+        "00:00 UTC, in {duration}. This request stays here until then.",
+        limit,
+    ).format(count=limit, duration=format_duration(seconds_to_reset))

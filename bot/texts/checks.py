@@ -8,7 +8,7 @@ from html import escape
 from bot.domain.capabilities import Capabilities
 from bot.domain.links import LinkRefusal
 from bot.texts.formatting import NAME_SHOWN, REASON_SHOWN, shorten, show_link
-from bot.texts.i18n import gettext
+from bot.texts.i18n import N_, gettext, ngettext
 
 __all__ = [
     "caption_not_a_prompt",
@@ -50,8 +50,12 @@ __all__ = [
 
 def video_formats(capabilities: Capabilities) -> str:
     """The containers the provider takes, as a list for a sentence: `MP4, MOV or WEBM`."""
-    names = [f.upper() for f in capabilities.formats]
-    return ", ".join(names[:-1]) + " or " + names[-1] if len(names) > 1 else names[0]
+    *names, last = [f.upper() for f in capabilities.formats]
+    if not names:
+        return last
+    # TRANSLATORS: the end of a list of video formats: {formats} is the others, separated by
+    # commas ("MP4, MOV"), {last} the last one ("WEBM").
+    return gettext("{formats} or {last}").format(formats=", ".join(names), last=last)
 
 
 # --- a link and a prompt ------------------------------------------------------------------
@@ -157,21 +161,26 @@ def upload_reason_network() -> str:
 
 
 def upload_failed(reason: str) -> str:
-    return (
-        f"I couldn't get the file from Telegram ({escape(shorten(reason, REASON_SHOWN))}). "
-        "Please send it again."
-    )
+    # TRANSLATORS: {reason} is one of the reasons above ("it took too long").
+    return gettext(
+        "I couldn't get the file from Telegram ({reason}). Please send it again."
+    ).format(reason=escape(shorten(reason, REASON_SHOWN)))
 
 
 def upload_too_big_for_telegram(size_mb: float, limit_mb: int) -> str:
-    return (
-        f"This file is {size_mb:.0f} MB; Telegram lets bots download at most {limit_mb} MB. "
+    # TRANSLATORS: {size} and {limit} are numbers of megabytes.
+    return gettext(
+        "This file is {size} MB; Telegram lets bots download at most {limit} MB. "
         "Please send a link to the video instead."
-    )
+    ).format(size=f"{size_mb:.0f}", limit=limit_mb)
 
 
 def caption_not_a_prompt(problem: str) -> str:
-    return f"I've got the video, but its caption can't be the prompt: {problem}"
+    # TRANSLATORS: {problem} is a sentence saying what is wrong with the prompt ("The prompt is
+    # empty. …").
+    return gettext("I've got the video, but its caption can't be the prompt: {problem}").format(
+        problem=problem
+    )
 
 
 # --- what the video at a link (or an uploaded file) turned out to be ----------------------
@@ -196,11 +205,11 @@ def upload_too_slow_to_read() -> str:
 
 
 _LINK_REFUSALS = {
-    LinkRefusal.NOT_VALID: "That link is not a valid web address.",
-    LinkRefusal.NOT_WEB: "That link is not a web (http or https) address I can use.",
-    LinkRefusal.BAD_PORT: "That link's port number is not valid (ports go from 1 to 65535).",
-    LinkRefusal.BAD_REDIRECT: "That link redirects to an address that is not valid.",
-    LinkRefusal.PRIVATE_NETWORK: (
+    LinkRefusal.NOT_VALID: N_("That link is not a valid web address."),
+    LinkRefusal.NOT_WEB: N_("That link is not a web (http or https) address I can use."),
+    LinkRefusal.BAD_PORT: N_("That link's port number is not valid (ports go from 1 to 65535)."),
+    LinkRefusal.BAD_REDIRECT: N_("That link redirects to an address that is not valid."),
+    LinkRefusal.PRIVATE_NETWORK: N_(
         "That link points into a private or local network, which I don't fetch from."
     ),
 }
@@ -209,56 +218,85 @@ _LINK_REFUSALS = {
 def link_blocked(refusal: LinkRefusal, host: str = "", max_redirects: int = 0) -> str:
     """Why a link cannot be fetched safely (bot.net.netguard's BlockedLinkError)."""
     if refusal == LinkRefusal.NO_DNS_ENTRY:
-        return f"The address {show_link(host)} does not exist (it has no DNS entry)."
+        # TRANSLATORS: {host} is a host name, such as example.com.
+        return gettext("The address {host} does not exist (it has no DNS entry).").format(
+            host=show_link(host)
+        )
     if refusal == LinkRefusal.TOO_MANY_REDIRECTS:
-        return f"That link redirects more than {max_redirects} times; send the video's own address."
-    return _LINK_REFUSALS[refusal]
+        return ngettext(
+            "That link redirects more than {count} time; send the video's own address.",
+            "That link redirects more than {count} times; send the video's own address.",
+            max_redirects,
+        ).format(count=max_redirects)
+    return gettext(_LINK_REFUSALS[refusal])
 
 
 def link_unreachable(host: str) -> str:
-    return f"I couldn't reach {show_link(host)}. Check that the link is right and public."
+    # TRANSLATORS: {host} is a host name, such as example.com.
+    return gettext("I couldn't reach {host}. Check that the link is right and public.").format(
+        host=show_link(host)
+    )
 
 
 def link_not_found(status: int) -> str:
-    return (
-        f"That link answered {status} (not found): there is no video at that address any more, "
+    # TRANSLATORS: {status} is the HTTP status code the link answered with (404).
+    return gettext(
+        "That link answered {status} (not found): there is no video at that address any more, "
         "or it is not public."
-    )
+    ).format(status=status)
 
 
 def link_not_public(status: int) -> str:
-    return (
-        f"That link answered {status}: it needs a login or permission, and the video service "
+    # TRANSLATORS: {status} is the HTTP status code the link answered with (401 or 403).
+    return gettext(
+        "That link answered {status}: it needs a login or permission, and the video service "
         "can only fetch public links."
-    )
+    ).format(status=status)
 
 
 def link_refused(status: int) -> str:
-    return f"That link answered {status} instead of the video. Please check it."
-
-
-def not_a_video(content_type: str) -> str:
-    return (
-        f"That link leads to {escape(shorten(content_type, REASON_SHOWN))}, not to a video "
-        "file: send a link to the video itself, such as one ending in .mp4."
+    # TRANSLATORS: {status} is the HTTP status code the link answered with (such as 500).
+    return gettext("That link answered {status} instead of the video. Please check it.").format(
+        status=status
     )
 
 
+def not_a_video(content_type: str) -> str:
+    # TRANSLATORS: {content_type} is the type of file the server says it sends (text/html).
+    return gettext(
+        "That link leads to {content_type}, not to a video file: send a link to the video "
+        "itself, such as one ending in .mp4."
+    ).format(content_type=escape(shorten(content_type, REASON_SHOWN)))
+
+
 def format_not_taken(found: str, capabilities: Capabilities) -> str:
-    return (
-        f"This video is a {escape(shorten(found.upper(), NAME_SHOWN))} file; "
-        f"{escape(capabilities.display_name)} takes "
-        f"{video_formats(capabilities)}."
+    # TRANSLATORS: {format} is the video's format (AVI); {provider} the service that edits the
+    # videos (KIE.ai); {formats} lists the formats it takes ("MP4, MOV or WEBM").
+    return gettext("This video is a {format} file; {provider} takes {formats}.").format(
+        format=escape(shorten(found.upper(), NAME_SHOWN)),
+        provider=escape(capabilities.display_name),
+        formats=video_formats(capabilities),
     )
 
 
 def video_too_big(size_mb: float, limit_mb: int) -> str:
-    return f"This video is {size_mb:.0f} MB; the limit is {limit_mb} MB."
+    # TRANSLATORS: {size} and {limit} are numbers of megabytes.
+    return gettext("This video is {size} MB; the limit is {limit} MB.").format(
+        size=f"{size_mb:.0f}", limit=limit_mb
+    )
 
 
 def video_too_long(seconds: float, limit: float) -> str:
-    return f"This video is {seconds:.1f} s long; the limit is {limit:g} s."
+    # TRANSLATORS: {seconds} and {limit} are numbers of seconds ("s" their unit).
+    return gettext("This video is {seconds} s long; the limit is {limit} s.").format(
+        seconds=f"{seconds:.1f}", limit=f"{limit:g}"
+    )
 
 
 def prompt_too_long(length: int, limit: int) -> str:
-    return f"Your prompt has {length} characters; the limit is {limit}. Please shorten it."
+    # TRANSLATORS: {limit} is the most characters a prompt may have.
+    return ngettext(
+        "Your prompt has {count} character; the limit is {limit}. Please shorten it.",
+        "Your prompt has {count} characters; the limit is {limit}. Please shorten it.",
+        length,
+    ).format(count=length, limit=limit)

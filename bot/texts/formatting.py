@@ -1,10 +1,16 @@
 """What every text is built with: Telegram's limits, how much of a value is shown, durations,
-lengths as Telegram counts them, and shortening. No sentences here (a duration's units aside)."""
+lengths as Telegram counts them, and shortening. No sentences here (a duration's units aside,
+which are Babel's, in the language in force)."""
 
 from __future__ import annotations
 
 from html import escape
 from urllib.parse import quote
+
+from babel.lists import format_list
+from babel.units import format_unit
+
+from bot.texts import i18n
 
 __all__ = [
     "BUTTON_LABEL_BYTES",
@@ -54,18 +60,31 @@ HREF_LIMIT = 2048
 
 
 def format_duration(seconds: float) -> str:
-    """`42 s`, `3 min 20 s`, `2 h 05 min`, `3 d 4 h`."""
+    """The largest two units, in the language in force (Babel's short units): in English
+    `42 sec`, `3 min 20 sec`, `2 hr 5 min`, `3 days 4 hr`; a second unit of zero is left out
+    (`3 min`). Seconds under a minute, minutes under an hour, hours under 48 h, days beyond."""
     total = max(0, round(seconds))
     if total < 60:
-        return f"{total} s"
+        return _in_units((total, "second"))
     minutes, secs = divmod(total, 60)
     if minutes < 60:
-        return f"{minutes} min {secs:02d} s" if secs else f"{minutes} min"
+        return _in_units((minutes, "minute"), (secs, "second"))
     hours, minutes = divmod(minutes, 60)
     if hours < 48:
-        return f"{hours} h {minutes:02d} min" if minutes else f"{hours} h"
+        return _in_units((hours, "hour"), (minutes, "minute"))
     days, hours = divmod(hours, 24)
-    return f"{days} d {hours} h" if hours else f"{days} d"
+    return _in_units((days, "day"), (hours, "hour"))
+
+
+def _in_units(largest: tuple[int, str], *smaller: tuple[int, str]) -> str:
+    """`(3, "minute"), (20, "second")` -> `3 min 20 sec` (a smaller unit of zero left out),
+    joined as the language joins units."""
+    where = i18n.locale()
+    parts = [
+        format_unit(value, f"duration-{unit}", length="short", locale=where)
+        for value, unit in (largest, *(part for part in smaller if part[0]))
+    ]
+    return format_list(parts, style="unit-narrow", locale=where)
 
 
 def telegram_length(text: str) -> int:

@@ -8,15 +8,15 @@ from html import escape
 from bot.domain.capabilities import Capabilities
 from bot.texts.checks import video_formats
 from bot.texts.formatting import NAME_SHOWN, shorten
-from bot.texts.i18n import gettext
+from bot.texts.i18n import N_, gettext, ngettext
 
 __all__ = [
-    "COMMANDS",
     "access_asked",
     "access_denied",
     "access_granted",
     "access_waiting",
     "banned",
+    "commands",
     "groups_not_supported",
     "help_text",
     "sandbox_notice",
@@ -26,12 +26,24 @@ __all__ = [
     "welcome",
 ]
 
-COMMANDS: tuple[tuple[str, str], ...] = (
-    ("start", "What this bot does"),
-    ("help", "How to use it, and the limits"),
-    ("tasks", "Your recent tasks"),
-    ("status", "One task in detail: /status 12"),
+# Everyone's commands, by name (names are not translated), with what each does.
+_COMMANDS: tuple[tuple[str, str], ...] = (
+    # TRANSLATORS: a command's description in Telegram's command menu (at most 256 characters).
+    ("start", N_("What this bot does")),
+    # TRANSLATORS: a command's description in Telegram's command menu (at most 256 characters).
+    ("help", N_("How to use it, and the limits")),
+    # TRANSLATORS: a command's description in Telegram's command menu (at most 256 characters).
+    ("tasks", N_("Your recent tasks")),
+    # TRANSLATORS: a command's description in Telegram's command menu (at most 256 characters);
+    # "/status 12" is the command as typed: keep it.
+    ("status", N_("One task in detail: /status 12")),
 )
+
+
+def commands() -> tuple[tuple[str, str], ...]:
+    """Everyone's command menu and /help's list: each command's name, and what it does in the
+    language in force."""
+    return tuple((name, gettext(description)) for name, description in _COMMANDS)
 
 
 def sandbox_notice() -> str:
@@ -44,28 +56,49 @@ def sandbox_notice() -> str:
 
 
 def welcome(first_name: str, capabilities: Capabilities) -> str:
-    return (
-        f"Hi {escape(shorten(first_name, NAME_SHOWN))}! I edit short videos with AI "
-        f"(Luma Modify Video via {escape(capabilities.display_name)}).\n\n"
-        + (sandbox_notice() if capabilities.offline else "")
-        + "Send me a link to a video and, in the same message or the next one, say in English how "
+    # TRANSLATORS: {name} is the user's first name; {provider} the service that edits the videos
+    # (e.g. "KIE.ai"). "Luma Modify Video" is the AI model's name: keep it.
+    greeting = gettext(
+        "Hi {name}! I edit short videos with AI (Luma Modify Video via {provider})."
+    ).format(
+        name=escape(shorten(first_name, NAME_SHOWN)),
+        provider=escape(capabilities.display_name),
+    )
+    # TRANSLATORS: the example prompt stays in English (the AI model understands English only);
+    # "Submit" is the name of the card's button (✅ Submit).
+    how = gettext(
+        "Send me a link to a video and, in the same message or the next one, say in English how "
         "it should change, for example:\n"
         "<code>https://example.com/clip.mp4 make it look like a watercolor painting</code>\n\n"
         "I show you what I will send; nothing is spent until you press Submit. The edit takes "
-        "a few minutes, and I send the new video here when it is ready.\n\n"
-        + help_text(capabilities)
+        "a few minutes, and I send the new video here when it is ready."
     )
+    sandbox = sandbox_notice() if capabilities.offline else ""
+    return f"{greeting}\n\n{sandbox}{how}\n\n{help_text(capabilities)}"
 
 
 def help_text(capabilities: Capabilities) -> str:
-    return (
-        "<b>What I need</b>\n"
-        f"• A public http(s) link to a video: {video_formats(capabilities)}, at most "
-        f"{capabilities.max_duration_seconds:g} s long and {capabilities.max_size_mb} MB.\n"
-        f"• A prompt in English, at most {capabilities.max_prompt_chars} characters.\n\n"
-        "<b>Commands</b>\n"
-        + "\n".join(f"/{name} – {escape(description)}" for name, description in COMMANDS)
+    # TRANSLATORS: a heading of /help, before what a request needs.
+    needs = gettext("<b>What I need</b>")
+    # TRANSLATORS: {formats} lists the video formats (e.g. "MP4, MOV or WEBM"); {seconds} is
+    # the longest video in seconds ("s" its unit), {megabytes} the largest in megabytes.
+    link = gettext(
+        "• A public http(s) link to a video: {formats}, at most {seconds} s long and "
+        "{megabytes} MB."
+    ).format(
+        formats=video_formats(capabilities),
+        seconds=f"{capabilities.max_duration_seconds:g}",
+        megabytes=capabilities.max_size_mb,
     )
+    prompt = ngettext(
+        "• A prompt in English, at most {count} character.",
+        "• A prompt in English, at most {count} characters.",
+        capabilities.max_prompt_chars,
+    ).format(count=capabilities.max_prompt_chars)
+    # TRANSLATORS: a heading of /help, before the list of commands.
+    heading = gettext("<b>Commands</b>")
+    listed = "\n".join(f"/{name} – {escape(description)}" for name, description in commands())
+    return f"{needs}\n{link}\n{prompt}\n\n{heading}\n{listed}"
 
 
 def unknown_command() -> str:
