@@ -120,9 +120,12 @@ def i18n(args: list[str]) -> int:
         return 2
     extract = [pybabel, "extract", "-F", "babel.cfg", *KEYWORDS, "--sort-by-file"]
     extract += ["-c", "TRANSLATORS:", "--omit-header", "-o", POT, "."]
-    return subprocess.call(extract, cwd=ROOT) or subprocess.call(
-        [pybabel, "update", "-i", POT, "-d", "bot/locales", "--no-fuzzy-matching"], cwd=ROOT
-    )
+    if subprocess.call(extract, cwd=ROOT):
+        return 1
+    if not any((ROOT / "bot" / "locales").glob("*/LC_MESSAGES/messages.po")):
+        return 0  # no language yet: `i18n add CODE` starts one from the template
+    update = [pybabel, "update", "-i", POT, "-d", "bot/locales", "--no-fuzzy-matching"]
+    return subprocess.call(update, cwd=ROOT)
 
 
 if __name__ == "__main__":
