@@ -42,7 +42,7 @@ async def user(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """One user's profile, limits, ban state and recent tasks."""
     args = _args(context)
     if len(args) != 1:
-        await _reply(update, texts.ADMIN_USAGE["user"])
+        await _reply(update, texts.admin_usage("user"))
         return
     await _reply(update, await runtime(context).admin.user_info(args[0]))
 
@@ -51,7 +51,7 @@ async def ban(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Ban a user: /ban <id or @username> [reason]."""
     args = _args(context)
     if not args:
-        await _reply(update, texts.ADMIN_USAGE["ban"])
+        await _reply(update, texts.admin_usage("ban"))
         return
     reason = " ".join(args[1:]) or None
     await _reply(update, await runtime(context).admin.ban(args[0], reason))
@@ -61,7 +61,7 @@ async def unban(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Lift a ban."""
     args = _args(context)
     if len(args) != 1:
-        await _reply(update, texts.ADMIN_USAGE["unban"])
+        await _reply(update, texts.admin_usage("unban"))
         return
     await _reply(update, await runtime(context).admin.unban(args[0]))
 
@@ -70,7 +70,7 @@ async def limit(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Set a user's own daily limit, or go back to the default."""
     args = _args(context)
     if len(args) != 2:
-        await _reply(update, texts.ADMIN_USAGE["limit"])
+        await _reply(update, texts.admin_usage("limit"))
         return
     await _reply(update, await runtime(context).admin.set_limit(args[0], args[1]))
 
@@ -79,7 +79,7 @@ async def task(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Any task in full, with provider ids and errors."""
     number = _task_number(context)
     if number is None:
-        await _reply(update, texts.ADMIN_USAGE["task"])
+        await _reply(update, texts.admin_usage("task"))
         return
     await _reply(update, await runtime(context).admin.task_info(number))
 
@@ -88,7 +88,7 @@ async def redeliver(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Send a finished task's result again."""
     number = _task_number(context)
     if number is None:
-        await _reply(update, texts.ADMIN_USAGE["redeliver"])
+        await _reply(update, texts.admin_usage("redeliver"))
         return
     await _reply(update, await runtime(context).admin.redeliver(number))
 
@@ -104,7 +104,7 @@ async def maintenance(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     args = _args(context)
     switch = args[0].lower() if args else ""
     if switch not in ("on", "off"):
-        await _reply(update, texts.ADMIN_USAGE["maintenance"])
+        await _reply(update, texts.admin_usage("maintenance"))
         return
     # The message as typed, line breaks and all: the text after "/maintenance on".
     text = update.effective_message.text if update.effective_message else None
@@ -118,7 +118,7 @@ async def broadcast(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     message, sender = update.effective_message, update.effective_user
     text = _COMMAND_PREFIX.sub("", message.text or "", count=1).strip() if message else ""
     if message is None or sender is None or not text:
-        await _reply(update, texts.ADMIN_USAGE["broadcast"])
+        await _reply(update, texts.admin_usage("broadcast"))
         return
     rt = runtime(context)
     html = escape(text)  # sent as plain text: formatting marks are shown as typed
@@ -178,7 +178,7 @@ async def _decide_command(
 ) -> None:
     args = _args(context)
     if len(args) != 1:
-        await _reply(update, texts.ADMIN_USAGE["allow" if allow else "deny"])
+        await _reply(update, texts.admin_usage("allow" if allow else "deny"))
         return
     rt = runtime(context)
     admin = update.effective_user.first_name if update.effective_user else texts.admin_unnamed()

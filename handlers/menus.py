@@ -21,7 +21,7 @@ async def set_command_menus(bot: Bot, admin_ids: frozenset[int]) -> None:
 
 async def set_admin_menu(bot: Bot, admin_id: int) -> None:
     """The admin's own menu: everyone's commands and the admin commands."""
-    commands = [BotCommand(n, d) for n, d in (*texts.commands(), *texts.ADMIN_COMMANDS)]
+    commands = [BotCommand(n, d) for n, d in (*texts.commands(), *texts.admin_commands())]
     try:
         await bot.set_my_commands(commands, scope=BotCommandScopeChat(admin_id))
     except TelegramError as exc:  # the admin has not started the bot yet: set at /start

@@ -48,6 +48,12 @@ async def test_admins_get_the_admin_menu_and_others_do_not(
     assert set(everyone) <= set(admin_menu)
 
 
+def test_the_admin_menu_lists_every_admin_command_and_each_but_stats_has_a_usage() -> None:
+    assert {name for name, _ in texts.admin_commands()} == set(ADMIN_COMMANDS)
+    for name in set(ADMIN_COMMANDS) - {"stats"}:
+        assert texts.admin_usage(name).startswith(f"Usage: /{name} ")
+
+
 async def test_stats_user_and_task(
     bot: BotApp, telegram: FakeTelegram, kie: FakeKie, chat: Chat, admin: Chat
 ) -> None:
@@ -74,7 +80,7 @@ async def test_stats_user_and_task(
     assert job.task_id in detail
     assert "Delivered" in detail
     assert (await admin.say("/task 99")).text == texts.admin_no_such_task(99)
-    assert (await admin.say("/task")).text == texts.ADMIN_USAGE["task"]
+    assert (await admin.say("/task")).text == texts.admin_usage("task")
 
     assert "sent again" in ((await admin.say("/redeliver 1")).rendered or "")
     assert len(chat.videos()) == 2
@@ -107,16 +113,14 @@ async def test_a_users_own_daily_limit_and_going_back_to_the_default(
 ) -> None:
     await start_bot(daily_task_limit=5, max_active_tasks_per_user=5)
     await chat.say("/start")
-    assert "may now start 1 tasks a day" in (
-        (await admin.say(f"/limit {USER_ID} 1")).rendered or ""
-    )
+    assert "may now start 1 task a day" in ((await admin.say(f"/limit {USER_ID} 1")).rendered or "")
     await chat.press(await chat.card(), "Submit")
     await kie.wait_for_task()
     assert await chat.press(await chat.card(), "Submit") == texts.toast_not_now()
     await chat.wait_for_text("the daily limit")
     assert "may now start 5" in ((await admin.say(f"/limit {USER_ID} default")).rendered or "")
     assert await chat.press(await chat.card(), "Submit") == texts.toast_submitted()
-    assert (await admin.say(f"/limit {USER_ID} lots")).text == texts.ADMIN_LIMIT_USAGE
+    assert (await admin.say(f"/limit {USER_ID} lots")).text == texts.admin_usage("limit")
 
 
 async def test_maintenance_refuses_new_tasks_while_running_ones_finish(
@@ -135,7 +139,7 @@ async def test_maintenance_refuses_new_tasks_while_running_ones_finish(
 
     assert (await admin.say("/maintenance off")).text == texts.admin_maintenance_off()
     assert await chat.press(await chat.card(), "Submit") == texts.toast_submitted()
-    assert (await admin.say("/maintenance maybe")).text == texts.ADMIN_USAGE["maintenance"]
+    assert (await admin.say("/maintenance maybe")).text == texts.admin_usage("maintenance")
 
 
 async def test_allowlist_mode_asks_the_admins_and_follows_their_decision(

@@ -116,9 +116,9 @@ async def test_admin_commands_answer_no_such_user_for_odd_ids(
         # 0 is a daily limit, and 0 and 2**52 are task numbers (of no task): not odd for these.
         if odd in ("0", str(2**52)):
             continue
-        assert (await admin.say(f"/limit {USER_ID} {odd}")).text == texts.ADMIN_LIMIT_USAGE
-        assert (await admin.say(f"/task {odd}")).text == texts.ADMIN_USAGE["task"]
-        assert (await admin.say(f"/redeliver {odd}")).text == texts.ADMIN_USAGE["redeliver"]
+        assert (await admin.say(f"/limit {USER_ID} {odd}")).text == texts.admin_usage("limit")
+        assert (await admin.say(f"/task {odd}")).text == texts.admin_usage("task")
+        assert (await admin.say(f"/redeliver {odd}")).text == texts.admin_usage("redeliver")
         assert (await chat.say(f"/status {odd}")).text == texts.status_usage()
     assert users_table(database) == before
 

@@ -140,3 +140,27 @@ def test_each_refused_link_is_explained_in_the_words_netguard_used(
 ) -> None:
     """The sentences moved from bot/net/netguard.py to the texts word for word."""
     assert texts.link_blocked(refusal, host="x.test", max_redirects=3) == sentence
+
+
+def test_counts_agree_with_their_noun_and_credits_group_thousands() -> None:
+    assert texts.button_broadcast_send(1) == "📣 Send to 1 user"
+    assert texts.button_broadcast_send(2) == "📣 Send to 2 users"
+    assert texts.detail_expired(1) == "gave up sending the result after 1 attempt: it has expired"
+    assert texts.admin_credits("KIE.ai", 12345.5) == "Credits at KIE.ai: 12,345.5"
+    assert texts.admin_credits("KIE.ai", 1000.0) == "Credits at KIE.ai: 1,000"
+    assert texts.admin_credits("KIE.ai", 0.005) == "Credits at KIE.ai: 0.01"  # as `:,.2f` rounds
+    assert texts.admin_credits("KIE.ai", None) == "Credits at KIE.ai: unknown"
+
+
+def test_raw_values_reach_the_admins_through_their_labels() -> None:
+    assert texts.admin_redelivered(3, "video") == (
+        "📤 The result of task #3 was sent again (as a video)."
+    )
+    assert texts.admin_redeliver_failed(3, "chat_unreachable") == (
+        "The result of task #3 could not be sent again (chat_unreachable)."
+    )
+    assert texts.failure_name("generation_failed") == "generation_failed"
+    assert texts.failure_name("<not a failure>") == "<not a failure>"
+    assert texts.report_task_failed(3, 42, "timed_out", "no answer") == (
+        "❌ Task #3 (user <code>42</code>) failed: <b>timed_out</b>\n<code>no answer</code>"
+    )

@@ -114,7 +114,7 @@ class AdminService:
         elif (daily := ascii_int(value, high=MAX_DAILY_LIMIT)) is not None:
             await self._users.set_daily_limit(user.id, daily)
         else:
-            return texts.ADMIN_LIMIT_USAGE
+            return texts.admin_usage("limit")
         return texts.admin_limit_set(user, await self._intake.daily_limit(user.id))
 
     async def task_info(self, task_id: int) -> str:

@@ -3,9 +3,14 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from html import escape, unescape
 
-from bot.domain.records import Task, TaskState, User
+from babel.numbers import format_decimal
+
+from bot.domain.delivery import DeliveryResult
+from bot.domain.records import Access, Task, TaskState, User
+from bot.texts import i18n
 from bot.texts.card import describe_mode
 from bot.texts.formatting import (
     DETAIL_SHOWN,
@@ -19,17 +24,16 @@ from bot.texts.formatting import (
     show_link,
     telegram_length,
 )
-from bot.texts.i18n import gettext
+from bot.texts.i18n import N_, gettext, ngettext
+from bot.texts.reports import failure_name
 from bot.texts.tasks import state_label, task_line
 
 __all__ = [
-    "ADMIN_COMMANDS",
-    "ADMIN_LIMIT_USAGE",
-    "ADMIN_USAGE",
     "admin_access_decided",
     "admin_access_request",
     "admin_access_unchanged",
     "admin_banned",
+    "admin_commands",
     "admin_credits",
     "admin_credits_not_reported",
     "admin_credits_unavailable",
@@ -45,6 +49,7 @@ __all__ = [
     "admin_task",
     "admin_unbanned",
     "admin_unnamed",
+    "admin_usage",
     "admin_user",
     "admin_was_not_banned",
     "broadcast_cancelled",
@@ -70,6 +75,19 @@ def _shorten_escaped(html: str, limit: int) -> str:
 
 # --- access (allowlist mode) --------------------------------------------------------------
 
+_ACCESS_STATES: dict[Access | None, str] = {
+    # TRANSLATORS: where a user stands in allowlist mode, for the admins: "is already {state}"
+    # and "Access (allowlist): {state}". "pending": asked, not yet decided.
+    Access.PENDING: N_("pending"),
+    Access.ALLOWED: N_("allowed"),
+    Access.DENIED: N_("denied"),
+    None: N_("not asked"),
+}
+
+
+def _access_state(access: Access | None) -> str:
+    return gettext(_ACCESS_STATES[access])
+
 
 def button_approve() -> str:
     return gettext("✅ Approve")
@@ -81,6 +99,8 @@ def button_deny() -> str:
 
 # Who decided, in admin_access_decided, when Telegram does not say which admin it was.
 def admin_unnamed() -> str:
+    # TRANSLATORS: who decided an access request, in "🔑 {who}: allowed by {admin}.", when
+    # Telegram does not say which admin it was.
     return gettext("an admin")
 
 
@@ -91,47 +111,70 @@ def _who(user: User) -> str:
 
 
 def admin_access_request(user: User) -> str:
-    return f"🔑 {_who(user)} asks to use the bot."
+    # TRANSLATORS: {who} is a user: their first name, @username and Telegram id.
+    return gettext("🔑 {who} asks to use the bot.").format(who=_who(user))
 
 
 def admin_access_unchanged(user: User) -> str:
-    state = user.access or "not asked"
-    return f"🔑 {_who(user)} is already {state}: nothing changed."
+    # TRANSLATORS: {who} is a user (name, @username, id); {state} is "pending", "allowed",
+    # "denied" or "not asked".
+    return gettext("🔑 {who} is already {state}: nothing changed.").format(
+        who=_who(user), state=_access_state(user.access)
+    )
 
 
 def admin_access_decided(user: User, allowed: bool, by: str) -> str:
-    verdict = "allowed" if allowed else "denied"
-    return f"🔑 {_who(user)}: {verdict} by {escape(shorten(by, NAME_SHOWN))}."
+    fields = {"who": _who(user), "admin": escape(shorten(by, NAME_SHOWN))}
+    if allowed:
+        # TRANSLATORS: {who} is a user (name, @username, id); {admin} the admin's first name.
+        return gettext("🔑 {who}: allowed by {admin}.").format(**fields)
+    # TRANSLATORS: {who} is a user (name, @username, id); {admin} the admin's first name.
+    return gettext("🔑 {who}: denied by {admin}.").format(**fields)
 
 
 # --- commands for admins --------------------------------------------------------------------
 
-ADMIN_COMMANDS: tuple[tuple[str, str], ...] = (
-    ("stats", "Users, tasks, queue and credits"),
-    ("user", "A user's profile: /user 12345 or /user @name"),
-    ("ban", "Ban a user: /ban 12345 [reason]"),
-    ("unban", "Lift a ban: /unban 12345"),
-    ("limit", "A user's daily limit: /limit 12345 20 (or default)"),
-    ("task", "Any task in full: /task 12"),
-    ("redeliver", "Send a task's result again: /redeliver 12"),
-    ("maintenance", "/maintenance on [message] or /maintenance off"),
-    ("broadcast", "Message every user: /broadcast text"),
-    ("allow", "Let a user in (allowlist mode): /allow 12345"),
-    ("deny", "Keep a user out (allowlist mode): /deny 12345"),
+# The admins' commands (not translated) and what each does, for their command menu.
+_ADMIN_COMMANDS: tuple[tuple[str, str], ...] = (
+    # TRANSLATORS: what an admin command does, in the admins' command menu (at most 256
+    # characters). Commands (/user), their arguments' examples and "default" stay as they are.
+    ("stats", N_("Users, tasks, queue and credits")),
+    ("user", N_("A user's profile: /user 12345 or /user @name")),
+    ("ban", N_("Ban a user: /ban 12345 [reason]")),
+    ("unban", N_("Lift a ban: /unban 12345")),
+    ("limit", N_("A user's daily limit: /limit 12345 20 (or default)")),
+    ("task", N_("Any task in full: /task 12")),
+    ("redeliver", N_("Send a task's result again: /redeliver 12")),
+    ("maintenance", N_("/maintenance on [message] or /maintenance off")),
+    ("broadcast", N_("Message every user: /broadcast text")),
+    ("allow", N_("Let a user in (allowlist mode): /allow 12345")),
+    ("deny", N_("Keep a user out (allowlist mode): /deny 12345")),
 )
-ADMIN_USAGE: dict[str, str] = {
-    "user": "Usage: /user 12345 or /user @username",
-    "ban": "Usage: /ban 12345 [reason]",
-    "unban": "Usage: /unban 12345",
-    "limit": "Usage: /limit 12345 20, or /limit 12345 default",
-    "task": "Usage: /task 12",
-    "redeliver": "Usage: /redeliver 12",
-    "maintenance": "Usage: /maintenance on [message shown to users], or /maintenance off",
-    "broadcast": "Usage: /broadcast the text to send to every user",
-    "allow": "Usage: /allow 12345 or /allow @username",
-    "deny": "Usage: /deny 12345 or /deny @username",
+# How to use each admin command that takes arguments, said when they are missing or wrong.
+_ADMIN_USAGE: dict[str, str] = {
+    # TRANSLATORS: how to use an admin command. Commands (/user), "on", "off" and "default"
+    # are typed as they are: keep them; the words in brackets may be translated.
+    "user": N_("Usage: /user 12345 or /user @username"),
+    "ban": N_("Usage: /ban 12345 [reason]"),
+    "unban": N_("Usage: /unban 12345"),
+    "limit": N_("Usage: /limit 12345 20, or /limit 12345 default"),
+    "task": N_("Usage: /task 12"),
+    "redeliver": N_("Usage: /redeliver 12"),
+    "maintenance": N_("Usage: /maintenance on [message shown to users], or /maintenance off"),
+    "broadcast": N_("Usage: /broadcast the text to send to every user"),
+    "allow": N_("Usage: /allow 12345 or /allow @username"),
+    "deny": N_("Usage: /deny 12345 or /deny @username"),
 }
-ADMIN_LIMIT_USAGE = ADMIN_USAGE["limit"]
+
+
+def admin_commands() -> tuple[tuple[str, str], ...]:
+    """The admins' commands and what each does, for their command menu: (name, description)."""
+    return tuple((name, gettext(description)) for name, description in _ADMIN_COMMANDS)
+
+
+def admin_usage(command: str) -> str:
+    """How to use `command` (an admin command that takes arguments: every one but stats)."""
+    return gettext(_ADMIN_USAGE[command])
 
 
 def maintenance_default() -> str:
@@ -147,42 +190,74 @@ def admin_maintenance_off() -> str:
 
 def admin_maintenance_on(message: str) -> str:
     """`message` is HTML: escaped plain text (what users are told)."""
-    return (
+    # TRANSLATORS: {message} is what users are told while maintenance is on.
+    return gettext(
         "🛠 Maintenance is on: new tasks are refused (tasks already running go on). "
-        f"Users are told:\n<i>{_shorten_escaped(message, _QUOTED_SHOWN)}</i>"
-    )
+        "Users are told:\n<i>{message}</i>"
+    ).format(message=_shorten_escaped(message, _QUOTED_SHOWN))
 
 
 def admin_no_such_user(who: str) -> str:
-    return (
-        f"I don't know a user {escape(shorten(who, NAME_SHOWN))} "
-        "(users appear once they have written to me)."
+    # TRANSLATORS: {who} is what the admin typed: a Telegram id or an @username.
+    return gettext("I don't know a user {who} (users appear once they have written to me).").format(
+        who=escape(shorten(who, NAME_SHOWN))
     )
 
 
 def admin_no_such_task(task_id: int) -> str:
-    return f"There is no task #{task_id}."
+    return gettext("There is no task #{id}.").format(id=task_id)
 
 
 def admin_banned(user: User, reason: str | None) -> str:
-    because = f" ({escape(shorten(reason, REASON_SHOWN))})" if reason else ""
-    return f"🚫 {_who(user)} is banned{because}. Their running tasks still finish and are sent."
+    if reason:
+        # TRANSLATORS: {who} is a user (name, @username, id); {reason} the admin's reason.
+        return gettext(
+            "🚫 {who} is banned ({reason}). Their running tasks still finish and are sent."
+        ).format(who=_who(user), reason=escape(shorten(reason, REASON_SHOWN)))
+    # TRANSLATORS: {who} is a user (name, @username, id).
+    return gettext("🚫 {who} is banned. Their running tasks still finish and are sent.").format(
+        who=_who(user)
+    )
 
 
 def admin_was_not_banned(user: User) -> str:
-    return f"{_who(user)} was not banned."
+    # TRANSLATORS: {who} is a user (name, @username, id).
+    return gettext("{who} was not banned.").format(who=_who(user))
 
 
 def admin_unbanned(user: User) -> str:
-    return f"✅ {_who(user)} is no longer banned."
+    # TRANSLATORS: {who} is a user (name, @username, id).
+    return gettext("✅ {who} is no longer banned.").format(who=_who(user))
 
 
 def admin_limit_set(user: User, limit: int) -> str:
-    return f"{_who(user)} may now start {limit} tasks a day."
+    # TRANSLATORS: {who} is a user (name, @username, id).
+    return ngettext(
+        "{who} may now start {count} task a day.", "{who} may now start {count} tasks a day.", limit
+    ).format(who=_who(user), count=limit)
 
 
 def _percentile(values: list[float], share: float) -> float:
     return values[min(len(values) - 1, round(share * (len(values) - 1)))]
+
+
+def _success_rate(all_time: bool, done: int, ended: int) -> str:
+    fields = {"percent": f"{100 * done / ended:.0f}", "count": ended}
+    if all_time:
+        # TRANSLATORS: in /stats: of the tasks that ended (delivered, failed, unknown or not
+        # sendable) ever, the share delivered; {percent} is a whole number.
+        return ngettext(
+            "Success rate (all): {percent} % of {count} ended",
+            "Success rate (all): {percent} % of {count} ended",
+            ended,
+        ).format(**fields)
+    # TRANSLATORS: in /stats: of the tasks that ended (delivered, failed, unknown or not
+    # sendable) in the last 7 days, the share delivered; {percent} is a whole number.
+    return ngettext(
+        "Success rate (7 d): {percent} % of {count} ended",
+        "Success rate (7 d): {percent} % of {count} ended",
+        ended,
+    ).format(**fields)
 
 
 def admin_stats(
@@ -196,48 +271,72 @@ def admin_stats(
     credits: str,
 ) -> str:
     lines = [
-        "<b>Statistics</b>",
-        f"Users: {users[0]} in all · {users[1]} active in 24 h · {users[2]} in 7 d",
-        "Tasks (24 h / 7 d / all):",
+        gettext("<b>Statistics</b>"),
+        # TRANSLATORS: in /stats: users ever seen, those active in the last 24 hours, and in
+        # the last 7 days.
+        gettext("Users: {all} in all · {day} active in 24 h · {week} in 7 d").format(
+            all=users[0], day=users[1], week=users[2]
+        ),
+        # TRANSLATORS: in /stats, above a line for each task state: "✅ Done: 3 / 12 / 40".
+        gettext("Tasks (24 h / 7 d / all):"),
     ]
     for state in TaskState:
         counts = [period.get(state, 0) for period in by_state]
         if counts[2]:
             lines.append(f"  {state_label(state)}: {counts[0]} / {counts[1]} / {counts[2]}")
     if not any(by_state[2].values()):
-        lines.append("  none yet")
-    for label, period in (("7 d", by_state[1]), ("all", by_state[2])):
+        # TRANSLATORS: in /stats, under "Tasks (24 h / 7 d / all):" when there are none.
+        lines.append("  " + gettext("none yet"))
+    for all_time, period in ((False, by_state[1]), (True, by_state[2])):
         done = period.get(TaskState.DELIVERED, 0)
         ended = done + sum(
             period.get(s, 0) for s in (TaskState.FAILED, TaskState.UNKNOWN, TaskState.UNDELIVERABLE)
         )
         if ended:
-            lines.append(f"Success rate ({label}): {100 * done / ended:.0f} % of {ended} ended")
+            lines.append(_success_rate(all_time, done, ended))
     if processing_times:
         lines.append(
-            f"Processing time (7 d): median {format_duration(_percentile(processing_times, 0.5))}"
-            f" · 90 % within {format_duration(_percentile(processing_times, 0.9))}"
+            # TRANSLATORS: in /stats: how long the video service took over the last 7 days;
+            # {median} and {within} are durations such as "3 min 20 sec".
+            gettext("Processing time (7 d): median {median} · 90 % within {within}").format(
+                median=format_duration(_percentile(processing_times, 0.5)),
+                within=format_duration(_percentile(processing_times, 0.9)),
+            )
         )
     lines.append(
-        f"Queue: {queued} waiting · {at_provider} at the provider (at most {max_at_provider})"
+        # TRANSLATORS: in /stats: tasks waiting in the bot's queue, tasks at the video service,
+        # and how many the bot lets be there at once.
+        gettext("Queue: {queued} waiting · {at_provider} at the provider (at most {most})").format(
+            queued=queued, at_provider=at_provider, most=max_at_provider
+        )
     )
     lines.append(credits)
     return "\n".join(lines)
 
 
 def admin_credits(provider: str, balance: float | None) -> str:
-    shown = f"{balance:,.2f}".rstrip("0").rstrip(".") if balance is not None else "unknown"
-    return f"Credits at {escape(provider)}: {shown}"
+    if balance is None:
+        # TRANSLATORS: in /stats; {provider} is the video service's name.
+        return gettext("Credits at {provider}: unknown").format(provider=escape(provider))
+    # Decimal(balance): rounded as the float it is, to at most two decimals.
+    shown = format_decimal(Decimal(balance), format="#,##0.##", locale=i18n.locale())
+    # TRANSLATORS: in /stats; {provider} is the video service's name, {balance} the credits
+    # the bot's account has left there.
+    return gettext("Credits at {provider}: {balance}").format(
+        provider=escape(provider), balance=shown
+    )
 
 
 def admin_credits_not_reported(provider: str) -> str:
-    return f"Credits: {escape(provider)} does not report them."
+    # TRANSLATORS: in /stats; {provider} is the video service's name.
+    return gettext("Credits: {provider} does not report them.").format(provider=escape(provider))
 
 
 def admin_credits_unavailable(provider: str, detail: str) -> str:
-    return (
-        f"Credits at {escape(provider)}: could not be read "
-        f"({escape(shorten(detail, REASON_SHOWN))})"
+    # TRANSLATORS: in /stats; {provider} is the video service's name, {detail} the error,
+    # technical and in English.
+    return gettext("Credits at {provider}: could not be read ({detail})").format(
+        provider=escape(provider), detail=escape(shorten(detail, REASON_SHOWN))
     )
 
 
@@ -246,65 +345,145 @@ def admin_user(
 ) -> str:
     lines = [
         f"<b>{_who(user)}</b>",
-        f"First seen {format_duration(now - user.first_seen_at)} ago · "
-        f"last seen {format_duration(now - user.last_seen_at)} ago",
+        # TRANSLATORS: in /user; {first} and {last} are durations such as "3 days 4 hr".
+        gettext("First seen {first} ago · last seen {last} ago").format(
+            first=format_duration(now - user.first_seen_at),
+            last=format_duration(now - user.last_seen_at),
+        ),
     ]
     if user.access:
-        lines.append(f"Access (allowlist): {user.access}")
+        # TRANSLATORS: in /user; {state} is "pending", "allowed" or "denied".
+        access = gettext("Access (allowlist): {state}")
+        lines.append(access.format(state=_access_state(user.access)))
     if user.banned_at is not None:
-        reason = f": {escape(shorten(user.ban_reason, REASON_SHOWN))}" if user.ban_reason else ""
-        lines.append(f"🚫 Banned {format_duration(now - user.banned_at)} ago{reason}")
+        banned = format_duration(now - user.banned_at)
+        if user.ban_reason:
+            # TRANSLATORS: in /user; {duration} is a duration such as "3 days 4 hr", {reason}
+            # the admin's reason for the ban.
+            lines.append(
+                gettext("🚫 Banned {duration} ago: {reason}").format(
+                    duration=banned, reason=escape(shorten(user.ban_reason, REASON_SHOWN))
+                )
+            )
+        else:
+            # TRANSLATORS: in /user; {duration} is a duration such as "3 days 4 hr".
+            lines.append(gettext("🚫 Banned {duration} ago").format(duration=banned))
     if user.blocked_bot_at is not None:
-        lines.append("Has blocked the bot.")
-    lines.append(
-        f"Daily limit: {daily_limit} ({'own' if own_limit else 'default'}) · "
-        f"unfinished tasks: {active}"
-    )
+        lines.append(gettext("Has blocked the bot."))
+    if own_limit:
+        # TRANSLATORS: in /user: {limit} is the user's own number of tasks a day (set with
+        # /limit); {active} their tasks not finished yet.
+        limits = gettext("Daily limit: {limit} (own) · unfinished tasks: {active}")
+    else:
+        # TRANSLATORS: in /user: {limit} is the number of tasks a day everyone may start;
+        # {active} the user's tasks not finished yet.
+        limits = gettext("Daily limit: {limit} (default) · unfinished tasks: {active}")
+    lines.append(limits.format(limit=daily_limit, active=active))
     lines.extend(task_line(task, now) for task in recent[:TASKS_LISTED])
     return "\n".join(lines)
 
 
-def admin_task(task: Task, now: float) -> str:
-    def when(moment: float | None) -> str:
-        return f"{format_duration(now - moment)} ago" if moment else "—"
+_DELIVERY_RESULTS: dict[DeliveryResult, str] = {
+    # TRANSLATORS: how a result was sent, for the admins: "(as a {how})" in /redeliver and
+    # "Delivered: 3 min ago as {how}" in /task.
+    DeliveryResult.VIDEO: N_("video"),
+    DeliveryResult.DOCUMENT: N_("document"),
+    DeliveryResult.LINK: N_("link"),
+    # TRANSLATORS: why a result could not be sent again, for the admins, in "(...)"; in
+    # English the code names: translate them or keep them.
+    DeliveryResult.CHAT_UNREACHABLE: N_("chat_unreachable"),
+    DeliveryResult.RETRY: N_("retry"),
+    DeliveryResult.RESULT_GONE: N_("result_gone"),
+    DeliveryResult.NO_LINK: N_("no_link"),
+}
 
-    fields = [
-        ("State", state_label(task.state)),
-        ("User", f"<code>{task.user_id}</code>"),
-        (
-            "Provider",
-            f"{escape(task.provider)} · job "
-            f"<code>{escape(shorten(task.provider_task_id or '—', NAME_SHOWN))}</code>",
+
+def _delivery_result(value: str) -> str:
+    """A delivery's result (a DeliveryResult's value) for the admins; else `value` as it is."""
+    try:
+        return gettext(_DELIVERY_RESULTS[DeliveryResult(value)])
+    except ValueError:
+        return value
+
+
+def admin_task(task: Task, now: float) -> str:
+    def ago(moment: float | None) -> str:
+        if not moment:
+            return "—"
+        # TRANSLATORS: in /task: when something happened; {duration} such as "3 min 20 sec".
+        return gettext("{duration} ago").format(duration=format_duration(now - moment))
+
+    if task.delivered_at:
+        # TRANSLATORS: in /task: {when} is "3 min ago"; {how} is "video", "document" or "link".
+        delivered = gettext("Delivered: {when} as {how}").format(
+            when=ago(task.delivered_at), how=escape(_delivery_result(str(task.delivered_as)))
+        )
+    else:
+        delivered = gettext("Delivered: {when}").format(when="—")
+    lines = [
+        gettext("<b>Task #{id}</b>").format(id=task.id),
+        # TRANSLATORS: in /task; {state} is the task's state ("✅ Done").
+        gettext("State: {state}").format(state=state_label(task.state)),
+        # TRANSLATORS: in /task; {user} is the user's Telegram id.
+        gettext("User: <code>{user}</code>").format(user=task.user_id),
+        # TRANSLATORS: in /task; {provider} is the video service's name, {job} the task's id
+        # there.
+        gettext("Provider: {provider} · job <code>{job}</code>").format(
+            provider=escape(task.provider),
+            job=escape(shorten(task.provider_task_id or "—", NAME_SHOWN)),
         ),
-        ("Video", show_link(task.video_url)),
-        ("Prompt", f"<i>{escape(shorten(task.prompt, PROMPT_SHOWN))}</i>"),
-        ("Strength", describe_mode(task.mode) if task.mode else "—"),
-        ("First frame", show_link(task.first_frame_url) if task.first_frame_url else "—"),
-        ("Created", when(task.created_at)),
-        ("Submitted", when(task.submitted_at)),
-        ("Finished", when(task.finished_at)),
-        (
-            "Delivered",
-            f"{when(task.delivered_at)} as {task.delivered_as}" if task.delivered_at else "—",
+        gettext("Video: {video}").format(video=show_link(task.video_url)),
+        gettext("Prompt: <i>{prompt}</i>").format(
+            prompt=escape(shorten(task.prompt, PROMPT_SHOWN))
         ),
-        ("Result", show_link(task.result_url, href=True) if task.result_url else "—"),
-        ("Failure", escape(task.failure or "—")),
-        ("Detail", f"<code>{escape(shorten(task.error_detail or '—', DETAIL_SHOWN))}</code>"),
-        ("Failed attempts in a row", str(task.attempts)),
+        # TRANSLATORS: in /task; {strength} is how strongly the video is edited (its mode).
+        gettext("Strength: {strength}").format(
+            strength=describe_mode(task.mode) if task.mode else "—"
+        ),
+        gettext("First frame: {link}").format(
+            link=show_link(task.first_frame_url) if task.first_frame_url else "—"
+        ),
+        # TRANSLATORS: in /task: when the task was made; {when} is "3 min ago".
+        gettext("Created: {when}").format(when=ago(task.created_at)),
+        # TRANSLATORS: in /task: when the task was sent to the video service; {when} "3 min ago".
+        gettext("Submitted: {when}").format(when=ago(task.submitted_at)),
+        # TRANSLATORS: in /task: when the task ended; {when} is "3 min ago".
+        gettext("Finished: {when}").format(when=ago(task.finished_at)),
+        delivered,
+        gettext("Result: {link}").format(
+            link=show_link(task.result_url, href=True) if task.result_url else "—"
+        ),
+        # TRANSLATORS: in /task; {failure} is the failure's short name ("generation_failed").
+        gettext("Failure: {failure}").format(
+            failure=escape(failure_name(task.failure) if task.failure else "—")
+        ),
+        # TRANSLATORS: in /task; {detail} is the failure's technical detail.
+        gettext("Detail: <code>{detail}</code>").format(
+            detail=escape(shorten(task.error_detail or "—", DETAIL_SHOWN))
+        ),
+        # TRANSLATORS: in /task: how many times in a row checking or sending the task failed.
+        gettext("Failed attempts in a row: {count}").format(count=task.attempts),
     ]
-    return f"<b>Task #{task.id}</b>\n" + "\n".join(f"{name}: {value}" for name, value in fields)
+    return "\n".join(lines)
 
 
 def admin_nothing_to_redeliver(task_id: int) -> str:
-    return f"Task #{task_id} has no result to send."
+    return gettext("Task #{id} has no result to send.").format(id=task_id)
 
 
 def admin_redelivered(task_id: int, how: str) -> str:
-    return f"📤 The result of task #{task_id} was sent again (as a {how})."
+    # TRANSLATORS: {how} is "video", "document" or "link".
+    return gettext("📤 The result of task #{id} was sent again (as a {how}).").format(
+        id=task_id, how=escape(_delivery_result(how))
+    )
 
 
 def admin_redeliver_failed(task_id: int, why: str) -> str:
-    return f"The result of task #{task_id} could not be sent again ({escape(why)})."
+    # TRANSLATORS: {why} is why, as a code name: "chat_unreachable", "retry", "result_gone" or
+    # "no_link".
+    return gettext("The result of task #{id} could not be sent again ({why}).").format(
+        id=task_id, why=escape(_delivery_result(why))
+    )
 
 
 # --- broadcasts -----------------------------------------------------------------------------
@@ -323,24 +502,48 @@ def toast_broadcast_sending() -> str:
 
 
 def button_broadcast_send(audience: int) -> str:
-    return f"📣 Send to {audience} users"
+    # TRANSLATORS: a button's label (keep it short): send the broadcast to {count} users.
+    return ngettext("📣 Send to {count} user", "📣 Send to {count} users", audience).format(
+        count=audience
+    )
 
 
 def broadcast_preview(text: str, audience: int) -> str:
     """`text` is the broadcast's HTML (escaped plain text). Near Telegram's limit only its start
     fits in the preview, with the preview's own lines; the broadcast itself is sent whole."""
-    cut = telegram_length(unescape(text)) > _QUOTED_SHOWN
-    return (
-        f"<b>Broadcast to {audience} users</b> (not banned, not blocking the bot)"
-        f"{' (shortened here, sent in full)' if cut else ''}:\n\n"
-        f"{_shorten_escaped(text, _QUOTED_SHOWN)}\n\nSend it?"
-    )
+    if telegram_length(unescape(text)) > _QUOTED_SHOWN:
+        # TRANSLATORS: above a broadcast's text, before the admin sends it; the text is too
+        # long to be shown whole here.
+        head = ngettext(
+            "<b>Broadcast to {count} user</b> (not banned, not blocking the bot) "
+            "(shortened here, sent in full):",
+            "<b>Broadcast to {count} users</b> (not banned, not blocking the bot) "
+            "(shortened here, sent in full):",
+            audience,
+        )
+    else:
+        # TRANSLATORS: above a broadcast's text, before the admin sends it.
+        head = ngettext(
+            "<b>Broadcast to {count} user</b> (not banned, not blocking the bot):",
+            "<b>Broadcast to {count} users</b> (not banned, not blocking the bot):",
+            audience,
+        )
+    quoted = _shorten_escaped(text, _QUOTED_SHOWN)
+    # TRANSLATORS: below a broadcast's text, above the Send and Cancel buttons.
+    ask = gettext("Send it?")
+    return f"{head.format(count=audience)}\n\n{quoted}\n\n{ask}"
 
 
 def broadcast_progress(counts: dict[str, int], total: int, done: bool) -> str:
     handled = counts["sent"] + counts["blocked"] + counts["failed"]
-    head = "📣 <b>Broadcast finished</b>" if done else f"📣 Broadcasting… {handled} of {total}"
-    return (
-        f"{head}\nSent: {counts['sent']} · blocked the bot: {counts['blocked']} · "
-        f"failed: {counts['failed']}"
+    if done:
+        head = gettext("📣 <b>Broadcast finished</b>")
+    else:
+        # TRANSLATORS: a broadcast under way: {handled} users done out of {total}.
+        head = gettext("📣 Broadcasting… {handled} of {total}").format(handled=handled, total=total)
+    # TRANSLATORS: how a broadcast went: users it was sent to, users who have blocked the
+    # bot, and sends that failed.
+    tally = gettext("Sent: {sent} · blocked the bot: {blocked} · failed: {failed}").format(
+        sent=counts["sent"], blocked=counts["blocked"], failed=counts["failed"]
     )
+    return f"{head}\n{tally}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from html import escape
 
+from bot.domain.failures import Failure
 from bot.domain.records import Task
 from bot.texts.formatting import (
     DETAIL_SHOWN,
@@ -14,7 +15,7 @@ from bot.texts.formatting import (
     shorten,
     show_link,
 )
-from bot.texts.i18n import gettext
+from bot.texts.i18n import N_, gettext, ngettext
 
 __all__ = [
     "detail_expired",
@@ -23,6 +24,7 @@ __all__ = [
     "detail_stopped_while_submitting",
     "detail_unexpected",
     "detail_unexpected_submit",
+    "failure_name",
     "in_callback",
     "in_delivery",
     "in_status_check",
@@ -39,86 +41,160 @@ __all__ = [
 # How much of an unhandled error's traceback its report shows: the end, in characters.
 _TRACE_SHOWN = 3000
 
+# A failure's short name, for the admins (in reports and /task); in English, its code.
+_FAILURE_NAMES: dict[Failure, str] = {
+    # TRANSLATORS: the short name of why a task failed, shown to the admins in reports and in
+    # /task. In English it is the failure's code name: translate it or keep it.
+    Failure.INSUFFICIENT_CREDITS: N_("insufficient_credits"),
+    Failure.PROVIDER_AUTH: N_("provider_auth"),
+    Failure.MAINTENANCE: N_("maintenance"),
+    Failure.RATE_LIMITED: N_("rate_limited"),
+    Failure.VIDEO_UNREACHABLE: N_("video_unreachable"),
+    Failure.INVALID_REQUEST: N_("invalid_request"),
+    Failure.FEATURE_DISABLED: N_("feature_disabled"),
+    Failure.GENERATION_FAILED: N_("generation_failed"),
+    Failure.PROVIDER_ERROR: N_("provider_error"),
+    Failure.UNREACHABLE: N_("unreachable"),
+    Failure.NOT_FOUND: N_("not_found"),
+    Failure.TIMED_OUT: N_("timed_out"),
+    Failure.OUTCOME_UNKNOWN: N_("outcome_unknown"),
+    Failure.RESULT_UNAVAILABLE: N_("result_unavailable"),
+    Failure.CANNOT_SEND: N_("cannot_send"),
+}
+
+
+def failure_name(failure: str) -> str:
+    """The short name of a failure (a Failure's value, as a task stores it) for the admins;
+    a value that is no Failure is given back as it is. Plain text: escape it."""
+    try:
+        return gettext(_FAILURE_NAMES[Failure(failure)])
+    except ValueError:
+        return failure
+
 
 def report_status_checks_failing(task_id: int, attempts: int, detail: str) -> str:
-    return (
-        f"⚠️ Task #{task_id}: {attempts} status checks in a row failed. "
-        f"Last error: <code>{escape(shorten(detail, DETAIL_SHOWN))}</code>"
-    )
+    # TRANSLATORS: a report to the admins; {error} is the last error, technical and in English.
+    return ngettext(
+        "⚠️ Task #{id}: {count} status check in a row failed. Last error: <code>{error}</code>",
+        "⚠️ Task #{id}: {count} status checks in a row failed. Last error: <code>{error}</code>",
+        attempts,
+    ).format(id=task_id, count=attempts, error=escape(shorten(detail, DETAIL_SHOWN)))
 
 
 def report_found_after_all(task_id: int, provider: str, job_id: str) -> str:
-    return (
-        f"✅ Task #{task_id} did reach {escape(shorten(provider, NAME_SHOWN))} after all "
-        f"(job <code>{escape(shorten(job_id, NAME_SHOWN))}</code>); it is tracked again."
+    # TRANSLATORS: a report to the admins; {provider} is the video service's name, {job} the
+    # task's id there.
+    return gettext(
+        "✅ Task #{id} did reach {provider} after all (job <code>{job}</code>); "
+        "it is tracked again."
+    ).format(
+        id=task_id,
+        provider=escape(shorten(provider, NAME_SHOWN)),
+        job=escape(shorten(job_id, NAME_SHOWN)),
     )
 
 
 def report_task_failed(task_id: int, user_id: int, failure: str, detail: str) -> str:
-    return (
-        f"❌ Task #{task_id} (user <code>{user_id}</code>) failed: "
-        f"<b>{escape(shorten(failure, NAME_SHOWN))}</b>\n"
-        f"<code>{escape(shorten(detail, DETAIL_SHOWN))}</code>"
+    # TRANSLATORS: a report to the admins; {user} is the user's Telegram id, {failure} the
+    # failure's short name ("generation_failed"), {detail} its technical detail.
+    return gettext(
+        "❌ Task #{id} (user <code>{user}</code>) failed: <b>{failure}</b>\n<code>{detail}</code>"
+    ).format(
+        id=task_id,
+        user=user_id,
+        failure=escape(shorten(failure_name(failure), NAME_SHOWN)),
+        detail=escape(shorten(detail, DETAIL_SHOWN)),
     )
 
 
 def report_outcome_unknown(task: Task, provider: str, detail: str) -> str:
-    return (
-        f"❔ Task #{task.id} (user <code>{task.user_id}</code>): the submit request got no "
-        f"answer, so it may or may not be running at {escape(shorten(provider, NAME_SHOWN))}. "
-        f"It was not resent.\n<code>{escape(shorten(detail, DETAIL_SHOWN))}</code>\n"
-        f"Video: {show_link(task.video_url)}"
+    # TRANSLATORS: a report to the admins; {user} is the user's Telegram id, {provider} the
+    # video service's name, {detail} the error's technical detail, {video} the video's link.
+    return gettext(
+        "❔ Task #{id} (user <code>{user}</code>): the submit request got no answer, so it may "
+        "or may not be running at {provider}. It was not resent.\n<code>{detail}</code>\n"
+        "Video: {video}"
+    ).format(
+        id=task.id,
+        user=task.user_id,
+        provider=escape(shorten(provider, NAME_SHOWN)),
+        detail=escape(shorten(detail, DETAIL_SHOWN)),
+        video=show_link(task.video_url),
     )
 
 
 # The technical detail of why a task ended, stored with it and shown in the admins' reports
 # (escaped and shortened there, in report_task_failed and report_outcome_unknown).
 def detail_stopped_while_submitting() -> str:
+    # TRANSLATORS: the technical detail of why a task ended, stored with it for the admins.
     return gettext("the bot stopped while this task was being submitted")
 
 
 def detail_no_public_link(result_url: str | None) -> str:
-    return f"the result {result_url} could not be uploaded and has no public link"
+    # TRANSLATORS: the technical detail of why a task ended, stored with it for the admins;
+    # {link} is the result's address or path.
+    return gettext("the result {link} could not be uploaded and has no public link").format(
+        link=result_url
+    )
 
 
 def detail_not_downloaded(result_url: str | None) -> str:
-    return f"the result file {result_url} could not be downloaded"
+    # TRANSLATORS: the technical detail of why a task ended, stored with it for the admins;
+    # {link} is the result's address.
+    return gettext("the result file {link} could not be downloaded").format(link=result_url)
 
 
 def detail_expired(attempts: int) -> str:
-    return f"gave up sending the result after {attempts} attempts: it has expired"
+    # TRANSLATORS: the technical detail of why a task ended, stored with it for the admins.
+    return ngettext(
+        "gave up sending the result after {count} attempt: it has expired",
+        "gave up sending the result after {count} attempts: it has expired",
+        attempts,
+    ).format(count=attempts)
 
 
 def detail_unexpected(error: str) -> str:
-    return f"unexpected: {error}"
+    # TRANSLATORS: the technical detail of why a task ended, stored with it for the admins;
+    # {error} is the error, as Python names it.
+    return gettext("unexpected: {error}").format(error=error)
 
 
 def detail_unexpected_submit(error: str) -> str:
-    return f"unexpected error while submitting: {error}"
+    # TRANSLATORS: the technical detail of why a task ended, stored with it for the admins;
+    # {error} is the error, as Python names it.
+    return gettext("unexpected error while submitting: {error}").format(error=error)
 
 
 # Where an unexpected error happened, for report_unexpected.
 def in_status_check(task_id: int) -> str:
-    return f"the status check of task #{task_id}"
+    # TRANSLATORS: where an error happened, put into "🐞 Unexpected error in {where}: ...".
+    return gettext("the status check of task #{id}").format(id=task_id)
 
 
 def in_delivery(task_id: int) -> str:
-    return f"the delivery of task #{task_id}"
+    # TRANSLATORS: where an error happened, put into "🐞 Unexpected error in {where}: ...".
+    return gettext("the delivery of task #{id}").format(id=task_id)
 
 
 def in_callback(task_id: int) -> str:
-    return f"the callback of task #{task_id}"
+    # TRANSLATORS: where an error happened, put into "🐞 Unexpected error in {where}: ...".
+    return gettext("the callback of task #{id}").format(id=task_id)
 
 
 def in_task(task_id: int) -> str:
-    return f"task #{task_id}"
+    # TRANSLATORS: where an error happened, put into "🐞 Unexpected error in {where}: ...".
+    return gettext("task #{id}").format(id=task_id)
 
 
 def report_unexpected(where: str, error: str) -> str:
-    return (
-        f"🐞 Unexpected error in {escape(shorten(where, REASON_SHOWN))}: "
-        f"<code>{escape(shorten(error, DETAIL_SHOWN))}</code>\n"
-        "The traceback is in the bot's log."
+    # TRANSLATORS: a report to the admins; {where} is one of "the status check of task #12",
+    # "the delivery of task #12", "the callback of task #12", "task #12"; {error} is the error,
+    # as Python names it.
+    return gettext(
+        "🐞 Unexpected error in {where}: <code>{error}</code>\nThe traceback is in the bot's log."
+    ).format(
+        where=escape(shorten(where, REASON_SHOWN)),
+        error=escape(shorten(error, DETAIL_SHOWN)),
     )
 
 
@@ -127,14 +203,21 @@ def report_unhandled(user_id: int | None, error: str, trace: str) -> str:
     `error` is its repr, `trace` its traceback. Unlike the other reports it is not shortened to
     fit: one too long for HTML reaches the admins as shortened plain text (the Outbox's
     fallback), the start of the error first."""
-    return (
-        f"🐞 Unhandled error (user <code>{user_id}</code>): <code>{escape(error)}</code>\n"
-        f"<pre>{escape(trace[-_TRACE_SHOWN:])}</pre>"
+    # TRANSLATORS: a report to the admins, followed by the error's traceback; {user} is the
+    # Telegram id of the user whose message was being handled ("None": no user), {error} the
+    # error, as Python names it.
+    head = gettext("🐞 Unhandled error (user <code>{user}</code>): <code>{error}</code>").format(
+        user=user_id, error=escape(error)
     )
+    return f"{head}\n<pre>{escape(trace[-_TRACE_SHOWN:])}</pre>"
 
 
 def reports_held_back(count: int, window: float) -> str:
-    return (
-        f"⚠️ {count} more reports came in the last {format_duration(window)} and were held back "
-        "to keep this chat readable. The bot's log has each of them."
-    )
+    # TRANSLATORS: a report to the admins; {duration} is a time such as "10 min".
+    return ngettext(
+        "⚠️ {count} more report came in the last {duration} and was held back to keep this "
+        "chat readable. The bot's log has it.",
+        "⚠️ {count} more reports came in the last {duration} and were held back to keep this "
+        "chat readable. The bot's log has each of them.",
+        count,
+    ).format(count=count, duration=format_duration(window))

@@ -18,7 +18,7 @@ from bot.texts.formatting import (
     show_link,
     telegram_length,
 )
-from bot.texts.i18n import gettext
+from bot.texts.i18n import N_, gettext
 
 __all__ = [
     "RESULT_LINK_SHOWN",
@@ -44,20 +44,21 @@ __all__ = [
 # --- a task's status card -------------------------------------------------------------------
 
 _STATE_LABELS: dict[TaskState, str] = {
-    TaskState.QUEUED: "⏳ Waiting to start",
-    TaskState.SUBMITTING: "⏳ Starting",
-    TaskState.PROCESSING: "⚙️ Processing",
-    TaskState.SUCCEEDED: "📤 Sending the video",
-    TaskState.DELIVERING: "📤 Sending the video",
-    TaskState.DELIVERED: "✅ Done",
-    TaskState.FAILED: "❌ Failed",
-    TaskState.UNKNOWN: "❔ Outcome unknown",
-    TaskState.UNDELIVERABLE: "⚠️ Done, but could not be sent",
+    # TRANSLATORS: a task's state, shown on its card, in /tasks, and to the admins.
+    TaskState.QUEUED: N_("⏳ Waiting to start"),
+    TaskState.SUBMITTING: N_("⏳ Starting"),
+    TaskState.PROCESSING: N_("⚙️ Processing"),
+    TaskState.SUCCEEDED: N_("📤 Sending the video"),
+    TaskState.DELIVERING: N_("📤 Sending the video"),
+    TaskState.DELIVERED: N_("✅ Done"),
+    TaskState.FAILED: N_("❌ Failed"),
+    TaskState.UNKNOWN: N_("❔ Outcome unknown"),
+    TaskState.UNDELIVERABLE: N_("⚠️ Done, but could not be sent"),
 }
 
 
 def state_label(state: TaskState) -> str:
-    return _STATE_LABELS[state]
+    return gettext(_STATE_LABELS[state])
 
 
 def elapsed(task: Task, now: float) -> float:
@@ -67,20 +68,29 @@ def elapsed(task: Task, now: float) -> float:
 
 def status_card(task: Task, now: float, queue_position: int | None = None) -> str:
     lines = [
-        f"<b>Task #{task.id}</b> · {state_label(task.state)}",
-        f"Prompt: <i>{escape(shorten(task.prompt, 300))}</i>",
+        # TRANSLATORS: the first line of a task's card; {state} is its state ("⚙️ Processing").
+        gettext("<b>Task #{id}</b> · {state}").format(id=task.id, state=state_label(task.state)),
+        # TRANSLATORS: {prompt} is the user's prompt (what to change in the video).
+        gettext("Prompt: <i>{prompt}</i>").format(prompt=escape(shorten(task.prompt, 300))),
     ]
     if queue_position is not None:
         lines.append(
-            f"Place in the queue: {queue_position}. It starts as soon as the video service "
-            "has room; nothing is spent until then."
+            # TRANSLATORS: {position} is the task's place in the bot's queue: 1, 2, ...
+            gettext(
+                "Place in the queue: {position}. It starts as soon as the video service has "
+                "room; nothing is spent until then."
+            ).format(position=queue_position)
         )
     if task.state.is_active:
-        lines.append(f"Elapsed: {format_duration(elapsed(task, now))}")
+        # TRANSLATORS: {duration} is how long the task has been going, such as "3 min 20 sec".
+        so_far = gettext("Elapsed: {duration}")
+        lines.append(so_far.format(duration=format_duration(elapsed(task, now))))
         if task.state == TaskState.PROCESSING:
-            lines.append("This usually takes 2–20 minutes. I'll send the video here.")
+            lines.append(gettext("This usually takes 2–20 minutes. I'll send the video here."))
     elif task.state == TaskState.DELIVERED:
-        lines.append(f"Took {format_duration(elapsed(task, now))}.")
+        # TRANSLATORS: {duration} is how long the task took, such as "3 min 20 sec".
+        took = gettext("Took {duration}.")
+        lines.append(took.format(duration=format_duration(elapsed(task, now))))
     elif task.failure:
         lines.append(failure_reason(Failure(task.failure), None))
     return "\n".join(lines)
@@ -90,22 +100,38 @@ def status_card(task: Task, now: float, queue_position: int | None = None) -> st
 
 
 def result_caption(task: Task) -> str:
-    head = f"Task #{task.id}: "
+    # TRANSLATORS: the caption of the finished video; {prompt} is the user's prompt, shortened
+    # to fit Telegram's 1024 characters for a caption.
+    caption = gettext("Task #{id}: {prompt}")
     # Telegram counts the caption without its markup: the escaped `&lt;` counts as `<`.
-    return head + escape(shorten(task.prompt, CAPTION_LIMIT - telegram_length(head)))
+    room = CAPTION_LIMIT - telegram_length(caption.format(id=task.id, prompt=""))
+    return caption.format(id=task.id, prompt=escape(shorten(task.prompt, room)))
 
 
+# The reasons a result is sent as a link (result_as_link's `reason`): each a clause, without
+# a full stop, that the sentence "{reason}, so here is a link instead" goes on from.
 def video_not_taken() -> str:
+    # TRANSLATORS: why a result is sent as a link, continued by ", so here is a link instead".
     return gettext("Telegram would not take the video file")
 
 
 def result_too_slow() -> str:
+    # TRANSLATORS: why a result is sent as a link, continued by ", so here is a link instead".
     return gettext("The video service did not send me the video in good time")
 
 
 def too_big_to_upload(size_mb: float | None, limit_mb: int) -> str:
-    size = f"is {size_mb:.0f} MB" if size_mb is not None else "is larger than that"
-    return f"The video {size}, more than the {limit_mb} MB Telegram lets me upload"
+    if size_mb is None:
+        # TRANSLATORS: why a result is sent as a link, continued by ", so here is a link
+        # instead". {limit} is the most megabytes Telegram lets the bot upload (50).
+        return gettext(
+            "The video is larger than that, more than the {limit} MB Telegram lets me upload"
+        ).format(limit=limit_mb)
+    # TRANSLATORS: why a result is sent as a link, continued by ", so here is a link instead".
+    # {size} is the video's size and {limit} the most Telegram lets the bot upload, in megabytes.
+    return gettext(
+        "The video is {size} MB, more than the {limit} MB Telegram lets me upload"
+    ).format(size=f"{size_mb:.0f}", limit=limit_mb)
 
 
 # A result's link is what its message is for: shown in full (Telegram makes it a link) unless
@@ -116,47 +142,55 @@ RESULT_LINK_SHOWN = MESSAGE_LIMIT - 600
 def result_as_link(task: Task, reason: str, retention_hours: float) -> str:
     """`reason` is one of this module's sentences (video_not_taken(), result_too_slow(),
     too_big_to_upload)."""
-    return (
-        f"Task #{task.id} is done. {reason}, so here is a link instead: "
-        f"{show_link(task.result_url or '', RESULT_LINK_SHOWN)}\n"
-        f"It stays available for about {format_duration(retention_hours * 3600)}: "
-        "download it before then."
+    # TRANSLATORS: {reason} is why the video itself is not sent, one of "Telegram would not
+    # take the video file", "The video service did not send me the video in good time" or "The
+    # video is 80 MB, more than the 50 MB Telegram lets me upload"; {link} is the video's link;
+    # {duration} how long the link works, such as "2 days".
+    return gettext(
+        "Task #{id} is done. {reason}, so here is a link instead: {link}\n"
+        "It stays available for about {duration}: download it before then."
+    ).format(
+        id=task.id,
+        reason=reason,
+        link=show_link(task.result_url or "", RESULT_LINK_SHOWN),
+        duration=format_duration(retention_hours * 3600),
     )
 
 
 # --- failures -------------------------------------------------------------------------------
 
 _FAILURE_REASONS: dict[Failure, str] = {
-    Failure.INSUFFICIENT_CREDITS: (
+    # TRANSLATORS: why a task failed, told to its user (each a sentence or two).
+    Failure.INSUFFICIENT_CREDITS: N_(
         "The bot's account at the video service has run out of credits. The operator has been "
         "told; please try again later."
     ),
-    Failure.PROVIDER_AUTH: (
+    Failure.PROVIDER_AUTH: N_(
         "The bot's access to the video service was refused (a configuration problem). "
         "The operator has been told; please try again later."
     ),
-    Failure.MAINTENANCE: "The video service is down for maintenance. Please try again later.",
-    Failure.RATE_LIMITED: "The video service is busy right now. Please try again in a minute.",
-    Failure.VIDEO_UNREACHABLE: (
+    Failure.MAINTENANCE: N_("The video service is down for maintenance. Please try again later."),
+    Failure.RATE_LIMITED: N_("The video service is busy right now. Please try again in a minute."),
+    Failure.VIDEO_UNREACHABLE: N_(
         "The video service could not download your video. Check that the link is public "
         "and points straight at the video file."
     ),
-    Failure.INVALID_REQUEST: "The video service did not accept this video or prompt.",
-    Failure.FEATURE_DISABLED: (
+    Failure.INVALID_REQUEST: N_("The video service did not accept this video or prompt."),
+    Failure.FEATURE_DISABLED: N_(
         "The video service has switched this feature off for now. Please try again later."
     ),
-    Failure.GENERATION_FAILED: "The video service could not make this edit.",
-    Failure.PROVIDER_ERROR: "The video service had an internal error.",
-    Failure.UNREACHABLE: "I could not reach the video service. Please try again later.",
-    Failure.NOT_FOUND: "The video service no longer knows this task (it may have expired).",
-    Failure.TIMED_OUT: "The edit took too long, so I stopped waiting for it.",
-    Failure.OUTCOME_UNKNOWN: (
+    Failure.GENERATION_FAILED: N_("The video service could not make this edit."),
+    Failure.PROVIDER_ERROR: N_("The video service had an internal error."),
+    Failure.UNREACHABLE: N_("I could not reach the video service. Please try again later."),
+    Failure.NOT_FOUND: N_("The video service no longer knows this task (it may have expired)."),
+    Failure.TIMED_OUT: N_("The edit took too long, so I stopped waiting for it."),
+    Failure.OUTCOME_UNKNOWN: N_(
         "The connection to the video service broke while the task was being sent, so I can't "
         "tell whether it started. To avoid charging you twice I did not send it again. "
         "The operator has been told."
     ),
-    Failure.RESULT_UNAVAILABLE: "The edit finished, but its video could not be downloaded.",
-    Failure.CANNOT_SEND: (
+    Failure.RESULT_UNAVAILABLE: N_("The edit finished, but its video could not be downloaded."),
+    Failure.CANNOT_SEND: N_(
         "The edit finished, but Telegram would not take the video, and this bot has no "
         "download link to offer instead."
     ),
@@ -170,26 +204,33 @@ _PROVIDER_WORDS_SHOWN = frozenset(
 
 
 def failure_reason(failure: Failure, provider_message: str | None) -> str:
-    reason = _FAILURE_REASONS[failure]
+    reason = gettext(_FAILURE_REASONS[failure])
     if provider_message and failure in _PROVIDER_WORDS_SHOWN:
-        reason += f" It said: “{escape(shorten(provider_message, REASON_SHOWN))}”."
+        # TRANSLATORS: {reason} is why the task failed ("The video service could not make this
+        # edit."); {message} is what the video service said about it, in its own words.
+        return gettext("{reason} It said: “{message}”.").format(
+            reason=reason, message=escape(shorten(provider_message, REASON_SHOWN))
+        )
     return reason
 
 
 def task_failed(task_id: int, failure: Failure, provider_message: str | None) -> str:
     if failure == Failure.OUTCOME_UNKNOWN:
-        return f"Task #{task_id}: {failure_reason(failure, None)}"
-    return (
-        f"Task #{task_id} failed: {failure_reason(failure, provider_message)} "
-        "No video will come for it."
+        # TRANSLATORS: {reason} says the task may or may not have reached the video service.
+        return gettext("Task #{id}: {reason}").format(
+            id=task_id, reason=failure_reason(failure, None)
+        )
+    # TRANSLATORS: {reason} is why the task failed, one or two sentences.
+    return gettext("Task #{id} failed: {reason} No video will come for it.").format(
+        id=task_id, reason=failure_reason(failure, provider_message)
     )
 
 
 def task_found_after_all(task_id: int) -> str:
-    return (
-        f"Good news about task #{task_id}: it did reach the video service after all. "
+    return gettext(
+        "Good news about task #{id}: it did reach the video service after all. "
         "I'm following it now and will send the video here when it is ready."
-    )
+    ).format(id=task_id)
 
 
 # --- /tasks and /status ---------------------------------------------------------------------
@@ -204,29 +245,46 @@ def status_usage() -> str:
 
 
 def task_not_found(task_id: int) -> str:
-    return f"Task #{task_id} was not found among your tasks. See /tasks for your tasks."
+    return gettext("Task #{id} was not found among your tasks. See /tasks for your tasks.").format(
+        id=task_id
+    )
 
 
 def task_line(task: Task, now: float) -> str:
-    return (
-        f"#{task.id} · {state_label(task.state)} · {format_duration(now - task.created_at)} ago · "
-        f"<i>{escape(shorten(task.prompt, 40))}</i>"
+    # TRANSLATORS: a task in a list: its number, its state ("✅ Done"), how long ago it was
+    # made ({duration}, such as "3 min 20 sec") and the start of its prompt.
+    return gettext("#{id} · {state} · {duration} ago · <i>{prompt}</i>").format(
+        id=task.id,
+        state=state_label(task.state),
+        duration=format_duration(now - task.created_at),
+        prompt=escape(shorten(task.prompt, 40)),
     )
 
 
 def task_list(tasks: list[Task], now: float) -> str:
     """The first TASKS_LISTED of `tasks`."""
-    lines = ["<b>Your recent tasks</b>", *(task_line(task, now) for task in tasks[:TASKS_LISTED])]
-    lines.append("\nDetails: /status N")
+    lines = [
+        gettext("<b>Your recent tasks</b>"),
+        *(task_line(task, now) for task in tasks[:TASKS_LISTED]),
+    ]
+    # TRANSLATORS: the end of /tasks: N stands for a task's number (/status 12).
+    lines.append("\n" + gettext("Details: /status N"))
     return "\n".join(lines)
 
 
 def task_detail(task: Task, now: float) -> str:
+    # TRANSLATORS: {video} is the video's link, or "the video you sent" for a file sent in
+    # the chat.
+    video = gettext("Video: {video}").format(
+        video=uploaded_video() if task.media_token else show_link(task.video_url)
+    )
     lines = [
         status_card(task, now),
-        f"Video: {uploaded_video() if task.media_token else show_link(task.video_url)}",
-        f"Started {format_duration(now - task.created_at)} ago.",
+        video,
+        # TRANSLATORS: {duration} is how long ago the task was made, such as "3 min 20 sec".
+        gettext("Started {duration} ago.").format(duration=format_duration(now - task.created_at)),
     ]
     if task.state == TaskState.DELIVERED and task.delivered_as == "link" and task.result_url:
-        lines.append(f"Result: {show_link(task.result_url, href=True)}")
+        # TRANSLATORS: {link} is the link to the finished video.
+        lines.append(gettext("Result: {link}").format(link=show_link(task.result_url, href=True)))
     return "\n".join(lines)
