@@ -42,6 +42,7 @@ from bot.domain.failures import Failure
 from bot.domain.links import LinkRefusal
 from bot.domain.records import Access, Draft, DraftState, Task, TaskState, User
 from bot.providers import kie, luma, segmind
+from bot.texts import i18n
 from handlers import ADMIN_COMMANDS as ADMIN_HANDLERS
 from handlers.requests import card_keyboard
 from storage.models import column_names
@@ -77,6 +78,11 @@ TEXT = long_text()
 NAME = long_text()  # Telegram allows 64 characters; a name is shortened whatever its length
 # A link with any characters in its path, bidi controls included (a user's link has at most
 # 2,048; a provider's result link has no limit).
+# A language named in itself, as bot.texts.i18n.language_name gives it.
+LANGUAGE_NAME = st.sampled_from(
+    [i18n.language_name(c) for c in (*i18n.available_languages(), "ru", "uk")]
+)
+
 LINK = st.builds(
     lambda host, path: f"https://{host}/{path}",
     long_text("abc-.", max_size=300),
@@ -108,6 +114,10 @@ NOTE = st.sampled_from([None, texts.preflight_unchecked()])
 DELIVERY_REASON = st.one_of(
     st.sampled_from([texts.video_not_taken(), texts.result_too_slow()]),
     st.builds(texts.too_big_to_upload, st.none() | SECONDS, COUNT),
+)
+# A language named in itself, as bot.texts.i18n.language_name gives it.
+LANGUAGE_NAME = st.sampled_from(
+    [i18n.language_name(code) for code in (*i18n.available_languages(), "ru", "uk")]
 )
 
 
@@ -226,6 +236,9 @@ BUILDERS: dict[str, Builder] = {
         M, problem=st.none() | PROMPT_PROBLEM, note=NOTE, replaced=st.booleans()
     ),
     "toast_already_submitted": builder(Kind.TOAST, ID),
+    "language_menu": builder(M, LANGUAGE_NAME),
+    "language_chosen": builder(M, LANGUAGE_NAME),
+    "toast_language_chosen": builder(Kind.TOAST, LANGUAGE_NAME),
     "active_limit_reached": builder(M, COUNT, st.lists(ID, max_size=200)),
     "daily_limit_reached": builder(M, COUNT, SECONDS),
     "state_label": builder(P, st.sampled_from(TaskState)),

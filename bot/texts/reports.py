@@ -123,46 +123,32 @@ def report_outcome_unknown(task: Task, provider: str, detail: str) -> str:
     )
 
 
-# The technical detail of why a task ended, stored with it and shown in the admins' reports
-# (escaped and shortened there, in report_task_failed and report_outcome_unknown).
+# The technical details stored with a task (its error_detail) are kept in English, like the
+# providers' own details beside them: they are stored once and shown to every admin, and a
+# stored text cannot follow each reader's language. They are not in the catalog.
 def detail_stopped_while_submitting() -> str:
-    # TRANSLATORS: the technical detail of why a task ended, stored with it for the admins.
-    return gettext("the bot stopped while this task was being submitted")
+    return "the bot stopped while this task was being submitted"
 
 
 def detail_no_public_link(result_url: str | None) -> str:
-    # TRANSLATORS: the technical detail of why a task ended, stored with it for the admins;
-    # {link} is the result's address or path.
-    return gettext("the result {link} could not be uploaded and has no public link").format(
-        link=result_url
-    )
+    return f"the result {result_url} could not be uploaded and has no public link"
 
 
 def detail_not_downloaded(result_url: str | None) -> str:
-    # TRANSLATORS: the technical detail of why a task ended, stored with it for the admins;
-    # {link} is the result's address.
-    return gettext("the result file {link} could not be downloaded").format(link=result_url)
+    return f"the result file {result_url} could not be downloaded"
 
 
 def detail_expired(attempts: int) -> str:
-    # TRANSLATORS: the technical detail of why a task ended, stored with it for the admins.
-    return ngettext(
-        "gave up sending the result after {count} attempt: it has expired",
-        "gave up sending the result after {count} attempts: it has expired",
-        attempts,
-    ).format(count=attempts)
+    tries = "1 attempt" if attempts == 1 else f"{attempts} attempts"
+    return f"gave up sending the result after {tries}: it has expired"
 
 
 def detail_unexpected(error: str) -> str:
-    # TRANSLATORS: the technical detail of why a task ended, stored with it for the admins;
-    # {error} is the error, as Python names it.
-    return gettext("unexpected: {error}").format(error=error)
+    return f"unexpected: {error}"
 
 
 def detail_unexpected_submit(error: str) -> str:
-    # TRANSLATORS: the technical detail of why a task ended, stored with it for the admins;
-    # {error} is the error, as Python names it.
-    return gettext("unexpected error while submitting: {error}").format(error=error)
+    return f"unexpected error while submitting: {error}"
 
 
 # Where an unexpected error happened, for report_unexpected.
