@@ -53,7 +53,7 @@ class TelegramOutbox:
     ) -> None:
         """`language_of`: the language a user (an admin, for reports) is spoken to in."""
         self._bot = bot
-        self._language_of = language_of or _english
+        self._language_of = language_of or i18n.source_language_for
         self._results = results
         self._admin_ids = admin_ids
         self._upload_limit = upload_limit_bytes
@@ -277,7 +277,3 @@ def _html_to_text(html: str) -> str:
 
 def _chat_gone(exc: BadRequest) -> bool:
     return "chat not found" in exc.message.lower()
-
-
-async def _english(user_id: int) -> str:
-    return i18n.SOURCE_LANGUAGE

@@ -34,6 +34,7 @@ __all__ = [
     "language_name",
     "locale",
     "ngettext",
+    "source_language_for",
     "speak",
     "speaking",
 ]
@@ -123,6 +124,11 @@ def speaking(code: str) -> Iterator[None]:
 def N_(message: str) -> str:  # noqa: N802 (gettext's name for it)
     """Mark a sentence kept in a table for the catalog; `gettext` it where it is said."""
     return message
+
+
+async def source_language_for(user_id: int) -> str:
+    """A `language_of` that speaks English to everyone (where no user's language is known)."""
+    return SOURCE_LANGUAGE
 
 
 def gettext(message: str) -> str:

@@ -28,10 +28,6 @@ def _no_tracker() -> None:
     return None
 
 
-async def _english(user_id: int) -> str:
-    return i18n.SOURCE_LANGUAGE
-
-
 @dataclass(frozen=True, slots=True)
 class TaskPorts:
     tasks: TaskRepository  # the one place a task's state changes (`transition`)
@@ -43,7 +39,7 @@ class TaskPorts:
     wake_tracker: Callable[[], None] = _no_tracker
     clock: Callable[[], float] = field(default=time.time)
     # The language a user is spoken to in (bot.services.languages.UserLanguages.of).
-    language_of: Callable[[int], Awaitable[str]] = _english
+    language_of: Callable[[int], Awaitable[str]] = i18n.source_language_for
 
     @asynccontextmanager
     async def speaking_to(self, user_id: int) -> AsyncIterator[None]:

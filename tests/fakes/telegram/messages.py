@@ -44,20 +44,17 @@ class MessageMethods(TelegramState):
         _check_text(text, parse_mode, entities, MAX_TEXT_LENGTH, "message text")
         markup = _message_markup(params)
         reply_to = self._reply_target(chat_id, params)
-        sent = SentMessage(
-            message_id=self._chat(chat_id).next_message_id,
-            chat_id=chat_id,
-            kind="text",
+        return self._store_new(
+            chat_id,
+            "text",
+            parse_mode,
+            entities,
+            markup,
+            reply_to,
             text=text,
             caption=None,
-            reply_markup=markup,
-            reply_to_message_id=reply_to,
-            parse_mode=parse_mode,
             file=None,
-            date=int(time.time()),
-            entities=entities,
         )
-        return self._store_sent(sent)
 
     def _send_file(self, call: Call, kind: str) -> dict[str, Any]:
         params = call.params
@@ -74,20 +71,42 @@ class MessageMethods(TelegramState):
         markup = _message_markup(params)
         reply_to = self._reply_target(chat_id, params)
         media = self._media_object(kind, content, filename, reference, params)
+        return self._store_new(
+            chat_id,
+            kind,
+            parse_mode,
+            entities,
+            markup,
+            reply_to,
+            text=None,
+            caption=caption,
+            file=content,
+            media=media,
+            filename=filename,
+        )
+
+    def _store_new(
+        self,
+        chat_id: int,
+        kind: str,
+        parse_mode: str | None,
+        entities: list[dict[str, Any]] | None,
+        markup: dict[str, Any] | None,
+        reply_to: int | None,
+        **fields: Any,
+    ) -> dict[str, Any]:
+        """Store the message a send call made (its parameters checked already); its Bot API
+        object."""
         sent = SentMessage(
             message_id=self._chat(chat_id).next_message_id,
             chat_id=chat_id,
             kind=kind,
-            text=None,
-            caption=caption,
             reply_markup=markup,
             reply_to_message_id=reply_to,
             parse_mode=parse_mode,
-            file=content,
             date=int(time.time()),
-            media=media,
-            filename=filename,
             entities=entities,
+            **fields,
         )
         return self._store_sent(sent)
 
