@@ -146,7 +146,9 @@ class BotApp:
             self._sweep_media(services.media), name="media-sweep"
         )
         await services.lifecycle.recovery.recover()
-        await set_command_menus(self.application.bot, self.settings.admin_ids)
+        await set_command_menus(
+            self.application.bot, self.settings.admin_ids, services.runtime.languages.of
+        )
         services.tracker.start()
         await services.broadcasts.resume()
         await self.application.start()

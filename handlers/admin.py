@@ -17,6 +17,7 @@ from telegram.ext import ContextTypes
 
 from bot import texts
 from bot.runtime import Runtime, runtime
+from bot.texts import i18n
 
 ACCESS_BUTTON = re.compile(r"^access:(?P<user>[0-9]{1,18}):(?P<verdict>allow|deny)$")
 BROADCAST_BUTTON = re.compile(r"^bcast:(?P<id>[0-9]{1,18}):(?P<action>send|cancel)$")
@@ -221,8 +222,8 @@ async def _decide(
         return texts.admin_no_such_user(who)
     if not changed:
         return texts.admin_access_unchanged(decided)
+    with i18n.speaking(await rt.languages.of(decided.id)):  # told in their language
+        told = texts.access_granted() if allow else texts.access_denied()
     with contextlib.suppress(TelegramError):  # they may have blocked the bot: it stands anyway
-        await context.bot.send_message(
-            chat_id=decided.id, text=texts.access_granted() if allow else texts.access_denied()
-        )
+        await context.bot.send_message(chat_id=decided.id, text=told)
     return texts.admin_access_decided(decided, allow, by)

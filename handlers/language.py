@@ -12,6 +12,7 @@ from telegram.ext import ContextTypes
 from bot import texts
 from bot.runtime import runtime
 from bot.texts import i18n
+from handlers.menus import set_own_menu
 
 LANGUAGE_BUTTON = re.compile(r"^lang:(?P<code>[a-z]{2,3}(?:-[a-z0-9]{2,8})?|auto)$")
 _AUTO = "auto"
@@ -45,10 +46,14 @@ async def language_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     if code != _AUTO and code not in i18n.available_languages():
         await query.answer(texts.toast_card_gone())  # a language no longer offered
         return
-    chosen = await runtime(context).languages.choose(user.id, None if code == _AUTO else code)
+    rt = runtime(context)
+    chosen = await rt.languages.choose(user.id, None if code == _AUTO else code)
     i18n.speak(chosen)
     name = i18n.language_name(chosen)
     await query.answer(texts.toast_language_chosen(name))
     if query.message is not None:
         with contextlib.suppress(BadRequest):  # the same text again (the same choice twice)
             await query.edit_message_text(texts.language_chosen(name))
+    await set_own_menu(
+        context.bot, user.id, is_admin=rt.access.is_admin(user.id), chosen=code != _AUTO
+    )

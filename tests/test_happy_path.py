@@ -27,7 +27,9 @@ async def test_start_explains_the_bot_and_registers_the_command_menu(
     assert "/tasks" in text
     assert "/status" in text
     commands = telegram.commands({"type": "all_private_chats"})
-    assert [c["command"] for c in commands] == ["start", "help", "tasks", "status"]
+    assert [c["command"] for c in commands] == ["start", "help", "tasks", "status", "language"]
+    assert "video" in (telegram.description() or "")
+    assert telegram.description("short_description")
     assert "/status" in ((await chat.say("/help")).rendered or "")
 
 

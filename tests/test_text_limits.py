@@ -23,14 +23,14 @@ from __future__ import annotations
 import inspect
 import os
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from enum import Enum
 from html import escape
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot import texts
@@ -56,7 +56,17 @@ LIMITS = settings(
     deadline=None,
     database=None,
     derandomize=os.environ.get("CI") == "true",
+    # The one function-scoped fixture only sets the language in force, the same for all examples.
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
+
+
+@pytest.fixture(autouse=True, params=i18n.available_languages())
+def language(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Every test here runs in every shipped language: a translation may be longer."""
+    with i18n.speaking(request.param):
+        yield request.param
+
 
 HUGE = 10_000  # characters: more than anyone can send in one Telegram message
 # Characters that make a text long or hard to cut: an emoji, HTML's specials, a letter with a
@@ -78,11 +88,6 @@ TEXT = long_text()
 NAME = long_text()  # Telegram allows 64 characters; a name is shortened whatever its length
 # A link with any characters in its path, bidi controls included (a user's link has at most
 # 2,048; a provider's result link has no limit).
-# A language named in itself, as bot.texts.i18n.language_name gives it.
-LANGUAGE_NAME = st.sampled_from(
-    [i18n.language_name(c) for c in (*i18n.available_languages(), "ru", "uk")]
-)
-
 LINK = st.builds(
     lambda host, path: f"https://{host}/{path}",
     long_text("abc-.", max_size=300),
@@ -106,13 +111,18 @@ CAPABILITIES = st.sampled_from(
 )
 MODE = st.sampled_from(modes.ALL_MODES)
 # Sentences of bot.texts that other builders take: what prompt_problem() may say.
+# (Sentences are drawn as functions and said when drawn: in the language of the test.)
 PROMPT_PROBLEM = st.one_of(
-    st.sampled_from([texts.prompt_empty(), texts.prompt_no_words(), texts.prompt_not_english()]),
+    st.sampled_from([texts.prompt_empty, texts.prompt_no_words, texts.prompt_not_english]).map(
+        lambda sentence: sentence()
+    ),
     st.builds(texts.prompt_too_long, COUNT, COUNT),
 )
-NOTE = st.sampled_from([None, texts.preflight_unchecked()])
+NOTE = st.sampled_from([None, texts.preflight_unchecked]).map(lambda note: note and note())
 DELIVERY_REASON = st.one_of(
-    st.sampled_from([texts.video_not_taken(), texts.result_too_slow()]),
+    st.sampled_from([texts.video_not_taken, texts.result_too_slow]).map(
+        lambda sentence: sentence()
+    ),
     st.builds(texts.too_big_to_upload, st.none() | SECONDS, COUNT),
 )
 # A language named in itself, as bot.texts.i18n.language_name gives it.
@@ -225,7 +235,7 @@ BUILDERS: dict[str, Builder] = {
     "describe_mode": builder(P, MODE),
     "confirmation_card": builder(
         M,
-        LINK | st.just(texts.uploaded_video()),
+        LINK | st.builds(texts.uploaded_video),
         TEXT,
         st.none() | MODE,
         st.none() | LINK,
@@ -258,23 +268,22 @@ BUILDERS: dict[str, Builder] = {
     "failure_name": builder(Kind.PLAIN, st.sampled_from(Failure).map(str)),
     "report_task_failed": builder(M, ID, ID, st.sampled_from(Failure).map(str) | TEXT, TEXT),
     "report_outcome_unknown": builder(M, TASK, TEXT, TEXT),
-    "report_unexpected": builder(M, TEXT, TEXT),
-    "in_status_check": builder(P, COUNT),
+    "unexpected_in_status_check": builder(M, ID, TEXT),
+    "unexpected_in_delivery": builder(M, ID, TEXT),
+    "unexpected_in_callback": builder(M, ID, TEXT),
+    "unexpected_in_task": builder(M, ID, TEXT),
     "detail_no_public_link": builder(Kind.DETAIL, LINK | st.none()),
     "detail_not_downloaded": builder(Kind.DETAIL, LINK | st.none()),
     "detail_expired": builder(Kind.DETAIL, COUNT),
     "detail_unexpected": builder(Kind.DETAIL, TEXT),
     "detail_unexpected_submit": builder(Kind.DETAIL, TEXT),
-    "in_delivery": builder(P, COUNT),
-    "in_callback": builder(P, COUNT),
-    "in_task": builder(P, COUNT),
     "report_unhandled": builder(Kind.REPORT, st.none() | ID, TEXT, TEXT),
     "reports_held_back": builder(M, COUNT, SECONDS),
     "admin_usage": builder(M, st.sampled_from(sorted(ADMIN_HANDLERS.keys() - {"stats"}))),
     "admin_access_request": builder(M, USER),
     "admin_access_unchanged": builder(M, USER),
     "admin_access_decided": builder(M, USER, st.booleans(), NAME),
-    "admin_maintenance_on": builder(M, HTML_TEXT | st.just(texts.maintenance_default())),
+    "admin_maintenance_on": builder(M, HTML_TEXT | st.builds(texts.maintenance_default)),
     "admin_no_such_user": builder(M, TEXT),
     "admin_no_such_task": builder(M, ID),
     "admin_banned": builder(M, USER, st.none() | TEXT),
@@ -426,6 +435,8 @@ def test_usages_and_commands_fit_telegrams_limits() -> None:
     for command, description in (*texts.commands(), *texts.admin_commands()):
         assert 1 <= len(command) <= 32  # setMyCommands' limits
         assert 1 <= len(description) <= 256
+    assert 1 <= texts.telegram_length(texts.bot_description()) <= 512  # setMyDescription's
+    assert 1 <= texts.telegram_length(texts.bot_short_description()) <= 120
 
 
 @LIMITS

@@ -10,7 +10,6 @@ from bot.domain.records import Task
 from bot.texts.formatting import (
     DETAIL_SHOWN,
     NAME_SHOWN,
-    REASON_SHOWN,
     format_duration,
     shorten,
     show_link,
@@ -25,17 +24,16 @@ __all__ = [
     "detail_unexpected",
     "detail_unexpected_submit",
     "failure_name",
-    "in_callback",
-    "in_delivery",
-    "in_status_check",
-    "in_task",
     "report_found_after_all",
     "report_outcome_unknown",
     "report_status_checks_failing",
     "report_task_failed",
-    "report_unexpected",
     "report_unhandled",
     "reports_held_back",
+    "unexpected_in_callback",
+    "unexpected_in_delivery",
+    "unexpected_in_status_check",
+    "unexpected_in_task",
 ]
 
 # How much of an unhandled error's traceback its report shows: the end, in characters.
@@ -151,37 +149,45 @@ def detail_unexpected_submit(error: str) -> str:
     return f"unexpected error while submitting: {error}"
 
 
-# Where an unexpected error happened, for report_unexpected.
-def in_status_check(task_id: int) -> str:
-    # TRANSLATORS: where an error happened, put into "🐞 Unexpected error in {where}: ...".
-    return gettext("the status check of task #{id}").format(id=task_id)
+# Unexpected errors while handling a task, for the admins: `error` is the error as Python
+# names it (its repr). The traceback is in the log.
+# TRANSLATORS: a report to the admins; {id} is the task's number; {error} is the error, as
+# Python names it. The same for the next three.
+_UNEXPECTED_IN_STATUS_CHECK = N_(
+    "🐞 Unexpected error in the status check of task #{id}: <code>{error}</code>\n"
+    "The traceback is in the bot's log."
+)
+_UNEXPECTED_IN_DELIVERY = N_(
+    "🐞 Unexpected error in the delivery of task #{id}: <code>{error}</code>\n"
+    "The traceback is in the bot's log."
+)
+_UNEXPECTED_IN_CALLBACK = N_(
+    "🐞 Unexpected error in the callback of task #{id}: <code>{error}</code>\n"
+    "The traceback is in the bot's log."
+)
+_UNEXPECTED_IN_TASK = N_(
+    "🐞 Unexpected error in task #{id}: <code>{error}</code>\nThe traceback is in the bot's log."
+)
 
 
-def in_delivery(task_id: int) -> str:
-    # TRANSLATORS: where an error happened, put into "🐞 Unexpected error in {where}: ...".
-    return gettext("the delivery of task #{id}").format(id=task_id)
+def unexpected_in_status_check(task_id: int, error: str) -> str:
+    return _unexpected(_UNEXPECTED_IN_STATUS_CHECK, task_id, error)
 
 
-def in_callback(task_id: int) -> str:
-    # TRANSLATORS: where an error happened, put into "🐞 Unexpected error in {where}: ...".
-    return gettext("the callback of task #{id}").format(id=task_id)
+def unexpected_in_delivery(task_id: int, error: str) -> str:
+    return _unexpected(_UNEXPECTED_IN_DELIVERY, task_id, error)
 
 
-def in_task(task_id: int) -> str:
-    # TRANSLATORS: where an error happened, put into "🐞 Unexpected error in {where}: ...".
-    return gettext("task #{id}").format(id=task_id)
+def unexpected_in_callback(task_id: int, error: str) -> str:
+    return _unexpected(_UNEXPECTED_IN_CALLBACK, task_id, error)
 
 
-def report_unexpected(where: str, error: str) -> str:
-    # TRANSLATORS: a report to the admins; {where} is one of "the status check of task #12",
-    # "the delivery of task #12", "the callback of task #12", "task #12"; {error} is the error,
-    # as Python names it.
-    return gettext(
-        "🐞 Unexpected error in {where}: <code>{error}</code>\nThe traceback is in the bot's log."
-    ).format(
-        where=escape(shorten(where, REASON_SHOWN)),
-        error=escape(shorten(error, DETAIL_SHOWN)),
-    )
+def unexpected_in_task(task_id: int, error: str) -> str:
+    return _unexpected(_UNEXPECTED_IN_TASK, task_id, error)
+
+
+def _unexpected(sentence: str, task_id: int, error: str) -> str:
+    return gettext(sentence).format(id=task_id, error=escape(shorten(error, DETAIL_SHOWN)))
 
 
 def report_unhandled(user_id: int | None, error: str, trace: str) -> str:

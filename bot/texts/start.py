@@ -16,6 +16,8 @@ __all__ = [
     "access_granted",
     "access_waiting",
     "banned",
+    "bot_description",
+    "bot_short_description",
     "commands",
     "groups_not_supported",
     "help_text",
@@ -37,6 +39,8 @@ _COMMANDS: tuple[tuple[str, str], ...] = (
     # TRANSLATORS: a command's description in Telegram's command menu (at most 256 characters);
     # "/status 12" is the command as typed: keep it.
     ("status", N_("One task in detail: /status 12")),
+    # TRANSLATORS: a command's description in Telegram's command menu (at most 256 characters).
+    ("language", N_("Choose the language I speak")),
 )
 
 
@@ -44,6 +48,22 @@ def commands() -> tuple[tuple[str, str], ...]:
     """Everyone's command menu and /help's list: each command's name, and what it does in the
     language in force."""
     return tuple((name, gettext(description)) for name, description in _COMMANDS)
+
+
+def bot_description() -> str:
+    # TRANSLATORS: the bot's description, shown in an empty chat before /start (at most 512
+    # characters). "Luma Modify Video" is the AI model's name: keep it.
+    return gettext(
+        "I edit short videos with AI (Luma Modify Video). Send me a video or a link to one, "
+        "and say in a few words how it should change: “make it look like a watercolor "
+        "painting”. I send the new video back here when it is ready, usually within minutes."
+    )
+
+
+def bot_short_description() -> str:
+    # TRANSLATORS: the bot's short description, on its profile and in shared links (at most 120
+    # characters).
+    return gettext("AI video editing: send a video and say how it should change.")
 
 
 def sandbox_notice() -> str:

@@ -108,29 +108,28 @@ def result_caption(task: Task) -> str:
     return caption.format(id=task.id, prompt=escape(shorten(task.prompt, room)))
 
 
-# The reasons a result is sent as a link (result_as_link's `reason`): each a clause, without
-# a full stop, that the sentence "{reason}, so here is a link instead" goes on from.
+# The reasons a result is sent as a link (result_as_link's `reason`): each a whole sentence.
 def video_not_taken() -> str:
-    # TRANSLATORS: why a result is sent as a link, continued by ", so here is a link instead".
-    return gettext("Telegram would not take the video file")
+    # TRANSLATORS: why a finished video is sent as a link rather than as a video.
+    return gettext("Telegram would not take the video file.")
 
 
 def result_too_slow() -> str:
-    # TRANSLATORS: why a result is sent as a link, continued by ", so here is a link instead".
-    return gettext("The video service did not send me the video in good time")
+    # TRANSLATORS: why a finished video is sent as a link rather than as a video.
+    return gettext("The video service did not send me the video in good time.")
 
 
 def too_big_to_upload(size_mb: float | None, limit_mb: int) -> str:
     if size_mb is None:
-        # TRANSLATORS: why a result is sent as a link, continued by ", so here is a link
-        # instead". {limit} is the most megabytes Telegram lets the bot upload (50).
-        return gettext(
-            "The video is larger than that, more than the {limit} MB Telegram lets me upload"
-        ).format(limit=limit_mb)
-    # TRANSLATORS: why a result is sent as a link, continued by ", so here is a link instead".
-    # {size} is the video's size and {limit} the most Telegram lets the bot upload, in megabytes.
+        # TRANSLATORS: why a finished video is sent as a link rather than as a video. {limit} is
+        # the most megabytes Telegram lets the bot upload (50).
+        return gettext("The video is more than the {limit} MB Telegram lets me upload.").format(
+            limit=limit_mb
+        )
+    # TRANSLATORS: why a finished video is sent as a link rather than as a video. {size} is the
+    # video's size and {limit} the most Telegram lets the bot upload, in megabytes.
     return gettext(
-        "The video is {size} MB, more than the {limit} MB Telegram lets me upload"
+        "The video is {size} MB, more than the {limit} MB Telegram lets me upload."
     ).format(size=f"{size_mb:.0f}", limit=limit_mb)
 
 
@@ -142,12 +141,11 @@ RESULT_LINK_SHOWN = MESSAGE_LIMIT - 600
 def result_as_link(task: Task, reason: str, retention_hours: float) -> str:
     """`reason` is one of this module's sentences (video_not_taken(), result_too_slow(),
     too_big_to_upload)."""
-    # TRANSLATORS: {reason} is why the video itself is not sent, one of "Telegram would not
-    # take the video file", "The video service did not send me the video in good time" or "The
-    # video is 80 MB, more than the 50 MB Telegram lets me upload"; {link} is the video's link;
-    # {duration} how long the link works, such as "2 days".
+    # TRANSLATORS: {reason} is why the video itself is not sent, a sentence such as "Telegram
+    # would not take the video file." or "The video is 80 MB, more than the 50 MB Telegram lets
+    # me upload."; {link} is the video's link; {duration} how long the link works ("2 days").
     return gettext(
-        "Task #{id} is done. {reason}, so here is a link instead: {link}\n"
+        "Task #{id} is done. {reason} Here is a link to the video instead: {link}\n"
         "It stays available for about {duration}: download it before then."
     ).format(
         id=task.id,

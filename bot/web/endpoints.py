@@ -160,7 +160,7 @@ class WebEndpoints:
         except Exception as exc:
             log.exception("Handling a callback for task %d failed", task_id)
             with contextlib.suppress(Exception):
-                await self._endings.report_unexpected(texts.in_callback(task_id), exc)
+                await self._endings.report_unexpected(texts.unexpected_in_callback, task_id, exc)
 
     async def media(self, request: Request) -> Response:
         """An uploaded video, for the provider to fetch (404 once it has expired)."""

@@ -148,7 +148,7 @@ async def test_an_unexpected_error_in_a_delivery_counts_as_a_failed_try_and_is_r
     after = await world.task(task.id)
     assert (after.state, after.attempts) == (TaskState.SUCCEEDED, 1)
     assert world.outbox.reports == [
-        texts.report_unexpected(f"the delivery of task #{task.id}", repr(ValueError("a bug")))
+        texts.unexpected_in_delivery(task.id, repr(ValueError("a bug")))
     ]
 
 

@@ -31,7 +31,7 @@ class Checking(Stage):
         except Exception as exc:  # a bug, or an answer nobody foresaw: count it like an error
             log.exception("Checking task %d failed unexpectedly", task.id)
             await self._unanswered(task, Failure.PROVIDER_ERROR, texts.detail_unexpected(repr(exc)))
-            await self._endings.report_unexpected(texts.in_status_check(task.id), exc)
+            await self._endings.report_unexpected(texts.unexpected_in_status_check, task.id, exc)
             return
         await self.on_status(task, status)
 

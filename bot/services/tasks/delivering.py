@@ -47,7 +47,7 @@ class Delivering(Stage):
             raise
         except Exception as exc:  # a bug: count it as a failed attempt, and tell the admins
             log.exception("Delivering task %d failed unexpectedly", task.id)
-            await self._endings.report_unexpected(texts.in_delivery(task.id), exc)
+            await self._endings.report_unexpected(texts.unexpected_in_delivery, task.id, exc)
             result = DeliveryResult.RETRY
         await self._done(claimed, result)
 

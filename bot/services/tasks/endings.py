@@ -4,6 +4,7 @@ the bot's own errors. The user hears it in the chat, the admins in a report."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from bot import texts
 from bot.domain.failures import Failure
@@ -68,9 +69,12 @@ class Endings:
             lambda: texts.report_outcome_unknown(task, self._ports.provider.name, detail)
         )
 
-    async def report_unexpected(self, where: str, exc: BaseException) -> None:
-        """Tell the admins about a bug (the traceback is in the log)."""
-        await self._ports.outbox.report_to_admins(lambda: texts.report_unexpected(where, repr(exc)))
+    async def report_unexpected(
+        self, report: Callable[[int, str], str], task_id: int, exc: BaseException
+    ) -> None:
+        """Tell the admins about a bug (the traceback is in the log): `report` is the texts
+        sentence for where it happened (texts.unexpected_in_delivery, ...)."""
+        await self._ports.outbox.report_to_admins(lambda: report(task_id, repr(exc)))
 
     async def _tell(self, task: Task, html: str) -> None:
         await self._ports.uploads.release(task.media_token)

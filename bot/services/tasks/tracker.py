@@ -203,7 +203,9 @@ class Tracker:
             log.exception("Advancing task %d failed", task.id)
             await self._postpone(task)
             with contextlib.suppress(Exception):
-                await self._lifecycle.endings.report_unexpected(texts.in_task(task.id), exc)
+                await self._lifecycle.endings.report_unexpected(
+                    texts.unexpected_in_task, task.id, exc
+                )
         finally:
             self._working.pop(task.id, None)
             self._picked.discard(task.id)

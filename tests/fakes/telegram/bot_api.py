@@ -63,6 +63,8 @@ class BotApi(UpdateQueue, MessageMethods, StartStop):
         self._faults: list[_Fault] = []
         self._blocked: set[int] = set()
         self._commands: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        # (kind, language_code) -> text: kind "description" or "short_description"
+        self._descriptions: dict[tuple[str, str], str] = {}
         self._handlers = self._method_handlers()
 
     def _method_handlers(self) -> dict[str, Callable[[Call], Any]]:
@@ -75,8 +77,10 @@ class BotApi(UpdateQueue, MessageMethods, StartStop):
             "setMyCommands": self._set_my_commands,
             "deleteMyCommands": self._delete_my_commands,
             "getMyCommands": self._get_my_commands,
-            "setMyDescription": lambda _call: True,
-            "setMyShortDescription": lambda _call: True,
+            "setMyDescription": lambda call: self._set_description(call, "description", 512),
+            "setMyShortDescription": lambda call: self._set_description(
+                call, "short_description", 120
+            ),
             "sendMessage": self._send_message,
             "editMessageText": self._edit_message_text,
             "editMessageReplyMarkup": self._edit_message_reply_markup,
@@ -253,6 +257,13 @@ class BotApi(UpdateQueue, MessageMethods, StartStop):
                 raise _bad("BOT_COMMAND_DESCRIPTION_INVALID")
         key = _scope_key(call.params.get("scope"), str(call.params.get("language_code", "")))
         self._commands[key] = [dict(c) for c in commands]
+        return True
+
+    def _set_description(self, call: Call, kind: str, limit: int) -> bool:
+        text = str(call.params.get(kind, ""))
+        if _u16(text) > limit:
+            raise _bad(f"{kind.upper()}_TOO_LONG")
+        self._descriptions[(kind, str(call.params.get("language_code", "")))] = text
         return True
 
     def _delete_my_commands(self, call: Call) -> bool:

@@ -211,6 +211,11 @@ class FakeTelegram(BotApi):
         """The commands last set with setMyCommands for that scope and language."""
         return list(self._commands.get(_scope_key(scope, language_code), []))
 
+    def description(self, kind: str = "description", language_code: str = "") -> str | None:
+        """The text last set with setMyDescription ("description") or setMyShortDescription
+        ("short_description") for that language; None when never set."""
+        return self._descriptions.get((kind, language_code))
+
 
 def _short(params: dict[str, Any], limit: int = 200) -> str:
     text = ", ".join(f"{k}={v!r}" for k, v in params.items())
