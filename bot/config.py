@@ -55,6 +55,13 @@ class Settings(BaseSettings):
     max_concurrent_tasks: int = Field(default=10, ge=1, le=1000)
     broadcast_rate: float = Field(default=25.0, gt=0, le=30)
 
+    # The prompt translator (off unless TRANSLATOR_URL is set): an OpenAI-compatible
+    # chat-completions endpoint.
+    translator_url: str = ""
+    translator_api_key: SecretStr = SecretStr("")
+    translator_model: str = ""
+    translator_timeout_seconds: float = Field(default=20.0, gt=0, le=120)
+
     public_url: str = ""
     web_host: str = "0.0.0.0"  # noqa: S104 (the web server must be reachable by a reverse proxy)
     web_port: int = Field(default=8080, ge=1, le=65535)
@@ -104,7 +111,7 @@ class Settings(BaseSettings):
             raise ValueError("must be one of " + ", ".join(ALL_MODES))
         return value
 
-    @field_validator("provider_api_key", "kie_webhook_hmac_key")
+    @field_validator("provider_api_key", "kie_webhook_hmac_key", "translator_api_key")
     @classmethod
     def _no_inner_spaces(cls, value: SecretStr) -> SecretStr:
         key = value.get_secret_value().strip()
@@ -112,7 +119,7 @@ class Settings(BaseSettings):
             raise ValueError("must not contain spaces or line breaks")
         return SecretStr(key)
 
-    @field_validator("telegram_api_url", "provider_base_url")
+    @field_validator("telegram_api_url", "provider_base_url", "translator_url")
     @classmethod
     def _http_root(cls, value: str) -> str:
         value = value.strip().rstrip("/")
@@ -192,6 +199,7 @@ class Settings(BaseSettings):
             self.provider_api_key,
             self.webhook_secret,
             self.kie_webhook_hmac_key,
+            self.translator_api_key,
         )
         return [v.get_secret_value() for v in values if v.get_secret_value()]
 
@@ -220,6 +228,11 @@ def load_settings(*, need_telegram: bool = True, **overrides: object) -> Setting
         raise ConfigError(
             f"Configuration error: PROVIDER_API_KEY is required for PROVIDER={settings.provider}"
             " (see .env.example)"
+        )
+    if settings.translator_url and not settings.translator_model.strip():
+        raise ConfigError(
+            "Configuration error: TRANSLATOR_URL needs TRANSLATOR_MODEL, the model the "
+            "translator should use (see .env.example)"
         )
     return settings
 

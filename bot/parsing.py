@@ -86,14 +86,26 @@ def _fold(text: str) -> str:
 
 def prompt_problem(prompt: str, max_chars: int) -> str | None:
     """Why the prompt cannot be sent as it is, or None when it can."""
+    problem = prompt_form_problem(prompt, max_chars)
+    if problem is None and not looks_english(prompt):
+        return texts.prompt_not_english()
+    return problem
+
+
+def prompt_form_problem(prompt: str, max_chars: int) -> str | None:
+    """Why the prompt cannot be used in any language (empty, too long, no words), or None."""
     if not prompt:
         return texts.prompt_empty()
     if len(prompt) > max_chars:
         return texts.prompt_too_long(len(prompt), max_chars)
-    letters = [c for c in prompt if c.isalpha()]
-    if not letters:
+    if not any(c.isalpha() for c in prompt):
         return texts.prompt_no_words()
-    latin = sum(1 for c in letters if unicodedata.name(c, "").startswith("LATIN"))
-    if latin / len(letters) < MIN_LATIN_SHARE:
-        return texts.prompt_not_english()
     return None
+
+
+def looks_english(prompt: str) -> bool:
+    """Whether the prompt's letters are (mostly) Latin: other scripts are not English. A
+    language written in Latin letters passes: telling those apart needs a language model."""
+    letters = [c for c in prompt if c.isalpha()]
+    latin = sum(1 for c in letters if unicodedata.name(c, "").startswith("LATIN"))
+    return bool(letters) and latin / len(letters) >= MIN_LATIN_SHARE

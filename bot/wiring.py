@@ -20,6 +20,7 @@ from bot.config import Settings
 from bot.delivery import TelegramOutbox
 from bot.domain.capabilities import Capabilities
 from bot.domain.provider import Provider
+from bot.domain.translation import Translator
 from bot.logs.redaction import Redactor
 from bot.net.netguard import GuardedClient, system_resolver
 from bot.net.results import ResultFetcher
@@ -28,6 +29,7 @@ from bot.providers.kie import KieProvider
 from bot.providers.luma import LumaProvider
 from bot.providers.sandbox import SandboxProvider
 from bot.providers.segmind import SegmindProvider
+from bot.providers.translator import ChatTranslator
 from bot.runtime import Runtime
 from bot.services.access import AccessService
 from bot.services.admin import AdminService
@@ -133,9 +135,12 @@ class Clients:
     result_links: GuardedClient
     # The operator's own Telegram server (it may be a local Bot API server): not guarded.
     telegram_files: httpx.AsyncClient
+    translator: Translator | None  # TRANSLATOR_URL's, when set
 
     async def aclose(self) -> None:
         await self.provider.aclose()
+        if self.translator is not None:
+            await self.translator.aclose()
         for client in (self.links, self.result_links):
             await client.aclose()
         await self.telegram_files.aclose()
@@ -157,6 +162,20 @@ def open_clients(settings: Settings) -> Clients:
         telegram_files=httpx.AsyncClient(
             timeout=TELEGRAM_FILES_TIMEOUT, headers={"Accept-Encoding": "identity"}
         ),
+        translator=create_translator(settings),
+    )
+
+
+def create_translator(settings: Settings) -> Translator | None:
+    """The prompt translator the operator configured, if any (the operator's own address: not
+    guarded like users' links)."""
+    if not settings.translator_url:
+        return None
+    return ChatTranslator(
+        url=settings.translator_url,
+        api_key=settings.translator_api_key.get_secret_value(),
+        model=settings.translator_model.strip(),
+        timeout=settings.translator_timeout_seconds,
     )
 
 
@@ -288,6 +307,7 @@ def _runtime(
         default_mode=settings.default_mode,
         preflight=preflight if settings.preflight_checks else None,
         media=stores.media,
+        translator=clients.translator,
     )
     return Runtime(
         settings=settings,

@@ -26,6 +26,7 @@ class DraftRepository:
         mode: str | None = None,
         first_frame_url: str | None = None,
         media_token: str | None = None,
+        original_prompt: str | None = None,
     ) -> tuple[Draft, list[Draft]]:
         """Store a new draft and retire the user's open ones; return it and the retired drafts.
 
@@ -42,8 +43,9 @@ class DraftRepository:
             created = await conn.execute_fetchall(
                 """
                 INSERT INTO drafts (user_id, chat_id, video_url, prompt, state, created_at,
-                                    updated_at, mode, first_frame_url, media_token)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                    updated_at, mode, first_frame_url, media_token,
+                                    original_prompt)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 RETURNING *
                 """,
                 (
@@ -57,6 +59,7 @@ class DraftRepository:
                     mode,
                     first_frame_url,
                     media_token,
+                    original_prompt,
                 ),
             )
         return from_row(Draft, next(iter(created))), [from_row(Draft, r) for r in replaced]

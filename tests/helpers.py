@@ -43,9 +43,13 @@ def bot_environment(telegram: FakeTelegram, kie: FakeKie, database: Path) -> dic
 class Chat:
     """One user's private chat with the bot."""
 
-    def __init__(self, telegram: FakeTelegram, user_id: int = USER_ID) -> None:
+    def __init__(
+        self, telegram: FakeTelegram, user_id: int = USER_ID, *, language_code: str = "en"
+    ) -> None:
+        """`language_code`: the language of the user's Telegram app, sent with each update."""
         self.telegram = telegram
         self.user_id = user_id
+        self.language_code = language_code
         self.username = USERNAMES.get(user_id, f"user{user_id}")
 
     @property
@@ -56,7 +60,9 @@ class Chat:
     async def say(self, text: str, timeout: float = 10.0) -> SentMessage:
         """Send `text` and return the bot's first new message in this chat."""
         before = self.seen
-        self.telegram.send_message(self.user_id, text, username=self.username)
+        self.telegram.send_message(
+            self.user_id, text, username=self.username, language_code=self.language_code
+        )
         return await self.message_after(before, timeout=timeout)
 
     async def settle(self) -> None:

@@ -239,6 +239,7 @@ BUILDERS: dict[str, Builder] = {
         TEXT,
         st.none() | MODE,
         st.none() | LINK,
+        original_prompt=st.none() | TEXT,
         note=NOTE,
         replaced=st.booleans(),
     ),

@@ -97,6 +97,9 @@ class Draft:
     first_frame_url: str | None
     awaiting_first_frame: bool
     media_token: str | None
+    # The user's own words when `prompt` is the translator's English of them (None: no
+    # translation).
+    original_prompt: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "state", DraftState(self.state))

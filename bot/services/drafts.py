@@ -1,5 +1,8 @@
 """DraftService: a link and a prompt become a confirmation card, which Submit turns into a task.
 
+A prompt in another script is put into English by the operator's translator, when there is one
+(bot.domain.translation): the card shows the English that Submit sends beside the user's words.
+
 The card also carries the choices the provider offers (bot.domain.capabilities.Capabilities): the
 strength of the edit, and a first-frame image. Each change to a card that is showing makes a new
 draft (and a new card) or edits the same pending draft; a card becomes a task only by Submit.
@@ -7,6 +10,7 @@ draft (and a new card) or edits the same pending draft; a card becomes a task on
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,10 +19,13 @@ from enum import StrEnum
 from bot import texts
 from bot.domain.capabilities import Capabilities
 from bot.domain.records import Draft, DraftState
-from bot.parsing import parse_text, prompt_problem
+from bot.domain.translation import TranslationError, Translator
+from bot.parsing import looks_english, parse_text, prompt_form_problem, prompt_problem
 from bot.services.media import MediaStore
 from bot.services.preflight import Preflight, Verdict
 from storage.drafts import DraftRepository
+
+log = logging.getLogger(__name__)
 
 
 class ReplyKind(StrEnum):
@@ -38,6 +45,15 @@ class DraftReply:
     replaced_card: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class _Prompt:
+    """A prompt as read: the English to send, or why there is none."""
+
+    english: str | None = None
+    original: str | None = None  # the user's words, when `english` is their translation
+    problem: str | None = None  # a sentence for the user
+
+
 class DraftService:
     def __init__(
         self,
@@ -47,9 +63,11 @@ class DraftService:
         default_mode: str,
         preflight: Preflight | None,
         media: MediaStore,
+        translator: Translator | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._drafts = drafts
+        self._translator = translator
         self._media = media
         self._preflight = preflight
         self._capabilities = capabilities
@@ -74,17 +92,20 @@ class DraftService:
             if open_draft is not None and open_draft.awaiting_first_frame:
                 return await self._replace(open_draft, first_frame_url=parsed.url)
         else:
-            problem = self._prompt_problem(parsed.prompt)
+            problem = self._quick_problem(parsed.prompt)
             if problem:
                 return DraftReply(ReplyKind.PROBLEM, problem)
         verdict = await self._preflight.check_link(parsed.url) if self._preflight else Verdict()
         if verdict.problem:
             return DraftReply(ReplyKind.PROBLEM, verdict.problem)
+        prompt = await self._read_prompt(parsed.prompt) if parsed.prompt else _Prompt()
+        if prompt.problem:  # only a translation can fail here: nothing is stored
+            return DraftReply(ReplyKind.PROBLEM, prompt.problem)
         return await self._new_draft(
             user_id,
             chat_id,
             parsed.url,
-            parsed.prompt or None,
+            prompt,
             self._default_mode,
             None,
             note=verdict.note,
@@ -94,36 +115,37 @@ class DraftService:
         self, user_id: int, chat_id: int, video_url: str, media_token: str, caption: str
     ) -> DraftReply:
         """An uploaded (and checked) video; its caption, if any, is the prompt."""
-        prompt = " ".join(caption.split())
-        problem = self._prompt_problem(prompt) if prompt else None
+        caption = " ".join(caption.split())
+        prompt = await self._read_prompt(caption) if caption else _Prompt()
         reply = await self._new_draft(
             user_id,
             chat_id,
             video_url,
-            None if problem else prompt or None,
+            prompt if prompt.problem is None else _Prompt(),
             self._default_mode,
             None,
             media_token=media_token,
         )
-        if problem:
-            text = texts.ask_for_prompt(problem=problem, replaced=reply.replaced_card)
+        if prompt.problem:
+            text = texts.ask_for_prompt(problem=prompt.problem, replaced=reply.replaced_card)
             return DraftReply(ReplyKind.ASK_PROMPT, text, reply.draft, reply.replaced_card)
         return reply
 
-    async def _prompt_only(self, user_id: int, chat_id: int, prompt: str) -> DraftReply:
+    async def _prompt_only(self, user_id: int, chat_id: int, text: str) -> DraftReply:
         draft = await self._drafts.open_for_user(user_id)
         if draft is None:
             return DraftReply(ReplyKind.PROBLEM, texts.no_link())
-        problem = self._prompt_problem(prompt)
-        if problem:
-            return DraftReply(ReplyKind.PROBLEM, problem)
+        prompt = await self._read_prompt(text)
+        if prompt.problem:
+            return DraftReply(ReplyKind.PROBLEM, prompt.problem)
         if draft.state == DraftState.AWAITING_PROMPT:
             moved = await self._drafts.transition(
                 draft.id,
                 DraftState.AWAITING_PROMPT,
                 DraftState.PENDING,
                 self._clock(),
-                prompt=prompt,
+                prompt=prompt.english,
+                original_prompt=prompt.original,
             )
             if moved:
                 completed = await self._drafts.get(draft.id)
@@ -133,14 +155,14 @@ class DraftService:
         return await self._replace(draft, prompt=prompt)
 
     async def _replace(
-        self, draft: Draft, *, prompt: str | None = None, first_frame_url: str | None = None
+        self, draft: Draft, *, prompt: _Prompt | None = None, first_frame_url: str | None = None
     ) -> DraftReply:
         """A new card for the same video, keeping the old card's choices unless given anew."""
         return await self._new_draft(
             draft.user_id,
             draft.chat_id,
             draft.video_url,
-            prompt if prompt is not None else draft.prompt,
+            prompt or _Prompt(draft.prompt, draft.original_prompt),
             draft.mode,
             first_frame_url if first_frame_url is not None else draft.first_frame_url,
             media_token=draft.media_token,
@@ -151,18 +173,20 @@ class DraftService:
         user_id: int,
         chat_id: int,
         url: str,
-        prompt: str | None,
+        prompt: _Prompt,
         mode: str | None,
         first_frame_url: str | None,
         *,
         media_token: str | None = None,
         note: str | None = None,
     ) -> DraftReply:
+        """A draft with `prompt.english` (None: ask for the prompt)."""
         draft, retired = await self._drafts.create(
             user_id=user_id,
             chat_id=chat_id,
             video_url=url,
-            prompt=prompt,
+            prompt=prompt.english,
+            original_prompt=prompt.original,
             now=self._clock(),
             mode=mode,
             first_frame_url=first_frame_url,
@@ -172,13 +196,37 @@ class DraftService:
             if old.media_token != media_token:
                 await self._media.drop(old.media_token)
         replaced_card = any(d.card_message_id is not None for d in retired)
-        if prompt is None:
+        if prompt.english is None:
             ask = texts.ask_for_prompt(note=note, replaced=replaced_card)
             return DraftReply(ReplyKind.ASK_PROMPT, ask, draft, replaced_card)
         return _card(draft, replaced_card, note)
 
-    def _prompt_problem(self, prompt: str) -> str | None:
-        return prompt_problem(prompt, self._capabilities.max_prompt_chars)
+    def _quick_problem(self, prompt: str) -> str | None:
+        """What is wrong with the prompt before any slow check: its form, and its language when
+        there is no translator."""
+        if self._translator is None:
+            return prompt_problem(prompt, self._capabilities.max_prompt_chars)
+        return prompt_form_problem(prompt, self._capabilities.max_prompt_chars)
+
+    async def _read_prompt(self, text: str) -> _Prompt:
+        """The prompt in English: as written, or through the translator."""
+        problem = self._quick_problem(text)
+        if problem:
+            return _Prompt(problem=problem)
+        if self._translator is None or looks_english(text):
+            return _Prompt(text)
+        try:
+            english = await self._translator.to_english(text)
+        except TranslationError as exc:
+            log.warning("A prompt was not translated: %s", exc)
+            return _Prompt(problem=texts.translation_failed())
+        problem = prompt_form_problem(english, self._capabilities.max_prompt_chars)
+        if problem:
+            return _Prompt(problem=problem)
+        if not looks_english(english):
+            log.warning("The translator answered a prompt with no English")
+            return _Prompt(problem=texts.translation_failed())
+        return _Prompt(english, original=text)
 
     async def card_shown(self, draft_id: int, message_id: int) -> None:
         await self._drafts.set_card(draft_id, message_id)
@@ -233,7 +281,13 @@ class DraftService:
 def card_text(draft: Draft, *, note: str | None = None, replaced: bool = False) -> str:
     video = texts.uploaded_video() if draft.media_token else draft.video_url
     return texts.confirmation_card(
-        video, draft.prompt or "", draft.mode, draft.first_frame_url, note=note, replaced=replaced
+        video,
+        draft.prompt or "",
+        draft.mode,
+        draft.first_frame_url,
+        original_prompt=draft.original_prompt,
+        note=note,
+        replaced=replaced,
     )
 
 

@@ -34,8 +34,13 @@ __all__ = [
     "toast_not_now",
     "toast_submitted",
     "toast_waiting_for_first_frame",
+    "translation_failed",
     "uploaded_video",
 ]
+
+# A translated prompt and the user's words, both on one card: each a little less than a whole
+# prompt, so that the two fit one message (all but the longest emoji prompts show whole).
+TRANSLATED_PROMPT_SHOWN = 1200
 
 
 def button_submit() -> str:
@@ -112,19 +117,37 @@ def confirmation_card(
     mode: str | None,
     first_frame_url: str | None,
     *,
+    original_prompt: str | None = None,
     note: str | None = None,
     replaced: bool = False,
 ) -> str:
-    """The card before Submit; `note` is one of bot.texts' sentences (preflight_unchecked()),
-    `replaced` says that it replaces an older card."""
+    """The card before Submit; `original_prompt` is the user's words when `prompt` is their
+    translation, `note` one of bot.texts' sentences (preflight_unchecked()), `replaced` says that
+    it replaces an older card."""
     lines = [
         # TRANSLATORS: the heading of the card shown before a request is submitted.
         gettext("<b>Ready to start</b>"),
         # TRANSLATORS: {video} is the video's link, or "the video you sent".
         gettext("Video: {video}").format(video=show_link(video_url)),
-        # TRANSLATORS: {prompt} is the user's prompt, as they wrote it.
-        gettext("Prompt: <i>{prompt}</i>").format(prompt=escape(shorten(prompt, PROMPT_SHOWN))),
     ]
+    if original_prompt is None:
+        # TRANSLATORS: {prompt} is the user's prompt, as they wrote it.
+        shown = gettext("Prompt: <i>{prompt}</i>").format(
+            prompt=escape(shorten(prompt, PROMPT_SHOWN))
+        )
+        lines.append(shown)
+    else:
+        lines += [
+            # TRANSLATORS: {prompt} is the English translation of the user's prompt, which is
+            # what the video service gets.
+            gettext("Prompt, in English as it will be sent: <i>{prompt}</i>").format(
+                prompt=escape(shorten(prompt, TRANSLATED_PROMPT_SHOWN))
+            ),
+            # TRANSLATORS: {prompt} is the user's prompt in their own words, before translation.
+            gettext("Your words: <i>{prompt}</i>").format(
+                prompt=escape(shorten(original_prompt, TRANSLATED_PROMPT_SHOWN))
+            ),
+        ]
     if mode:
         # TRANSLATORS: {mode} is a strength, as "Flex 2 (stylistic)".
         lines.append(gettext("Strength: {mode}").format(mode=describe_mode(mode)))
@@ -149,6 +172,13 @@ def confirmation_card(
             )
         )
     return _with_remarks("\n".join(lines), note, replaced)
+
+
+def translation_failed() -> str:
+    return gettext(
+        "I could not put your prompt into English just now: the translator did not answer. "
+        "Please write the prompt in English, or send it again in a minute."
+    )
 
 
 def ask_for_prompt(

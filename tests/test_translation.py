@@ -1,0 +1,154 @@
+"""Prompts in other languages: refused in the user's language without a translator; with one,
+the card shows the English that Submit sends beside the user's words, and a translator that
+fails leaves the user a clear choice. The translator is a fake OpenAI-compatible server."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot import texts
+from bot.app import BotApp
+from bot.config import ConfigError, load_settings
+from bot.providers.translator import endpoint
+from bot.texts import i18n
+from tests.fakes.kie import FakeKie
+from tests.fakes.telegram import FakeTelegram
+from tests.fakes.translator import TEST_MODEL, TEST_TRANSLATOR_KEY, FakeTranslator
+from tests.helpers import USER_ID, VIDEO_URL, Chat, count_rows
+
+RUSSIAN = "сделай так, чтобы видео выглядело как акварельная картина"
+ENGLISH = "make the video look like a watercolor painting"
+
+
+@pytest.fixture
+async def translator() -> AsyncIterator[FakeTranslator]:
+    async with FakeTranslator({RUSSIAN: ENGLISH}) as fake:
+        yield fake
+
+
+@pytest.fixture
+def russian(telegram: FakeTelegram) -> Chat:
+    return Chat(telegram, language_code="ru")
+
+
+@pytest.fixture
+async def translating_bot(start_bot: Callable[..., Any], translator: FakeTranslator) -> BotApp:
+    app: BotApp = await start_bot(
+        translator_url=translator.url + "/v1",
+        translator_api_key=TEST_TRANSLATOR_KEY,
+        translator_model=TEST_MODEL,
+        translator_timeout_seconds=1,
+    )
+    return app
+
+
+def in_russian(sentence: Callable[[], str]) -> str:
+    with i18n.speaking("ru"):
+        return sentence()
+
+
+async def test_without_a_translator_a_russian_prompt_is_refused_in_russian(
+    bot: BotApp, russian: Chat, database: Path
+) -> None:
+    answer = await russian.say(f"{VIDEO_URL} {RUSSIAN}")
+    assert answer.text == in_russian(texts.prompt_not_english)
+    assert count_rows(database, "drafts") == 0
+
+
+async def test_the_card_shows_the_translation_and_submit_sends_it(
+    translating_bot: BotApp, translator: FakeTranslator, kie: FakeKie, russian: Chat
+) -> None:
+    card = await russian.card(f"{VIDEO_URL} {RUSSIAN}")
+    assert ENGLISH in (card.text or "")
+    assert RUSSIAN in (card.text or "")
+    await russian.press(card, "✅")
+    (task,) = await kie.wait_for_task()
+    assert task.prompt == ENGLISH
+    # The translator got the prompt's text and nothing about who wrote it.
+    (request,) = translator.requests
+    assert request.text == RUSSIAN
+    assert request.authorization == f"Bearer {TEST_TRANSLATOR_KEY}"
+    assert set(request.body) == {"model", "messages", "temperature", "max_tokens"}
+    sent = json.dumps(request.body, ensure_ascii=False)
+    for about_the_user in (str(USER_ID), VIDEO_URL, "tester"):
+        assert about_the_user not in sent
+
+
+async def test_an_english_prompt_is_not_sent_to_the_translator(
+    translating_bot: BotApp, translator: FakeTranslator, russian: Chat
+) -> None:
+    card = await russian.card(f"{VIDEO_URL} make it red")
+    assert "make it red" in (card.text or "")
+    assert translator.requests == []
+
+
+async def test_a_prompt_sent_after_the_link_is_translated_and_a_new_one_replaces_it(
+    translating_bot: BotApp, translator: FakeTranslator, russian: Chat
+) -> None:
+    await russian.say(VIDEO_URL)
+    card = await russian.card(RUSSIAN)
+    assert ENGLISH in (card.text or "")
+    assert RUSSIAN in (card.text or "")
+    english_card = await russian.card("make it red")
+    assert "make it red" in (english_card.text or "")
+    assert RUSSIAN not in (english_card.text or "")
+    assert len(translator.requests) == 1
+
+
+@pytest.mark.parametrize("fault", ["fail", "hang", "not english", "empty"])
+async def test_a_failed_translation_asks_for_english_and_stores_nothing(
+    translating_bot: BotApp,
+    translator: FakeTranslator,
+    kie: FakeKie,
+    russian: Chat,
+    database: Path,
+    fault: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    if fault == "fail":
+        translator.fail_next(503)
+    elif fault == "hang":
+        translator.hang_next()
+    elif fault == "not english":
+        translator.answer_next("сделай акварель")
+    else:
+        translator.answer_next("  ")
+    with caplog.at_level(logging.DEBUG):
+        answer = await russian.say(f"{VIDEO_URL} {RUSSIAN}")
+    assert answer.text == in_russian(texts.translation_failed)
+    assert not russian.telegram.buttons(russian.user_id, answer.message_id)
+    assert count_rows(database, "drafts") == 0
+    assert TEST_TRANSLATOR_KEY not in caplog.text
+    # The choice it leaves works: the prompt in English.
+    card = await russian.card(f"{VIDEO_URL} make it red")
+    assert "make it red" in (card.text or "")
+
+
+def test_the_translator_needs_a_model_and_its_key_is_a_secret() -> None:
+    with pytest.raises(ConfigError, match="TRANSLATOR_MODEL"):
+        load_settings(
+            _env_file=None,
+            need_telegram=False,
+            provider="sandbox",
+            translator_url="https://llm.example.com/v1",
+        )
+    settings = load_settings(
+        _env_file=None,
+        need_telegram=False,
+        provider="sandbox",
+        translator_url="https://llm.example.com/v1",
+        translator_model="m",
+        translator_api_key=TEST_TRANSLATOR_KEY,
+    )
+    assert TEST_TRANSLATOR_KEY in settings.secrets()
+
+
+def test_the_endpoint_is_the_url_given_or_its_chat_completions() -> None:
+    assert endpoint("https://api.openai.com/v1") == "https://api.openai.com/v1/chat/completions"
+    assert endpoint("https://x.io/v1/chat/completions/") == "https://x.io/v1/chat/completions"
