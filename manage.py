@@ -10,6 +10,7 @@
     python3 manage.py i18n     extract the sentences into bot/locales/messages.pot and merge
                                them into every language's .po file
     python3 manage.py i18n add CODE   start a language's .po file (e.g. `i18n add de`)
+    python3 manage.py i18n check   compile every catalog from its .po and check it (CI)
 
 Extra arguments are passed on: `python3 manage.py test -k submit -x`.
 The virtual environment is (re)installed only when pyproject.toml or requirements.lock changes.
@@ -23,6 +24,7 @@ import hashlib
 import os
 import subprocess
 import sys
+import tempfile
 import venv
 from pathlib import Path
 
@@ -115,17 +117,66 @@ def i18n(args: list[str]) -> int:
         return subprocess.call(
             [pybabel, "init", "-i", POT, "-d", "bot/locales", "-l", args[1]], cwd=ROOT
         )
+    if args == ["check"]:
+        return i18n_check(pybabel)
     if args:
-        print("Use `python3 manage.py i18n` or `python3 manage.py i18n add CODE`.")
+        print("Use `python3 manage.py i18n`, `i18n add CODE` or `i18n check`.")
         return 2
-    extract = [pybabel, "extract", "-F", "babel.cfg", *KEYWORDS, "--sort-by-file"]
-    extract += ["-c", "TRANSLATORS:", "--omit-header", "-o", POT, "."]
-    if subprocess.call(extract, cwd=ROOT):
+    if extract_template(pybabel, POT):
         return 1
     if not any((ROOT / "bot" / "locales").glob("*/LC_MESSAGES/messages.po")):
         return 0  # no language yet: `i18n add CODE` starts one from the template
     update = [pybabel, "update", "-i", POT, "-d", "bot/locales", "--no-fuzzy-matching"]
     return subprocess.call(update, cwd=ROOT)
+
+
+def extract_template(pybabel: str, output: str) -> int:
+    extract = [pybabel, "extract", "-F", "babel.cfg", *KEYWORDS, "--sort-by-file"]
+    extract += ["-c", "TRANSLATORS:", "--omit-header", "-o", output, "."]
+    done = subprocess.run(extract, cwd=ROOT, capture_output=True, text=True, check=False)
+    if done.returncode:
+        print(done.stdout + done.stderr)
+    return done.returncode
+
+
+# Compiles every catalog from its .po (as the bot does at start: no .mo is committed), checks
+# its formats, and compares the committed template's sentences with the code's.
+CATALOG_CHECK = """
+import io, sys
+from pathlib import Path
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+
+def ids(path):
+    with open(path, "rb") as f:
+        return {m.id if isinstance(m.id, str) else tuple(m.id) for m in read_po(f) if m.id}
+
+fresh, committed = ids(sys.argv[1]), ids(sys.argv[2])
+bad = 0
+if fresh != committed:
+    print(f"{sys.argv[2]} is stale: run python3 manage.py i18n "
+          f"({len(fresh - committed)} new, {len(committed - fresh)} gone)")
+    bad = 1
+for po in sorted(Path("bot/locales").glob("*/LC_MESSAGES/messages.po")):
+    with po.open("rb") as f:
+        catalog = read_po(f, locale=po.parts[-3])
+    for message, errors in catalog.check():
+        for error in errors:
+            print(f"{po}:{message.lineno}: {error}")
+            bad = 1
+    write_mo(io.BytesIO(), catalog)
+    done = sum(1 for m in catalog if m.id and m.string and all(m.string) and not m.fuzzy)
+    print(f"{po.parts[-3]}: {done} of {len([m for m in catalog if m.id])} translated, compiled")
+sys.exit(bad)
+"""
+
+
+def i18n_check(pybabel: str) -> int:
+    with tempfile.TemporaryDirectory() as temp:
+        fresh = str(Path(temp) / "messages.pot")
+        if extract_template(pybabel, fresh):
+            return 1
+        return run("-c", CATALOG_CHECK, fresh, POT)
 
 
 if __name__ == "__main__":

@@ -64,7 +64,7 @@ async def test_stats_user_and_task(
     stats = (await admin.say("/stats")).rendered or ""
     assert "Users: 2 in all" in stats  # the user and the admin
     assert "✅ Done: 1 / 1 / 1" in stats
-    assert "Success rate (all): 100 %" in stats
+    assert "Success rate (all): 100% of 1 ended" in stats
     assert "Processing time (7 d): median" in stats
     assert "Queue: 0 waiting · 0 at the provider (at most 10)" in stats
     assert "Credits at KIE.ai: 100" in stats

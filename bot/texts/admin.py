@@ -6,7 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 from html import escape, unescape
 
-from babel.numbers import format_decimal
+from babel.numbers import format_decimal, format_percent
 
 from bot.domain.delivery import DeliveryResult
 from bot.domain.records import Access, Task, TaskState, User
@@ -242,20 +242,22 @@ def _percentile(values: list[float], share: float) -> float:
 
 
 def _success_rate(all_time: bool, done: int, ended: int) -> str:
-    fields = {"percent": f"{100 * done / ended:.0f}", "count": ended}
+    fields = {"percent": format_percent(done / ended, locale=i18n.locale()), "count": ended}
     if all_time:
         # TRANSLATORS: in /stats: of the tasks that ended (delivered, failed, unknown or not
-        # sendable) ever, the share delivered; {percent} is a whole number.
+        # sendable) ever, the share delivered; {percent} is a percentage in the language's
+        # way ("87%", "87 %").
         return ngettext(
-            "Success rate (all): {percent} % of {count} ended",
-            "Success rate (all): {percent} % of {count} ended",
+            "Success rate (all): {percent} of {count} ended",
+            "Success rate (all): {percent} of {count} ended",
             ended,
         ).format(**fields)
     # TRANSLATORS: in /stats: of the tasks that ended (delivered, failed, unknown or not
-    # sendable) in the last 7 days, the share delivered; {percent} is a whole number.
+    # sendable) in the last 7 days, the share delivered; {percent} is a percentage in the
+    # language's way ("87%", "87 %").
     return ngettext(
-        "Success rate (7 d): {percent} % of {count} ended",
-        "Success rate (7 d): {percent} % of {count} ended",
+        "Success rate (7 d): {percent} of {count} ended",
+        "Success rate (7 d): {percent} of {count} ended",
         ended,
     ).format(**fields)
 
