@@ -265,7 +265,7 @@ async def test_a_trickled_result_goes_as_a_link_and_frees_its_slot_for_the_next_
     await wait_until(lambda: slow_results.gets > 0, timeout=5)
     kie.complete(second.task_id)  # its delivery waits for the one slot
     await telegram.wait_for("sendVideo", timeout=6)
-    notice = await chat.wait_for_text("link instead")
+    notice = await chat.wait_for_text("a link to the video instead")
     assert texts.result_too_slow() in (notice.rendered or "")
     assert trickle in (notice.rendered or "")
     assert "Task #1" in (notice.rendered or "")

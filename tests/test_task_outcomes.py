@@ -116,7 +116,7 @@ async def test_a_result_over_the_upload_limit_is_sent_as_a_link(
     await submit(chat)
     (task,) = await kie.wait_for_task()
     kie.complete(task.task_id, success_flag=1, result_size=60 * 1024 * 1024)
-    notice = await chat.wait_for_text("link instead")
+    notice = await chat.wait_for_text("a link to the video instead")
     assert kie.result_url(task.task_id) in (notice.rendered or "")
     assert "60 MB" in (notice.rendered or "")
     assert "14 days" in (notice.rendered or "")
@@ -162,7 +162,7 @@ async def test_when_telegram_refuses_every_upload_the_result_comes_as_a_link(
     for method in ("sendVideo", "sendDocument"):
         telegram.fail_next(method, error_code=400, description="Bad Request: file is broken")
     kie.complete(task.task_id)
-    notice = (await chat.wait_for_text("link instead")).rendered or ""
+    notice = (await chat.wait_for_text("a link to the video instead")).rendered or ""
     assert kie.result_url(task.task_id) in notice
     assert "Telegram would not take the video file" in notice
     assert "MB" not in notice  # the size is not the reason here
