@@ -127,6 +127,7 @@ def i18n(args: list[str]) -> int:
     if not any((ROOT / "bot" / "locales").glob("*/LC_MESSAGES/messages.po")):
         return 0  # no language yet: `i18n add CODE` starts one from the template
     update = [pybabel, "update", "-i", POT, "-d", "bot/locales", "--no-fuzzy-matching"]
+    update += ["--ignore-obsolete", "--ignore-pot-creation-date"]
     return subprocess.call(update, cwd=ROOT)
 
 
