@@ -214,6 +214,7 @@ M, P, T = Kind.MESSAGE, Kind.PART, Kind.TERMINAL
 # Every public builder of bot.texts: what it makes, and the longest arguments it can get.
 BUILDERS: dict[str, Builder] = {
     "format_duration": builder(Kind.PLAIN, SECONDS),
+    "format_number": builder(Kind.PLAIN, SECONDS, decimals=st.integers(0, 3)),
     "shorten": builder(
         Kind.PLAIN, TEXT, st.integers(0, texts.MESSAGE_LIMIT), keep_end=st.integers(0, 5000)
     ),

@@ -74,7 +74,7 @@ def chosen() -> str:
 
 def prompt_wanted() -> str:
     return gettext(
-        "Got the link. Now send the prompt: in English, say how the video should change, "
+        "Got the video. Now send the prompt: in English, say how the video should change, "
         "for example “make it look like a watercolor painting”."
     )
 
@@ -200,8 +200,8 @@ def _with_remarks(text: str, note: str | None, replaced: bool) -> str:
 def ask_first_frame() -> str:
     return gettext(
         "Send a link to an image for the first frame: your video's first frame as it should look "
-        "after the edit. It guides the whole edit. (Send a new prompt instead to keep the card "
-        "without one.)"
+        "after the edit. It guides the whole edit. (To keep the card without a first frame, send "
+        "a new prompt instead.)"
     )
 
 

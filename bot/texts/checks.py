@@ -7,7 +7,7 @@ from html import escape
 
 from bot.domain.capabilities import Capabilities
 from bot.domain.links import LinkRefusal
-from bot.texts.formatting import NAME_SHOWN, REASON_SHOWN, shorten, show_link
+from bot.texts.formatting import NAME_SHOWN, REASON_SHOWN, format_number, shorten, show_link
 from bot.texts.i18n import N_, gettext, ngettext
 
 __all__ = [
@@ -172,7 +172,7 @@ def upload_too_big_for_telegram(size_mb: float, limit_mb: int) -> str:
     return gettext(
         "This file is {size} MB; Telegram lets bots download at most {limit} MB. "
         "Please send a link to the video instead."
-    ).format(size=f"{size_mb:.0f}", limit=limit_mb)
+    ).format(size=format_number(size_mb), limit=limit_mb)
 
 
 def caption_not_a_prompt(problem: str) -> str:
@@ -282,14 +282,14 @@ def format_not_taken(found: str, capabilities: Capabilities) -> str:
 def video_too_big(size_mb: float, limit_mb: int) -> str:
     # TRANSLATORS: {size} and {limit} are numbers of megabytes.
     return gettext("This video is {size} MB; the limit is {limit} MB.").format(
-        size=f"{size_mb:.0f}", limit=limit_mb
+        size=format_number(size_mb), limit=limit_mb
     )
 
 
 def video_too_long(seconds: float, limit: float) -> str:
     # TRANSLATORS: {seconds} and {limit} are numbers of seconds ("s" their unit).
     return gettext("This video is {seconds} s long; the limit is {limit} s.").format(
-        seconds=f"{seconds:.1f}", limit=f"{limit:g}"
+        seconds=format_number(seconds, decimals=1), limit=format_number(limit, decimals=1)
     )
 
 

@@ -8,6 +8,7 @@ from html import escape
 from urllib.parse import quote
 
 from babel.lists import format_list
+from babel.numbers import format_decimal
 from babel.units import format_unit
 
 from bot.texts import i18n
@@ -26,6 +27,7 @@ __all__ = [
     "TASKS_LISTED",
     "TOAST_LIMIT",
     "format_duration",
+    "format_number",
     "shorten",
     "show_link",
     "telegram_length",
@@ -57,6 +59,12 @@ TASKS_LISTED = 25  # tasks listed in one message
 # count towards MESSAGE_LIMIT, but towards Telegram's undocumented limit on the total size of a
 # message's entities (about 9,500); 2,048 is also the longest link the bot takes from users.
 HREF_LIMIT = 2048
+
+
+def format_number(value: float, *, decimals: int = 0) -> str:
+    """A number the language's way, with up to `decimals` decimals: 12.5 -> "12.5", "12,5"."""
+    pattern = "#,##0" + ("." + "#" * decimals if decimals else "")
+    return format_decimal(value, format=pattern, locale=i18n.locale())
 
 
 def format_duration(seconds: float) -> str:

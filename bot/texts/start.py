@@ -7,7 +7,7 @@ from html import escape
 
 from bot.domain.capabilities import Capabilities
 from bot.texts.checks import video_formats
-from bot.texts.formatting import NAME_SHOWN, shorten
+from bot.texts.formatting import NAME_SHOWN, format_number, shorten
 from bot.texts.i18n import N_, gettext, ngettext
 
 __all__ = [
@@ -107,7 +107,7 @@ def help_text(capabilities: Capabilities) -> str:
         "{megabytes} MB."
     ).format(
         formats=video_formats(capabilities),
-        seconds=f"{capabilities.max_duration_seconds:g}",
+        seconds=format_number(capabilities.max_duration_seconds, decimals=1),
         megabytes=capabilities.max_size_mb,
     )
     prompt = ngettext(

@@ -14,6 +14,7 @@ from bot.texts.formatting import (
     REASON_SHOWN,
     TASKS_LISTED,
     format_duration,
+    format_number,
     shorten,
     show_link,
     telegram_length,
@@ -130,7 +131,7 @@ def too_big_to_upload(size_mb: float | None, limit_mb: int) -> str:
     # video's size and {limit} the most Telegram lets the bot upload, in megabytes.
     return gettext(
         "The video is {size} MB, more than the {limit} MB Telegram lets me upload."
-    ).format(size=f"{size_mb:.0f}", limit=limit_mb)
+    ).format(size=format_number(size_mb), limit=limit_mb)
 
 
 # A result's link is what its message is for: shown in full (Telegram makes it a link) unless
