@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -114,6 +115,10 @@ KEYWORDS = ["-k", "gettext", "-k", "ngettext:1,2", "-k", "N_", "--no-default-key
 def i18n(args: list[str]) -> int:
     pybabel = str(BIN / "pybabel")
     if args[:1] == ["add"] and len(args) == 2:
+        if not re.fullmatch(r"[a-z]{2}", args[1]):
+            # Telegram's language codes for menus are two-letter ISO 639-1 codes (de, pt, uk).
+            print("A language is a two-letter code, such as de, pt or uk.")
+            return 2
         return subprocess.call(
             [pybabel, "init", "-i", POT, "-d", "bot/locales", "-l", args[1]], cwd=ROOT
         )

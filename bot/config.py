@@ -61,6 +61,7 @@ class Settings(BaseSettings):
     translator_api_key: SecretStr = SecretStr("")
     translator_model: str = ""
     translator_timeout_seconds: float = Field(default=20.0, gt=0, le=120)
+    translations_per_user_per_hour: int = Field(default=20, ge=1, le=10_000)
 
     public_url: str = ""
     web_host: str = "0.0.0.0"  # noqa: S104 (the web server must be reachable by a reverse proxy)

@@ -179,6 +179,12 @@ class TelegramOutbox:
                 leftover.unlink(missing_ok=True)
 
     async def send_result(self, task: Task, *, allow_upload: bool) -> DeliveryResult:
+        """Send the video (or its link) to the task's owner, in their language whoever asks (the
+        tracker, or an admin's /redeliver)."""
+        with i18n.speaking(await self._language_of(task.user_id)):
+            return await self._send_result(task, allow_upload=allow_upload)
+
+    async def _send_result(self, task: Task, *, allow_upload: bool) -> DeliveryResult:
         if not task.result_url:
             return DeliveryResult.RESULT_GONE
         reason = texts.video_not_taken()  # why a link is sent instead of the video

@@ -9,8 +9,10 @@ services as small typed policies (`TrackingPolicy`, `QuotaPolicy`), not as loose
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import httpx
 from telegram import Bot
@@ -29,7 +31,7 @@ from bot.providers.kie import KieProvider
 from bot.providers.luma import LumaProvider
 from bot.providers.sandbox import SandboxProvider
 from bot.providers.segmind import SegmindProvider
-from bot.providers.translator import ChatTranslator
+from bot.providers.translator import ChatTranslator, max_tokens_for
 from bot.runtime import Runtime
 from bot.services.access import AccessService
 from bot.services.admin import AdminService
@@ -39,6 +41,7 @@ from bot.services.languages import UserLanguages
 from bot.services.maintenance import Maintenance
 from bot.services.media import MediaStore
 from bot.services.preflight import Preflight
+from bot.services.prompts import PromptReader
 from bot.services.tasks.lifecycle import TaskLifecycle
 from bot.services.tasks.policy import QuotaPolicy, TrackingPolicy
 from bot.services.tasks.ports import TaskPorts
@@ -57,6 +60,8 @@ from storage.users import UserRepository
 LINK_TIMEOUT = httpx.Timeout(120.0, connect=15.0)
 TELEGRAM_FILES_TIMEOUT = httpx.Timeout(30.0, connect=15.0)
 WEBHOOK_SECRET_KEY = "telegram_webhook_secret"  # noqa: S105 (a bot_state key, not a secret)
+
+log = logging.getLogger(__name__)
 
 
 _KIE_NAMES = {"kie": "KIE.ai", "apikley": "Apikley"}
@@ -147,8 +152,9 @@ class Clients:
 
 
 def open_clients(settings: Settings) -> Clients:
+    provider = create_provider(settings)
     return Clients(
-        provider=create_provider(settings),
+        provider=provider,
         links=GuardedClient(
             timeout=LINK_TIMEOUT,
             allow_loopback=settings.allow_loopback_urls,
@@ -162,20 +168,24 @@ def open_clients(settings: Settings) -> Clients:
         telegram_files=httpx.AsyncClient(
             timeout=TELEGRAM_FILES_TIMEOUT, headers={"Accept-Encoding": "identity"}
         ),
-        translator=create_translator(settings),
+        translator=create_translator(settings, provider.capabilities.max_prompt_chars),
     )
 
 
-def create_translator(settings: Settings) -> Translator | None:
+def create_translator(settings: Settings, max_prompt_chars: int) -> Translator | None:
     """The prompt translator the operator configured, if any (the operator's own address: not
     guarded like users' links)."""
     if not settings.translator_url:
         return None
+    host = urlsplit(settings.translator_url).hostname or ""
+    if settings.translator_url.startswith("http://") and host not in ("localhost", "127.0.0.1"):
+        log.warning("TRANSLATOR_URL is plain http: its key and the prompts travel unencrypted")
     return ChatTranslator(
         url=settings.translator_url,
         api_key=settings.translator_api_key.get_secret_value(),
         model=settings.translator_model.strip(),
         timeout=settings.translator_timeout_seconds,
+        max_tokens=max_tokens_for(max_prompt_chars),
     )
 
 
@@ -235,6 +245,7 @@ def build_services(
         stores.users,
         outbox,
         rate=settings.broadcast_rate,
+        language_of=stores.languages.of,
     )
     return Services(
         db=stores.db,
@@ -307,7 +318,11 @@ def _runtime(
         default_mode=settings.default_mode,
         preflight=preflight if settings.preflight_checks else None,
         media=stores.media,
-        translator=clients.translator,
+        prompts=PromptReader(
+            capabilities.max_prompt_chars,
+            clients.translator,
+            translations_per_hour=settings.translations_per_user_per_hour,
+        ),
     )
     return Runtime(
         settings=settings,

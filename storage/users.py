@@ -39,7 +39,7 @@ class UserRepository:
             recent is not None
             and recent.username == username
             and recent.first_name == first_name
-            and recent.telegram_language == telegram_language
+            and telegram_language in (None, recent.telegram_language)
             and 0 <= now - recent.last_seen_at < SEEN_WRITE_INTERVAL
         ):
             return replace(recent, last_seen_at=now)
@@ -63,7 +63,8 @@ class UserRepository:
                 username = excluded.username,
                 first_name = excluded.first_name,
                 last_seen_at = excluded.last_seen_at,
-                telegram_language = excluded.telegram_language,
+                -- Telegram may leave the language out of an update: keep the last one known.
+                telegram_language = COALESCE(excluded.telegram_language, telegram_language),
                 blocked_bot_at = NULL
             RETURNING *
             """,

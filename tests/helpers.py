@@ -76,6 +76,7 @@ class Chat:
     async def send(self, timeout: float = 10.0, **message_fields: object) -> SentMessage:
         """Send a non-text message (sticker=..., voice=...) and return the bot's answer."""
         before = self.seen
+        self.telegram.meet(self.user_id, username=self.username, language_code=self.language_code)
         self.telegram.send_update_message(self.user_id, **message_fields)
         return await self.message_after(before, timeout=timeout)
 

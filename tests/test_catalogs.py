@@ -3,7 +3,7 @@ placeholders, and every catalog compiling. A catalog added under bot/locales is 
 
 from __future__ import annotations
 
-import re
+import string
 from importlib import resources
 from pathlib import Path
 
@@ -17,7 +17,6 @@ from bot.texts import i18n
 
 TEXTS = Path(__file__).resolve().parent.parent / "bot" / "texts"
 KEYWORDS = {"gettext": None, "ngettext": (1, 2), "N_": None}
-PLACEHOLDER = re.compile(r"\{[a-z_]+\}")
 TRANSLATED = [code for code in i18n.available_languages() if code != i18n.SOURCE_LANGUAGE]
 
 
@@ -38,7 +37,9 @@ def catalog(code: str) -> Catalog:
 
 
 def placeholders(text: str) -> set[str]:
-    return set(PLACEHOLDER.findall(text))
+    """The names of the fields `str.format` fills in the text (any spelling: a look-alike
+    letter from another alphabet is a different name); ValueError when it cannot be formatted."""
+    return {name for _, name, _, _ in string.Formatter().parse(text) if name is not None}
 
 
 def texts_of(value: object) -> tuple[str, ...]:
@@ -70,17 +71,24 @@ def test_every_sentence_is_translated(code: str) -> None:
 
 @pytest.mark.parametrize("code", TRANSLATED)
 def test_translations_keep_the_placeholders(code: str) -> None:
+    """Each translation, and each of its plural forms, names the fields of its English and can
+    be formatted with them (the English singular may leave out the count: "one task")."""
     wrong = []
     for entry in catalog(code):
         if not entry.id:
             continue
         ids, strings = texts_of(entry.id), texts_of(entry.string)
         wanted = placeholders(ids[-1]) | placeholders(ids[0])
-        for string in strings:
-            if string and placeholders(string) - wanted:
-                wrong.append((ids[0][:50], string[:50]))
-            if string and len(ids) == 1 and placeholders(string) != wanted:
-                wrong.append((ids[0][:50], string[:50]))
+        values = dict.fromkeys(wanted, "1")
+        for form in strings:
+            try:
+                fields = placeholders(form)
+                form.format(**values)
+            except (ValueError, KeyError, IndexError) as exc:
+                wrong.append((ids[0][:50], form[:50], repr(exc)))
+                continue
+            if fields - wanted or (len(ids) == 1 and fields != wanted):
+                wrong.append((ids[0][:50], form[:50], "placeholders differ"))
     assert wrong == []
 
 

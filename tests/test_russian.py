@@ -181,3 +181,33 @@ async def test_an_admin_uses_every_admin_command_in_russian(
             assert (await admin.say(f"/{command}")).text == usage
     for command in commands:
         in_russian((await admin.say(command)).text)
+
+
+async def test_what_a_russian_admin_does_reaches_an_english_user_in_english(
+    start_bot: Callable[..., Any], telegram: FakeTelegram, kie: FakeKie
+) -> None:
+    """A text the admin's action makes for a user is built in the user's language: the result
+    /redeliver sends again, and the default maintenance message."""
+    await start_bot()
+    admin, user = russian_chat(telegram, ADMIN_ID), Chat(telegram)
+    await user.press(await user.card(f"{VIDEO_URL} {PROMPT}"), "Submit")
+    (task,) = await kie.wait_for_task()
+    kie.complete(task.task_id, success_flag=1)
+    await telegram.wait_for("sendVideo")
+    in_russian((await admin.say("/redeliver 1")).text)
+    first, again = chat_videos = user.videos()
+    assert len(chat_videos) == 2
+    assert again.caption == first.caption
+    assert (again.caption or "").startswith("Task #1: ")
+
+    in_russian((await admin.say("/maintenance on")).text)
+    card = await user.card(f"{VIDEO_URL} make it red")
+    before = user.seen
+    await user.press(card, "Submit")
+    assert (await user.message_after(before)).text == texts.maintenance_default()
+    await russian_chat(telegram, OTHER_USER_ID).card(f"{VIDEO_URL} make it red")
+    russian_user = russian_chat(telegram, OTHER_USER_ID)
+    card = await russian_user.card(f"{VIDEO_URL} make it blue")
+    before = russian_user.seen
+    await russian_user.press(card, ru(texts.button_submit))
+    assert (await russian_user.message_after(before)).text == ru(texts.maintenance_default)

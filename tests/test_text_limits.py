@@ -235,6 +235,7 @@ BUILDERS: dict[str, Builder] = {
     "video_too_big": builder(M, SECONDS, COUNT),
     "video_too_long": builder(M, SECONDS, SECONDS),
     "prompt_too_long": builder(M, COUNT, COUNT),
+    "translation_too_long": builder(M, COUNT),
     "mode_family": builder(Kind.BUTTON, st.sampled_from(modes.FAMILIES)),
     "describe_mode": builder(P, MODE),
     "confirmation_card": builder(

@@ -15,12 +15,16 @@ import pytest
 from bot import texts
 from bot.app import BotApp
 from bot.config import ConfigError, load_settings
-from bot.providers.translator import endpoint
+from bot.providers import kie as kie_provider
+from bot.providers.translator import endpoint, max_tokens_for
 from bot.texts import i18n
 from tests.fakes.kie import FakeKie
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.translator import TEST_MODEL, TEST_TRANSLATOR_KEY, FakeTranslator
-from tests.helpers import USER_ID, VIDEO_URL, Chat, count_rows
+from tests.helpers import OTHER_USER_ID, USER_ID, VIDEO_URL, Chat, count_rows
+from tests.test_uploads import video_message
+from tests.test_webhook import webhook_settings
+from tests.videos import make_clip
 
 RUSSIAN = "сделай так, чтобы видео выглядело как акварельная картина"
 ENGLISH = "make the video look like a watercolor painting"
@@ -74,7 +78,10 @@ async def test_the_card_shows_the_translation_and_submit_sends_it(
     (request,) = translator.requests
     assert request.text == RUSSIAN
     assert request.authorization == f"Bearer {TEST_TRANSLATOR_KEY}"
-    assert set(request.body) == {"model", "messages", "temperature", "max_tokens"}
+    assert set(request.body) == {"model", "messages", "max_tokens"}
+    assert request.body["max_tokens"] == max_tokens_for(
+        kie_provider.capabilities("KIE.ai").max_prompt_chars
+    )
     sent = json.dumps(request.body, ensure_ascii=False)
     for about_the_user in (str(USER_ID), VIDEO_URL, "tester"):
         assert about_the_user not in sent
@@ -101,7 +108,7 @@ async def test_a_prompt_sent_after_the_link_is_translated_and_a_new_one_replaces
     assert len(translator.requests) == 1
 
 
-@pytest.mark.parametrize("fault", ["fail", "hang", "not english", "empty"])
+@pytest.mark.parametrize("fault", ["fail", "hang", "trickle", "not english", "empty"])
 async def test_a_failed_translation_asks_for_english_and_stores_nothing(
     translating_bot: BotApp,
     translator: FakeTranslator,
@@ -115,6 +122,8 @@ async def test_a_failed_translation_asks_for_english_and_stores_nothing(
         translator.fail_next(503)
     elif fault == "hang":
         translator.hang_next()
+    elif fault == "trickle":  # each read within the time-out, the whole well past it
+        translator.trickle_next()
     elif fault == "not english":
         translator.answer_next("сделай акварель")
     else:
@@ -152,3 +161,60 @@ def test_the_translator_needs_a_model_and_its_key_is_a_secret() -> None:
 def test_the_endpoint_is_the_url_given_or_its_chat_completions() -> None:
     assert endpoint("https://api.openai.com/v1") == "https://api.openai.com/v1/chat/completions"
     assert endpoint("https://x.io/v1/chat/completions/") == "https://x.io/v1/chat/completions"
+
+
+async def test_a_translation_too_long_for_the_provider_says_so(
+    translating_bot: BotApp, translator: FakeTranslator, russian: Chat, database: Path
+) -> None:
+    limit = kie_provider.capabilities("KIE.ai").max_prompt_chars
+    translator.answer_next("make it red " * (limit // 10))
+    answer = await russian.say(f"{VIDEO_URL} {RUSSIAN}")
+    assert answer.text == in_russian(lambda: texts.translation_too_long(limit))
+    translator.answer_next("make it red and", finish_reason="length")  # cut at max_tokens
+    answer = await russian.say(f"{VIDEO_URL} {RUSSIAN}")
+    assert answer.text == in_russian(lambda: texts.translation_too_long(limit))
+    assert count_rows(database, "drafts") == 0
+
+
+async def test_each_user_has_an_hourly_share_of_translations_and_repeats_are_free(
+    start_bot: Callable[..., Any], translator: FakeTranslator, russian: Chat
+) -> None:
+    await start_bot(
+        translator_url=translator.url + "/v1",
+        translator_api_key=TEST_TRANSLATOR_KEY,
+        translator_model=TEST_MODEL,
+        translations_per_user_per_hour=2,
+    )
+    for _ in range(3):  # the same text: asked once
+        assert ENGLISH in ((await russian.card(f"{VIDEO_URL} {RUSSIAN}")).text or "")
+    await russian.card(f"{VIDEO_URL} сделай видео ярче")
+    refused = await russian.say(f"{VIDEO_URL} сделай видео темнее")
+    assert refused.text == in_russian(texts.translation_limit_reached)
+    assert len(translator.requests) == 2
+    # Another user has their own share.
+    other = Chat(russian.telegram, OTHER_USER_ID, language_code="ru")
+    assert (await other.card(f"{VIDEO_URL} сделай видео темнее")).text
+
+
+async def test_an_uploaded_videos_caption_is_translated(
+    start_bot: Callable[..., Any],
+    translator: FakeTranslator,
+    kie: FakeKie,
+    telegram: FakeTelegram,
+    russian: Chat,
+    tmp_path: Path,
+) -> None:
+    await start_bot(
+        **webhook_settings(),
+        translator_url=translator.url + "/v1",
+        translator_api_key=TEST_TRANSLATOR_KEY,
+        translator_model=TEST_MODEL,
+    )
+    clip = make_clip(tmp_path / "upload.mp4", seconds=2.0).read_bytes()
+    card = await russian.send(video=video_message(telegram, clip), caption=RUSSIAN)
+    assert ENGLISH in (card.text or "")
+    assert RUSSIAN in (card.text or "")
+    assert in_russian(texts.uploaded_video) in (card.text or "")  # the card is in Russian
+    await russian.press(card, in_russian(texts.button_submit))
+    (task,) = await kie.wait_for_task()
+    assert task.prompt == ENGLISH

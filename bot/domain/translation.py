@@ -11,6 +11,10 @@ class TranslationError(Exception):
     that reads as English. The message is for the log (it never holds the key)."""
 
 
+class TranslationTooLongError(TranslationError):
+    """The English would be longer than the translator was let write."""
+
+
 class Translator(Protocol):
     async def to_english(self, text: str) -> str:
         """`text` in English; raises TranslationError. Only the text is sent, nothing about

@@ -136,9 +136,9 @@ class AdminService:
 
     async def maintenance(self, on: bool, message: str | None) -> str:
         if on:
-            text = escape(message) if message else texts.maintenance_default()
+            text = escape(message) if message else ""  # "": the default, in each user's language
             await self._maintenance.start(text)
-            return texts.admin_maintenance_on(text)
+            return texts.admin_maintenance_on(text or texts.maintenance_default())
         await self._maintenance.end()
         return texts.admin_maintenance_off()
 

@@ -11,11 +11,12 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from bot import texts
 from bot.domain.delivery import Messenger, SendResult
 from bot.net.ratelimit import WindowLimiter
+from bot.texts import i18n
 from storage.broadcasts import Broadcast, BroadcastRepository, RecipientState
 from storage.users import UserRepository
 
@@ -39,9 +40,12 @@ class BroadcastService:
         outbox: Messenger,
         *,
         rate: float,
+        language_of: Callable[[int], Awaitable[str]] = i18n.source_language_for,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        """`language_of`: the language a user is spoken to in (the progress is the admin's)."""
         self._repo = repo
+        self._language_of = language_of
         self._users = users
         self._outbox = outbox
         # One limit for all broadcasts together: at most `rate` messages in any second.
@@ -142,7 +146,8 @@ class BroadcastService:
     async def _show_progress(self, broadcast: Broadcast, *, done: bool) -> None:
         counts = await self._repo.counts(broadcast.id)
         total = sum(counts.values())
-        text = texts.broadcast_progress({str(k): v for k, v in counts.items()}, total, done)
+        with i18n.speaking(await self._language_of(broadcast.admin_id)):  # after a restart too
+            text = texts.broadcast_progress({str(k): v for k, v in counts.items()}, total, done)
         current = await self._repo.get(broadcast.id)
         if current is not None and current.progress_message_id is not None:
             # Edited without buttons: the preview's Send / Cancel go away.

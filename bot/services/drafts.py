@@ -1,7 +1,7 @@
 """DraftService: a link and a prompt become a confirmation card, which Submit turns into a task.
 
 A prompt in another script is put into English by the operator's translator, when there is one
-(bot.domain.translation): the card shows the English that Submit sends beside the user's words.
+(bot.services.prompts): the card shows the English that Submit sends beside the user's words.
 
 The card also carries the choices the provider offers (bot.domain.capabilities.Capabilities): the
 strength of the edit, and a first-frame image. Each change to a card that is showing makes a new
@@ -10,7 +10,6 @@ draft (and a new card) or edits the same pending draft; a card becomes a task on
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,13 +18,11 @@ from enum import StrEnum
 from bot import texts
 from bot.domain.capabilities import Capabilities
 from bot.domain.records import Draft, DraftState
-from bot.domain.translation import TranslationError, Translator
-from bot.parsing import looks_english, parse_text, prompt_form_problem, prompt_problem
+from bot.parsing import parse_text
 from bot.services.media import MediaStore
 from bot.services.preflight import Preflight, Verdict
+from bot.services.prompts import Prompt, PromptReader
 from storage.drafts import DraftRepository
-
-log = logging.getLogger(__name__)
 
 
 class ReplyKind(StrEnum):
@@ -45,15 +42,6 @@ class DraftReply:
     replaced_card: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class _Prompt:
-    """A prompt as read: the English to send, or why there is none."""
-
-    english: str | None = None
-    original: str | None = None  # the user's words, when `english` is their translation
-    problem: str | None = None  # a sentence for the user
-
-
 class DraftService:
     def __init__(
         self,
@@ -63,11 +51,11 @@ class DraftService:
         default_mode: str,
         preflight: Preflight | None,
         media: MediaStore,
-        translator: Translator | None = None,
+        prompts: PromptReader,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._drafts = drafts
-        self._translator = translator
+        self._prompts = prompts
         self._media = media
         self._preflight = preflight
         self._capabilities = capabilities
@@ -92,13 +80,13 @@ class DraftService:
             if open_draft is not None and open_draft.awaiting_first_frame:
                 return await self._replace(open_draft, first_frame_url=parsed.url)
         else:
-            problem = self._quick_problem(parsed.prompt)
+            problem = self._prompts.quick_problem(parsed.prompt)
             if problem:
                 return DraftReply(ReplyKind.PROBLEM, problem)
         verdict = await self._preflight.check_link(parsed.url) if self._preflight else Verdict()
         if verdict.problem:
             return DraftReply(ReplyKind.PROBLEM, verdict.problem)
-        prompt = await self._read_prompt(parsed.prompt) if parsed.prompt else _Prompt()
+        prompt = await self._prompts.read(user_id, parsed.prompt) if parsed.prompt else Prompt()
         if prompt.problem:  # only a translation can fail here: nothing is stored
             return DraftReply(ReplyKind.PROBLEM, prompt.problem)
         return await self._new_draft(
@@ -116,12 +104,12 @@ class DraftService:
     ) -> DraftReply:
         """An uploaded (and checked) video; its caption, if any, is the prompt."""
         caption = " ".join(caption.split())
-        prompt = await self._read_prompt(caption) if caption else _Prompt()
+        prompt = await self._prompts.read(user_id, caption) if caption else Prompt()
         reply = await self._new_draft(
             user_id,
             chat_id,
             video_url,
-            prompt if prompt.problem is None else _Prompt(),
+            prompt if prompt.problem is None else Prompt(),
             self._default_mode,
             None,
             media_token=media_token,
@@ -135,7 +123,7 @@ class DraftService:
         draft = await self._drafts.open_for_user(user_id)
         if draft is None:
             return DraftReply(ReplyKind.PROBLEM, texts.no_link())
-        prompt = await self._read_prompt(text)
+        prompt = await self._prompts.read(user_id, text)
         if prompt.problem:
             return DraftReply(ReplyKind.PROBLEM, prompt.problem)
         if draft.state == DraftState.AWAITING_PROMPT:
@@ -155,14 +143,14 @@ class DraftService:
         return await self._replace(draft, prompt=prompt)
 
     async def _replace(
-        self, draft: Draft, *, prompt: _Prompt | None = None, first_frame_url: str | None = None
+        self, draft: Draft, *, prompt: Prompt | None = None, first_frame_url: str | None = None
     ) -> DraftReply:
         """A new card for the same video, keeping the old card's choices unless given anew."""
         return await self._new_draft(
             draft.user_id,
             draft.chat_id,
             draft.video_url,
-            prompt or _Prompt(draft.prompt, draft.original_prompt),
+            prompt or Prompt(draft.prompt, draft.original_prompt),
             draft.mode,
             first_frame_url if first_frame_url is not None else draft.first_frame_url,
             media_token=draft.media_token,
@@ -173,7 +161,7 @@ class DraftService:
         user_id: int,
         chat_id: int,
         url: str,
-        prompt: _Prompt,
+        prompt: Prompt,
         mode: str | None,
         first_frame_url: str | None,
         *,
@@ -200,33 +188,6 @@ class DraftService:
             ask = texts.ask_for_prompt(note=note, replaced=replaced_card)
             return DraftReply(ReplyKind.ASK_PROMPT, ask, draft, replaced_card)
         return _card(draft, replaced_card, note)
-
-    def _quick_problem(self, prompt: str) -> str | None:
-        """What is wrong with the prompt before any slow check: its form, and its language when
-        there is no translator."""
-        if self._translator is None:
-            return prompt_problem(prompt, self._capabilities.max_prompt_chars)
-        return prompt_form_problem(prompt, self._capabilities.max_prompt_chars)
-
-    async def _read_prompt(self, text: str) -> _Prompt:
-        """The prompt in English: as written, or through the translator."""
-        problem = self._quick_problem(text)
-        if problem:
-            return _Prompt(problem=problem)
-        if self._translator is None or looks_english(text):
-            return _Prompt(text)
-        try:
-            english = await self._translator.to_english(text)
-        except TranslationError as exc:
-            log.warning("A prompt was not translated: %s", exc)
-            return _Prompt(problem=texts.translation_failed())
-        problem = prompt_form_problem(english, self._capabilities.max_prompt_chars)
-        if problem:
-            return _Prompt(problem=problem)
-        if not looks_english(english):
-            log.warning("The translator answered a prompt with no English")
-            return _Prompt(problem=texts.translation_failed())
-        return _Prompt(english, original=text)
 
     async def card_shown(self, draft_id: int, message_id: int) -> None:
         await self._drafts.set_card(draft_id, message_id)

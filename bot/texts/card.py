@@ -35,6 +35,8 @@ __all__ = [
     "toast_submitted",
     "toast_waiting_for_first_frame",
     "translation_failed",
+    "translation_limit_reached",
+    "translation_too_long",
     "uploaded_video",
 ]
 
@@ -178,6 +180,22 @@ def translation_failed() -> str:
     return gettext(
         "I could not put your prompt into English just now: the translator did not answer. "
         "Please write the prompt in English, or send it again in a minute."
+    )
+
+
+def translation_too_long(limit: int) -> str:
+    # TRANSLATORS: {limit} is the most characters the video service takes in a prompt (in
+    # English).
+    return gettext(
+        "In English your prompt would be longer than the {limit} characters the video service "
+        "takes. Please shorten it."
+    ).format(limit=limit)
+
+
+def translation_limit_reached() -> str:
+    return gettext(
+        "You have had many prompts translated in the last hour. Please write this one in "
+        "English, or send it again a little later."
     )
 
 

@@ -6,7 +6,9 @@ translation of the last user message is looked up in `translations`; any other t
 with `fallback`. Every request is kept (`requests`) so a test can check what the translator got.
 
 Faults, one request each: `fail_next(status)` (an HTTP error), `hang_next()` (no answer until
-well past any client's time-out), `answer_next(content)` (any content, e.g. not English).
+well past any client's time-out), `trickle_next()` (the answer a space at a time, each within a
+read time-out, the whole past it), `answer_next(content, finish_reason)` (any content, e.g. not
+English; finish_reason "length": cut at max_tokens).
 
     async with FakeTranslator({"сделай акварелью": "make it a watercolor"}) as translator:
         env = {"TRANSLATOR_URL": translator.url + "/v1", "TRANSLATOR_MODEL": TEST_MODEL,
@@ -17,13 +19,15 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import json
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from tests.fakes.server import LoopbackServer, StartStop
@@ -76,10 +80,13 @@ class FakeTranslator(StartStop):
     def hang_next(self) -> None:
         self._next.append(("hang", None))
 
-    def answer_next(self, content: str) -> None:
-        self._next.append(("answer", content))
+    def trickle_next(self) -> None:
+        self._next.append(("trickle", None))
 
-    async def _complete(self, request: Request) -> JSONResponse:
+    def answer_next(self, content: str, finish_reason: str = "stop") -> None:
+        self._next.append(("answer", (content, finish_reason)))
+
+    async def _complete(self, request: Request) -> Response:
         body = await request.json()
         authorization = request.headers.get("authorization", "")
         self.requests.append(TranslatorRequest(authorization, body))
@@ -91,28 +98,53 @@ class FakeTranslator(StartStop):
         if not isinstance(messages, list) or not messages:
             return _error(400, "'messages' is a required property", "invalid_request_error")
         fault, value = self._next.pop(0) if self._next else ("", None)
+        scripted: Any = value
         if fault == "fail":
-            return _error(int(str(value)), "The server had an error", "server_error")
+            return _error(int(scripted), "The server had an error", "server_error")
         if fault == "hang":
             await asyncio.sleep(HANG_SECONDS)
         text = self.requests[-1].text
-        content = value if fault == "answer" else self.translations.get(text, self.fallback)
-        return JSONResponse(
-            {
-                "id": f"chatcmpl-{len(self.requests)}",
-                "object": "chat.completion",
-                "created": int(time.time()),
-                "model": self.model,
-                "choices": [
-                    {
-                        "index": 0,
-                        "message": {"role": "assistant", "content": content},
-                        "finish_reason": "stop",
-                    }
-                ],
-                "usage": {"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20},
-            }
-        )
+        if fault == "answer":
+            content, finish_reason = scripted
+        else:
+            content, finish_reason = self.translations.get(text, self.fallback), "stop"
+        answer = self._completion(content, finish_reason)
+        if fault == "trickle":
+            return _trickled(answer)
+        return JSONResponse(answer)
+
+    def _completion(self, content: str, finish_reason: str) -> dict[str, Any]:
+        return {
+            "id": f"chatcmpl-{len(self.requests)}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": self.model,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": content},
+                    "finish_reason": finish_reason,
+                }
+            ],
+            "usage": {"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20},
+        }
+
+
+TRICKLE_EVERY = 0.3  # seconds between the spaces of a trickled answer
+TRICKLE_SPACES = 20
+
+
+def _trickled(answer: dict[str, Any]) -> StreamingResponse:
+    """Whitespace a little at a time before the JSON (as some gateways keep a connection
+    alive): each piece within any read time-out, the whole well past a short one."""
+
+    async def pieces() -> AsyncIterator[bytes]:
+        for _ in range(TRICKLE_SPACES):
+            yield b" "
+            await asyncio.sleep(TRICKLE_EVERY)
+        yield json.dumps(answer).encode()
+
+    return StreamingResponse(pieces(), media_type="application/json")
 
 
 def _error(status: int, message: str, code: str) -> JSONResponse:

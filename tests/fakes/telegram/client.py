@@ -101,8 +101,19 @@ class FakeTelegram(BotApi):
         language_code: str = "en",
     ) -> int:
         """User `user_id` sends a text message to the bot; returns the update_id."""
-        self._users[user_id] = _User(user_id, first_name, username, language_code)
+        self.meet(user_id, first_name=first_name, username=username, language_code=language_code)
         return self.send_update_message(user_id, text=text)
+
+    def meet(
+        self,
+        user_id: int,
+        *,
+        first_name: str = "Test",
+        username: str | None = "tester",
+        language_code: str = "en",
+    ) -> None:
+        """Who user `user_id` is in the updates they send from now on (the `from` field)."""
+        self._users[user_id] = _User(user_id, first_name, username, language_code)
 
     def send_update_message(self, user_id: int, **message_fields: Any) -> int:
         """User `user_id` sends a message with these fields (video=..., caption=..., ...).
