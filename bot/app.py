@@ -53,6 +53,8 @@ def build_application(settings: Settings) -> Application:  # type: ignore[type-a
         .token(settings.telegram_bot_token.get_secret_value())
         .base_url(settings.telegram_base_url)
         .base_file_url(settings.telegram_base_file_url)
+        # A local server's getFile gives a path on its disk, read from there (not a URL).
+        .local_mode(settings.telegram_local_mode)
         .defaults(
             Defaults(
                 parse_mode=ParseMode.HTML,

@@ -25,6 +25,11 @@ DEFAULT_PROVIDER_URLS: dict[str, str] = {
     "luma": "https://api.lumalabs.ai/dream-machine/v1",
     "sandbox": "",
 }
+# KIE's File Upload API, where videos users send go when the bot has no public address. Apikley
+# has no documented one: set KIE_UPLOAD_URL if it offers the same.
+DEFAULT_KIE_UPLOAD_URL = "https://kieai.redpandaai.co"
+# What a local Bot API server (--local) takes and gives, instead of 50 MB up and 20 MB down.
+LOCAL_SERVER_LIMIT_MB = 2000
 
 
 class Settings(BaseSettings):
@@ -41,12 +46,16 @@ class Settings(BaseSettings):
     telegram_api_url: str = "https://api.telegram.org"
     telegram_upload_limit_mb: int = Field(default=50, ge=1, le=2000)
     telegram_download_limit_mb: int = Field(default=20, ge=1, le=2000)
+    # TELEGRAM_API_URL is a local Bot API server started with --local, on this machine: files
+    # up to 2000 MB either way, and users' files are read from its disk.
+    telegram_local_mode: bool = False
 
     provider: ProviderName = "kie"
     provider_api_key: SecretStr = SecretStr("")
     provider_base_url: str = ""
     default_mode: str = "flex_1"
     luma_model: Literal["ray-2", "ray-flash-2"] = "ray-2"
+    kie_upload_url: str | None = None  # None: KIE.ai's own for PROVIDER=kie; "": no uploads
     watermark: str = ""
 
     database_path: Path = Path("data/bot.sqlite3")
@@ -120,9 +129,11 @@ class Settings(BaseSettings):
             raise ValueError("must not contain spaces or line breaks")
         return SecretStr(key)
 
-    @field_validator("telegram_api_url", "provider_base_url", "translator_url")
+    @field_validator("telegram_api_url", "provider_base_url", "translator_url", "kie_upload_url")
     @classmethod
-    def _http_root(cls, value: str) -> str:
+    def _http_root(cls, value: str | None) -> str | None:
+        if value is None:  # KIE_UPLOAD_URL not given
+            return None
         value = value.strip().rstrip("/")
         if value:
             AnyHttpUrl(value)  # raises a ValueError with a clear reason
@@ -178,6 +189,16 @@ class Settings(BaseSettings):
         return self.provider_base_url or DEFAULT_PROVIDER_URLS[self.provider]
 
     @property
+    def file_upload_url(self) -> str:
+        """KIE's File Upload API root for videos users send ("": none): KIE_UPLOAD_URL, else
+        KIE.ai's own for PROVIDER=kie."""
+        if self.provider not in ("kie", "apikley"):
+            return ""
+        if self.kie_upload_url is not None:
+            return self.kie_upload_url
+        return DEFAULT_KIE_UPLOAD_URL if self.provider == "kie" else ""
+
+    @property
     def telegram_base_url(self) -> str:
         return f"{self.telegram_api_url}/bot"
 
@@ -187,11 +208,17 @@ class Settings(BaseSettings):
 
     @property
     def upload_limit_bytes(self) -> int:
-        return self.telegram_upload_limit_mb * 1024 * 1024
+        return self._limit_mb("telegram_upload_limit_mb") * 1024 * 1024
 
     @property
     def download_limit_bytes(self) -> int:
-        return self.telegram_download_limit_mb * 1024 * 1024
+        return self._limit_mb("telegram_download_limit_mb") * 1024 * 1024
+
+    def _limit_mb(self, field: str) -> int:
+        """The setting; with a local Bot API server and the setting not given, its 2000 MB."""
+        if self.telegram_local_mode and field not in self.model_fields_set:
+            return LOCAL_SERVER_LIMIT_MB
+        return int(getattr(self, field))
 
     def secrets(self) -> list[str]:
         """Values that must never reach a log line, a chat message or a provider request."""

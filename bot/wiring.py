@@ -21,6 +21,7 @@ from telegram.ext import Application
 from bot.config import Settings
 from bot.delivery import TelegramOutbox
 from bot.domain.capabilities import Capabilities
+from bot.domain.file_host import FileHost
 from bot.domain.provider import Provider
 from bot.domain.translation import Translator
 from bot.logs.redaction import Redactor
@@ -28,6 +29,7 @@ from bot.net.netguard import GuardedClient, system_resolver
 from bot.net.results import ResultFetcher
 from bot.net.retry import Backoff
 from bot.providers.kie import KieProvider
+from bot.providers.kie_files import KieFileHost
 from bot.providers.luma import LumaProvider
 from bot.providers.sandbox import SandboxProvider
 from bot.providers.segmind import SegmindProvider
@@ -141,9 +143,12 @@ class Clients:
     # The operator's own Telegram server (it may be a local Bot API server): not guarded.
     telegram_files: httpx.AsyncClient
     translator: Translator | None  # TRANSLATOR_URL's, when set
+    file_host: FileHost | None  # where uploads go without a public address (KIE's)
 
     async def aclose(self) -> None:
         await self.provider.aclose()
+        if self.file_host is not None:
+            await self.file_host.aclose()
         if self.translator is not None:
             await self.translator.aclose()
         for client in (self.links, self.result_links):
@@ -169,6 +174,19 @@ def open_clients(settings: Settings) -> Clients:
             timeout=TELEGRAM_FILES_TIMEOUT, headers={"Accept-Encoding": "identity"}
         ),
         translator=create_translator(settings, provider.capabilities.max_prompt_chars),
+        file_host=create_file_host(settings),
+    )
+
+
+def create_file_host(settings: Settings) -> FileHost | None:
+    """KIE's File Upload API for videos users send, with PROVIDER=kie (or apikley, given
+    KIE_UPLOAD_URL); None for the other providers."""
+    if not settings.file_upload_url:
+        return None
+    return KieFileHost(
+        base_url=settings.file_upload_url,
+        api_key=settings.provider_api_key.get_secret_value(),
+        timeout=settings.provider_timeout_seconds,
     )
 
 
@@ -338,6 +356,8 @@ def _runtime(
             public_url=settings.public_url,
             download_limit_bytes=settings.download_limit_bytes,
             telegram_files=clients.telegram_files,
+            file_host=clients.file_host,
+            local_files=settings.telegram_local_mode,
         ),
         access=AccessService(
             stores.users,

@@ -25,6 +25,7 @@ def bot_environment(telegram: FakeTelegram, kie: FakeKie, database: Path) -> dic
         "PROVIDER": "kie",
         "PROVIDER_API_KEY": TEST_KIE_KEY,
         "PROVIDER_BASE_URL": kie.url,
+        "KIE_UPLOAD_URL": kie.url,  # the fake serves KIE's File Upload API too
         "DATABASE_PATH": str(database),
         "ADMIN_IDS": str(ADMIN_ID),
         "POLL_INTERVAL_SECONDS": "0.05",

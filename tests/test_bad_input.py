@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -109,29 +110,6 @@ async def test_a_bad_prompt_after_a_link_keeps_the_link_waiting(
             texts.unsupported_message(),
         ),
         ({"location": {"latitude": 52.5, "longitude": 13.4}}, texts.unsupported_message()),
-        (
-            {
-                "video": {
-                    "file_id": "f1",
-                    "file_unique_id": "u4",
-                    "width": 640,
-                    "height": 360,
-                    "duration": 5,
-                }
-            },
-            texts.uploads_need_webhook(),
-        ),
-        (
-            {
-                "document": {
-                    "file_id": "d1",
-                    "file_unique_id": "u5",
-                    "file_name": "a.mp4",
-                    "mime_type": "video/mp4",
-                }
-            },
-            texts.uploads_need_webhook(),
-        ),
     ],
 )
 async def test_other_kinds_of_message_are_explained(
@@ -140,6 +118,43 @@ async def test_other_kinds_of_message_are_explained(
     before = stored(database)
     reply = await chat.send(**fields)
     assert reply.text == answer
+    assert stored(database) == before
+    assert kie.requests == []
+
+
+VIDEO_FILES = [
+    {
+        "video": {
+            "file_id": "f1",
+            "file_unique_id": "u4",
+            "width": 640,
+            "height": 360,
+            "duration": 5,
+        }
+    },
+    {
+        "document": {
+            "file_id": "d1",
+            "file_unique_id": "u5",
+            "file_name": "a.mp4",
+            "mime_type": "video/mp4",
+        }
+    },
+]
+
+
+@pytest.mark.parametrize("fields", VIDEO_FILES)
+async def test_files_are_refused_without_a_public_address_or_a_file_host(
+    start_bot: Callable[..., Any],
+    kie: FakeKie,
+    chat: Chat,
+    database: Path,
+    fields: dict[str, Any],
+) -> None:
+    await start_bot(kie_upload_url="")  # long polling, and KIE's File Upload API turned off
+    before = stored(database)
+    reply = await chat.send(**fields)
+    assert reply.text == texts.uploads_need_webhook()
     assert stored(database) == before
     assert kie.requests == []
 

@@ -7,6 +7,7 @@ megabyte, a chunk at a time on the event loop, before any limit is seen.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from pathlib import Path
 
@@ -44,4 +45,24 @@ async def save_body(
             file.write(chunk)
             if arrived is not None:
                 arrived(len(chunk))
+    return written
+
+
+_COPY_CHUNK = 1024 * 1024
+
+
+async def copy_file(source: Path, target: Path, limit: int) -> int:
+    """Copy a file on this machine (a local Bot API server's) into `target`, in a thread, a chunk
+    at a time; the bytes copied. TooBigError as soon as it passes `limit`."""
+    return await asyncio.to_thread(_copy, source, target, limit)
+
+
+def _copy(source: Path, target: Path, limit: int) -> int:
+    written = 0
+    with source.open("rb") as reader, target.open("wb") as writer:
+        while chunk := reader.read(_COPY_CHUNK):
+            written += len(chunk)
+            if written > limit:
+                raise TooBigError
+            writer.write(chunk)
     return written

@@ -2,8 +2,9 @@
 
 The handler downloads the file from Telegram into a slot this service reserves; the service
 checks it, keeps it in the media store, and hands the draft service a URL the provider can
-fetch: {PUBLIC_URL}/media/<token>, or, for a provider that runs on this machine, the file itself.
-The Telegram file URL (it holds the bot token) is never passed on.
+fetch: {PUBLIC_URL}/media/<token> in webhook mode (for every provider); without a public address,
+the URL of the file host it is uploaded to (KIE's File Upload API); for a provider that runs on
+this machine, the file itself. The Telegram file URL (it holds the bot token) is never passed on.
 """
 
 from __future__ import annotations
@@ -12,12 +13,14 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 
 from bot import texts
 from bot.domain.capabilities import Capabilities
-from bot.net.downloads import TooBigError, save_body
+from bot.domain.file_host import FileHost, FileHostError
+from bot.net.downloads import TooBigError, copy_file, save_body
 from bot.services.drafts import DraftReply, DraftService, ReplyKind
 from bot.services.media import MediaStore, Slot
 from bot.services.preflight import Preflight
@@ -41,8 +44,14 @@ class UploadService:
         public_url: str,
         download_limit_bytes: int,
         telegram_files: httpx.AsyncClient,
+        file_host: FileHost | None = None,
+        local_files: bool = False,
     ) -> None:
+        """`local_files`: Telegram is a local Bot API server (--local) on this machine, whose
+        getFile gives a path on its disk."""
+        self._local_files = local_files
         self._telegram_files = telegram_files
+        self._file_host = file_host
         self._media = media
         self._preflight = preflight
         self._drafts = drafts
@@ -52,7 +61,7 @@ class UploadService:
 
     def refusal(self, size: int | None) -> str | None:
         """Why this upload cannot be taken, said before anything is downloaded."""
-        if not (self._public_url or self._capabilities.reads_local_files):
+        if not (self._public_url or self._capabilities.reads_local_files or self._file_host):
             return texts.uploads_need_webhook()
         if size is not None and size > self._download_limit:
             return texts.upload_too_big_for_telegram(
@@ -85,6 +94,8 @@ class UploadService:
         reserved (the size Telegram declared is not trusted). None when it is there; else the
         sentence for the user (the caller discards the slot). `file_url` holds the bot's token:
         it is never logged, shown or passed on."""
+        if self._local_files and Path(file_url).is_absolute():
+            return await self._copy_local(slot, Path(file_url), user_id)
         reason: str | None = None
         try:
             async with (
@@ -104,6 +115,32 @@ class UploadService:
         log.warning("Downloading an upload from user %d failed: %s", user_id, why)
         return texts.upload_failed(reason)
 
+    async def _copy_local(self, slot: Slot, source: Path, user_id: int) -> str | None:
+        """Copy the upload from the local Bot API server's disk (its path holds the token: not
+        logged)."""
+        try:
+            await copy_file(source, slot.path, slot.size)
+        except TooBigError:
+            why, reason = "larger than declared", texts.upload_reason_larger()
+        except OSError as exc:
+            why, reason = type(exc).__name__, texts.upload_reason_refused()
+        else:
+            return None
+        log.warning("Copying an upload of user %d from the Bot API server failed: %s", user_id, why)
+        return texts.upload_failed(reason)
+
+    async def _video_url(self, slot: Slot, user_id: int, mime_type: str | None) -> str | None:
+        """Where the provider fetches the upload from; None when the file host refused it."""
+        if self._public_url:
+            return media_url(self._public_url, slot.token)
+        if self._capabilities.reads_local_files or self._file_host is None:
+            return slot.path.resolve().as_uri()  # the sandbox, on this machine (see refusal)
+        try:
+            return await self._file_host.put(slot.path, slot.path.name, mime_type)
+        except FileHostError as exc:
+            log.warning("Hosting an upload of user %d failed: %s", user_id, exc)
+            return None
+
     async def accept(
         self,
         *,
@@ -119,11 +156,11 @@ class UploadService:
         if verdict.problem:
             self._media.discard(slot)
             return DraftReply(ReplyKind.PROBLEM, verdict.problem)
+        video_url = await self._video_url(slot, user_id, mime_type)
+        if video_url is None:
+            self._media.discard(slot)
+            return DraftReply(ReplyKind.PROBLEM, texts.upload_not_hosted())
         await self._media.keep(slot, user_id, size)
-        if self._capabilities.reads_local_files:
-            video_url = slot.path.resolve().as_uri()
-        else:
-            video_url = media_url(self._public_url, slot.token)
         return await self._drafts.receive_upload(
             user_id, chat_id, video_url, slot.token, caption or ""
         )

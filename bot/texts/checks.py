@@ -34,6 +34,7 @@ __all__ = [
     "upload_gone",
     "upload_not_a_video",
     "upload_not_a_video_file",
+    "upload_not_hosted",
     "upload_reason_larger",
     "upload_reason_network",
     "upload_reason_refused",
@@ -118,10 +119,18 @@ def prompt_not_english() -> str:
 
 
 def uploads_need_webhook() -> str:
+    # TRANSLATORS: PUBLIC_URL and KIE_UPLOAD_URL are settings' names: keep them.
     return gettext(
-        "I can't take video files in this setup: the video service needs a public link to fetch "
-        "the video from, and this bot has no public address. Please upload the video somewhere "
-        "public and send me the link."
+        "I can't take video files in this setup: please send me a public link to the video "
+        "instead. (For the bot's operator: set PUBLIC_URL, or KIE_UPLOAD_URL with KIE.ai or "
+        "Apikley, to take files.)"
+    )
+
+
+def upload_not_hosted() -> str:
+    return gettext(
+        "I couldn't pass your video on to the video service just now: its file storage did not "
+        "take it. Nothing was charged. Please send it again in a minute, or send a link to it."
     )
 
 

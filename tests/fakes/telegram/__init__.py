@@ -26,7 +26,8 @@ tag), text/caption length (4096/1024 UTF-16 code units of the rendered text, as 
 counts: an emoji takes two), callback answers (200), empty texts, inline keyboards
 (callback_data at most 64 bytes), "message is not modified", unknown messages to
 edit/delete/reply to, unknown callback query ids, uploads over 50 MiB (413) and `getFile` over
-20 MiB ("file is too big"; set `max_download_size = None` to act like a local Bot API server).
+20 MiB ("file is too big"; set `max_download_size = None` to lift it, or `local_files_dir` to act
+like a local Bot API server started with --local: getFile then gives a path on that disk).
 Messages returned to the bot are rendered as Telegram renders them (HTML tags become
 `entities`); `SentMessage.text` keeps what the bot sent, `SentMessage.rendered` what the user
 sees.

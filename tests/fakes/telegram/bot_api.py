@@ -9,6 +9,7 @@ import contextlib
 import re
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -49,6 +50,9 @@ class BotApi(UpdateQueue, MessageMethods, StartStop):
         self.downloads: list[str] = []  # file paths downloaded through /file/bot<token>/...
         self.max_upload_size: int | None = MAX_UPLOAD_SIZE
         self.max_download_size: int | None = MAX_DOWNLOAD_SIZE
+        # Act as a local Bot API server (--local): getFile writes the file under this folder
+        # and gives its absolute path, as such a server does (no limit, no /file download).
+        self.local_files_dir: Path | None = None
         self.app = Starlette(
             routes=[
                 Route("/bot{token}/{method}", self._api, methods=["GET", "POST"]),
@@ -232,14 +236,21 @@ class BotApi(UpdateQueue, MessageMethods, StartStop):
         stored = self._files.get(str(call.params.get("file_id", "")))
         if stored is None:
             raise _bad("invalid file_id")
-        limit = self.max_download_size
-        if limit is not None and len(stored.content) > limit:
-            raise _bad("file is too big")
+        if self.local_files_dir is not None:
+            local = self.local_files_dir / self.token / stored.file_path
+            local.parent.mkdir(parents=True, exist_ok=True)
+            local.write_bytes(stored.content)
+            file_path = str(local.resolve())
+        else:
+            limit = self.max_download_size
+            if limit is not None and len(stored.content) > limit:
+                raise _bad("file is too big")
+            file_path = stored.file_path
         return {
             "file_id": stored.file_id,
             "file_unique_id": stored.file_unique_id,
             "file_size": len(stored.content),
-            "file_path": stored.file_path,
+            "file_path": file_path,
         }
 
     # ------------------------------------------------------------------ commands
