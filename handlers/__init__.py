@@ -59,7 +59,11 @@ def register(application: Application, admin_ids: frozenset[int]) -> None:  # ty
     application.add_handler(MessageHandler(~PRIVATE & filters.COMMAND, group_chat))
     application.add_handler(MessageHandler(PRIVATE & filters.TEXT, text_message))
     application.add_handler(
-        MessageHandler(PRIVATE & (filters.VIDEO | filters.Document.ALL), video_upload)
+        MessageHandler(
+            PRIVATE
+            & (filters.VIDEO | filters.ANIMATION | filters.VIDEO_NOTE | filters.Document.ALL),
+            video_upload,
+        )
     )
     application.add_handler(MessageHandler(PRIVATE, unsupported_message))
     application.add_handler(CallbackQueryHandler(admin.access_button, pattern=admin.ACCESS_BUTTON))

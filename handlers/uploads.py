@@ -1,4 +1,5 @@
-"""Videos sent as files (a video message, or a video document): downloaded, checked, carded."""
+"""Videos sent as files (a video, an animation, a video note, or a video document): downloaded,
+checked, carded."""
 
 from __future__ import annotations
 
@@ -20,11 +21,16 @@ async def video_upload(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     message, user = update.effective_message, update.effective_user
     if message is None or user is None:
         return
-    upload = message.video or message.document
+    # An animation (a GIF Telegram made an MP4 of) comes with a document copy: the animation.
+    upload = message.video or message.animation or message.video_note or message.document
     if upload is None:
         return
-    mime_type = upload.mime_type
-    if message.document is not None and not (mime_type or "").startswith("video/"):
+    # A video note has no MIME type: Telegram's are always MP4.
+    mime_type = getattr(upload, "mime_type", None) or (
+        "video/mp4" if message.video_note is not None else None
+    )
+    file_name = getattr(upload, "file_name", None)
+    if upload is message.document and not (mime_type or "").startswith("video/"):
         await message.reply_text(texts.upload_not_a_video_file())
         return
     rt = runtime(context)
@@ -32,7 +38,7 @@ async def video_upload(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     if refusal:
         await message.reply_text(refusal)
         return
-    slot = await rt.uploads.reserve(upload.file_size, mime_type, upload.file_name)
+    slot = await rt.uploads.reserve(upload.file_size, mime_type, file_name)
     if slot is None:
         await message.reply_text(texts.upload_storage_full())
         return

@@ -104,3 +104,28 @@ async def test_a_local_bot_api_server_gives_files_past_20_mb_from_its_disk(
     assert telegram.downloads == []  # read from the server's disk, not through /file
     (upload,) = await kie.wait_for_upload()
     assert upload.content == clip
+
+
+@pytest.mark.parametrize("kind", ["animation", "video_note"])
+async def test_an_animation_or_a_video_note_is_taken_like_a_video(
+    start_bot: Callable[..., Any],
+    telegram: FakeTelegram,
+    kie: FakeKie,
+    chat: Chat,
+    clip: bytes,
+    kind: str,
+) -> None:
+    await start_bot()
+    file = video_message(telegram, clip)
+    if kind == "animation":  # Telegram sends an animation with a document copy of it
+        fields: dict[str, Any] = {"animation": file, "document": file, "caption": "make it warm"}
+    else:  # a round video message: no caption, no MIME type; the prompt is asked next
+        fields = {"video_note": {k: file[k] for k in ("file_id", "file_unique_id", "file_size")}}
+        fields["video_note"] |= {"length": 160, "duration": 2}
+    reply = await chat.send(**fields)
+    (upload,) = await kie.wait_for_upload()
+    assert upload.content == clip
+    if kind == "animation":
+        assert f"Video: {texts.uploaded_video()}" in (reply.rendered or "")
+    else:
+        assert reply.text == texts.ask_for_prompt()
