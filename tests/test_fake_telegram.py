@@ -274,3 +274,51 @@ async def test_webhook_delivery(bot: Bot, fake: FakeTelegram) -> None:
         assert update.message.text == "via webhook"
         assert (await bot.get_webhook_info()).pending_update_count == 0
         assert await bot.delete_webhook()
+
+
+async def test_copy_message_copies_a_users_photo_and_the_bots_html(
+    bot: Bot, fake: FakeTelegram
+) -> None:
+    bold = [{"type": "bold", "offset": 0, "length": 3}]
+    photo = [{"file_id": "p1", "file_unique_id": "u1", "width": 90, "height": 90}]
+    fake.send_update_message(USER, photo=photo, caption="New look", caption_entities=bold)
+    (update,) = fake.pending_updates
+    original = update["message"]["message_id"]
+
+    copied = await bot.copy_message(chat_id=5151, from_chat_id=USER, message_id=original)
+    sent = fake.message(5151, copied.message_id)
+    assert (sent.kind, sent.caption, sent.media) == ("photo", "New look", photo)
+    assert sent.rendered_entities == bold
+    assert sent.copied_from == (USER, original)
+
+    html = await bot.send_message(USER, "<b>Hi</b> &amp; bye", parse_mode=ParseMode.HTML)
+    again = await bot.copy_message(chat_id=5151, from_chat_id=USER, message_id=html.message_id)
+    text = fake.message(5151, again.message_id)
+    assert (text.kind, text.rendered) == ("text", "Hi & bye")
+    assert text.rendered_entities == [{"type": "bold", "offset": 0, "length": 2}]
+
+    recaptioned = await bot.copy_message(
+        chat_id=5151,
+        from_chat_id=USER,
+        message_id=original,
+        caption="<i>Other</i>",
+        parse_mode=ParseMode.HTML,
+    )
+    other = fake.message(5151, recaptioned.message_id)
+    assert (other.rendered, other.rendered_entities[0]["type"]) == ("Other", "italic")
+
+
+async def test_copy_message_refuses_an_unknown_message_and_a_blocked_user(
+    bot: Bot, fake: FakeTelegram
+) -> None:
+    with pytest.raises(BadRequest, match="Message to copy not found"):
+        await bot.copy_message(chat_id=5151, from_chat_id=USER, message_id=99)
+    sent = await bot.send_message(USER, "hi")
+    fake.block(5151)
+    with pytest.raises(Forbidden, match="bot was blocked by the user"):
+        await bot.copy_message(chat_id=5151, from_chat_id=USER, message_id=sent.message_id)
+    await bot.delete_message(USER, sent.message_id)
+    fake.unblock(5151)
+    with pytest.raises(BadRequest, match="Message to copy not found"):
+        await bot.copy_message(chat_id=5151, from_chat_id=USER, message_id=sent.message_id)
+    assert fake.messages(5151) == []

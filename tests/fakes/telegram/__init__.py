@@ -25,12 +25,18 @@ What it checks like Telegram does (so tests catch real bugs): the token (401), u
 tag), text/caption length (4096/1024 UTF-16 code units of the rendered text, as Telegram
 counts: an emoji takes two), callback answers (200), empty texts, inline keyboards
 (callback_data at most 64 bytes), "message is not modified", unknown messages to
-edit/delete/reply to, unknown callback query ids, uploads over 50 MiB (413) and `getFile` over
-20 MiB ("file is too big"; set `max_download_size = None` to lift it, or `local_files_dir` to act
-like a local Bot API server started with --local: getFile then gives a path on that disk).
+edit/delete/reply to/copy, unknown callback query ids, uploads over 50 MiB (413) and `getFile`
+over 20 MiB ("file is too big"; set `max_download_size = None` to lift it, or `local_files_dir`
+to act like a local Bot API server started with --local: getFile then gives a path on that
+disk).
 Messages returned to the bot are rendered as Telegram renders them (HTML tags become
 `entities`); `SentMessage.text` keeps what the bot sent, `SentMessage.rendered` what the user
 sees.
+`copyMessage` copies a user's message or one of the bot's (a text with its entities, or a
+photo, video, animation, document... with its caption) into a chat as a new message of the
+bot's (to a blocked user 403 like any send; an unknown message 400 "message to copy not
+found"); `SentMessage.copied_from` says which message it copied, and its `entities` are the
+original's.
 
 Updates wait in a queue until confirmed by a later `getUpdates` offset (or delivered to a
 webhook). While a webhook is set, `getUpdates` answers 409 like Telegram, and updates are POSTed
@@ -60,6 +66,7 @@ from tests.fakes.telegram.protocol import (
     MAX_DOWNLOAD_SIZE,
     MAX_TEXT_LENGTH,
     MAX_UPLOAD_SIZE,
+    MEDIA_KINDS,
     METHODS,
     NOT_MODIFIED,
     TEST_BOT_TOKEN,
@@ -83,6 +90,7 @@ __all__ = [
     "MAX_DOWNLOAD_SIZE",
     "MAX_TEXT_LENGTH",
     "MAX_UPLOAD_SIZE",
+    "MEDIA_KINDS",
     "METHODS",
     "NOT_MODIFIED",
     "TEST_BOT_TOKEN",

@@ -86,6 +86,7 @@ class BotApi(UpdateQueue, MessageMethods, StartStop):
                 call, "short_description", 120
             ),
             "sendMessage": self._send_message,
+            "copyMessage": self._copy_message,
             "editMessageText": self._edit_message_text,
             "editMessageReplyMarkup": self._edit_message_reply_markup,
             "editMessageCaption": self._edit_message_caption,

@@ -121,6 +121,19 @@ class FakeTelegram(BotApi):
         The fake fills message_id, date, chat and from (fields given here win); a `text` gets the
         entities Telegram adds (bot_command, url) unless `entities` is given.
         """
+        return self.inject_update({"message": self._user_message(user_id, message_fields)})
+
+    def add_user_message(self, user_id: int, **message_fields: Any) -> dict[str, Any]:
+        """A message user `user_id` sent earlier (fields as for send_update_message), in the
+        chat's history only, with no update for the bot: something to reply to or to copy.
+        Returns the Bot API Message."""
+        message = self._user_message(user_id, message_fields)
+        chat = self._chat(user_id)
+        chat.received[message["message_id"]] = message
+        chat.next_message_id = message["message_id"] + 1
+        return message
+
+    def _user_message(self, user_id: int, fields: dict[str, Any]) -> dict[str, Any]:
         user = self._user(user_id)
         chat = self._chat(user_id)
         message: dict[str, Any] = {
@@ -129,13 +142,13 @@ class FakeTelegram(BotApi):
             "chat": self._chat_dict(user_id),
             "from": user.as_dict(),
         }
-        message.update(message_fields)
+        message.update(fields)
         text = message.get("text")
         if isinstance(text, str) and "entities" not in message:
             entities = _auto_entities(text)
             if entities:
                 message["entities"] = entities
-        return self.inject_update({"message": message})
+        return message
 
     def press_button(self, user_id: int, message_id: int, data: str) -> str:
         """User `user_id` presses a button with `data` on a bot message; returns the query id."""

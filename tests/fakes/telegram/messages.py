@@ -1,8 +1,10 @@
-"""The Bot API methods on a chat's messages: sendMessage, sendVideo and sendDocument, the edits,
-deleteMessage, answerCallbackQuery and sendChatAction, each checked as Telegram checks it."""
+"""The Bot API methods on a chat's messages: sendMessage, copyMessage, sendVideo and
+sendDocument, the edits, deleteMessage, answerCallbackQuery and sendChatAction, each checked as
+Telegram checks it."""
 
 from __future__ import annotations
 
+import copy
 import time
 from typing import Any
 from urllib.parse import urlsplit
@@ -23,6 +25,7 @@ from tests.fakes.telegram.protocol import (
     MAX_CALLBACK_ANSWER_LENGTH,
     MAX_CAPTION_LENGTH,
     MAX_TEXT_LENGTH,
+    MEDIA_KINDS,
     NOT_MODIFIED,
     _bad,
 )
@@ -84,6 +87,67 @@ class MessageMethods(TelegramState):
             media=media,
             filename=filename,
         )
+
+    def _copy_message(self, call: Call) -> dict[str, Any]:
+        """A new message of the bot's in `chat_id` with the text, or the media and caption, of
+        message `message_id` of chat `from_chat_id` (a user's or the bot's), its entities as
+        they are; a new `caption` replaces the caption. Answers a MessageId, as Telegram does."""
+        params = call.params
+        chat_id = _chat_id(params)
+        from_chat_id = params.get("from_chat_id")
+        if not isinstance(from_chat_id, int) or isinstance(from_chat_id, bool):
+            raise _bad("chat not found")
+        original = self._message_to_copy(from_chat_id, params.get("message_id"))
+        text, caption, media = original.get("text"), None, None
+        if isinstance(text, str):
+            kind, entities = "text", original.get("entities")
+        else:
+            kind = next((k for k in MEDIA_KINDS if k in original), "")
+            if not kind:  # a service message, a poll, a game...: not for the fake to copy
+                raise _bad("message can't be copied")
+            media = copy.deepcopy(original[kind])
+            caption, entities = original.get("caption"), original.get("caption_entities")
+        parse_mode = None  # the entities come as they are, not parsed again
+        if kind != "text" and "caption" in params:
+            new_caption = params.get("caption")
+            caption = new_caption if isinstance(new_caption, str) and new_caption else None
+            parse_mode = _parse_mode(params)
+            entities = _entities_param(params, "caption_entities")
+            if caption is not None:
+                _check_text(
+                    caption, parse_mode, entities, MAX_CAPTION_LENGTH, "caption", empty=False
+                )
+        markup = _message_markup(params)
+        reply_to = self._reply_target(chat_id, params)
+        sent = SentMessage(
+            message_id=self._chat(chat_id).next_message_id,
+            chat_id=chat_id,
+            kind=kind,
+            text=text if kind == "text" else None,
+            caption=caption,
+            reply_markup=markup,
+            reply_to_message_id=reply_to,
+            parse_mode=parse_mode,
+            file=None,
+            date=int(time.time()),
+            media=media,
+            entities=copy.deepcopy(entities) if entities else None,
+            copied_from=(from_chat_id, int(params["message_id"])),
+        )
+        self._store_sent(sent)
+        return {"message_id": sent.message_id}
+
+    def _message_to_copy(self, chat_id: int, message_id: Any) -> dict[str, Any]:
+        """The Bot API Message a copy is made of: a user's message, or one of the bot's."""
+        if not isinstance(message_id, int):
+            raise _bad("message identifier is not specified")
+        chat = self._chats.get(chat_id)
+        if chat is not None and message_id in chat.received:
+            return chat.received[message_id]
+        sent = chat.sent.get(message_id) if chat is not None else None
+        if sent is None or sent.deleted:
+            raise _bad("message to copy not found")
+        return self._message_dict(sent, with_reply=False)
 
     def _store_new(
         self,

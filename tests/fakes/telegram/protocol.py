@@ -46,6 +46,7 @@ JSON_PARAMS = frozenset(
 INT_PARAMS = frozenset(
     {
         "chat_id",
+        "from_chat_id",
         "message_id",
         "offset",
         "limit",
@@ -70,6 +71,7 @@ METHODS = (
     "setMyDescription",
     "setMyShortDescription",
     "sendMessage",
+    "copyMessage",
     "editMessageText",
     "editMessageReplyMarkup",
     "editMessageCaption",
@@ -85,6 +87,7 @@ _CANONICAL = {name.lower(): name for name in METHODS}
 BLOCKABLE_METHODS = frozenset(
     {
         "sendMessage",
+        "copyMessage",
         "sendVideo",
         "sendDocument",
         "sendChatAction",
@@ -94,6 +97,9 @@ BLOCKABLE_METHODS = frozenset(
     }
 )
 UPLOAD_METHODS = frozenset({"sendVideo", "sendDocument"})
+# The media a message may carry, as the field of a Bot API Message that holds it; copyMessage
+# copies the first one present (an animation's message also has a "document" field).
+MEDIA_KINDS = ("animation", "photo", "video", "video_note", "voice", "audio", "document", "sticker")
 CHAT_ACTIONS = frozenset(
     {
         "typing",

@@ -29,7 +29,7 @@ class SentMessage:
 
     message_id: int
     chat_id: int
-    kind: str  # "text" | "video" | "document"
+    kind: str  # "text", or the media: "video", "document", "photo", "animation"... (MEDIA_KINDS)
     text: str | None  # as the bot sent it (markup included); None for media messages
     caption: str | None
     reply_markup: dict[str, Any] | None  # the inline keyboard the message carries, if any
@@ -40,10 +40,18 @@ class SentMessage:
     # Beyond the agreed fields:
     date: int = 0
     edit_date: int | None = None
-    media: dict[str, Any] | None = None  # the "video"/"document" object Telegram returned
+    # The "video"/"document"/... object Telegram returned (a list of sizes for a "photo").
+    media: dict[str, Any] | list[dict[str, Any]] | None = None
     filename: str | None = None  # the upload's filename
     entities: list[dict[str, Any]] | None = None  # explicit entities/caption_entities sent
     deleted: bool = False
+    copied_from: tuple[int, int] | None = None  # (chat id, message id) copyMessage copied
+
+    @property
+    def rendered_entities(self) -> list[dict[str, Any]]:
+        """The entities of the text (or caption) as the user's app gets them."""
+        source = self.text if self.kind == "text" else self.caption
+        return [] if source is None else _render(source, self.parse_mode, self.entities)[1]
 
     @property
     def rendered(self) -> str | None:
@@ -153,7 +161,12 @@ class TelegramState:
             if entities:
                 message["entities"] = entities
         else:
-            message[sent.kind] = dict(sent.media or {})
+            media = sent.media or {}
+            message[sent.kind] = (
+                [dict(size) for size in media] if isinstance(media, list) else dict(media)
+            )
+            if sent.kind == "animation":  # Telegram gives an animation as a document too
+                message["document"] = dict(message["animation"])
             if sent.caption:
                 plain, entities = _render(sent.caption, sent.parse_mode, sent.entities)
                 message["caption"] = plain
