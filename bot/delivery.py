@@ -108,6 +108,27 @@ class TelegramOutbox:
             return SendResult.FAILED, None
         return SendResult.SENT, message.message_id
 
+    async def copy(
+        self, chat_id: int, from_chat_id: int, message_id: int
+    ) -> tuple[SendResult, int | None]:
+        """Copy a message into a chat (copyMessage: its text or media, caption and formatting,
+        without a "forwarded from"); say as `send_text` does whether it went."""
+        try:
+            copied = await self._bot.copy_message(
+                chat_id=chat_id, from_chat_id=from_chat_id, message_id=message_id
+            )
+        except Forbidden:
+            return SendResult.BLOCKED, None
+        except BadRequest as exc:
+            if _chat_gone(exc):
+                return SendResult.BLOCKED, None
+            log.warning("Copy of message %d to %d refused: %s", message_id, chat_id, exc)
+            return SendResult.FAILED, None
+        except TelegramError as exc:
+            log.warning("Copy of message %d to %d failed: %s", message_id, chat_id, exc)
+            return SendResult.FAILED, None
+        return SendResult.SENT, copied.message_id
+
     async def edit_text(
         self,
         chat_id: int,

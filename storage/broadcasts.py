@@ -20,10 +20,25 @@ class RecipientState(StrEnum):
 class Broadcast:
     id: int
     admin_id: int
-    text: str
+    text: str  # HTML sent with sendMessage; empty for a copy
     state: str  # draft, sending, done, cancelled
     progress_chat_id: int
     progress_message_id: int | None
+    source_chat_id: int | None = None  # a copy of this chat's message (copyMessage)
+    source_message_id: int | None = None
+
+    @property
+    def copy_of(self) -> tuple[int, int] | None:
+        """(chat id, message id) of the message every user gets a copy of; None: `text`."""
+        if self.source_chat_id is None or self.source_message_id is None:
+            return None
+        return self.source_chat_id, self.source_message_id
+
+
+_COLUMNS = (
+    "id, admin_id, text, state, progress_chat_id, progress_message_id, source_chat_id, "
+    "source_message_id"
+)
 
 
 class BroadcastRepository:
@@ -42,12 +57,22 @@ class BroadcastRepository:
         row = await self._db.fetch_one(f"SELECT COUNT(*) {self._audience}")
         return int(row[0]) if row else 0
 
-    async def create(self, admin_id: int, text: str, progress_chat_id: int, now: float) -> int:
+    async def create(
+        self,
+        admin_id: int,
+        text: str,
+        progress_chat_id: int,
+        now: float,
+        *,
+        copy_of: tuple[int, int] | None = None,
+    ) -> int:
+        """A draft: of `text`, or (`copy_of`) of a copy of that (chat id, message id)."""
+        source_chat_id, source_message_id = copy_of or (None, None)
         async with self._db.transaction() as conn:
             cursor = await conn.execute(
-                "INSERT INTO broadcasts (admin_id, text, state, progress_chat_id, created_at) "
-                "VALUES (?, ?, 'draft', ?, ?)",
-                (admin_id, text, progress_chat_id, now),
+                "INSERT INTO broadcasts (admin_id, text, state, progress_chat_id, created_at, "
+                "source_chat_id, source_message_id) VALUES (?, ?, 'draft', ?, ?, ?, ?)",
+                (admin_id, text, progress_chat_id, now, source_chat_id, source_message_id),
             )
             broadcast_id = cursor.lastrowid
         if broadcast_id is None:
@@ -56,8 +81,7 @@ class BroadcastRepository:
 
     async def get(self, broadcast_id: int) -> Broadcast | None:
         row = await self._db.fetch_one(
-            "SELECT id, admin_id, text, state, progress_chat_id, progress_message_id "
-            "FROM broadcasts WHERE id = ?",
+            f"SELECT {_COLUMNS} FROM broadcasts WHERE id = ?",
             (broadcast_id,),
         )
         return Broadcast(*row) if row else None
@@ -94,8 +118,7 @@ class BroadcastRepository:
 
     async def sending(self) -> list[Broadcast]:
         rows = await self._db.fetch_all(
-            "SELECT id, admin_id, text, state, progress_chat_id, progress_message_id "
-            "FROM broadcasts WHERE state = 'sending' ORDER BY id"
+            f"SELECT {_COLUMNS} FROM broadcasts WHERE state = 'sending' ORDER BY id"
         )
         return [Broadcast(*row) for row in rows]
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot.domain.records import TaskState
+from storage.broadcasts import BroadcastRepository
 from storage.db import Database
 from storage.drafts import DraftRepository
 from storage.tasks import ClaimRefusal, Quota, TaskRepository
@@ -213,3 +214,17 @@ async def test_a_user_writing_again_soon_is_not_written_again_but_changes_still_
     await users.unban(1)
     assert not (await users.seen(1, "v", "U", now=176.0)).banned
     await db.close()
+
+
+async def test_a_broadcast_keeps_the_message_it_copies(tmp_path: Path) -> None:
+    db = await Database.open(tmp_path / "db.sqlite3")
+    repo = BroadcastRepository(db)
+    text_id = await repo.create(7, "<b>Big</b> news", 7, now=1.0)
+    copy_id = await repo.create(7, "", 7, now=2.0, copy_of=(7, 42))
+    text, copy = await repo.get(text_id), await repo.get(copy_id)
+    assert text is not None
+    assert copy is not None
+    assert (text.copy_of, text.text) == (None, "<b>Big</b> news")
+    assert (copy.copy_of, copy.text) == ((7, 42), "")
+    await repo.start(copy_id, now=3.0)
+    assert [b.copy_of for b in await repo.sending()] == [(7, 42)]  # what a restart resumes

@@ -31,10 +31,17 @@ class SendResult(StrEnum):
 
 
 class Messenger(Protocol):
-    """Plain messages into a chat, for broadcasts (bot.delivery.TelegramOutbox implements it)."""
+    """Messages into a chat, for broadcasts (bot.delivery.TelegramOutbox implements it)."""
 
     async def send_text(self, chat_id: int, html: str) -> tuple[SendResult, int | None]:
         """Send a message; say whether it went (with its id), the chat is closed, or it failed."""
+        ...
+
+    async def copy(
+        self, chat_id: int, from_chat_id: int, message_id: int
+    ) -> tuple[SendResult, int | None]:
+        """Copy a message (its text or media, caption and formatting) into a chat, as a message
+        of the bot's own; say as `send_text` does whether it went."""
         ...
 
     async def edit_text(self, chat_id: int, message_id: int, html: str) -> None:

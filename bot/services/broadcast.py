@@ -1,5 +1,9 @@
 """BroadcastService: one message to every user, within Telegram's limits, each at most once.
 
+The message is a text (HTML, sent with sendMessage) or a copy of a message of the admin's own
+(copyMessage: a photo, a video, a formatted text... as the admin sent it); the copy's source is
+stored with the broadcast, so a resumed broadcast copies the same message.
+
 Each recipient's state is in the database and is set to `sending` before the message goes out,
 so a broadcast cut off by a restart resumes where it stopped, and a recipient caught in the
 middle is counted as failed rather than sent the message a second time.
@@ -55,8 +59,18 @@ class BroadcastService:
         self._stopping = False
 
     async def prepare(self, admin_id: int, chat_id: int, text: str) -> tuple[int, int]:
-        """Store a draft; return its id and how many users it would reach."""
+        """Store a draft of `text` (HTML); return its id and how many users it would reach."""
         broadcast_id = await self._repo.create(admin_id, text, chat_id, self._clock())
+        return broadcast_id, await self._repo.audience_size()
+
+    async def prepare_copy(
+        self, admin_id: int, chat_id: int, from_chat_id: int, message_id: int
+    ) -> tuple[int, int]:
+        """Store a draft that copies a message to every user (media, caption and formatting as
+        they are); return its id and how many users it would reach."""
+        broadcast_id = await self._repo.create(
+            admin_id, "", chat_id, self._clock(), copy_of=(from_chat_id, message_id)
+        )
         return broadcast_id, await self._repo.audience_size()
 
     async def preview_shown(self, broadcast_id: int, message_id: int) -> None:
@@ -115,7 +129,7 @@ class BroadcastService:
                     broadcast.id, user_id, RecipientState.PENDING, RecipientState.SENDING
                 ):
                     return
-                result, _ = await self._outbox.send_text(user_id, broadcast.text)
+                result, _ = await self._deliver(broadcast, user_id)
                 await self._repo.mark(
                     broadcast.id, user_id, RecipientState.SENDING, _RESULT_STATES[result]
                 )
@@ -142,6 +156,12 @@ class BroadcastService:
         finally:
             with contextlib.suppress(KeyError):
                 del self._running[broadcast.id]
+
+    async def _deliver(self, broadcast: Broadcast, user_id: int) -> tuple[SendResult, int | None]:
+        """The broadcast's message to one user: a copy of the admin's message, or the text."""
+        if (source := broadcast.copy_of) is not None:
+            return await self._outbox.copy(user_id, *source)
+        return await self._outbox.send_text(user_id, broadcast.text)
 
     async def _show_progress(self, broadcast: Broadcast, *, done: bool) -> None:
         counts = await self._repo.counts(broadcast.id)
