@@ -9,10 +9,16 @@ from __future__ import annotations
 
 import contextlib
 import re
-from html import escape
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.error import TelegramError
+from telegram import (
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    MessageEntity,
+    ReplyParameters,
+    Update,
+)
+from telegram.error import BadRequest, TelegramError
 from telegram.ext import ContextTypes
 
 from bot import texts
@@ -115,16 +121,63 @@ async def maintenance(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
 
 
 async def broadcast(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Show a broadcast for confirmation; the button sends it to every user."""
+    """Show a broadcast as users will see it, for confirmation; the button sends it to everyone.
+
+    `/broadcast text` broadcasts the text, with the admin's formatting; `/broadcast` in reply to a
+    message of the admin's own (a photo, a video, a formatted text...) broadcasts a copy of it.
+    """
     message, sender = update.effective_message, update.effective_user
-    text = _COMMAND_PREFIX.sub("", message.text or "", count=1).strip() if message else ""
-    if message is None or sender is None or not text:
+    if message is None or sender is None:
+        return
+    html = _text_after_command(message)
+    source = message.reply_to_message
+    own = source is not None and source.from_user is not None and source.from_user.id == sender.id
+    if html and source is None:
+        await _preview_text(context, message, sender.id, html)
+    elif not html and source is not None and own:
+        await _preview_copy(context, message, source, sender.id)
+    else:  # neither, both, or a reply to someone else's message (the bot's)
         await _reply(update, texts.admin_usage("broadcast"))
+
+
+async def _preview_text(
+    context: ContextTypes.DEFAULT_TYPE, message: Message, admin_id: int, html: str
+) -> None:
+    """The text quoted in the confirmation (with its formatting); sent with sendMessage."""
+    rt = runtime(context)
+    broadcast_id, audience = await rt.broadcasts.prepare(admin_id, message.chat_id, html)
+    preview = await message.reply_text(
+        texts.broadcast_preview(html, audience),
+        reply_markup=_broadcast_keyboard(broadcast_id, audience),
+    )
+    await rt.broadcasts.preview_shown(broadcast_id, preview.message_id)
+
+
+async def _preview_copy(
+    context: ContextTypes.DEFAULT_TYPE, message: Message, source: Message, admin_id: int
+) -> None:
+    """A copy of the message to the admin first, exactly as users will get it; then the
+    confirmation, as a reply to that copy. Sent with copyMessage, from the admin's message."""
+    try:
+        shown = await source.copy(message.chat_id)
+    except BadRequest as exc:  # a message bots cannot copy (a service message, for one)
+        await message.reply_text(texts.broadcast_not_copied(exc.message))
         return
     rt = runtime(context)
-    html = escape(text)  # sent as plain text: formatting marks are shown as typed
-    broadcast_id, audience = await rt.broadcasts.prepare(sender.id, message.chat_id, html)
-    keyboard = InlineKeyboardMarkup(
+    broadcast_id, audience = await rt.broadcasts.prepare_copy(
+        admin_id, message.chat_id, source.chat_id, source.message_id
+    )
+    confirmation = await context.bot.send_message(
+        chat_id=message.chat_id,
+        text=texts.broadcast_copy_preview(audience),
+        reply_markup=_broadcast_keyboard(broadcast_id, audience),
+        reply_parameters=ReplyParameters(shown.message_id, allow_sending_without_reply=True),
+    )
+    await rt.broadcasts.preview_shown(broadcast_id, confirmation.message_id)
+
+
+def _broadcast_keyboard(broadcast_id: int, audience: int) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
         [
             [
                 InlineKeyboardButton(
@@ -137,10 +190,34 @@ async def broadcast(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             ]
         ]
     )
-    preview = await message.reply_text(
-        texts.broadcast_preview(html, audience), reply_markup=keyboard
+
+
+def _text_after_command(message: Message) -> str:
+    """The message's text after its command, as HTML with the admin's formatting (bold, links,
+    spoilers...) as tags and everything else escaped; "" when there is none."""
+    text = message.text or ""
+    command = _COMMAND_PREFIX.match(text)
+    start = command.end() if command else 0
+    rest = text[start:].rstrip()
+    if not rest:
+        return ""
+    # Entities count UTF-16 code units: keep those over the rest, cut to it, counted from it.
+    begin = _utf16_length(text[:start])
+    end = begin + _utf16_length(rest)
+    entities = []
+    for entity in message.entities:
+        low, high = max(entity.offset, begin), min(entity.offset + entity.length, end)
+        if low < high:
+            fields = {**entity.to_dict(), "offset": low - begin, "length": high - low}
+            entities.append(MessageEntity.de_json(fields, message.get_bot()))
+    rest_message = Message(
+        message.message_id, message.date, message.chat, text=rest, entities=entities
     )
-    await rt.broadcasts.preview_shown(broadcast_id, preview.message_id)
+    return rest_message.text_html
+
+
+def _utf16_length(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
 
 
 async def broadcast_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

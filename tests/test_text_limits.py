@@ -185,6 +185,26 @@ CREDITS_LINE = st.one_of(
 )
 COUNTS_BY_STATE = st.dictionaries(st.sampled_from(TaskState), COUNT)
 HTML_TEXT = TEXT.map(escape)  # a broadcast or maintenance message: escaped plain text
+# A broadcast with the admin's formatting, as python-telegram-bot makes HTML of their entities:
+# escaped text in tags, nested, a code span inside any of them.
+FORMATTED_HTML = st.recursive(
+    HTML_TEXT | HTML_TEXT.map(lambda text: f"<code>{text}</code>"),
+    lambda inner: st.builds(
+        lambda tag, parts: f"<{tag}>{''.join(parts)}</{tag.split()[0]}>",
+        st.sampled_from(
+            [
+                "b",
+                "i",
+                "u",
+                "s",
+                'span class="tg-spoiler"',
+                'a href="https://example.com/?a=1&amp;b"',
+            ]
+        ),
+        st.lists(inner, min_size=1, max_size=3),
+    ),
+    max_leaves=6,
+)
 
 
 class Kind(Enum):
@@ -323,7 +343,9 @@ BUILDERS: dict[str, Builder] = {
     "admin_redelivered": builder(M, ID, st.sampled_from(DeliveryResult).map(str)),
     "admin_redeliver_failed": builder(M, ID, st.sampled_from(DeliveryResult).map(str)),
     "button_broadcast_send": builder(Kind.BUTTON, COUNT),
-    "broadcast_preview": builder(M, HTML_TEXT, COUNT),
+    "broadcast_preview": builder(M, HTML_TEXT | FORMATTED_HTML, COUNT),
+    "broadcast_copy_preview": builder(M, COUNT),
+    "broadcast_not_copied": builder(M, TEXT),
     "broadcast_progress": builder(
         M,
         st.fixed_dictionaries({"sent": COUNT, "blocked": COUNT, "failed": COUNT}),

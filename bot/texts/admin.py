@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from html import escape, unescape
 
@@ -53,6 +54,8 @@ __all__ = [
     "admin_user",
     "admin_was_not_banned",
     "broadcast_cancelled",
+    "broadcast_copy_preview",
+    "broadcast_not_copied",
     "broadcast_preview",
     "broadcast_progress",
     "button_approve",
@@ -68,9 +71,46 @@ _QUOTED_SHOWN = MESSAGE_LIMIT - 200
 
 
 def _shorten_escaped(html: str, limit: int) -> str:
-    """`shorten` for HTML that is escaped plain text (a broadcast, a maintenance message): cut as
-    the text it shows, so that the cut never falls inside an `&amp;`."""
+    """`shorten` for HTML that is escaped plain text (a maintenance message): cut as the text it
+    shows, so that the cut never falls inside an `&amp;`."""
     return escape(shorten(unescape(html), limit))
+
+
+_TAG = re.compile(r"(<[^>]*>)")
+_TAG_NAME = re.compile(r"</?([A-Za-z][-A-Za-z0-9]*)")
+
+
+def _shown(html: str) -> str:
+    """The text HTML shows: its tags left out, its character references read."""
+    return unescape(_TAG.sub("", html))
+
+
+def _shorten_html(html: str, limit: int) -> str:
+    """`shorten` for HTML made from Telegram's entities (a broadcast with the admin's bold,
+    links, spoilers...: well-formed, its text escaped): cut as the text it shows, never inside a
+    tag or an `&amp;`, and with the tags open at the cut closed after it."""
+    shown = _shown(html)
+    if telegram_length(shown) <= limit:
+        return html
+    keep = len(shorten(shown, limit)) - 1  # characters shown before the "…"
+    kept: list[str] = []
+    open_tags: list[str] = []
+    for part in _TAG.split(html):
+        name = _TAG_NAME.match(part)
+        if name is not None:
+            if part.startswith("</"):
+                open_tags.pop()
+            elif not part.endswith("/>"):
+                open_tags.append(name[1])
+            kept.append(part)
+            continue
+        text = unescape(part)
+        if len(text) >= keep:
+            kept.append(escape(text[:keep]) + "…")
+            break
+        kept.append(part)
+        keep -= len(text)
+    return "".join(kept) + "".join(f"</{tag}>" for tag in reversed(open_tags))
 
 
 # --- access (allowlist mode) --------------------------------------------------------------
@@ -146,7 +186,7 @@ _ADMIN_COMMANDS: tuple[tuple[str, str], ...] = (
     ("task", N_("Any task in full: /task 12")),
     ("redeliver", N_("Send a task's result again: /redeliver 12")),
     ("maintenance", N_("/maintenance on [message] or /maintenance off")),
-    ("broadcast", N_("Message every user: /broadcast text")),
+    ("broadcast", N_("Message every user: /broadcast text, or /broadcast in reply to a message")),
     ("allow", N_("Let a user in (allowlist mode): /allow 12345")),
     ("deny", N_("Keep a user out (allowlist mode): /deny 12345")),
 )
@@ -161,7 +201,11 @@ _ADMIN_USAGE: dict[str, str] = {
     "task": N_("Usage: /task 12"),
     "redeliver": N_("Usage: /redeliver 12"),
     "maintenance": N_("Usage: /maintenance on [message shown to users], or /maintenance off"),
-    "broadcast": N_("Usage: /broadcast the text to send to every user"),
+    "broadcast": N_(
+        "Usage: /broadcast the text to send to every user, or /broadcast in reply to a message "
+        "of yours (a text, photo or video, with its formatting and caption) to send every user "
+        "a copy of it"
+    ),
     "allow": N_("Usage: /allow 12345 or /allow @username"),
     "deny": N_("Usage: /deny 12345 or /deny @username"),
 }
@@ -511,9 +555,10 @@ def button_broadcast_send(audience: int) -> str:
 
 
 def broadcast_preview(text: str, audience: int) -> str:
-    """`text` is the broadcast's HTML (escaped plain text). Near Telegram's limit only its start
-    fits in the preview, with the preview's own lines; the broadcast itself is sent whole."""
-    if telegram_length(unescape(text)) > _QUOTED_SHOWN:
+    """`text` is the broadcast's HTML (the admin's text, their formatting kept as tags). Near
+    Telegram's limit only its start fits in the preview, with the preview's own lines; the
+    broadcast itself is sent whole."""
+    if telegram_length(_shown(text)) > _QUOTED_SHOWN:
         # TRANSLATORS: above a broadcast's text, before the admin sends it; the text is too
         # long to be shown whole here.
         head = ngettext(
@@ -530,10 +575,38 @@ def broadcast_preview(text: str, audience: int) -> str:
             "<b>Broadcast to {count} users</b> (not banned, not blocking the bot):",
             audience,
         )
-    quoted = _shorten_escaped(text, _QUOTED_SHOWN)
+    quoted = _shorten_html(text, _QUOTED_SHOWN)
+    return f"{head.format(count=audience)}\n\n{quoted}\n\n{_send_it()}"
+
+
+def _send_it() -> str:
     # TRANSLATORS: below a broadcast's text, above the Send and Cancel buttons.
-    ask = gettext("Send it?")
-    return f"{head.format(count=audience)}\n\n{quoted}\n\n{ask}"
+    return gettext("Send it?")
+
+
+def broadcast_copy_preview(audience: int) -> str:
+    """Under the copy of the admin's message the bot has just shown them (as users will see it),
+    above the Send and Cancel buttons."""
+    # TRANSLATORS: a reply to the copy of the admin's message that the bot has just shown them,
+    # as every user will get it; each user gets a copy made from the admin's own message.
+    head = ngettext(
+        "<b>Broadcast the message above to {count} user</b> (not banned, not blocking the bot). "
+        "Each user gets a copy of your own message: keep it until the broadcast is over.",
+        "<b>Broadcast the message above to {count} users</b> (not banned, not blocking the bot). "
+        "Each user gets a copy of your own message: keep it until the broadcast is over.",
+        audience,
+    )
+    return f"{head.format(count=audience)}\n\n{_send_it()}"
+
+
+def broadcast_not_copied(reason: str) -> str:
+    """`reason` is Telegram's answer to copyMessage (English)."""
+    # TRANSLATORS: the admin replied /broadcast to a message Telegram does not let bots copy;
+    # {reason} is Telegram's own answer, in English. Commands (/broadcast) stay as they are.
+    return gettext(
+        "That message can't be broadcast: Telegram won't copy it ({reason}). Reply /broadcast "
+        "to another message, or write /broadcast and the text."
+    ).format(reason=escape(shorten(reason, REASON_SHOWN)))
 
 
 def broadcast_progress(counts: dict[str, int], total: int, done: bool) -> str:
