@@ -27,6 +27,7 @@ class DraftRepository:
         first_frame_url: str | None = None,
         media_token: str | None = None,
         original_prompt: str | None = None,
+        first_frame_media_token: str | None = None,
     ) -> tuple[Draft, list[Draft]]:
         """Store a new draft and retire the user's open ones; return it and the retired drafts.
 
@@ -44,8 +45,8 @@ class DraftRepository:
                 """
                 INSERT INTO drafts (user_id, chat_id, video_url, prompt, state, created_at,
                                     updated_at, mode, first_frame_url, media_token,
-                                    original_prompt)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                    original_prompt, first_frame_media_token)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 RETURNING *
                 """,
                 (
@@ -60,6 +61,7 @@ class DraftRepository:
                     first_frame_url,
                     media_token,
                     original_prompt,
+                    first_frame_media_token,
                 ),
             )
         return from_row(Draft, next(iter(created))), [from_row(Draft, r) for r in replaced]

@@ -32,7 +32,7 @@ _COUNTS_TOWARDS_DAILY = f"NOT (state = '{TaskState.FAILED}' AND provider_task_id
 
 class ClaimRefusal(StrEnum):
     DRAFT_GONE = "draft_gone"  # submitted already, cancelled, replaced, or not this user's
-    MEDIA_GONE = "media_gone"  # the uploaded video has been deleted since (uploads expire)
+    MEDIA_GONE = "media_gone"  # an uploaded video or first frame was deleted since (uploads expire)
     ACTIVE_LIMIT = "active_limit"
     DAILY_LIMIT = "daily_limit"
 
@@ -80,7 +80,8 @@ class TaskRepository:
             over = _over_limit(draft, quota)
             if over is not None:
                 return Claim(None, over)
-            if not await _hold_upload(conn, draft["media_token"], now):
+            uploads = (draft["media_token"], draft["first_frame_media_token"])
+            if not await _hold_uploads(conn, uploads, now):
                 return Claim(None, ClaimRefusal.MEDIA_GONE)
             await conn.execute(
                 "UPDATE drafts SET state = ?, updated_at = ? WHERE id = ?",
@@ -289,17 +290,21 @@ def _over_limit(draft: sqlite3.Row, quota: Quota) -> ClaimRefusal | None:
     return None
 
 
-async def _hold_upload(conn: aiosqlite.Connection, media_token: str | None, now: float) -> bool:
-    """Whether the draft's upload, if it has one, is still there; from now on the task holds
-    it (it no longer expires)."""
-    if media_token is None:
-        return True
-    cursor = await conn.execute(
-        "UPDATE media SET expires_at = NULL WHERE token = ? "
-        "AND (expires_at IS NULL OR expires_at > ?)",
-        (media_token, now),
-    )
-    return cursor.rowcount == 1
+async def _hold_uploads(
+    conn: aiosqlite.Connection, media_tokens: Iterable[str | None], now: float
+) -> bool:
+    """Whether the draft's uploads (its video, its first frame), if it has any, are all still
+    there; if so, from now on the task holds them (they no longer expire). None is held when
+    one is gone (the caller changes nothing else then, and the transaction ends as it began)."""
+    tokens = [token for token in media_tokens if token is not None]
+    live = "token = ? AND (expires_at IS NULL OR expires_at > ?)"
+    for token in tokens:
+        cursor = await conn.execute(f"SELECT 1 FROM media WHERE {live}", (token, now))
+        if await cursor.fetchone() is None:
+            return False
+    for token in tokens:
+        await conn.execute(f"UPDATE media SET expires_at = NULL WHERE {live}", (token, now))
+    return True
 
 
 async def _insert_task(
@@ -317,8 +322,8 @@ async def _insert_task(
         """
         INSERT INTO tasks (user_id, chat_id, draft_id, provider, video_url, prompt, state,
                            status_message_id, created_at, next_check_at, callback_token,
-                           mode, first_frame_url, media_token)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                           mode, first_frame_url, media_token, first_frame_media_token)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         RETURNING *
         """,
         (
@@ -336,5 +341,6 @@ async def _insert_task(
             draft["mode"],
             draft["first_frame_url"],
             draft["media_token"],
+            draft["first_frame_media_token"],
         ),
     )

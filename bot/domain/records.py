@@ -100,10 +100,19 @@ class Draft:
     # The user's own words when `prompt` is the translator's English of them (None: no
     # translation).
     original_prompt: str | None = None
+    # The first-frame image the user sent as a file (its media store token; `first_frame_url`
+    # is where the provider fetches it). None: no first frame, or one given by a link.
+    first_frame_media_token: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "state", DraftState(self.state))
         object.__setattr__(self, "awaiting_first_frame", bool(self.awaiting_first_frame))
+
+    @property
+    def media_tokens(self) -> tuple[str, ...]:
+        """The files the user sent that it holds in the media store (its video, its first
+        frame)."""
+        return _present(self.media_token, self.first_frame_media_token)
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,11 +142,22 @@ class Task:
     mode: str | None
     first_frame_url: str | None
     media_token: str | None
+    first_frame_media_token: str | None = None  # the draft's, held until the task ends
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "state", TaskState(self.state))
 
     @property
+    def media_tokens(self) -> tuple[str, ...]:
+        """The files the user sent that it holds in the media store (its video, its first
+        frame): each is released when the task ends."""
+        return _present(self.media_token, self.first_frame_media_token)
+
+    @property
     def started_at(self) -> float:
         """When the provider accepted the task (its clock for time-outs), else when it was made."""
         return self.submitted_at or self.created_at
+
+
+def _present(*tokens: str | None) -> tuple[str, ...]:
+    return tuple(token for token in tokens if token)

@@ -74,14 +74,16 @@ class Delivering(Stage):
             status_edited_at=now,
         )
         log.info("Task %d delivered as %s", task.id, result)
-        await self._ports.uploads.release(task.media_token)
+        for token in task.media_tokens:
+            await self._ports.uploads.release(token)
         await self._cards.show(task.id)
 
     async def _unreachable(self, task: Task, now: float) -> None:
         """The user blocked the bot or deleted the chat: nobody to send it to."""
         tasks = self._ports.tasks
         await tasks.transition(task.id, TaskState.DELIVERING, TaskState.UNDELIVERABLE)
-        await self._ports.uploads.release(task.media_token)
+        for token in task.media_tokens:
+            await self._ports.uploads.release(token)
         await self._ports.users.mark_blocked_bot(task.user_id, now)
         log.info("Task %d is done but its chat cannot be reached", task.id)
 

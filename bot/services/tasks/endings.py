@@ -77,6 +77,7 @@ class Endings:
         await self._ports.outbox.report_to_admins(lambda: report(task_id, repr(exc)))
 
     async def _tell(self, task: Task, html: str) -> None:
-        await self._ports.uploads.release(task.media_token)
+        for token in task.media_tokens:
+            await self._ports.uploads.release(token)
         await self._cards.show(task.id)
         await self._ports.outbox.notify(task, html)
