@@ -20,7 +20,7 @@ from handlers.language import LANGUAGE_BUTTON, language_button, language_command
 from handlers.requests import card_button, text_message
 from handlers.start import help_command, start
 from handlers.tasks import status_command, tasks_command
-from handlers.uploads import video_upload
+from handlers.uploads import first_frame_upload, video_upload
 
 PRIVATE = filters.ChatType.PRIVATE
 
@@ -58,6 +58,11 @@ def register(application: Application, admin_ids: frozenset[int]) -> None:  # ty
     application.add_handler(MessageHandler(PRIVATE & filters.COMMAND, unknown_command))
     application.add_handler(MessageHandler(~PRIVATE & filters.COMMAND, group_chat))
     application.add_handler(MessageHandler(PRIVATE & filters.TEXT, text_message))
+    # Before the videos: a photo or a document that is not a video may be a card's first frame.
+    not_a_video = filters.Document.ALL & ~filters.Document.VIDEO & ~filters.ANIMATION
+    application.add_handler(
+        MessageHandler(PRIVATE & (filters.PHOTO | not_a_video), first_frame_upload)
+    )
     application.add_handler(
         MessageHandler(
             PRIVATE

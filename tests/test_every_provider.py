@@ -49,7 +49,7 @@ async def test_segmind_end_to_end_with_a_chosen_strength_and_first_frame(
             telegram.message(USER_ID, card.message_id).rendered or ""
         )
         assert await chat.press(card, "first frame") == texts.toast_waiting_for_first_frame()
-        await chat.wait_for_text("Send a link to an image")
+        await chat.wait_for_text("Send an image for the first frame")
         new_card = await chat.card(FRAME_URL)
         assert f"First frame: {FRAME_URL}" in (new_card.rendered or "")
         assert "Reimagine 3" in (new_card.rendered or "")  # the choice carried over
@@ -166,7 +166,7 @@ async def test_a_new_link_with_a_prompt_while_a_first_frame_is_awaited_is_a_new_
         )
         card = await chat.card("https://v.example.com/one.mp4 make it snow")
         await chat.press(card, "first frame")
-        await chat.wait_for_text("Send a link to an image")
+        await chat.wait_for_text("Send an image for the first frame")
         new = await chat.card("https://v.example.com/two.mp4 make it rain")
         shown = new.rendered or ""
         assert "two.mp4" in shown

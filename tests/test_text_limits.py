@@ -244,6 +244,7 @@ BUILDERS: dict[str, Builder] = {
     "video_formats": builder(P, CAPABILITIES),
     "upload_failed": builder(M, TEXT),
     "upload_too_big_for_telegram": builder(M, SECONDS, COUNT),
+    "first_frame_too_big": builder(M, SECONDS, COUNT),
     "caption_not_a_prompt": builder(M, PROMPT_PROBLEM),
     "link_blocked": builder(M, st.sampled_from(LinkRefusal), LINK, COUNT),
     "link_unreachable": builder(M, LINK),
@@ -263,7 +264,7 @@ BUILDERS: dict[str, Builder] = {
         LINK | st.builds(texts.uploaded_video),
         TEXT,
         st.none() | MODE,
-        st.none() | LINK,
+        st.none() | LINK | st.builds(texts.uploaded_image),
         original_prompt=st.none() | TEXT,
         note=NOTE,
         replaced=st.booleans(),
@@ -538,7 +539,7 @@ async def test_a_card_with_long_links_and_a_first_frame_is_shown_and_sends_them_
         )
         card = await chat.card(f"{LONG_VIDEO_LINK} {EMOJI_PROMPT}")
         assert await chat.press(card, "first frame") == texts.toast_waiting_for_first_frame()
-        await chat.wait_for_text("Send a link to an image")
+        await chat.wait_for_text("Send an image for the first frame")
         new_card = await chat.card(LONG_FRAME_LINK)
         shown = new_card.rendered or ""
         assert "First frame: https://images.example.com/🖼" in shown

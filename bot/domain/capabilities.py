@@ -19,6 +19,9 @@ class Capabilities:
     supports_callbacks: bool
     modes: tuple[str, ...] = ()  # edit strengths offered (bot.domain.modes); empty: none to choose
     supports_first_frame: bool = False  # accepts an image that guides the first frame
+    # The largest first-frame image taken as a file. Segmind and Luma document none; a first
+    # frame is a photo of the video's size, far below this.
+    max_image_mb: int = 10
     supports_watermark: bool = False
     reports_credits: bool = False  # credit_balance() answers
     offline: bool = False  # simple effects on this machine, not the AI model (the sandbox)

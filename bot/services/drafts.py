@@ -76,9 +76,9 @@ class DraftService:
         if parsed.url is None:
             return await self._prompt_only(user_id, chat_id, parsed.prompt)
         if not parsed.prompt:
-            open_draft = await self._drafts.open_for_user(user_id)
-            if open_draft is not None and open_draft.awaiting_first_frame:
-                return await self._replace(open_draft, first_frame_url=parsed.url)
+            open_draft = await self._awaiting_first_frame(user_id)
+            if open_draft is not None:
+                return await self._replace(open_draft, first_frame=(parsed.url, None))
         else:
             problem = self._prompts.quick_problem(parsed.prompt)
             if problem:
@@ -119,6 +119,25 @@ class DraftService:
             return DraftReply(ReplyKind.ASK_PROMPT, text, reply.draft, reply.replaced_card)
         return reply
 
+    async def awaits_first_frame(self, user_id: int) -> bool:
+        """Whether the user's card waits for its first-frame image (a photo is that image)."""
+        return await self._awaiting_first_frame(user_id) is not None
+
+    async def receive_first_frame_upload(
+        self, user_id: int, image_url: str, media_token: str
+    ) -> DraftReply | None:
+        """An image the user sent (checked, and kept in the media store) becomes the first frame
+        of the card that waits for one: a new card, as a link does. None when no card waits any
+        more (the caller lets the image go)."""
+        draft = await self._awaiting_first_frame(user_id)
+        if draft is None:
+            return None
+        return await self._replace(draft, first_frame=(image_url, media_token))
+
+    async def _awaiting_first_frame(self, user_id: int) -> Draft | None:
+        draft = await self._drafts.open_for_user(user_id)
+        return draft if draft is not None and draft.awaiting_first_frame else None
+
     async def _prompt_only(self, user_id: int, chat_id: int, text: str) -> DraftReply:
         draft = await self._drafts.open_for_user(user_id)
         if draft is None:
@@ -143,17 +162,27 @@ class DraftService:
         return await self._replace(draft, prompt=prompt)
 
     async def _replace(
-        self, draft: Draft, *, prompt: Prompt | None = None, first_frame_url: str | None = None
+        self,
+        draft: Draft,
+        *,
+        prompt: Prompt | None = None,
+        first_frame: tuple[str, str | None] | None = None,
     ) -> DraftReply:
-        """A new card for the same video, keeping the old card's choices unless given anew."""
+        """A new card for the same video, keeping the old card's choices unless given anew
+        (`first_frame`: the image's URL, and its media token when the user sent the file)."""
+        first_frame_url, first_frame_token = first_frame or (
+            draft.first_frame_url,
+            draft.first_frame_media_token,
+        )
         return await self._new_draft(
             draft.user_id,
             draft.chat_id,
             draft.video_url,
             prompt or Prompt(draft.prompt, draft.original_prompt),
             draft.mode,
-            first_frame_url if first_frame_url is not None else draft.first_frame_url,
+            first_frame_url,
             media_token=draft.media_token,
+            first_frame_media_token=first_frame_token,
         )
 
     async def _new_draft(
@@ -166,6 +195,7 @@ class DraftService:
         first_frame_url: str | None,
         *,
         media_token: str | None = None,
+        first_frame_media_token: str | None = None,
         note: str | None = None,
     ) -> DraftReply:
         """A draft with `prompt.english` (None: ask for the prompt)."""
@@ -179,10 +209,11 @@ class DraftService:
             mode=mode,
             first_frame_url=first_frame_url,
             media_token=media_token,
+            first_frame_media_token=first_frame_media_token,
         )
         for old in retired:  # an upload only the retired card had is no longer needed
-            if old.media_token != media_token:
-                await self._media.drop(old.media_token)
+            for token in set(old.media_tokens) - set(draft.media_tokens):
+                await self._media.drop(token)
         replaced_card = any(d.card_message_id is not None for d in retired)
         if prompt.english is None:
             ask = texts.ask_for_prompt(note=note, replaced=replaced_card)
@@ -211,7 +242,8 @@ class DraftService:
             draft_id, DraftState.PENDING, DraftState.CANCELLED, self._clock()
         )
         if cancelled:
-            await self._media.drop(draft.media_token)
+            for token in draft.media_tokens:
+                await self._media.drop(token)
         return cancelled
 
     async def set_mode(self, user_id: int, draft_id: int, mode: str) -> Draft | None:
@@ -228,9 +260,16 @@ class DraftService:
         if draft is None or draft.user_id != user_id:
             return None
         if draft.first_frame_url:
-            return await self._update(
-                user_id, draft_id, first_frame_url=None, awaiting_first_frame=False
+            removed = await self._update(
+                user_id,
+                draft_id,
+                first_frame_url=None,
+                first_frame_media_token=None,
+                awaiting_first_frame=False,
             )
+            if removed is not None:  # an image the user sent is no longer needed
+                await self._media.drop(draft.first_frame_media_token)
+            return removed
         return await self._update(user_id, draft_id, awaiting_first_frame=True)
 
     async def _update(self, user_id: int, draft_id: int, **fields: object) -> Draft | None:
@@ -241,11 +280,12 @@ class DraftService:
 
 def card_text(draft: Draft, *, note: str | None = None, replaced: bool = False) -> str:
     video = texts.uploaded_video() if draft.media_token else draft.video_url
+    first_frame = texts.uploaded_image() if draft.first_frame_media_token else draft.first_frame_url
     return texts.confirmation_card(
         video,
         draft.prompt or "",
         draft.mode,
-        draft.first_frame_url,
+        first_frame,
         original_prompt=draft.original_prompt,
         note=note,
         replaced=replaced,

@@ -1,9 +1,10 @@
-"""MediaStore: uploaded videos on disk, served to the provider until a while after the task ends.
+"""MediaStore: uploaded videos (and first-frame images) on disk, served to the provider until a
+while after the task ends.
 
-A file's name is its token: 192 random bits and the video's extension, so its URL cannot be
-guessed and still looks like a video to a provider. Files are deleted, and their URLs answer
-404, an hour (MEDIA_KEEP_SECONDS) after their task ends, or a day after an upload that never
-became a task. The folder has a size cap; expired files go first to make room.
+A file's name is its token: 192 random bits and the file's extension, so its URL cannot be
+guessed and still looks like a video (or an image) to a provider. Files are deleted, and their
+URLs answer 404, an hour (MEDIA_KEEP_SECONDS) after their task ends, or a day after an upload
+that never became a task. The folder has a size cap; expired files go first to make room.
 """
 
 from __future__ import annotations
@@ -23,14 +24,16 @@ from storage.media import MediaRepository
 log = logging.getLogger(__name__)
 
 UNSUBMITTED_KEEP_SECONDS = 24 * 3600
-_TOKEN = re.compile(r"^[A-Za-z0-9_-]{32}\.(mp4|mov|avi|webm|mkv)$")
-_EXTENSIONS = {
+_TOKEN = re.compile(r"^[A-Za-z0-9_-]{32}\.(mp4|mov|avi|webm|mkv|jpg|png|webp)$")
+_VIDEO_EXTENSIONS = {
     "video/mp4": "mp4",
     "video/quicktime": "mov",
     "video/x-msvideo": "avi",
     "video/webm": "webm",
     "video/x-matroska": "mkv",
 }
+# First-frame images: their type is known from their first bytes, never from their name alone.
+IMAGE_EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +81,16 @@ class MediaStore:
         await self._repo.add(slot.token, user_id, size, now, now + UNSUBMITTED_KEEP_SECONDS)
         self._reserved.pop(slot.token, None)
 
+    def retype(self, slot: Slot, mime_type: str) -> Slot:
+        """The downloaded file turned out to be `mime_type` (an image's first bytes said so):
+        the same room under the name that type's extension gives (before it is kept)."""
+        token = f"{Path(slot.token).stem}.{_extension(mime_type, None)}"
+        if token == slot.token:
+            return slot
+        path = slot.path.replace(self._folder / token)
+        self._reserved[token] = self._reserved.pop(slot.token, slot.size)
+        return Slot(token, path, slot.size)
+
     def discard(self, slot: Slot) -> None:
         slot.path.unlink(missing_ok=True)
         self._reserved.pop(slot.token, None)
@@ -119,7 +132,9 @@ class MediaStore:
 
 
 def _extension(mime_type: str | None, file_name: str | None) -> str:
-    if mime_type in _EXTENSIONS:
-        return _EXTENSIONS[mime_type]
+    if mime_type in _VIDEO_EXTENSIONS:
+        return _VIDEO_EXTENSIONS[mime_type]
+    if mime_type in IMAGE_EXTENSIONS:
+        return IMAGE_EXTENSIONS[mime_type]
     suffix = Path(file_name or "").suffix.lower().lstrip(".")
-    return suffix if suffix in _EXTENSIONS.values() else "mp4"
+    return suffix if suffix in _VIDEO_EXTENSIONS.values() else "mp4"

@@ -1,4 +1,5 @@
-"""UploadService: a video sent as a file becomes a draft, like a link does.
+"""UploadService: a video sent as a file becomes a draft, like a link does; an image sent while
+a card waits for its first frame becomes that first frame, like a link to it does.
 
 The handler downloads the file from Telegram into a slot this service reserves; the service
 checks it, keeps it in the media store, and hands the draft service a URL the provider can
@@ -22,7 +23,7 @@ from bot.domain.capabilities import Capabilities
 from bot.domain.file_host import FileHost, FileHostError
 from bot.net.downloads import TooBigError, copy_file, save_body
 from bot.services.drafts import DraftReply, DraftService, ReplyKind
-from bot.services.media import MediaStore, Slot
+from bot.services.media import IMAGE_EXTENSIONS, MediaStore, Slot
 from bot.services.preflight import Preflight
 from bot.urls import media_url
 
@@ -31,6 +32,19 @@ log = logging.getLogger(__name__)
 # The whole download from Telegram's file server: 20 MB (2 GB from a local Bot API server, on
 # the same machine or network) takes far less on any working link.
 DOWNLOAD_DEADLINE_SECONDS = 300.0
+# An image's type, told by its first bytes (its name and its declared type are the user's word).
+_IMAGE_SIGNATURES = ((b"\xff\xd8\xff", "image/jpeg"), (b"\x89PNG\r\n\x1a\n", "image/png"))
+
+
+def image_type(head: bytes) -> str | None:
+    """The type of the image whose file begins with `head` (12 bytes are enough): JPEG, PNG or
+    WebP, the types a first frame may be; None for anything else."""
+    for signature, mime_type in _IMAGE_SIGNATURES:
+        if head.startswith(signature):
+            return mime_type
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image/webp"
+    return None
 
 
 class UploadService:
@@ -59,9 +73,19 @@ class UploadService:
         self._public_url = public_url
         self._download_limit = download_limit_bytes
 
+    @property
+    def _takes_files(self) -> bool:
+        """Whether the provider can be given a file at all: by the bot's public address, the
+        file host, or on this machine."""
+        return bool(self._public_url or self._capabilities.reads_local_files or self._file_host)
+
+    @property
+    def _image_limit(self) -> int:
+        return min(self._capabilities.max_image_mb * 1048576, self._download_limit)
+
     def refusal(self, size: int | None) -> str | None:
         """Why this upload cannot be taken, said before anything is downloaded."""
-        if not (self._public_url or self._capabilities.reads_local_files or self._file_host):
+        if not self._takes_files:
             return texts.uploads_need_webhook()
         if size is not None and size > self._download_limit:
             return texts.upload_too_big_for_telegram(
@@ -75,6 +99,20 @@ class UploadService:
         self, size: int | None, mime_type: str | None, file_name: str | None
     ) -> Slot | None:
         return await self._media.reserve(size or self._download_limit, mime_type, file_name)
+
+    def image_refusal(self, size: int | None, mime_type: str | None) -> str | None:
+        """Why this first-frame image cannot be taken, said before anything is downloaded."""
+        if mime_type not in IMAGE_EXTENSIONS:
+            return texts.first_frame_not_an_image()
+        if not self._takes_files:
+            return texts.first_frame_files_not_taken()
+        if size is not None and size > self._image_limit:
+            return texts.first_frame_too_big(size / 1048576, self._image_limit // 1048576)
+        return None
+
+    async def reserve_image(self, size: int | None, mime_type: str) -> Slot | None:
+        """Room for a first-frame image: no more than the image limit is downloaded."""
+        return await self._media.reserve(size or self._image_limit, mime_type, None)
 
     def discard(self, slot: Slot) -> None:
         self._media.discard(slot)
@@ -129,7 +167,7 @@ class UploadService:
         log.warning("Copying an upload of user %d from the Bot API server failed: %s", user_id, why)
         return texts.upload_failed(reason)
 
-    async def _video_url(self, slot: Slot, user_id: int, mime_type: str | None) -> str | None:
+    async def _provider_url(self, slot: Slot, user_id: int, mime_type: str | None) -> str | None:
         """Where the provider fetches the upload from; None when the file host refused it."""
         if self._public_url:
             return media_url(self._public_url, slot.token)
@@ -156,7 +194,7 @@ class UploadService:
         if verdict.problem:
             self._media.discard(slot)
             return DraftReply(ReplyKind.PROBLEM, verdict.problem)
-        video_url = await self._video_url(slot, user_id, mime_type)
+        video_url = await self._provider_url(slot, user_id, mime_type)
         if video_url is None:
             self._media.discard(slot)
             return DraftReply(ReplyKind.PROBLEM, texts.upload_not_hosted())
@@ -164,3 +202,24 @@ class UploadService:
         return await self._drafts.receive_upload(
             user_id, chat_id, video_url, slot.token, caption or ""
         )
+
+    async def accept_first_frame(self, *, user_id: int, slot: Slot) -> DraftReply:
+        """Check the downloaded image; keep it and make it the first frame of the card that
+        waits for one, or say what is wrong (nothing is kept then)."""
+        with slot.path.open("rb") as file:
+            mime_type = image_type(file.read(12))
+        if mime_type is None:
+            self._media.discard(slot)
+            return DraftReply(ReplyKind.PROBLEM, texts.first_frame_not_an_image())
+        slot = self._media.retype(slot, mime_type)  # its name says what its first bytes do
+        with self.held(slot):
+            image_url = await self._provider_url(slot, user_id, mime_type)
+            if image_url is None:
+                self._media.discard(slot)
+                return DraftReply(ReplyKind.PROBLEM, texts.first_frame_not_hosted())
+            await self._media.keep(slot, user_id, slot.path.stat().st_size)
+        reply = await self._drafts.receive_first_frame_upload(user_id, image_url, slot.token)
+        if reply is None:  # the card was cancelled or replaced meanwhile: the image is not needed
+            await self._media.drop(slot.token)
+            return DraftReply(ReplyKind.PROBLEM, texts.unsupported_message())
+        return reply

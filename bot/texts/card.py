@@ -37,6 +37,7 @@ __all__ = [
     "translation_failed",
     "translation_limit_reached",
     "translation_too_long",
+    "uploaded_image",
     "uploaded_video",
 ]
 
@@ -84,6 +85,11 @@ def prompt_wanted() -> str:
 # How the card and the task's details show an uploaded video (it has no link to show).
 def uploaded_video() -> str:
     return gettext("the video you sent")
+
+
+# How the card shows a first-frame image sent as a photo or a file (no link to show either).
+def uploaded_image() -> str:
+    return gettext("the image you sent")
 
 
 # What each family of strengths (bot.domain.modes) does to the video, as the card says it.
@@ -154,7 +160,8 @@ def confirmation_card(
         # TRANSLATORS: {mode} is a strength, as "Flex 2 (stylistic)".
         lines.append(gettext("Strength: {mode}").format(mode=describe_mode(mode)))
     if first_frame_url:
-        # TRANSLATORS: {link} is the link to the image the user gave for the first frame.
+        # TRANSLATORS: {link} is the link to the image the user gave for the first frame, or
+        # "the image you sent".
         lines.append(gettext("First frame: {link}").format(link=show_link(first_frame_url)))
     lines.append("")
     lines.append(
@@ -217,9 +224,9 @@ def _with_remarks(text: str, note: str | None, replaced: bool) -> str:
 
 def ask_first_frame() -> str:
     return gettext(
-        "Send a link to an image for the first frame: your video's first frame as it should look "
-        "after the edit. It guides the whole edit. (To keep the card without a first frame, send "
-        "a new prompt instead.)"
+        "Send an image for the first frame (a photo, an image file, or a link to one): your "
+        "video's first frame as it should look after the edit. It guides the whole edit. (To "
+        "keep the card without a first frame, send a new prompt instead.)"
     )
 
 
@@ -230,8 +237,8 @@ def toast_first_frame_removed() -> str:
 
 def toast_waiting_for_first_frame() -> str:
     # TRANSLATORS: a toast (a short notice over the chat, at most 200 characters), after the
-    # button that adds a first frame: the user should now send a link to an image.
-    return gettext("Send the image link.")
+    # button that adds a first frame: the user should now send an image, or a link to one.
+    return gettext("Send the image, or its link.")
 
 
 def draft_replaced_notice() -> str:

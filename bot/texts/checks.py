@@ -12,6 +12,11 @@ from bot.texts.i18n import N_, gettext, ngettext
 
 __all__ = [
     "caption_not_a_prompt",
+    "first_frame_files_not_taken",
+    "first_frame_not_an_image",
+    "first_frame_not_hosted",
+    "first_frame_storage_full",
+    "first_frame_too_big",
     "format_not_taken",
     "link_bad_port",
     "link_blocked",
@@ -189,6 +194,46 @@ def caption_not_a_prompt(problem: str) -> str:
     # empty. …").
     return gettext("I've got the video, but its caption can't be the prompt: {problem}").format(
         problem=problem
+    )
+
+
+# --- a first-frame image sent as a photo or a file --------------------------------------
+
+
+def first_frame_files_not_taken() -> str:
+    # TRANSLATORS: PUBLIC_URL is a setting's name: keep it.
+    return gettext(
+        "I can't take image files in this setup, so please send a public link to the image "
+        "instead (for the bot's operator: set PUBLIC_URL to take files)."
+    )
+
+
+def first_frame_not_an_image() -> str:
+    return gettext(
+        "That file is not an image I can use for the first frame: please send a JPEG, PNG or "
+        "WebP image, as a photo or a file, or a link to one."
+    )
+
+
+def first_frame_too_big(size_mb: float, limit_mb: int) -> str:
+    # TRANSLATORS: {size} and {limit} are numbers of megabytes.
+    return gettext(
+        "This image is {size} MB, and a first frame can be at most {limit} MB: please send a "
+        "smaller one, or a link to it."
+    ).format(size=format_number(size_mb), limit=limit_mb)
+
+
+def first_frame_storage_full() -> str:
+    return gettext(
+        "The bot's storage for uploaded files is full right now, so please send a link to the "
+        "image instead, or try again later."
+    )
+
+
+def first_frame_not_hosted() -> str:
+    return gettext(
+        "I couldn't pass your image on to the video service just now (its file storage did not "
+        "take it), so please send it again in a minute, or send a link to it."
     )
 
 

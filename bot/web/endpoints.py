@@ -42,6 +42,9 @@ _MEDIA_TYPES = {
     ".avi": "video/x-msvideo",
     ".webm": "video/webm",
     ".mkv": "video/x-matroska",
+    ".jpg": "image/jpeg",  # first-frame images
+    ".png": "image/png",
+    ".webp": "image/webp",
 }
 MAX_UPDATE_BYTES = 1024 * 1024
 # The lines anyone who reaches the server can cause at will (held to one a minute per kind): not
@@ -163,7 +166,8 @@ class WebEndpoints:
                 await self._endings.report_unexpected(texts.unexpected_in_callback, task_id, exc)
 
     async def media(self, request: Request) -> Response:
-        """An uploaded video, for the provider to fetch (404 once it has expired)."""
+        """An uploaded video or first-frame image, for the provider to fetch (404 once it has
+        expired)."""
         path = await self._media.path_of(request.path_params["token"])
         if path is None:
             return Response(status_code=404)
