@@ -40,7 +40,7 @@ from storage.db import Database
 
 log = logging.getLogger(__name__)
 
-ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
+ALLOWED_UPDATES = [Update.MESSAGE, Update.EDITED_MESSAGE, Update.CALLBACK_QUERY]
 CONCURRENT_UPDATES = 64
 MEDIA_SWEEP_SECONDS = 600
 SHUTDOWN_GRACE_SECONDS = 5.0
@@ -149,7 +149,10 @@ class BotApp:
         )
         await services.lifecycle.recovery.recover()
         await set_command_menus(
-            self.application.bot, self.settings.admin_ids, services.runtime.languages.of
+            self.application.bot,
+            self.settings.admin_ids,
+            services.runtime.languages.of,
+            services.runtime.capabilities,
         )
         services.tracker.start()
         await services.broadcasts.resume()

@@ -18,12 +18,14 @@ from functools import partial
 from html import unescape
 from pathlib import Path
 
-from telegram import Bot, InlineKeyboardMarkup, InputFile, ReplyParameters
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputFile, ReplyParameters
+from telegram.constants import ChatAction
 from telegram.error import BadRequest, Forbidden, TelegramError
 
 from bot import texts
-from bot.domain.delivery import DeliveryResult, Report, SendResult
-from bot.domain.records import Task
+from bot.chat_actions import chat_action
+from bot.domain.delivery import DeliveryResult, Estimate, Report, SendResult
+from bot.domain.records import Task, TaskState
 from bot.logs.redaction import Redactor
 from bot.logs.report_throttle import ReportThrottle
 from bot.net.results import Fetched, ResultFetcher
@@ -65,14 +67,17 @@ class TelegramOutbox:
 
     # --- the status card and notices --------------------------------------------------------
 
-    async def show_status(self, task: Task, queue_position: int | None = None) -> None:
+    async def show_status(
+        self, task: Task, queue_position: int | None = None, estimate: Estimate | None = None
+    ) -> None:
         if task.status_message_id is None:
             return
         try:
             await self._bot.edit_message_text(
                 chat_id=task.chat_id,
                 message_id=task.status_message_id,
-                text=texts.status_card(task, time.time(), queue_position),
+                text=texts.status_card(task, time.time(), queue_position, estimate),
+                reply_markup=_status_buttons(task),
             )
         except BadRequest as exc:
             if "not modified" not in exc.message.lower():
@@ -80,10 +85,14 @@ class TelegramOutbox:
         except TelegramError as exc:
             log.info("Status card of task %d not updated: %s", task.id, exc)
 
-    async def notify(self, task: Task, html: str) -> None:
+    async def notify(self, task: Task, html: str, *, offer_retry: bool = False) -> None:
+        retry = _buttons((texts.button_try_again(), f"{RETRY}:{task.id}")) if offer_retry else None
         try:
             await self._bot.send_message(
-                chat_id=task.chat_id, text=html, reply_parameters=self._reply_to(task)
+                chat_id=task.chat_id,
+                text=html,
+                reply_parameters=self._reply_to(task),
+                reply_markup=retry,
             )
         except TelegramError as exc:
             log.warning("Could not tell the user about task %d: %s", task.id, exc)
@@ -234,10 +243,12 @@ class TelegramOutbox:
         return await self._send_link(task, reason)
 
     async def _upload(self, task: Task, path: Path) -> DeliveryResult | None:
-        """sendVideo, then sendDocument if Telegram refuses the video; None: send a link."""
-        sent = await self._send_file(task, path, DeliveryResult.VIDEO)
-        if sent is None:
-            sent = await self._send_file(task, path, DeliveryResult.DOCUMENT)
+        """sendVideo, then sendDocument if Telegram refuses the video; None: send a link. The
+        chat shows "sending video…" meanwhile."""
+        async with chat_action(self._bot, task.chat_id, ChatAction.UPLOAD_VIDEO):
+            sent = await self._send_file(task, path, DeliveryResult.VIDEO)
+            if sent is None:
+                sent = await self._send_file(task, path, DeliveryResult.DOCUMENT)
         return sent
 
     async def _send_file(
@@ -258,6 +269,7 @@ class TelegramOutbox:
                     upload,
                     caption=texts.result_caption(task),
                     reply_parameters=self._reply_to(task),
+                    reply_markup=result_buttons(task),
                     write_timeout=UPLOAD_TIMEOUT,
                     read_timeout=UPLOAD_TIMEOUT,
                 )
@@ -277,7 +289,10 @@ class TelegramOutbox:
         text = texts.result_as_link(task, reason, self._retention_hours)
         try:
             await self._bot.send_message(
-                chat_id=task.chat_id, text=text, reply_parameters=self._reply_to(task)
+                chat_id=task.chat_id,
+                text=text,
+                reply_parameters=self._reply_to(task),
+                reply_markup=result_buttons(task),
             )
         except Forbidden:
             return DeliveryResult.CHAT_UNREACHABLE
@@ -304,3 +319,33 @@ def _html_to_text(html: str) -> str:
 
 def _chat_gone(exc: BadRequest) -> bool:
     return "chat not found" in exc.message.lower()
+
+
+# Buttons on a task's messages, `<action>:<task id>` (handlers/tasks.py, handlers/followups.py):
+CANCEL_TASK = "stop"  # on the card of a task waiting to start
+AGAIN = "again"  # under a result: a new card of the same video, the prompt asked next
+EDIT_RESULT = "redo"  # under a result: the result is the new card's video
+RETRY = "retry"  # under a failure: a new card of the same request
+
+
+def _status_buttons(task: Task) -> InlineKeyboardMarkup | None:
+    """A task waiting to start can be cancelled from its card; past that, no buttons."""
+    if task.state != TaskState.QUEUED:
+        return None
+    return _buttons((texts.button_cancel_task(), f"{CANCEL_TASK}:{task.id}"))
+
+
+def result_buttons(task: Task, *, result_kept: bool = True) -> InlineKeyboardMarkup:
+    """Under a result: a new prompt for the same video, and (while the provider keeps the
+    result) the result as the next card's video."""
+    rows = [(texts.button_new_prompt_same_video(), f"{AGAIN}:{task.id}")]
+    if result_kept:
+        rows.append((texts.button_edit_result(), f"{EDIT_RESULT}:{task.id}"))
+    return _buttons(*rows)
+
+
+def _buttons(*rows: tuple[str, str]) -> InlineKeyboardMarkup:
+    """One button a row: (label, callback data)."""
+    return InlineKeyboardMarkup(
+        [[InlineKeyboardButton(label, callback_data=data)] for label, data in rows]
+    )

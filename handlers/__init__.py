@@ -15,11 +15,17 @@ from telegram.ext import (
 from handlers import admin
 from handlers.errors import on_error
 from handlers.fallbacks import group_chat, unknown_command, unsupported_message
+from handlers.followups import FOLLOW_UP_BUTTON, follow_up_button
 from handlers.gate import admit
 from handlers.language import LANGUAGE_BUTTON, language_button, language_command
-from handlers.requests import card_button, text_message
+from handlers.requests import card_button, edited_message, text_message
 from handlers.start import help_command, start
-from handlers.tasks import status_command, tasks_command
+from handlers.tasks import (
+    CANCEL_TASK_BUTTON,
+    cancel_task_button,
+    status_command,
+    tasks_command,
+)
 from handlers.uploads import first_frame_upload, video_upload
 
 PRIVATE = filters.ChatType.PRIVATE
@@ -46,6 +52,10 @@ def register(application: Application, admin_ids: frozenset[int]) -> None:  # ty
     application.add_handler(TypeHandler(Update, admit), group=-1)
 
     # Order matters within group 0: the first matching handler wins, so the catch-alls come last.
+    # An edited message (commands included) goes only here: it may change the showing card.
+    application.add_handler(
+        MessageHandler(PRIVATE & filters.UpdateType.EDITED_MESSAGE, edited_message)
+    )
     application.add_handler(CommandHandler("start", start, filters=PRIVATE))
     application.add_handler(CommandHandler("help", help_command, filters=PRIVATE))
     application.add_handler(CommandHandler("tasks", tasks_command, filters=PRIVATE))
@@ -76,6 +86,8 @@ def register(application: Application, admin_ids: frozenset[int]) -> None:  # ty
         CallbackQueryHandler(admin.broadcast_button, pattern=admin.BROADCAST_BUTTON)
     )
     application.add_handler(CallbackQueryHandler(language_button, pattern=LANGUAGE_BUTTON))
+    application.add_handler(CallbackQueryHandler(cancel_task_button, pattern=CANCEL_TASK_BUTTON))
+    application.add_handler(CallbackQueryHandler(follow_up_button, pattern=FOLLOW_UP_BUTTON))
     application.add_handler(CallbackQueryHandler(card_button))
 
     application.add_error_handler(on_error)

@@ -15,26 +15,32 @@ from telegram import Bot, BotCommand, BotCommandScopeAllPrivateChats, BotCommand
 from telegram.error import TelegramError
 
 from bot import texts
+from bot.domain.capabilities import Capabilities
 from bot.texts import i18n
 
 log = logging.getLogger(__name__)
 
 
 async def set_command_menus(
-    bot: Bot, admin_ids: frozenset[int], language_of: Callable[[int], Awaitable[str]]
+    bot: Bot,
+    admin_ids: frozenset[int],
+    language_of: Callable[[int], Awaitable[str]],
+    capabilities: Capabilities,
 ) -> None:
     """At start: the menus and descriptions of every language, and each admin's menu."""
     for code in i18n.available_languages():
         # The source language's texts are the default, for any app language without its own.
         language_code = None if code == i18n.SOURCE_LANGUAGE else code
         with i18n.speaking(code):
-            await _set_language_surfaces(bot, language_code)
+            await _set_language_surfaces(bot, language_code, capabilities)
     for admin_id in admin_ids:
         with i18n.speaking(await language_of(admin_id)):
             await set_admin_menu(bot, admin_id)
 
 
-async def _set_language_surfaces(bot: Bot, language_code: str | None) -> None:
+async def _set_language_surfaces(
+    bot: Bot, language_code: str | None, capabilities: Capabilities
+) -> None:
     """Everyone's menu and the bot's descriptions, in the language in force."""
     await bot.set_my_commands(
         _commands(texts.commands()),
@@ -42,7 +48,9 @@ async def _set_language_surfaces(bot: Bot, language_code: str | None) -> None:
         language_code=language_code,
     )
     try:
-        await bot.set_my_description(texts.bot_description(), language_code=language_code)
+        await bot.set_my_description(
+            texts.bot_description(capabilities), language_code=language_code
+        )
         await bot.set_my_short_description(
             texts.bot_short_description(), language_code=language_code
         )

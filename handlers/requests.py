@@ -9,10 +9,12 @@ import logging
 import re
 
 from telegram import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram.constants import ChatAction
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import ContextTypes
 
 from bot import texts
+from bot.chat_actions import chat_action
 from bot.domain import modes
 from bot.domain.capabilities import Capabilities
 from bot.domain.records import Draft
@@ -21,6 +23,8 @@ from bot.services.drafts import DraftReply, ReplyKind, card_text
 from bot.services.tasks.intake import SubmitOutcomeKind
 
 log = logging.getLogger(__name__)
+
+TYPING_AFTER = 1.0  # seconds of work on a message before the chat shows "typing…"
 
 SUBMIT = "submit"
 CANCEL = "cancel"
@@ -74,19 +78,65 @@ async def text_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     if message is None or user is None or message.text is None:
         return
     rt = runtime(context)
-    reply = await rt.drafts.receive_text(user.id, message.chat_id, message.text)
+    # A link check (or a translation) can take a few seconds: "typing…" past the first.
+    async with chat_action(context.bot, message.chat_id, ChatAction.TYPING, after=TYPING_AFTER):
+        reply = await rt.drafts.receive_text(user.id, message.chat_id, message.text)
     await show_draft_reply(message, rt, reply)
 
 
-async def show_draft_reply(message: Message, rt: Runtime, reply: DraftReply) -> None:
-    """Answer with the card (or the question, or the problem)."""
+async def show_draft_reply(
+    message: Message, rt: Runtime, reply: DraftReply, *, answers_user: bool = True
+) -> None:
+    """Answer with the card (or the question, or the problem). `answers_user`: `message` is
+    the user's, whose edits change the card (not one of the bot's, as under a result)."""
     if reply.kind != ReplyKind.CARD or reply.draft is None:
         await message.reply_text(reply.text)
     else:
+        text = await with_standing(reply.text, rt, reply.draft.user_id)
         card = await message.reply_text(
-            reply.text, reply_markup=card_keyboard(reply.draft, rt.capabilities)
+            text, reply_markup=card_keyboard(reply.draft, rt.capabilities)
         )
-        await rt.drafts.card_shown(reply.draft.id, card.message_id)
+        source = message.message_id if answers_user else None
+        await rt.drafts.card_shown(reply.draft.id, card.message_id, source)
+
+
+async def with_standing(html: str, rt: Runtime, user_id: int) -> str:
+    """The text with the user's standing against their limits under it (none for admins)."""
+    standing = await rt.intake.standing(user_id)
+    line = texts.standing(
+        standing.today, standing.daily_limit, standing.active, standing.max_active
+    )
+    return f"{html}\n\n{line}" if line else html
+
+
+async def edited_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """The user edited a message. The one their showing card answered makes the card anew, in
+    the same message; edits of any other message change nothing."""
+    message, user = update.edited_message, update.effective_user
+    if message is None or user is None or message.text is None:
+        return
+    rt = runtime(context)
+    edited = await rt.drafts.receive_edit(
+        user.id, message.chat_id, message.message_id, message.text
+    )
+    if edited is None:
+        return
+    reply, card_message_id = edited
+    if reply.kind != ReplyKind.CARD or reply.draft is None:
+        await message.reply_text(reply.text)  # what is wrong with the edit, or what is missing
+        return
+    try:
+        await message.get_bot().edit_message_text(
+            chat_id=message.chat_id,
+            message_id=card_message_id,
+            text=await with_standing(card_text(reply.draft), rt, user.id),
+            reply_markup=card_keyboard(reply.draft, rt.capabilities),
+        )
+    except TelegramError as exc:  # the card was deleted meanwhile: a new one, then
+        log.info("Could not show the edited card in message %d: %s", card_message_id, exc)
+        await show_draft_reply(message, rt, reply)
+        return
+    await rt.drafts.card_shown(reply.draft.id, card_message_id, message.message_id)
 
 
 async def card_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -147,7 +197,8 @@ async def _show_changed_card(
         return
     try:
         await query.edit_message_text(
-            card_text(draft), reply_markup=card_keyboard(draft, rt.capabilities)
+            await with_standing(card_text(draft), rt, draft.user_id),
+            reply_markup=card_keyboard(draft, rt.capabilities),
         )
     except BadRequest as exc:  # the same choice again (a double tap): nothing to change
         if "not modified" not in exc.message.lower():

@@ -8,6 +8,7 @@ from telegram.ext import ContextTypes
 from bot import texts
 from bot.runtime import runtime
 from handlers.menus import set_admin_menu
+from handlers.requests import with_standing
 
 
 async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -26,4 +27,8 @@ async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     """Show what the bot needs and its commands."""
     if update.effective_message is None:
         return
-    await update.effective_message.reply_text(texts.help_text(runtime(context).capabilities))
+    rt = runtime(context)
+    text = texts.help_text(rt.capabilities)
+    if update.effective_user is not None:
+        text = await with_standing(text, rt, update.effective_user.id)
+    await update.effective_message.reply_text(text)

@@ -107,9 +107,12 @@ class DraftRepository:
         )
         return changed == 1
 
-    async def set_card(self, draft_id: int, message_id: int) -> None:
+    async def set_card(
+        self, draft_id: int, message_id: int, source_message_id: int | None = None
+    ) -> None:
         await self._db.execute(
-            "UPDATE drafts SET card_message_id = ? WHERE id = ?", (message_id, draft_id)
+            "UPDATE drafts SET card_message_id = ?, source_message_id = ? WHERE id = ?",
+            (message_id, source_message_id, draft_id),
         )
 
 

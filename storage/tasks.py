@@ -26,8 +26,12 @@ _WAKE_AT = (
     f"WHEN '{TaskState.QUEUED}' THEN COALESCE(status_edited_at, 0) + ?1 "
     "ELSE next_check_at END)"
 )
-# Tasks the provider refused outright cost nothing and do not count towards the daily limit.
-_COUNTS_TOWARDS_DAILY = f"NOT (state = '{TaskState.FAILED}' AND provider_task_id IS NULL)"
+# Tasks the provider refused outright, and tasks cancelled while queued, cost nothing and do not
+# count towards the daily limit.
+_COUNTS_TOWARDS_DAILY = (
+    f"NOT (state = '{TaskState.FAILED}' AND provider_task_id IS NULL) "
+    f"AND state != '{TaskState.CANCELLED}'"
+)
 
 
 class ClaimRefusal(StrEnum):
@@ -248,6 +252,25 @@ class TaskRepository:
             (TaskState.DELIVERED, since),
         )
         return [float(seconds) for (seconds,) in rows]
+
+    async def recent_durations(self, provider: str, count: int) -> list[float]:
+        """Seconds from submit to result of the provider's last `count` delivered tasks."""
+        rows = await self._db.fetch_all(
+            "SELECT finished_at - submitted_at FROM tasks WHERE provider = ? AND state = ? "
+            "AND submitted_at IS NOT NULL AND finished_at IS NOT NULL ORDER BY id DESC LIMIT ?",
+            (provider, TaskState.DELIVERED, count),
+        )
+        return [float(r[0]) for r in rows if r[0] is not None and r[0] >= 0]
+
+    async def usage(self, user_id: int, day_started_at: float) -> tuple[int, int]:
+        """The user's unfinished tasks, and their tasks counting towards today's limit."""
+        row = await self._db.fetch_one(
+            f"SELECT (SELECT COUNT(*) FROM tasks WHERE user_id = ?1 AND state IN {_ACTIVE_SQL}), "
+            "(SELECT COUNT(*) FROM tasks WHERE user_id = ?1 AND created_at >= ?2 "
+            f"AND {_COUNTS_TOWARDS_DAILY})",
+            (user_id, day_started_at),
+        )
+        return (int(row[0]), int(row[1])) if row else (0, 0)
 
     async def in_states(self, states: Collection[TaskState]) -> list[Task]:
         marks = ", ".join("?" for _ in states)

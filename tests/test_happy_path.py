@@ -11,8 +11,11 @@ from tests.helpers import PROMPT, USER_ID, VIDEO_URL, Chat
 async def test_start_explains_the_bot_and_registers_the_command_menu(
     bot: BotApp, telegram: FakeTelegram, chat: Chat
 ) -> None:
-    welcome = await chat.say("/start")
-    text = welcome.rendered or ""
+    welcome = (await chat.say("/start")).rendered or ""
+    assert "/help" in welcome  # short: what to send, one example, and where the rest is
+    assert "watercolor" in welcome
+    assert len(welcome) < 800
+    text = (await chat.say("/help")).rendered or ""
     for fact in (
         "MP4",
         "MOV",
@@ -28,9 +31,11 @@ async def test_start_explains_the_bot_and_registers_the_command_menu(
     assert "/status" in text
     commands = telegram.commands({"type": "all_private_chats"})
     assert [c["command"] for c in commands] == ["start", "help", "tasks", "status", "language"]
-    assert "video" in (telegram.description() or "")
+    description = telegram.description() or ""
+    assert "video" in description
+    assert "10 s" in description  # and its limits
+    assert "500 MB" in description
     assert telegram.description("short_description")
-    assert "/status" in ((await chat.say("/help")).rendered or "")
 
 
 async def test_link_and_prompt_become_a_video_in_the_chat(

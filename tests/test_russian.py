@@ -64,7 +64,9 @@ async def test_a_russian_user_goes_through_the_whole_flow_in_russian(
     in_russian((await chat.say("/help")).text)
     menu = telegram.commands({"type": "all_private_chats"}, "ru")
     assert [(c["command"], c["description"]) for c in menu] == list(ru(texts.commands))
-    assert telegram.description("description", "ru") == ru(texts.bot_description)
+    assert telegram.description("description", "ru") == ru(
+        lambda: texts.bot_description(capabilities)
+    )
     in_russian(telegram.description("short_description", "ru"))
 
     # A prompt in Russian is refused in Russian (no translator here); bad input too.

@@ -23,7 +23,8 @@ async def test_status_shows_own_tasks_and_hides_other_users_tasks(
 
     other = Chat(telegram, OTHER_USER_ID)
     assert (await other.say("/status 1")).text == texts.task_not_found(1)
-    assert (await other.say("/tasks")).text == texts.no_tasks()
+    listing = (await other.say("/tasks")).text or ""
+    assert listing == f"{texts.no_tasks()}\n\n{texts.standing(0, 10, 0, 2)}"
     assert (await other.say("/status #1")).text == texts.task_not_found(1)
 
 
@@ -89,3 +90,16 @@ async def test_admins_are_exempt_from_the_limits(
         answer = await admin.press(await admin.card(f"https://v.example.com/{n}.mp4 red"), "Submit")
         assert answer == texts.toast_submitted()
     await kie.wait_for_task(count=3)
+
+
+async def test_the_card_tasks_and_help_show_where_the_user_stands(
+    bot: BotApp, kie: FakeKie, chat: Chat
+) -> None:
+    card = await chat.card()
+    assert texts.standing(0, 10, 0, 2) in (card.text or "")  # "Today: 0 of 10 · running: 0 of 2"
+    await chat.press(card, "Submit")
+    await kie.wait_for_task()
+    assert texts.standing(1, 10, 1, 2) in ((await chat.say("/tasks")).text or "")
+    assert texts.standing(1, 10, 1, 2) in ((await chat.say("/help")).text or "")
+    admin = Chat(chat.telegram, ADMIN_ID)
+    assert "Today:" not in ((await admin.say("/help")).text or "")  # admins have no limits

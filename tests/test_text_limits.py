@@ -37,7 +37,7 @@ from bot import texts
 from bot.app import BotApp
 from bot.domain import modes
 from bot.domain.capabilities import Capabilities
-from bot.domain.delivery import DeliveryResult
+from bot.domain.delivery import DeliveryResult, Estimate
 from bot.domain.failures import Failure
 from bot.domain.links import LinkRefusal
 from bot.domain.records import Access, Draft, DraftState, Task, TaskState, User
@@ -240,6 +240,7 @@ BUILDERS: dict[str, Builder] = {
     ),
     "show_link": builder(P, LINK, st.integers(1, texts.MESSAGE_LIMIT), href=st.booleans()),
     "welcome": builder(M, NAME, CAPABILITIES),
+    "bot_description": builder(Kind.PLAIN, CAPABILITIES),
     "help_text": builder(M, CAPABILITIES),
     "video_formats": builder(P, CAPABILITIES),
     "upload_failed": builder(M, TEXT),
@@ -256,6 +257,7 @@ BUILDERS: dict[str, Builder] = {
     "video_too_big": builder(M, SECONDS, COUNT),
     "video_too_long": builder(M, SECONDS, SECONDS),
     "prompt_too_long": builder(M, COUNT, COUNT),
+    "standing": builder(Kind.PLAIN, COUNT, st.none() | COUNT, COUNT, st.none() | COUNT),
     "translation_too_long": builder(M, COUNT),
     "mode_family": builder(Kind.BUTTON, st.sampled_from(modes.FAMILIES)),
     "describe_mode": builder(P, MODE),
@@ -279,7 +281,13 @@ BUILDERS: dict[str, Builder] = {
     "active_limit_reached": builder(M, COUNT, st.lists(ID, max_size=200)),
     "daily_limit_reached": builder(M, COUNT, SECONDS),
     "state_label": builder(P, st.sampled_from(TaskState)),
-    "status_card": builder(M, TASK, MOMENT, st.none() | COUNT),
+    "status_card": builder(
+        M,
+        TASK,
+        MOMENT,
+        st.none() | COUNT,
+        st.none() | st.builds(Estimate, st.none() | SECONDS, st.none() | SECONDS),
+    ),
     "result_caption": builder(Kind.CAPTION, TASK),
     "too_big_to_upload": builder(P, st.none() | SECONDS, COUNT),
     "result_as_link": builder(M, TASK, DELIVERY_REASON, SECONDS),
@@ -464,7 +472,9 @@ def test_usages_and_commands_fit_telegrams_limits() -> None:
     for command, description in (*texts.commands(), *texts.admin_commands()):
         assert 1 <= len(command) <= 32  # setMyCommands' limits
         assert 1 <= len(description) <= 256
-    assert 1 <= texts.telegram_length(texts.bot_description()) <= 512  # setMyDescription's
+    for capabilities in (kie.capabilities("KIE.ai"), segmind.CAPABILITIES):
+        description = texts.bot_description(capabilities)
+        assert 1 <= texts.telegram_length(description) <= 512  # setMyDescription's
     assert 1 <= texts.telegram_length(texts.bot_short_description()) <= 120
 
 

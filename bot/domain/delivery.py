@@ -4,6 +4,7 @@ them over Telegram) and what a delivery or a message came to."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
@@ -49,15 +50,26 @@ class Messenger(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class Estimate:
+    """How long tasks take at this provider lately, for a status card (None: too few to say)."""
+
+    typical: float | None = None  # seconds from submit to result: the median of the last ones
+    start_in: float | None = None  # seconds until a queued task is likely to start
+
+
 class Outbox(Protocol):
     """How the task stages speak to the chat (bot.delivery.TelegramOutbox implements it)."""
 
-    async def show_status(self, task: Task, queue_position: int | None = None) -> None:
+    async def show_status(
+        self, task: Task, queue_position: int | None = None, estimate: Estimate | None = None
+    ) -> None:
         """Edit the task's status card to show its current state (and place in the queue)."""
         ...
 
-    async def notify(self, task: Task, html: str) -> None:
-        """Send a message about the task into its chat, as a reply to the status card."""
+    async def notify(self, task: Task, html: str, *, offer_retry: bool = False) -> None:
+        """Send a message about the task into its chat, as a reply to the status card;
+        `offer_retry`: with a "Try again" button (a new card of the same request)."""
         ...
 
     async def send_result(self, task: Task, *, allow_upload: bool) -> DeliveryResult:

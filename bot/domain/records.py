@@ -33,6 +33,7 @@ class TaskState(StrEnum):
     FAILED = "failed"  # refused, failed at the provider, or timed out
     UNKNOWN = "unknown"  # the submit request may or may not have reached the provider
     UNDELIVERABLE = "undeliverable"  # done, but the chat cannot be reached (bot blocked)
+    CANCELLED = "cancelled"  # cancelled by its user while queued: never reached the provider
 
     @property
     def is_active(self) -> bool:
@@ -100,6 +101,8 @@ class Draft:
     # The user's own words when `prompt` is the translator's English of them (None: no
     # translation).
     original_prompt: str | None = None
+    # The user's message the card answered: editing it (in Telegram) changes the card.
+    source_message_id: int | None = None
     # The first-frame image the user sent as a file (its media store token; `first_frame_url`
     # is where the provider fetches it). None: no first frame, or one given by a link.
     first_frame_media_token: str | None = None

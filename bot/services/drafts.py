@@ -17,12 +17,20 @@ from enum import StrEnum
 
 from bot import texts
 from bot.domain.capabilities import Capabilities
-from bot.domain.records import Draft, DraftState
+from bot.domain.records import Draft, DraftState, Task
 from bot.parsing import parse_text
 from bot.services.media import MediaStore
 from bot.services.preflight import Preflight, Verdict
 from bot.services.prompts import Prompt, PromptReader
 from storage.drafts import DraftRepository
+
+
+class FollowUp(StrEnum):
+    """A button under a task's result or failure that starts a new card from it."""
+
+    AGAIN = "again"  # the same video, a new prompt (asked next)
+    EDIT_RESULT = "edit_result"  # the result as the video, a new prompt (asked next)
+    RETRY = "retry"  # the same request: video, prompt and choices
 
 
 class ReplyKind(StrEnum):
@@ -220,8 +228,73 @@ class DraftService:
             return DraftReply(ReplyKind.ASK_PROMPT, ask, draft, replaced_card)
         return _card(draft, replaced_card, note)
 
-    async def card_shown(self, draft_id: int, message_id: int) -> None:
-        await self._drafts.set_card(draft_id, message_id)
+    async def follow_up(self, task: Task, kind: FollowUp, now: float) -> DraftReply:
+        """A new card from one of the user's tasks (nothing is spent before its Submit). The
+        uploaded video must still be kept, and a result still kept by the provider."""
+        if kind == FollowUp.EDIT_RESULT:
+            if not self.result_kept(task, now):
+                return DraftReply(ReplyKind.PROBLEM, texts.toast_result_expired())
+            return await self._new_draft(
+                task.user_id,
+                task.chat_id,
+                task.result_url or "",
+                Prompt(),
+                self._default_mode,
+                None,
+            )
+        if task.media_token and await self._media.path_of(task.media_token) is None:
+            return DraftReply(ReplyKind.PROBLEM, texts.toast_video_gone())
+        retry = kind == FollowUp.RETRY
+        # Try again keeps the first frame, if it is still there (an image sent as a file is
+        # kept only a while after its task); a new prompt starts without one.
+        first_frame, frame_token = None, None
+        if retry and task.first_frame_url and self._capabilities.supports_first_frame:
+            frame_token = task.first_frame_media_token
+            if frame_token is None or await self._media.path_of(frame_token) is not None:
+                first_frame = task.first_frame_url
+            else:
+                frame_token = None
+        return await self._new_draft(
+            task.user_id,
+            task.chat_id,
+            task.video_url,
+            Prompt(task.prompt) if retry else Prompt(),
+            task.mode if task.mode in self._capabilities.modes else self._default_mode,
+            first_frame,
+            media_token=task.media_token,
+            first_frame_media_token=frame_token,
+        )
+
+    def result_kept(self, task: Task, now: float) -> bool:
+        """Whether the provider still keeps the task's result (for "Edit this result")."""
+        finished = task.delivered_at or task.finished_at
+        if not task.result_url or finished is None:
+            return False
+        if task.result_url.startswith("file:") and not self._capabilities.reads_local_files:
+            return False
+        return now < finished + self._capabilities.result_retention_hours * 3600
+
+    async def card_shown(
+        self, draft_id: int, message_id: int, source_message_id: int | None = None
+    ) -> None:
+        """The card is message `message_id`, answering the user's `source_message_id`."""
+        await self._drafts.set_card(draft_id, message_id, source_message_id)
+
+    async def receive_edit(
+        self, user_id: int, chat_id: int, message_id: int, text: str
+    ) -> tuple[DraftReply, int] | None:
+        """The user edited the message their showing card answered: read it anew, as a new
+        message would be. The reply, and the old card's message (to show the new card in);
+        None when the edit is of any other message (it changes nothing)."""
+        draft = await self._drafts.open_for_user(user_id)
+        if (
+            draft is None
+            or draft.state != DraftState.PENDING
+            or draft.card_message_id is None
+            or draft.source_message_id != message_id
+        ):
+            return None
+        return await self.receive_text(user_id, chat_id, text), draft.card_message_id
 
     async def is_replaced_card(self, user_id: int, draft_id: int, message_id: int) -> bool:
         """Whether the message is the card of the user's draft that a newer one replaced."""

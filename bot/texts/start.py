@@ -50,14 +50,22 @@ def commands() -> tuple[tuple[str, str], ...]:
     return tuple((name, gettext(description)) for name, description in _COMMANDS)
 
 
-def bot_description() -> str:
+def bot_description(capabilities: Capabilities) -> str:
+    """Telegram's "What can this bot do?": what it does, and its limits."""
     # TRANSLATORS: the bot's description, shown in an empty chat before /start (at most 512
-    # characters). "Luma Modify Video" is the AI model's name: keep it.
-    return gettext(
+    # characters with the next sentence). "Luma Modify Video" is the AI model's name: keep it.
+    what = gettext(
         "I edit short videos with AI (Luma Modify Video). Send me a video or a link to one, "
         "and say in a few words how it should change: “make it look like a watercolor "
         "painting”. I send the new video back here when it is ready, usually within minutes."
     )
+    # TRANSLATORS: {seconds} is the longest video in seconds ("s" its unit), {megabytes} the
+    # largest in megabytes.
+    limits = gettext("Videos up to {seconds} s and {megabytes} MB; prompts in English.").format(
+        seconds=format_number(capabilities.max_duration_seconds, decimals=1),
+        megabytes=capabilities.max_size_mb,
+    )
+    return f"{what} {limits}"
 
 
 def bot_short_description() -> str:
@@ -94,7 +102,8 @@ def welcome(first_name: str, capabilities: Capabilities) -> str:
         "a few minutes, and I send the new video here when it is ready."
     )
     sandbox = sandbox_notice() if capabilities.offline else ""
-    return f"{greeting}\n\n{sandbox}{how}\n\n{help_text(capabilities)}"
+    more = gettext("/help says which videos I take, the limits, and my commands.")
+    return f"{greeting}\n\n{sandbox}{how}\n\n{more}"
 
 
 def help_text(capabilities: Capabilities) -> str:

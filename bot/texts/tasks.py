@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from html import escape
 
+from bot.domain.delivery import Estimate
 from bot.domain.failures import Failure
 from bot.domain.records import Task, TaskState
 from bot.texts.card import uploaded_video
@@ -23,12 +24,17 @@ from bot.texts.i18n import N_, gettext
 
 __all__ = [
     "RESULT_LINK_SHOWN",
+    "button_cancel_task",
+    "button_edit_result",
+    "button_new_prompt_same_video",
+    "button_try_again",
     "elapsed",
     "failure_reason",
     "no_tasks",
     "result_as_link",
     "result_caption",
     "result_too_slow",
+    "standing",
     "state_label",
     "status_card",
     "status_usage",
@@ -38,6 +44,10 @@ __all__ = [
     "task_line",
     "task_list",
     "task_not_found",
+    "toast_result_expired",
+    "toast_task_cancelled",
+    "toast_too_late_to_cancel",
+    "toast_video_gone",
     "too_big_to_upload",
     "video_not_taken",
 ]
@@ -55,6 +65,7 @@ _STATE_LABELS: dict[TaskState, str] = {
     TaskState.FAILED: N_("❌ Failed"),
     TaskState.UNKNOWN: N_("❔ Outcome unknown"),
     TaskState.UNDELIVERABLE: N_("⚠️ Done, but could not be sent"),
+    TaskState.CANCELLED: N_("✖ Cancelled"),
 }
 
 
@@ -67,7 +78,35 @@ def elapsed(task: Task, now: float) -> float:
     return end - task.started_at
 
 
-def status_card(task: Task, now: float, queue_position: int | None = None) -> str:
+ESTIMATE_FLOOR = 60.0  # seconds: the least an estimate says
+
+
+def _time_left(task: Task, now: float, typical: float | None) -> str:
+    """What a processing task's card says of the time it takes."""
+    if typical is None:  # too few tasks yet to say
+        return gettext("This usually takes 2–20 minutes. I'll send the video here.")
+    left = typical - (now - (task.submitted_at or task.created_at))
+    if left <= 0:
+        return gettext(
+            "This one takes longer than most. I'll send the video here as soon as it is ready."
+        )
+    # TRANSLATORS: {typical} is how long tasks take at the video service lately ("4 min"), and
+    # {left} the time left for this one ("1 min 30 sec").
+    return gettext(
+        "Tasks take about {typical} lately: about {left} left. I'll send the video here."
+    ).format(typical=_about(typical), left=_about(left))
+
+
+def _about(seconds: float) -> str:
+    """An estimate, said no finer than a minute ("about 1 min", never "about 3 sec")."""
+    return format_duration(max(ESTIMATE_FLOOR, round(seconds / 60) * 60))
+
+
+def status_card(
+    task: Task, now: float, queue_position: int | None = None, estimate: Estimate | None = None
+) -> str:
+    """The task's card; `estimate`: how long tasks take at the provider lately."""
+    typical = estimate.typical if estimate else None
     lines = [
         # TRANSLATORS: the first line of a task's card; {state} is its state ("⚙️ Processing").
         gettext("<b>Task #{id}</b> · {state}").format(id=task.id, state=state_label(task.state)),
@@ -82,19 +121,82 @@ def status_card(task: Task, now: float, queue_position: int | None = None) -> st
                 "room; nothing is spent until then."
             ).format(position=queue_position)
         )
+        if estimate is not None and estimate.start_in is not None:
+            # TRANSLATORS: {duration} is a time such as "5 min".
+            starts = gettext("It should start in about {duration}.")
+            lines.append(starts.format(duration=_about(estimate.start_in)))
     if task.state.is_active:
         # TRANSLATORS: {duration} is how long the task has been going, such as "3 min 20 sec".
         so_far = gettext("Elapsed: {duration}")
         lines.append(so_far.format(duration=format_duration(elapsed(task, now))))
         if task.state == TaskState.PROCESSING:
-            lines.append(gettext("This usually takes 2–20 minutes. I'll send the video here."))
+            lines.append(_time_left(task, now, typical))
+            lines.append(gettext("It is at the video service now and can no longer be stopped."))
     elif task.state == TaskState.DELIVERED:
         # TRANSLATORS: {duration} is how long the task took, such as "3 min 20 sec".
         took = gettext("Took {duration}.")
         lines.append(took.format(duration=format_duration(elapsed(task, now))))
+    elif task.state == TaskState.CANCELLED:
+        lines.append(
+            gettext("Cancelled before it started: nothing was spent, and it does not count today.")
+        )
     elif task.failure:
         lines.append(failure_reason(Failure(task.failure), None))
     return "\n".join(lines)
+
+
+def button_cancel_task() -> str:
+    # TRANSLATORS: a button (at most 64 bytes) on the card of a task still waiting to start.
+    return gettext("✖ Cancel")
+
+
+def toast_task_cancelled() -> str:
+    # TRANSLATORS: a toast (a short notice over the chat, at most 200 characters).
+    return gettext("Cancelled. Nothing was spent.")
+
+
+def toast_too_late_to_cancel() -> str:
+    # TRANSLATORS: a toast (a short notice over the chat, at most 200 characters).
+    return gettext("It has already gone to the video service and can no longer be stopped.")
+
+
+def button_new_prompt_same_video() -> str:
+    # TRANSLATORS: a button (at most 64 bytes) under a finished video: edit the same original
+    # video again, with a new prompt.
+    return gettext("🔁 New prompt, same video")
+
+
+def button_edit_result() -> str:
+    # TRANSLATORS: a button (at most 64 bytes) under a finished video: edit the finished video
+    # itself further.
+    return gettext("✏️ Edit this result")
+
+
+def button_try_again() -> str:
+    # TRANSLATORS: a button (at most 64 bytes) under a failure: the same request again.
+    return gettext("🔁 Try again")
+
+
+def toast_result_expired() -> str:
+    # TRANSLATORS: a toast (at most 200 characters).
+    return gettext("The video service no longer keeps this result, so it can't be edited further.")
+
+
+def toast_video_gone() -> str:
+    # TRANSLATORS: a toast (at most 200 characters).
+    return gettext("That video is no longer kept. Please send it again.")
+
+
+def standing(today: int, daily_limit: int | None, active: int, max_active: int | None) -> str:
+    """A user against their limits: "Today: 3 of 10 · running: 1 of 2" ("" with no limits)."""
+    parts = []
+    if daily_limit is not None:
+        # TRANSLATORS: tasks started today (UTC) of the daily limit, as "Today: 3 of 10".
+        parts.append(gettext("Today: {count} of {limit}").format(count=today, limit=daily_limit))
+    if max_active is not None:
+        # TRANSLATORS: unfinished tasks of how many may be at once, as "running: 1 of 2".
+        parts.append(gettext("running: {count} of {limit}").format(count=active, limit=max_active))
+    return " · ".join(parts)
 
 
 # --- results --------------------------------------------------------------------------------

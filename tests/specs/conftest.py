@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from bot.domain.capabilities import Capabilities
-from bot.domain.delivery import DeliveryResult, Report
+from bot.domain.delivery import DeliveryResult, Estimate, Report
 from bot.domain.provider import (
     CallbackEvent,
     CallbackRejectedError,
@@ -116,10 +116,12 @@ class RecordingOutbox:
         self.reports: list[str] = []
         self.results: deque[DeliveryResult | BaseException] = deque()
 
-    async def show_status(self, task: Task, queue_position: int | None = None) -> None:
+    async def show_status(
+        self, task: Task, queue_position: int | None = None, estimate: Estimate | None = None
+    ) -> None:
         self.cards.append(Card(task.id, task.state, queue_position))
 
-    async def notify(self, task: Task, html: str) -> None:
+    async def notify(self, task: Task, html: str, *, offer_retry: bool = False) -> None:
         self.notices.append((task.id, html))
 
     async def send_result(self, task: Task, *, allow_upload: bool) -> DeliveryResult:

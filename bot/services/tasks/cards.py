@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import math
+import statistics
+
+from bot.domain.delivery import Estimate
 from bot.domain.records import Task, TaskState
 from bot.services.tasks.policy import TrackingPolicy
 from bot.services.tasks.ports import TaskPorts
@@ -11,6 +15,11 @@ from bot.services.tasks.ports import TaskPorts
 # is refreshed less often (1,000 cards: every 100 s).
 CARD_EDITS_PER_SECOND = 10.0
 CARD_COUNT_MAX_AGE = 10.0  # seconds between counts of the cards showing
+# The typical time a card shows: the median of the provider's last TYPICAL_OF delivered tasks,
+# once there are TYPICAL_FROM of them (fewer say little), worked out again after a minute.
+TYPICAL_OF = 50
+TYPICAL_FROM = 5
+TYPICAL_MAX_AGE = 60.0
 
 
 class StatusCards:
@@ -19,6 +28,7 @@ class StatusCards:
         self._policy = policy
         self._interval = policy.status_edit_interval  # in force, given the cards showing
         self._counted_at: float | None = None
+        self._typical: tuple[float | None, float] | None = None  # (median, when worked out)
 
     @property
     def interval_in_force(self) -> float:
@@ -49,12 +59,26 @@ class StatusCards:
         task = await tasks.get(task_id)
         if task is None:
             return
-        position = None
+        now = self._ports.clock()
+        typical = await self.typical(now)
+        position, start_in = None, None
         if task.state == TaskState.QUEUED:
             position = await tasks.queue_position(task.id)
-            at_provider = await tasks.count_at_provider(
-                self._ports.clock() - self._policy.task_timeout
-            )
+            at_provider = await tasks.count_at_provider(now - self._policy.task_timeout)
             full = at_provider >= self._policy.max_at_provider
             position = position if full or position > 1 else None
-        await self._ports.outbox.show_status(task, position)
+            if position is not None and typical is not None:
+                # Each round of MAX_CONCURRENT_TASKS ahead takes about the typical time.
+                start_in = math.ceil(position / self._policy.max_at_provider) * typical
+        await self._ports.outbox.show_status(task, position, Estimate(typical, start_in))
+
+    async def typical(self, now: float) -> float | None:
+        """The median time of the provider's last tasks (None while there are too few)."""
+        if self._typical is not None and 0 <= now - self._typical[1] < TYPICAL_MAX_AGE:
+            return self._typical[0]
+        durations = await self._ports.tasks.recent_durations(self._ports.provider.name, TYPICAL_OF)
+        if len(durations) < TYPICAL_FROM:
+            return None  # asked again next time: the first tasks are what make it known
+        median = statistics.median(durations)
+        self._typical = (median, now)
+        return median

@@ -43,7 +43,9 @@ class Endings:
             return
         log.info("Task %d failed: %s (%s)", task.id, failure, detail)
         self._ports.wake_tracker()  # a provider slot may be free
-        await self._tell(task, texts.task_failed(task.id, failure, provider_message))
+        await self._tell(
+            task, texts.task_failed(task.id, failure, provider_message), offer_retry=True
+        )
         await self._ports.outbox.report_to_admins(
             lambda: texts.report_task_failed(task.id, task.user_id, str(failure), detail)
         )
@@ -76,8 +78,10 @@ class Endings:
         sentence for where it happened (texts.unexpected_in_delivery, ...)."""
         await self._ports.outbox.report_to_admins(lambda: report(task_id, repr(exc)))
 
-    async def _tell(self, task: Task, html: str) -> None:
+    async def _tell(self, task: Task, html: str, *, offer_retry: bool = False) -> None:
+        """Say how the task ended; a failed one (not one whose outcome is unknown: it may have
+        cost already) with a "Try again" button."""
         for token in task.media_tokens:
             await self._ports.uploads.release(token)
         await self._cards.show(task.id)
-        await self._ports.outbox.notify(task, html)
+        await self._ports.outbox.notify(task, html, offer_retry=offer_retry)

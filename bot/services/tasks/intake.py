@@ -1,5 +1,6 @@
 """Intake: a confirmed card becomes a queued task, within the user's quota and outside
-maintenance. The tracker then sends it to the provider (see Submitting)."""
+maintenance. The tracker then sends it to the provider (see Submitting). Until then its user may
+cancel it, which gives back its place in their quota."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from bot import texts
+from bot.domain.records import TaskState
 from bot.services.maintenance import Maintenance
 from bot.services.tasks.policy import QuotaPolicy
 from bot.services.tasks.ports import TaskPorts
@@ -25,6 +27,22 @@ class SubmitOutcomeKind(StrEnum):
     ALREADY_SUBMITTED = "already_submitted"
     GONE = "gone"
     REFUSED = "refused"  # a limit, or maintenance: the card stays, to be submitted later
+
+
+class CancelOutcome(StrEnum):
+    CANCELLED = "cancelled"
+    TOO_LATE = "too_late"  # at the provider already (or on its way): it cannot be stopped
+    GONE = "gone"  # not this user's, or ended
+
+
+@dataclass(frozen=True, slots=True)
+class Standing:
+    """Where a user stands against their limits (None: no limit, as for admins)."""
+
+    today: int
+    daily_limit: int | None
+    active: int
+    max_active: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +91,29 @@ class Intake:
             SubmitOutcomeKind.REFUSED, message=await self._refusal(claim.refusal, user_id, now)
         )
 
+    async def cancel_queued(self, user_id: int, task_id: int) -> CancelOutcome:
+        """Cancel the user's task while it waits to start. The tracker takes a task out of the
+        queue by the same conditional change, so exactly one of the two wins."""
+        tasks = self._ports.tasks
+        task = await tasks.get(task_id)
+        if task is None or task.user_id != user_id:
+            return CancelOutcome.GONE
+        now = self._ports.clock()
+        if await tasks.transition(task_id, TaskState.QUEUED, TaskState.CANCELLED, finished_at=now):
+            log.info("Task %d cancelled by user %d while queued", task_id, user_id)
+            for token in task.media_tokens:
+                await self._ports.uploads.release(token)
+            await self._ports.outbox.show_status(await tasks.get(task_id) or task)
+            return CancelOutcome.CANCELLED
+        current = await tasks.get(task_id)
+        return CancelOutcome.TOO_LATE if current and current.state.is_active else CancelOutcome.GONE
+
+    async def standing(self, user_id: int) -> Standing:
+        """The user's tasks today and unfinished ones, against their limits."""
+        quota = await self._quota(user_id, self._ports.clock())
+        active, today = await self._ports.tasks.usage(user_id, quota.day_started_at)
+        return Standing(today, quota.daily_limit, active, quota.max_active)
+
     async def daily_limit(self, user_id: int) -> int:
         """The user's own daily limit (set with /limit), else DAILY_TASK_LIMIT."""
         user = await self._ports.users.get(user_id)
@@ -91,7 +132,9 @@ class Intake:
 
     async def _quota(self, user_id: int, now: float) -> Quota:
         if user_id in self._policy.admin_ids:
-            return Quota(max_active=None, daily_limit=None, day_started_at=0.0)
+            return Quota(
+                max_active=None, daily_limit=None, day_started_at=_next_utc_midnight(now) - DAY
+            )
         return Quota(
             max_active=self._policy.max_active_per_user,
             daily_limit=await self.daily_limit(user_id),

@@ -150,6 +150,24 @@ class FakeTelegram(BotApi):
                 message["entities"] = entities
         return message
 
+    def user_message_ids(self, user_id: int) -> list[int]:
+        """The ids of the messages user `user_id` sent, oldest first."""
+        return sorted(self._chat(user_id).received)
+
+    def edit_user_message(self, user_id: int, message_id: int, text: str) -> int:
+        """User `user_id` edits their message `message_id` to `text` (an `edited_message`
+        update, as Telegram sends one); returns the update_id."""
+        original = self._chat(user_id).received.get(message_id)
+        if original is None:
+            raise AssertionError(f"user {user_id} sent no message {message_id}")
+        edited = {k: v for k, v in original.items() if k != "entities"}
+        edited |= {"text": text, "edit_date": int(time.time())}
+        entities = _auto_entities(text)
+        if entities:
+            edited["entities"] = entities
+        self._chat(user_id).received[message_id] = edited
+        return self.inject_update({"edited_message": edited})
+
     def press_button(self, user_id: int, message_id: int, data: str) -> str:
         """User `user_id` presses a button with `data` on a bot message; returns the query id."""
         sent = self._chat(user_id).sent.get(message_id)
