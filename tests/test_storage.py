@@ -228,3 +228,54 @@ async def test_a_broadcast_keeps_the_message_it_copies(tmp_path: Path) -> None:
     assert (copy.copy_of, copy.text) == ((7, 42), "")
     await repo.start(copy_id, now=3.0)
     assert [b.copy_of for b in await repo.sending()] == [(7, 42)]  # what a restart resumes
+
+
+async def test_migration_010_keeps_every_task_and_lets_a_task_be_cancelled(tmp_path: Path) -> None:
+    """010 makes the tasks table anew (SQLite cannot change its CHECK in place): rows, ids,
+    the id counter and the indexes all come through."""
+    path = tmp_path / "db.sqlite3"
+    folder = Path(__file__).resolve().parent.parent / "storage" / "migrations"
+    with sqlite3.connect(path) as conn:  # a database as version 9 left it
+        for script in sorted(folder.glob("00[1-9]_*.sql")):
+            conn.executescript(script.read_text(encoding="utf-8"))
+        conn.execute("PRAGMA user_version = 9")
+        conn.execute("INSERT INTO users (id, first_seen_at, last_seen_at) VALUES (1, 0, 0)")
+        conn.execute(
+            "INSERT INTO drafts (id, user_id, chat_id, video_url, prompt, state, created_at, "
+            "updated_at) VALUES (7, 1, 1, 'https://v.example.com/a.mp4', 'red', 'submitted', 0, 0)"
+        )
+        conn.execute(
+            "INSERT INTO tasks (id, user_id, chat_id, draft_id, provider, video_url, prompt, "
+            "state, provider_task_id, created_at, callback_token, mode, media_token) VALUES "
+            "(41, 1, 1, 7, 'kie', 'https://v.example.com/a.mp4', 'red', 'delivered', 'job-1', "
+            "5, 'token', 'flex_1', NULL)"
+        )
+    db = await Database.open(path)
+    tasks = TaskRepository(db)
+    task = await tasks.get(41)
+    assert task is not None
+    assert (task.state, task.provider_task_id, task.callback_token) == (
+        TaskState.DELIVERED,
+        "job-1",
+        "token",
+    )
+    assert await tasks.transition(41, TaskState.DELIVERED, TaskState.CANCELLED)  # now allowed
+    indexes = {
+        r[0] for r in await db.fetch_all("SELECT name FROM sqlite_master WHERE type = 'index'")
+    }
+    assert {"tasks_by_user", "tasks_by_provider_id", "tasks_by_callback_token"} <= indexes
+    drafts = DraftRepository(db)
+    draft, _ = await drafts.create(
+        user_id=1, chat_id=1, video_url="https://v.example.com/b.mp4", prompt="blue", now=9.0
+    )
+    claim = await tasks.claim_draft(
+        draft_id=draft.id,
+        user_id=1,
+        provider="kie",
+        quota=Quota(max_active=None, daily_limit=None, day_started_at=0.0),
+        callback_token="other",
+        now=9.0,
+    )
+    assert claim.task is not None
+    assert claim.task.id > 41  # the id counter came through
+    await db.close()
