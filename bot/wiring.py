@@ -178,11 +178,19 @@ def open_clients(settings: Settings) -> Clients:
     )
 
 
+def _plain_http(url: str) -> bool:
+    """An http:// address off this machine (a key sent there travels unencrypted)."""
+    host = urlsplit(url).hostname or ""
+    return url.startswith("http://") and host not in ("localhost", "127.0.0.1", "::1")
+
+
 def create_file_host(settings: Settings) -> FileHost | None:
     """KIE's File Upload API for videos users send, with PROVIDER=kie (or apikley, given
     KIE_UPLOAD_URL); None for the other providers."""
     if not settings.file_upload_url:
         return None
+    if _plain_http(settings.file_upload_url):
+        log.warning("KIE_UPLOAD_URL is plain http: the provider key travels unencrypted")
     return KieFileHost(
         base_url=settings.file_upload_url,
         api_key=settings.provider_api_key.get_secret_value(),
@@ -195,8 +203,7 @@ def create_translator(settings: Settings, max_prompt_chars: int) -> Translator |
     guarded like users' links)."""
     if not settings.translator_url:
         return None
-    host = urlsplit(settings.translator_url).hostname or ""
-    if settings.translator_url.startswith("http://") and host not in ("localhost", "127.0.0.1"):
+    if _plain_http(settings.translator_url):
         log.warning("TRANSLATOR_URL is plain http: its key and the prompts travel unencrypted")
     return ChatTranslator(
         url=settings.translator_url,

@@ -41,7 +41,11 @@ async def follow_up_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -
         if kind == FollowUp.EDIT_RESULT:  # the result is gone for good: so is its button
             with contextlib.suppress(TelegramError):
                 await query.edit_message_reply_markup(result_buttons(task, result_kept=False))
-        await query.answer(reply.text)
+        if texts.telegram_length(reply.text) <= texts.TOAST_LIMIT:
+            await query.answer(reply.text)
+        else:  # a link check's longer sentence: a message
+            await query.answer()
+            await query.message.reply_text(reply.text)
         return
     await query.answer()
     await show_draft_reply(query.message, rt, reply, answers_user=False)

@@ -107,6 +107,10 @@ class DraftRepository:
         )
         return changed == 1
 
+    async def forget_card(self, draft_id: int) -> None:
+        """The draft's card message now shows another draft."""
+        await self._db.execute("UPDATE drafts SET card_message_id = NULL WHERE id = ?", (draft_id,))
+
     async def set_card(
         self, draft_id: int, message_id: int, source_message_id: int | None = None
     ) -> None:

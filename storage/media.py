@@ -1,8 +1,26 @@
-"""Uploaded videos: which file belongs to whom, and until when it is kept."""
+"""Uploaded videos: which file belongs to whom, and until when it is kept.
+
+A file is held (no expiry) while a task that uses it is unfinished. Several tasks and cards can
+share one file (the follow-up buttons make new cards of a task's video), so a file is let go only
+when no unfinished task, and for `expire_unheld` no open card, uses it any more.
+"""
 
 from __future__ import annotations
 
+from bot.domain.records import ACTIVE_TASK_STATES, OPEN_DRAFT_STATES
 from storage.db import Database
+
+_ACTIVE = ", ".join(f"'{s}'" for s in sorted(ACTIVE_TASK_STATES))
+_OPEN = ", ".join(f"'{s}'" for s in OPEN_DRAFT_STATES)
+# Whether an unfinished task, or an open card, uses the file ?1 (as its video or first frame).
+_USED_BY_TASK = (
+    f"EXISTS (SELECT 1 FROM tasks WHERE state IN ({_ACTIVE}) "
+    "AND (media_token = ?1 OR first_frame_media_token = ?1))"
+)
+_USED_BY_CARD = (
+    f"EXISTS (SELECT 1 FROM drafts WHERE state IN ({_OPEN}) "
+    "AND (media_token = ?1 OR first_frame_media_token = ?1))"
+)
 
 
 class MediaRepository:
@@ -25,17 +43,32 @@ class MediaRepository:
         return row is not None
 
     async def release(self, token: str, expires_at: float) -> None:
-        """The task ended: keep the file only until `expires_at`."""
+        """A task using the file ended: keep the file only until `expires_at`, unless another
+        unfinished task uses it."""
         await self._db.execute(
-            "UPDATE media SET expires_at = ? WHERE token = ? AND expires_at IS NULL",
-            (expires_at, token),
+            "UPDATE media SET expires_at = ?2 WHERE token = ?1 AND expires_at IS NULL "
+            f"AND NOT {_USED_BY_TASK}",
+            (token, expires_at),
         )
 
     async def expire_unheld(self, token: str, at: float) -> None:
+        """A card using the file was replaced or cancelled: let it go at `at`, unless a task
+        holds it or another open card uses it."""
         await self._db.execute(
-            "UPDATE media SET expires_at = ? WHERE token = ? AND expires_at IS NOT NULL",
-            (at, token),
+            "UPDATE media SET expires_at = ?2 WHERE token = ?1 AND expires_at IS NOT NULL "
+            f"AND NOT {_USED_BY_TASK} AND NOT {_USED_BY_CARD}",
+            (token, at),
         )
+
+    async def keep_until_at_least(self, token: str, at: float, now: float) -> bool:
+        """A new card uses a file still there: keep it at least until `at`. False when it has
+        expired already."""
+        changed = await self._db.execute(
+            "UPDATE media SET expires_at = MAX(expires_at, ?2) WHERE token = ?1 "
+            "AND (expires_at IS NULL OR expires_at > ?3)",
+            (token, at, now),
+        )
+        return changed == 1
 
     async def expired(self, now: float) -> list[str]:
         rows = await self._db.fetch_all(

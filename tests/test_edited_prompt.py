@@ -7,6 +7,7 @@ import asyncio
 
 from bot import texts
 from bot.app import BotApp
+from bot.providers.kie import capabilities
 from tests.fakes.kie import FakeKie
 from tests.fakes.telegram import FakeTelegram
 from tests.helpers import VIDEO_URL, Chat
@@ -67,6 +68,31 @@ async def test_edits_of_other_messages_or_after_submit_change_nothing(
     await chat.settle()
     assert task.prompt == "make it red"
     assert len(kie.tasks) == 1
-    texts_after = [m.text for m in telegram.messages(chat.user_id)[before:]]
-    assert all("make it blue" not in (t or "") for t in texts_after)
-    assert not any((t or "").startswith("#1") for t in texts_after)
+    # The one new message is /help's answer (settle): neither edit got a reply of its own, nor
+    # ran /tasks again, nor made a card.
+    after = telegram.messages(chat.user_id)[before:]
+    assert len(after) == 1
+    assert (after[0].text or "").startswith(texts.help_text(capabilities("KIE.ai"))[:40])
+
+
+async def test_a_late_press_of_the_old_buttons_leaves_the_edited_card_alone(
+    bot: BotApp, telegram: FakeTelegram, kie: FakeKie, chat: Chat
+) -> None:
+    """The old card's Submit, pressed before the edit showed (its draft is #1), says the card
+    is gone; it must not retire the message, which now shows the new card (#2)."""
+    card = await chat.card(f"{VIDEO_URL} make it red")
+    telegram.edit_user_message(
+        chat.user_id, last_user_message(telegram, chat), f"{VIDEO_URL} make it blue"
+    )
+    await telegram.wait_until(
+        lambda: "make it blue" in (telegram.message(chat.user_id, card.message_id).rendered or ""),
+        what="the edited card",
+    )
+    assert await chat.press_data(card.message_id, "submit:1") == texts.toast_card_gone()
+    await chat.settle()  # the press is handled to its end (the toast comes first)
+    shown = telegram.message(chat.user_id, card.message_id)
+    assert "make it blue" in (shown.rendered or "")
+    assert telegram.buttons(chat.user_id, card.message_id)  # still the new card's buttons
+    await chat.press(shown, "Submit")
+    (task,) = await kie.wait_for_task()
+    assert task.prompt == "make it blue"

@@ -13,6 +13,7 @@ from bot.domain.records import TaskState
 from storage.broadcasts import BroadcastRepository
 from storage.db import Database
 from storage.drafts import DraftRepository
+from storage.media import MediaRepository
 from storage.tasks import ClaimRefusal, Quota, TaskRepository
 from storage.users import UserRepository
 
@@ -250,6 +251,7 @@ async def test_migration_010_keeps_every_task_and_lets_a_task_be_cancelled(tmp_p
             "(41, 1, 1, 7, 'kie', 'https://v.example.com/a.mp4', 'red', 'delivered', 'job-1', "
             "5, 'token', 'flex_1', NULL)"
         )
+        conn.execute("UPDATE sqlite_sequence SET seq = 100 WHERE name = 'tasks'")  # ids used
     db = await Database.open(path)
     tasks = TaskRepository(db)
     task = await tasks.get(41)
@@ -277,5 +279,51 @@ async def test_migration_010_keeps_every_task_and_lets_a_task_be_cancelled(tmp_p
         now=9.0,
     )
     assert claim.task is not None
-    assert claim.task.id > 41  # the id counter came through
+    assert claim.task.id == 101  # the id counter came through: no id is given twice
+    await db.close()
+
+
+async def test_a_file_shared_by_follow_ups_is_kept_while_any_task_or_card_uses_it(
+    tmp_path: Path,
+) -> None:
+    """The follow-up buttons make new cards of a task's upload: the file is let go only when no
+    unfinished task and no open card uses it (a bug the review of issue 14 found: the first
+    task to end set an expiry while the second still ran)."""
+    db, draft_id = await open_with_draft(tmp_path / "db.sqlite3")
+    media = MediaRepository(db)
+    await db.execute(  # held by a task
+        "INSERT INTO media (token, user_id, size, created_at, expires_at) "
+        "VALUES ('tok', 1, 10, 0, NULL)"
+    )
+
+    async def expiry() -> float | None:
+        row = await db.fetch_one("SELECT expires_at FROM media WHERE token = 'tok'")
+        assert row is not None
+        return None if row[0] is None else float(row[0])
+
+    async def task(state: TaskState) -> None:
+        await db.execute(
+            "INSERT INTO tasks (user_id, chat_id, draft_id, provider, video_url, prompt, state, "
+            "created_at, media_token) VALUES (1, 1, ?, 'kie', 'u', 'p', ?, 0, 'tok')",
+            (draft_id if state == TaskState.DELIVERED else draft_id + 100, state),
+        )
+
+    await db.execute("PRAGMA foreign_keys = OFF")  # two tasks of one made-up draft row
+    await task(TaskState.DELIVERED)
+    await task(TaskState.PROCESSING)
+    await media.release("tok", 3600.0)  # the delivered one ended: the other still runs
+    assert await expiry() is None
+    await db.execute("UPDATE tasks SET state = 'delivered'")
+    await media.release("tok", 3600.0)
+    assert await expiry() == 3600.0
+    # An open card still uses it: replacing another card does not let it go.
+    await db.execute("UPDATE drafts SET media_token = 'tok', state = 'pending'")
+    await media.expire_unheld("tok", 10.0)
+    assert await expiry() == 3600.0
+    assert await media.keep_until_at_least("tok", 86400.0, now=5.0)  # a new card: kept longer
+    assert await expiry() == 86400.0
+    await db.execute("UPDATE drafts SET state = 'cancelled'")
+    await media.expire_unheld("tok", 10.0)
+    assert await expiry() == 10.0
+    assert not await media.keep_until_at_least("tok", 99.0, now=20.0)  # gone by then
     await db.close()

@@ -242,15 +242,19 @@ class DraftService:
                 self._default_mode,
                 None,
             )
-        if task.media_token and await self._media.path_of(task.media_token) is None:
+        if task.media_token and not await self._media.reuse(task.media_token):
             return DraftReply(ReplyKind.PROBLEM, texts.toast_video_gone())
+        if task.media_token is None and self._preflight is not None:
+            verdict = await self._preflight.check_link(task.video_url)  # still there?
+            if verdict.problem:
+                return DraftReply(ReplyKind.PROBLEM, verdict.problem)
         retry = kind == FollowUp.RETRY
         # Try again keeps the first frame, if it is still there (an image sent as a file is
         # kept only a while after its task); a new prompt starts without one.
         first_frame, frame_token = None, None
         if retry and task.first_frame_url and self._capabilities.supports_first_frame:
             frame_token = task.first_frame_media_token
-            if frame_token is None or await self._media.path_of(frame_token) is not None:
+            if frame_token is None or await self._media.reuse(frame_token):
                 first_frame = task.first_frame_url
             else:
                 frame_token = None
@@ -294,7 +298,12 @@ class DraftService:
             or draft.source_message_id != message_id
         ):
             return None
-        return await self.receive_text(user_id, chat_id, text), draft.card_message_id
+        reply = await self.receive_text(user_id, chat_id, text)
+        if reply.kind == ReplyKind.CARD and reply.draft is not None and reply.draft.id != draft.id:
+            # The new card takes over the old one's message: a late press of the old buttons
+            # must not retire it as "replaced".
+            await self._drafts.forget_card(draft.id)
+        return reply, draft.card_message_id
 
     async def is_replaced_card(self, user_id: int, draft_id: int, message_id: int) -> bool:
         """Whether the message is the card of the user's draft that a newer one replaced."""

@@ -109,6 +109,12 @@ class MediaStore:
         if token:
             await self._repo.release(token, self._clock() + self._keep_after_task)
 
+    async def reuse(self, token: str) -> bool:
+        """A new card uses an upload again (a follow-up of its task): keep it as long as a new
+        upload is kept unsubmitted. False when it is gone."""
+        now = self._clock()
+        return await self._repo.keep_until_at_least(token, now + UNSUBMITTED_KEEP_SECONDS, now)
+
     async def drop(self, token: str | None) -> None:
         """An upload whose card was replaced or cancelled: gone at the next sweep (unless a
         task holds it)."""

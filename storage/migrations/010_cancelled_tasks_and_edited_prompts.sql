@@ -2,7 +2,7 @@
 
 -- A task its user cancelled while it waited to start: state 'cancelled'. SQLite cannot change a
 -- CHECK constraint in place, so the table is made anew with the same columns, rows and indexes
--- (no table refers to tasks). The AUTOINCREMENT counter moves with the rename.
+-- (no table refers to tasks), and its AUTOINCREMENT counter.
 CREATE TABLE tasks_new (
     id                INTEGER PRIMARY KEY AUTOINCREMENT,
     user_id           INTEGER NOT NULL REFERENCES users (id),
@@ -44,6 +44,8 @@ SELECT
     submitted_at, finished_at, delivered_at, next_check_at, status_edited_at, callback_token,
     mode, first_frame_url, media_token
 FROM tasks;
+UPDATE sqlite_sequence SET seq = (SELECT seq FROM sqlite_sequence WHERE name = 'tasks')
+    WHERE name = 'tasks_new' AND EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'tasks');
 DROP TABLE tasks;
 ALTER TABLE tasks_new RENAME TO tasks;
 CREATE INDEX tasks_by_user ON tasks (user_id, id);
