@@ -20,6 +20,7 @@ CARD_COUNT_MAX_AGE = 10.0  # seconds between counts of the cards showing
 TYPICAL_OF = 50
 TYPICAL_FROM = 5
 TYPICAL_MAX_AGE = 60.0
+TYPICAL_UNKNOWN_AGE = 5.0  # seconds a "too few to say" is kept
 
 
 class StatusCards:
@@ -77,8 +78,8 @@ class StatusCards:
         if self._typical is not None and 0 <= now - self._typical[1] < TYPICAL_MAX_AGE:
             return self._typical[0]
         durations = await self._ports.tasks.recent_durations(self._ports.provider.name, TYPICAL_OF)
-        if len(durations) < TYPICAL_FROM:
-            return None  # asked again next time: the first tasks are what make it known
-        median = statistics.median(durations)
-        self._typical = (median, now)
+        median = statistics.median(durations) if len(durations) >= TYPICAL_FROM else None
+        # Too few yet: asked again sooner, as the first tasks finish (but not on every card).
+        kept_from = now if median is not None else now - TYPICAL_MAX_AGE + TYPICAL_UNKNOWN_AGE
+        self._typical = (median, kept_from)
         return median
