@@ -146,6 +146,7 @@ class Task:
     first_frame_url: str | None
     media_token: str | None
     first_frame_media_token: str | None = None  # the draft's, held until the task ends
+    not_founds: int = 0  # status checks answered "not found" in a row
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "state", TaskState(self.state))

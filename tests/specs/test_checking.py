@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 from bot import texts
 from bot.domain.failures import Failure
 from bot.domain.provider import JobStatus, ProviderError
@@ -114,11 +112,6 @@ async def test_not_found_ends_the_task_only_the_third_time_in_a_row(world: World
     assert (await world.task(task.id)).failure == Failure.NOT_FOUND
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: attempts counts every unanswered check, so one NOT_FOUND after two "
-    "unreachable checks ends the task (policy: NOT_FOUND_BEFORE_FAILING times in a row)",
-)
 async def test_only_not_founds_in_a_row_end_the_task_not_other_errors_before_one(
     world: World,
 ) -> None:

@@ -61,6 +61,7 @@ class Checking(Stage):
             finished_at=now,
             next_check_at=now,
             attempts=0,
+            not_founds=0,
         )
         if won:
             # The tracker delivers it, in the order results came, a few at a time: a burst
@@ -74,6 +75,7 @@ class Checking(Stage):
                 task.started_at, now, self._policy.check_interval
             ),
             "attempts": 0,
+            "not_founds": 0,
         }
         edit_card = now - (task.status_edited_at or 0) >= self._cards.interval_in_force
         if edit_card:
@@ -86,8 +88,11 @@ class Checking(Stage):
         """A check that got no status: try again later, unless the task is lost or overdue."""
         now = self._ports.clock()
         attempts = task.attempts + 1
+        # "Not found" only ends the task that many times in a row: another error between two
+        # of them (the provider unreachable) starts the count again.
+        not_founds = task.not_founds + 1 if failure == Failure.NOT_FOUND else 0
         log.warning("Status check %d for task %d failed: %s", attempts, task.id, detail)
-        if failure == Failure.NOT_FOUND and attempts >= NOT_FOUND_BEFORE_FAILING:
+        if not_founds >= NOT_FOUND_BEFORE_FAILING:
             await self._endings.fail(task, TaskState.PROCESSING, Failure.NOT_FOUND, None, detail)
             return
         if self._policy.overdue(task, now):
@@ -98,6 +103,7 @@ class Checking(Stage):
             task.id,
             TaskState.PROCESSING,
             attempts=attempts,
+            not_founds=not_founds,
             next_check_at=self._policy.next_check(task.started_at, now, delay),
         )
         if attempts == CHECK_ERRORS_BEFORE_ALERT:
