@@ -68,16 +68,12 @@ class BroadcastRepository:
     ) -> int:
         """A draft: of `text`, or (`copy_of`) of a copy of that (chat id, message id)."""
         source_chat_id, source_message_id = copy_of or (None, None)
-        async with self._db.transaction() as conn:
-            cursor = await conn.execute(
-                "INSERT INTO broadcasts (admin_id, text, state, progress_chat_id, created_at, "
-                "source_chat_id, source_message_id) VALUES (?, ?, 'draft', ?, ?, ?, ?)",
-                (admin_id, text, progress_chat_id, now, source_chat_id, source_message_id),
-            )
-            broadcast_id = cursor.lastrowid
-        if broadcast_id is None:
-            raise RuntimeError("INSERT returned no row id")
-        return broadcast_id
+        rows = await self._db.write_returning(
+            "INSERT INTO broadcasts (admin_id, text, state, progress_chat_id, created_at, "
+            "source_chat_id, source_message_id) VALUES (?, ?, 'draft', ?, ?, ?, ?) RETURNING id",
+            (admin_id, text, progress_chat_id, now, source_chat_id, source_message_id),
+        )
+        return int(rows[0][0])
 
     async def get(self, broadcast_id: int) -> Broadcast | None:
         row = await self._db.fetch_one(
@@ -95,12 +91,12 @@ class BroadcastRepository:
     async def start(self, broadcast_id: int, now: float) -> bool:
         """Draft -> sending, with one pending recipient per user of the audience; once only."""
         async with self._db.transaction() as conn:
-            cursor = await conn.execute(
+            started = await conn.execute(
                 "UPDATE broadcasts SET state = 'sending', started_at = ? "
                 "WHERE id = ? AND state = 'draft'",
                 (now, broadcast_id),
             )
-            if cursor.rowcount != 1:
+            if started != 1:
                 return False
             await conn.execute(
                 "INSERT INTO broadcast_recipients (broadcast_id, user_id, state) "

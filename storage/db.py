@@ -22,6 +22,28 @@ _MIGRATION_NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
 MIN_SQLITE_VERSION = (3, 35, 0)
 
 
+class Statements:
+    """Statements run together on the shared connection, inside `Database.transaction()` or
+    `writes_in_a_row()`: the repositories see only this (not the driver's connection), so a
+    second database engine can stand behind the same calls."""
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        """Run one statement; the number of rows it changed."""
+        cursor = await self._conn.execute(sql, params)
+        return cursor.rowcount
+
+    async def fetch_all(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
+        """Run one statement (a SELECT, or a write with RETURNING); its rows."""
+        return list(await self._conn.execute_fetchall(sql, params))
+
+    async def fetch_one(self, sql: str, params: Params = ()) -> sqlite3.Row | None:
+        rows = await self.fetch_all(sql, params)
+        return rows[0] if rows else None
+
+
 class Database:
     """One aiosqlite connection shared by the process.
 
@@ -109,22 +131,22 @@ class Database:
         return True
 
     @asynccontextmanager
-    async def writes_in_a_row(self) -> AsyncIterator[aiosqlite.Connection]:
+    async def writes_in_a_row(self) -> AsyncIterator[Statements]:
         """Several writes with no other coroutine's write between them, each committed alone.
 
         Cheaper than a transaction by two trips to the database thread (BEGIN and COMMIT), for
         writes whose order already makes a failure between them harmless.
         """
         async with self._write_lock:
-            yield self._conn
+            yield Statements(self._conn)
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+    async def transaction(self) -> AsyncIterator[Statements]:
         """BEGIN IMMEDIATE ... COMMIT around the block; rolled back when the block raises."""
         async with self._write_lock:
             await self._conn.execute("BEGIN IMMEDIATE")
             try:
-                yield self._conn
+                yield Statements(self._conn)
                 await self._conn.execute("COMMIT")
             except BaseException:
                 # Also when COMMIT itself failed: never leave the shared connection mid-transaction.

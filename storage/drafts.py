@@ -36,12 +36,12 @@ class DraftRepository:
         """
         state = DraftState.PENDING if prompt is not None else DraftState.AWAITING_PROMPT
         async with self._db.writes_in_a_row() as conn:
-            replaced = await conn.execute_fetchall(
+            replaced = await conn.fetch_all(
                 f"UPDATE drafts SET state = ?, updated_at = ? "
                 f"WHERE user_id = ? AND state IN {_placeholders(_OPEN)} RETURNING *",
                 (DraftState.REPLACED, now, user_id, *_OPEN),
             )
-            created = await conn.execute_fetchall(
+            created = await conn.fetch_all(
                 """
                 INSERT INTO drafts (user_id, chat_id, video_url, prompt, state, created_at,
                                     updated_at, mode, first_frame_url, media_token,

@@ -8,10 +8,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-import aiosqlite
-
 from bot.domain.records import ACTIVE_TASK_STATES, DraftState, Task, TaskState
-from storage.db import Database
+from storage.db import Database, Statements
 from storage.models import checked_columns, from_row
 
 _ACTIVE = tuple(str(s) for s in ACTIVE_TASK_STATES)
@@ -284,13 +282,13 @@ class TaskRepository:
 
 
 async def _draft_and_counts(
-    conn: aiosqlite.Connection, draft_id: int, user_id: int, day_started_at: float
+    conn: Statements, draft_id: int, user_id: int, day_started_at: float
 ) -> sqlite3.Row | None:
     """The user's draft, the task it already became (task_id), and the user's active tasks
     and tasks counting towards today's limit (active, today); None if the user has no such
     draft."""
     found = list(
-        await conn.execute_fetchall(
+        await conn.fetch_all(
             "SELECT d.*, t.id AS task_id, "
             f"(SELECT COUNT(*) FROM tasks WHERE user_id = ?1 AND state IN {_ACTIVE_SQL}) "
             "AS active, "
@@ -313,17 +311,14 @@ def _over_limit(draft: sqlite3.Row, quota: Quota) -> ClaimRefusal | None:
     return None
 
 
-async def _hold_uploads(
-    conn: aiosqlite.Connection, media_tokens: Iterable[str | None], now: float
-) -> bool:
+async def _hold_uploads(conn: Statements, media_tokens: Iterable[str | None], now: float) -> bool:
     """Whether the draft's uploads (its video, its first frame), if it has any, are all still
     there; if so, from now on the task holds them (they no longer expire). None is held when
     one is gone (the caller changes nothing else then, and the transaction ends as it began)."""
     tokens = [token for token in media_tokens if token is not None]
     live = "token = ? AND (expires_at IS NULL OR expires_at > ?)"
     for token in tokens:
-        cursor = await conn.execute(f"SELECT 1 FROM media WHERE {live}", (token, now))
-        if await cursor.fetchone() is None:
+        if await conn.fetch_one(f"SELECT 1 FROM media WHERE {live}", (token, now)) is None:
             return False
     for token in tokens:
         await conn.execute(f"UPDATE media SET expires_at = NULL WHERE {live}", (token, now))
@@ -331,7 +326,7 @@ async def _hold_uploads(
 
 
 async def _insert_task(
-    conn: aiosqlite.Connection,
+    conn: Statements,
     draft: sqlite3.Row,
     *,
     draft_id: int,
@@ -341,7 +336,7 @@ async def _insert_task(
     now: float,
 ) -> Iterable[sqlite3.Row]:
     """Insert the draft's task, queued; its row comes back (RETURNING *)."""
-    return await conn.execute_fetchall(
+    return await conn.fetch_all(
         """
         INSERT INTO tasks (user_id, chat_id, draft_id, provider, video_url, prompt, state,
                            status_message_id, created_at, next_check_at, callback_token,
