@@ -23,18 +23,26 @@ async def chat_action(
     bot: Bot, chat_id: int, action: ChatAction, *, after: float = 0.0
 ) -> AsyncIterator[None]:
     """Show `action` in the chat while the block runs, from `after` seconds on (work done
-    sooner shows nothing). A failed action is only logged: it never holds up the work."""
+    sooner shows nothing, and costs only a timer: most messages are answered within it). A
+    failed action is only logged: it never holds up the work."""
     if after <= 0 and not await _send(bot, chat_id, action):  # at once: before the work's sends
         yield
         return
+    shower: list[asyncio.Task[None]] = []
+
+    def start() -> None:
+        shower.append(asyncio.create_task(_show(bot, chat_id, action, 0.0)))
+
     first = after if after > 0 else ACTION_REFRESH_SECONDS
-    shower = asyncio.create_task(_show(bot, chat_id, action, first))
+    timer = asyncio.get_running_loop().call_later(first, start)
     try:
         yield
     finally:
-        shower.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await shower
+        timer.cancel()
+        for task in shower:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
 
 async def _show(bot: Bot, chat_id: int, action: ChatAction, first: float) -> None:
