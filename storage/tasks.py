@@ -260,15 +260,19 @@ class TaskRepository:
         )
         return [float(r[0]) for r in rows if r[0] is not None and r[0] >= 0]
 
-    async def usage(self, user_id: int, day_started_at: float) -> tuple[int, int]:
-        """The user's unfinished tasks, and their tasks counting towards today's limit."""
+    async def usage(self, user_id: int, day_started_at: float) -> tuple[int, int, int | None]:
+        """The user's unfinished tasks, their tasks counting towards today's limit, and their
+        own daily limit (set with /limit; None: the default)."""
         row = await self._db.fetch_one(
             f"SELECT (SELECT COUNT(*) FROM tasks WHERE user_id = ?1 AND state IN {_ACTIVE_SQL}), "
             "(SELECT COUNT(*) FROM tasks WHERE user_id = ?1 AND created_at >= ?2 "
-            f"AND {_COUNTS_TOWARDS_DAILY})",
+            f"AND {_COUNTS_TOWARDS_DAILY}), "
+            "(SELECT daily_limit FROM users WHERE id = ?1)",
             (user_id, day_started_at),
         )
-        return (int(row[0]), int(row[1])) if row else (0, 0)
+        if row is None:
+            return 0, 0, None
+        return int(row[0]), int(row[1]), None if row[2] is None else int(row[2])
 
     async def in_states(self, states: Collection[TaskState]) -> list[Task]:
         marks = ", ".join("?" for _ in states)

@@ -103,3 +103,5 @@ async def test_the_card_tasks_and_help_show_where_the_user_stands(
     assert texts.standing(1, 10, 1, 2) in ((await chat.say("/help")).text or "")
     admin = Chat(chat.telegram, ADMIN_ID)
     assert "Today:" not in ((await admin.say("/help")).text or "")  # admins have no limits
+    await admin.say(f"/limit {chat.user_id} 5")  # the user's own daily limit
+    assert texts.standing(1, 5, 1, 2) in ((await chat.say("/tasks")).text or "")
