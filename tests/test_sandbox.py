@@ -94,6 +94,19 @@ async def test_a_link_into_a_private_network_fails_with_a_sentence(tmp_path: Pat
     assert status.error_message == ("The video link points into a private or local network.")
 
 
+async def test_an_upload_gone_from_disk_fails_without_showing_its_path(tmp_path: Path) -> None:
+    """An "Edit this result" or an upload after the files were swept: the user hears that it is
+    gone, not where the bot keeps its files."""
+    provider = SandboxProvider(work_dir=tmp_path / "sandbox", allow_loopback=True)
+    gone = (tmp_path / "media" / "swept.mp4").as_uri()
+    job_id = await provider.submit(SubmitRequest(gone, "make it warm"))
+    status = await finished(provider, job_id)
+    await provider.aclose()
+    assert status.state == JobState.FAILED
+    assert str(tmp_path) not in (status.error_message or "")
+    assert "no longer there" in (status.error_message or "")
+
+
 async def test_unknown_jobs_are_not_found_and_result_files_stay_in_their_folder(
     tmp_path: Path,
 ) -> None:

@@ -163,8 +163,12 @@ class SandboxProvider:
             path = Path(unquote(urlsplit(url).path))
             try:
                 await asyncio.to_thread(shutil.copyfile, path, target)
-            except OSError as exc:
-                raise _InputError(f"The video file {path} cannot be read.") from exc
+            except OSError as exc:  # the path is the machine's business: logged, not shown
+                log.warning("Sandbox input %s cannot be read: %s", path, exc)
+                raise _InputError(
+                    "The video file is no longer there (uploads are kept a while only); "
+                    "please send it again."
+                ) from exc
             return
         try:
             async with self._links.stream("GET", url) as response:
