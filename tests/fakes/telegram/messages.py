@@ -65,12 +65,7 @@ class MessageMethods(TelegramState):
         content, filename, reference = _file_input(call, kind)
         if content is not None and not content:
             raise _bad("file must be non-empty")
-        caption = params.get("caption")
-        caption = caption if isinstance(caption, str) and caption else None
-        parse_mode = _parse_mode(params)
-        entities = _entities_param(params, "caption_entities")
-        if caption is not None:
-            _check_text(caption, parse_mode, entities, MAX_CAPTION_LENGTH, "caption", empty=False)
+        caption, parse_mode, entities = _caption_param(params)
         markup = _message_markup(params)
         reply_to = self._reply_target(chat_id, params)
         media = self._media_object(kind, content, filename, reference, params)
@@ -109,14 +104,7 @@ class MessageMethods(TelegramState):
             caption, entities = original.get("caption"), original.get("caption_entities")
         parse_mode = None  # the entities come as they are, not parsed again
         if kind != "text" and "caption" in params:
-            new_caption = params.get("caption")
-            caption = new_caption if isinstance(new_caption, str) and new_caption else None
-            parse_mode = _parse_mode(params)
-            entities = _entities_param(params, "caption_entities")
-            if caption is not None:
-                _check_text(
-                    caption, parse_mode, entities, MAX_CAPTION_LENGTH, "caption", empty=False
-                )
+            caption, parse_mode, entities = _caption_param(params)
         markup = _message_markup(params)
         reply_to = self._reply_target(chat_id, params)
         sent = SentMessage(
@@ -257,12 +245,7 @@ class MessageMethods(TelegramState):
         sent = self._edit_target(params)
         if sent.kind == "text":
             raise _bad("there is no caption in the message to edit")
-        caption = params.get("caption")
-        caption = caption if isinstance(caption, str) and caption else None
-        parse_mode = _parse_mode(params)
-        entities = _entities_param(params, "caption_entities")
-        if caption is not None:
-            _check_text(caption, parse_mode, entities, MAX_CAPTION_LENGTH, "caption", empty=False)
+        caption, parse_mode, entities = _caption_param(params)
         markup = _inline_markup(params)
         old = _render(sent.caption, sent.parse_mode, sent.entities) if sent.caption else None
         new = _render(caption, parse_mode, entities) if caption else None
@@ -329,3 +312,15 @@ class MessageMethods(TelegramState):
         if allow_missing:
             return None
         raise _bad("message to be replied not found")
+
+
+def _caption_param(params: dict[str, Any]) -> tuple[str | None, str | None, Any]:
+    """A call's caption (None when empty), its parse mode and entities, checked as Telegram
+    checks a caption (its markup, at most 1024 characters as rendered)."""
+    caption = params.get("caption")
+    caption = caption if isinstance(caption, str) and caption else None
+    parse_mode = _parse_mode(params)
+    entities = _entities_param(params, "caption_entities")
+    if caption is not None:
+        _check_text(caption, parse_mode, entities, MAX_CAPTION_LENGTH, "caption", empty=False)
+    return caption, parse_mode, entities
