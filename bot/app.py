@@ -36,7 +36,7 @@ from bot.wiring import (
     webhook_secret,
 )
 from handlers.menus import set_command_menus
-from storage.db import Database
+from storage.db import Database, DatabaseUnavailableError
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +104,13 @@ class BotApp:
         """Start everything; a problem the operator must fix raises StartupError (one line)."""
         settings = self.settings
         try:
-            self._db = db = await Database.open(settings.database_path)
+            self._db = db = await Database.open(
+                settings.database,
+                pool_size=settings.database_pool_size,
+                retry_seconds=settings.database_retry_seconds,
+            )
+        except DatabaseUnavailableError as exc:
+            raise StartupError(f"DATABASE_URL: {exc}") from exc
         except (OSError, sqlite3.Error) as exc:
             raise StartupError(
                 f"cannot open the database at DATABASE_PATH={settings.database_path}: {exc}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import unquote, urlsplit
 
 from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -59,6 +60,13 @@ class Settings(BaseSettings):
     watermark: str = ""
 
     database_path: Path = Path("data/bot.sqlite3")
+    # Unset: SQLite at DATABASE_PATH. sqlite:///path, or postgresql://user:pass@host:port/db.
+    database_url: SecretStr = SecretStr("")
+    database_pool_size: int = Field(default=10, ge=1, le=200)
+    # How long a statement waits for a PostgreSQL that went away before it fails.
+    database_retry_seconds: float = Field(default=30.0, ge=0, le=3600)
+    # Uploaded videos, the sandbox's files and temporary downloads; unset: DATABASE_PATH's folder.
+    data_dir: Path | None = None
     admin_ids: Annotated[frozenset[int], NoDecode] = frozenset()
     access_mode: Literal["open", "allowlist"] = "open"
     max_concurrent_tasks: int = Field(default=10, ge=1, le=1000)
@@ -165,6 +173,17 @@ class Settings(BaseSettings):
             raise ValueError("must be 1 to 256 characters of A-Z, a-z, 0-9, _ and -")
         return value
 
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: SecretStr) -> SecretStr:
+        url = value.get_secret_value().strip()
+        if url and not url.startswith(("sqlite:///", "postgresql://", "postgres://")):
+            raise ValueError(
+                "must look like postgresql://user:password@host:5432/dbname "
+                "or sqlite:///data/bot.sqlite3"
+            )
+        return SecretStr(url)
+
     @field_validator("admin_ids", mode="before")
     @classmethod
     def _parse_admin_ids(cls, value: object) -> object:
@@ -177,6 +196,16 @@ class Settings(BaseSettings):
         if isinstance(value, int):
             return frozenset({value})
         return value
+
+    @property
+    def database(self) -> str:
+        """Where the database is: DATABASE_URL, else the SQLite file at DATABASE_PATH."""
+        return self.database_url.get_secret_value() or str(self.database_path)
+
+    @property
+    def data_folder(self) -> Path:
+        """DATA_DIR, else the folder of DATABASE_PATH (also when the database is PostgreSQL)."""
+        return self.data_dir if self.data_dir is not None else self.database_path.parent
 
     @property
     def webhook_mode(self) -> bool:
@@ -228,8 +257,13 @@ class Settings(BaseSettings):
             self.webhook_secret,
             self.kie_webhook_hmac_key,
             self.translator_api_key,
+            self.database_url,
         )
-        return [v.get_secret_value() for v in values if v.get_secret_value()]
+        found = [v.get_secret_value() for v in values if v.get_secret_value()]
+        password = urlsplit(self.database_url.get_secret_value()).password
+        if password:  # as written in the URL, and decoded (a driver's message may show either)
+            found += {password, unquote(password)}
+        return found
 
 
 class ConfigError(Exception):

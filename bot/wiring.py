@@ -100,7 +100,7 @@ def create_provider(settings: Settings) -> Provider:
             )
         case "sandbox":
             return SandboxProvider(
-                work_dir=settings.database_path.parent / "sandbox",
+                work_dir=settings.data_folder / "sandbox",
                 allow_loopback=settings.allow_loopback_urls,
             )
 
@@ -299,7 +299,7 @@ def _stores(settings: Settings, db: Database) -> _Stores:
         maintenance=Maintenance(StateRepository(db)),
         media=MediaStore(
             MediaRepository(db),
-            settings.database_path.parent / "media",
+            settings.data_folder / "media",
             max_total_bytes=settings.media_max_total_mb * 1024 * 1024,
             keep_after_task=settings.media_keep_seconds,
         ),
@@ -321,7 +321,7 @@ def _outbox(
         admin_ids=settings.admin_ids,
         upload_limit_bytes=settings.upload_limit_bytes,
         result_retention_hours=capabilities.result_retention_hours,
-        temp_dir=settings.database_path.parent / "tmp",
+        temp_dir=settings.data_folder / "tmp",
         redact=redact,
         language_of=languages.of,
     )

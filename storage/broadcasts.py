@@ -100,7 +100,7 @@ class BroadcastRepository:
                 return False
             await conn.execute(
                 "INSERT INTO broadcast_recipients (broadcast_id, user_id, state) "
-                f"SELECT ?, id, 'pending' {self._audience}",
+                f"SELECT CAST(? AS BIGINT), id, 'pending' {self._audience}",
                 (broadcast_id,),
             )
         return True

@@ -1,168 +1,171 @@
-"""The SQLite connection: WAL mode, numbered migrations, one writer at a time."""
+"""The database the repositories see: one interface, two engines.
+
+SQLite (storage/sqlite.py) is the embedded default; PostgreSQL (storage/postgres.py) is for
+growing past one process. Repositories write SQL with `?` (or SQLite's numbered `?N`)
+placeholders, which both engines take, and ask `dialect` only where the SQL must differ.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import re
-import sqlite3
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractAsyncContextManager
+from enum import StrEnum
 from importlib import resources
+from importlib.abc import Traversable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-import aiosqlite
+from bot.domain.database import DatabaseUnavailableError
 
-log = logging.getLogger(__name__)
+__all__ = ["Database", "DatabaseUnavailableError", "Dialect", "Row", "Statements"]
 
-Params = Sequence[Any] | dict[str, Any]
+Params = Sequence[Any]
 _MIGRATION_NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
-# RETURNING clauses (one trip for a write and its row) came in SQLite 3.35 (March 2021).
-MIN_SQLITE_VERSION = (3, 35, 0)
+_POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+_SQLITE_SCHEME = "sqlite:///"
 
 
-class Statements:
-    """Statements run together on the shared connection, inside `Database.transaction()` or
-    `writes_in_a_row()`: the repositories see only this (not the driver's connection), so a
-    second database engine can stand behind the same calls."""
+class Dialect(StrEnum):
+    SQLITE = "sqlite"
+    POSTGRESQL = "postgresql"
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
-        self._conn = conn
 
+class Row(Protocol):
+    """A result row of either engine (sqlite3.Row, asyncpg.Record): by position or name."""
+
+    def __getitem__(self, key: int | str, /) -> Any: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+    def __len__(self) -> int: ...
+
+    def keys(self) -> Any: ...
+
+
+class Statements(ABC):
+    """Statements run together inside `Database.transaction()` or `writes_in_a_row()`."""
+
+    dialect: Dialect
+
+    @abstractmethod
     async def execute(self, sql: str, params: Params = ()) -> int:
         """Run one statement; the number of rows it changed."""
-        cursor = await self._conn.execute(sql, params)
-        return cursor.rowcount
 
-    async def fetch_all(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
+    @abstractmethod
+    async def fetch_all(self, sql: str, params: Params = ()) -> list[Row]:
         """Run one statement (a SELECT, or a write with RETURNING); its rows."""
-        return list(await self._conn.execute_fetchall(sql, params))
 
-    async def fetch_one(self, sql: str, params: Params = ()) -> sqlite3.Row | None:
+    async def fetch_one(self, sql: str, params: Params = ()) -> Row | None:
         rows = await self.fetch_all(sql, params)
         return rows[0] if rows else None
 
+    @property
+    def for_update(self) -> str:
+        """A clause that locks the rows a SELECT reads until the transaction ends ("" where
+        the whole database is locked for a write transaction already, as in SQLite)."""
+        return " FOR UPDATE" if self.dialect is Dialect.POSTGRESQL else ""
 
-class Database:
-    """One aiosqlite connection shared by the process.
 
-    Statements run in autocommit mode; `transaction()` groups several under an asyncio lock, and
-    single writes take the same lock, so that no statement of one coroutine lands inside another
-    coroutine's open transaction on the shared connection.
-    """
+class Database(ABC):
+    """A connection (SQLite) or a pool of them (PostgreSQL), shared by the process."""
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
-        self._conn = conn
-        self._write_lock = asyncio.Lock()
+    dialect: Dialect
 
-    @classmethod
-    async def open(cls, path: Path | str) -> Database:
-        if sqlite3.sqlite_version_info < MIN_SQLITE_VERSION:
-            raise sqlite3.NotSupportedError(
-                f"this Python uses SQLite {sqlite3.sqlite_version}; the bot needs 3.35 or newer "
-                "(use the Docker image, or a Python built with a newer SQLite)"
+    @staticmethod
+    async def open(
+        target: Path | str, *, pool_size: int = 10, retry_seconds: float = 30.0
+    ) -> Database:
+        """Open, creating and migrating as needed: a file path, ":memory:", `sqlite:///path`,
+        or a `postgresql://` URL (with a pool of `pool_size` connections, and statements that
+        wait up to `retry_seconds` for a server that went away)."""
+        text = str(target)
+        if text.startswith(_POSTGRES_SCHEMES):
+            from storage.postgres import PostgresDatabase
+
+            return await PostgresDatabase.connect(
+                text, pool_size=pool_size, retry_seconds=retry_seconds
             )
-        if str(path) != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        conn = await aiosqlite.connect(str(path), isolation_level=None)
-        conn.row_factory = sqlite3.Row
-        for pragma in (
-            "PRAGMA journal_mode = WAL",
-            "PRAGMA synchronous = NORMAL",
-            "PRAGMA foreign_keys = ON",
-            "PRAGMA busy_timeout = 5000",
-        ):
-            await conn.execute(pragma)
-        db = cls(conn)
-        try:
-            await db.migrate()
-        except BaseException:
-            await conn.close()
-            raise
-        return db
+        from storage.sqlite import SqliteDatabase
 
-    async def close(self) -> None:
-        await self._conn.close()
+        return await SqliteDatabase.connect(sqlite_path(text))
 
-    async def migrate(self) -> None:
-        """Apply the numbered .sql files in storage/migrations that are newer than user_version."""
-        row = await self.fetch_one("PRAGMA user_version")
-        current = int(row[0]) if row else 0
-        for number, name, sql in _migrations():
-            if number <= current:
-                continue
-            log.info("Applying database migration %s", name)
-            async with self._write_lock:
-                try:
-                    await self._conn.executescript(
-                        f"BEGIN IMMEDIATE;\n{sql}\n;PRAGMA user_version = {number};\nCOMMIT;"
-                    )
-                except BaseException:
-                    if self._conn.in_transaction:
-                        await self._conn.rollback()
-                    raise
+    @abstractmethod
+    async def close(self) -> None: ...
 
+    @abstractmethod
     async def execute(self, sql: str, params: Params = ()) -> int:
-        """Run one write statement; return the number of rows it changed."""
-        async with self._write_lock:
-            cursor = await self._conn.execute(sql, params)
-            return cursor.rowcount
+        """Run one write statement; the number of rows it changed."""
 
-    async def fetch_one(self, sql: str, params: Params = ()) -> sqlite3.Row | None:
+    @abstractmethod
+    async def fetch_all(self, sql: str, params: Params = ()) -> list[Row]: ...
+
+    async def fetch_one(self, sql: str, params: Params = ()) -> Row | None:
         rows = await self.fetch_all(sql, params)
         return rows[0] if rows else None
 
-    async def fetch_all(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
-        # One trip to the database thread (a cursor's execute, fetch and close would be three).
-        return list(await self._conn.execute_fetchall(sql, params))
+    @abstractmethod
+    async def write_returning(self, sql: str, params: Params = ()) -> list[Row]:
+        """Run one write statement with a RETURNING clause; its rows."""
 
-    async def write_returning(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
-        """Run one write statement with a RETURNING clause; return its rows."""
-        async with self._write_lock:
-            return list(await self._conn.execute_fetchall(sql, params))
-
+    @abstractmethod
     async def ping(self) -> bool:
-        """Whether the database answers a trivial query."""
-        try:
-            await self.fetch_one("SELECT 1")
-        except (sqlite3.Error, ValueError):
-            return False
-        return True
+        """Whether the database answers a trivial query now (no waiting for it to come back)."""
 
-    @asynccontextmanager
-    async def writes_in_a_row(self) -> AsyncIterator[Statements]:
-        """Several writes with no other coroutine's write between them, each committed alone.
+    @abstractmethod
+    def writes_in_a_row(self) -> AbstractAsyncContextManager[Statements]:
+        """Several writes with no other write of this process between them; each may commit
+        alone (SQLite), so their order must make a failure between them harmless."""
 
-        Cheaper than a transaction by two trips to the database thread (BEGIN and COMMIT), for
-        writes whose order already makes a failure between them harmless.
-        """
-        async with self._write_lock:
-            yield Statements(self._conn)
+    @abstractmethod
+    def transaction(self) -> AbstractAsyncContextManager[Statements]:
+        """One transaction around the block, rolled back when the block raises."""
 
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Statements]:
-        """BEGIN IMMEDIATE ... COMMIT around the block; rolled back when the block raises."""
-        async with self._write_lock:
-            await self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield Statements(self._conn)
-                await self._conn.execute("COMMIT")
-            except BaseException:
-                # Also when COMMIT itself failed: never leave the shared connection mid-transaction.
-                if self._conn.in_transaction:
-                    await asyncio.shield(self._conn.rollback())
-                raise
+    @abstractmethod
+    async def schema_version(self) -> int:
+        """The number of the last migration applied."""
+
+    @abstractmethod
+    async def tables(self) -> list[str]:
+        """The names of the bot's tables."""
 
 
-def _migrations() -> list[tuple[int, str, str]]:
-    found = []
-    for entry in (resources.files("storage") / "migrations").iterdir():
-        match = _MIGRATION_NAME.match(entry.name)
-        if match:
-            found.append((int(match.group(1)), entry.name, entry.read_text(encoding="utf-8")))
-    found.sort()
-    numbers = [n for n, _, _ in found]
+def is_postgres_url(target: Path | str) -> bool:
+    return str(target).startswith(_POSTGRES_SCHEMES)
+
+
+def sqlite_path(target: str) -> str:
+    """The file of `sqlite:///relative/path` or `sqlite:////absolute/path` (SQLAlchemy's
+    spelling), or the text itself when it is a plain path."""
+    if target.startswith(_SQLITE_SCHEME):
+        return target[len(_SQLITE_SCHEME) :]
+    if target.startswith("sqlite:"):
+        raise ValueError("a SQLite DATABASE_URL looks like sqlite:///data/bot.sqlite3")
+    return target
+
+
+def migrations(dialect: Dialect) -> list[tuple[int, str, str]]:
+    """(number, file name, SQL) of every migration, in order.
+
+    Each number is one schema version on both engines: the file in storage/migrations, or the
+    same-numbered file in migrations/postgresql where PostgreSQL needs other SQL.
+    """
+    folder = resources.files("storage") / "migrations"
+    found = dict(_numbered(folder))
+    if dialect is Dialect.POSTGRESQL:
+        for number, entry in _numbered(folder / "postgresql"):
+            if number not in found:
+                raise RuntimeError(f"{entry.name} replaces no migration of the same number")
+            found[number] = entry
+    numbers = sorted(found)
     if numbers != list(range(1, len(numbers) + 1)):
         raise RuntimeError(f"migration numbers must run 001, 002, ... without gaps: {numbers}")
-    return found
+    return [(n, found[n].name, found[n].read_text(encoding="utf-8")) for n in numbers]
+
+
+def _numbered(folder: Traversable) -> Iterator[tuple[int, Traversable]]:
+    for entry in folder.iterdir():
+        match = _MIGRATION_NAME.match(entry.name)
+        if match:
+            yield int(match.group(1)), entry

@@ -64,7 +64,8 @@ class MediaRepository:
         """A new card uses a file still there: keep it at least until `at`. False when it has
         expired already."""
         changed = await self._db.execute(
-            "UPDATE media SET expires_at = MAX(expires_at, ?2) WHERE token = ?1 "
+            "UPDATE media SET expires_at = CASE WHEN expires_at < ?2 THEN ?2 ELSE expires_at END "
+            "WHERE token = ?1 "
             "AND (expires_at IS NULL OR expires_at > ?3)",
             (token, at, now),
         )

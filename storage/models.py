@@ -1,19 +1,20 @@
-"""Rows to records and back: the domain's records (bot.domain.records) read from sqlite3 rows,
-and the column names SQL text may use."""
+"""Rows to records and back: the domain's records (bot.domain.records) read from rows of
+either engine, and the column names SQL text may use."""
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import fields, is_dataclass
 from typing import Any, TypeVar
+
+from storage.db import Row
 
 R = TypeVar("R")
 
 
-def from_row(model: type[R], row: sqlite3.Row) -> R:
+def from_row(model: type[R], row: Row) -> R:
     """A `model` record of a row: the columns that are its fields (a row may have more)."""
     names = column_names(model)
-    return model(**{k: row[k] for k in row.keys() if k in names})  # noqa: SIM118 (sqlite3.Row)
+    return model(**{k: row[k] for k in row.keys() if k in names})  # noqa: SIM118 (a Row)
 
 
 def column_names(model: type[Any]) -> frozenset[str]:

@@ -2,28 +2,38 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 from bot.domain.records import ACTIVE_TASK_STATES, DraftState, Task, TaskState
-from storage.db import Database, Statements
+from storage.db import Database, Dialect, Row, Statements
 from storage.models import checked_columns, from_row
 
 _ACTIVE = tuple(str(s) for s in ACTIVE_TASK_STATES)
 _ACTIVE_SQL = "(" + ", ".join(f"'{s}'" for s in sorted(_ACTIVE)) + ")"
 _TRACKED_SQL = f"('{TaskState.QUEUED}', '{TaskState.PROCESSING}', '{TaskState.SUCCEEDED}')"
-# When the tracker should wake for a task, other than to submit it; one parameter, the status
-# card interval. A processing task is checked or has its card refreshed, whichever comes first;
-# a queued one only has its card (its place in the queue) refreshed: submitting is decided apart.
-_WAKE_AT = (
-    f"(CASE state WHEN '{TaskState.PROCESSING}' "
-    "THEN MIN(next_check_at, COALESCE(status_edited_at, 0) + ?1) "
-    f"WHEN '{TaskState.QUEUED}' THEN COALESCE(status_edited_at, 0) + ?1 "
-    "ELSE next_check_at END)"
-)
+
+
+def _least(dialect: Dialect, a: str, b: str) -> str:
+    """The smaller of two values (SQLite's two-argument MIN is PostgreSQL's LEAST)."""
+    return f"{'LEAST' if dialect is Dialect.POSTGRESQL else 'MIN'}({a}, {b})"
+
+
+def _wake_at(dialect: Dialect) -> str:
+    """When the tracker should wake for a task, other than to submit it; one parameter, the
+    status card interval. A processing task is checked or has its card refreshed, whichever
+    comes first; a queued one only has its card (its place in the queue) refreshed: submitting
+    is decided apart."""
+    return (
+        f"(CASE state WHEN '{TaskState.PROCESSING}' "
+        f"THEN {_least(dialect, 'next_check_at', 'COALESCE(status_edited_at, 0) + ?1')} "
+        f"WHEN '{TaskState.QUEUED}' THEN COALESCE(status_edited_at, 0) + ?1 "
+        "ELSE next_check_at END)"
+    )
+
+
 # Tasks the provider refused outright, and tasks cancelled while queued, cost nothing and do not
 # count towards the daily limit.
 _COUNTS_TOWARDS_DAILY = (
@@ -58,6 +68,8 @@ class Claim:
 class TaskRepository:
     def __init__(self, db: Database) -> None:
         self._db = db
+        self._wake_at = _wake_at(db.dialect)
+        self._queued_wake_at = _least(db.dialect, "next_check_at", self._wake_at)
 
     async def claim_draft(
         self,
@@ -75,6 +87,9 @@ class TaskRepository:
         transaction, so two presses of Submit (or two cards at once) cannot slip past either.
         """
         async with self._db.transaction() as conn:
+            # Claims of one user wait for each other (SQLite's write lock does that already):
+            # the limits they check are then the ones they leave.
+            await conn.fetch_one(f"SELECT 1 FROM users WHERE id = ?{conn.for_update}", (user_id,))
             draft = await _draft_and_counts(conn, draft_id, user_id, quota.day_started_at)
             if draft is None or draft["state"] != DraftState.PENDING or draft["prompt"] is None:
                 existing = draft["task_id"] if draft is not None else None
@@ -167,7 +182,7 @@ class TaskRepository:
         them: to check them, or to refresh a status card not edited for `card_interval` s."""
         rows = await self._db.fetch_all(
             f"SELECT * FROM tasks WHERE state IN ('{TaskState.QUEUED}', '{TaskState.PROCESSING}')"
-            f" AND {_WAKE_AT} <= ?2 ORDER BY {_WAKE_AT} LIMIT ?3",
+            f" AND {self._wake_at} <= ?2 ORDER BY {self._wake_at} LIMIT ?3",
             (card_interval, now, limit),
         )
         return [from_row(Task, r) for r in rows]
@@ -198,10 +213,10 @@ class TaskRepository:
         `submissions` says whether queued tasks may be sent (a provider slot is free)."""
         skip = ", ".join("?" for _ in exclude)
         wake_at = (
-            f"(CASE WHEN state = '{TaskState.QUEUED}' THEN MIN(next_check_at, {_WAKE_AT}) "
-            f"ELSE {_WAKE_AT} END)"
+            f"(CASE WHEN state = '{TaskState.QUEUED}' THEN {self._queued_wake_at} "
+            f"ELSE {self._wake_at} END)"
             if submissions
-            else _WAKE_AT
+            else self._wake_at
         )
         row = await self._db.fetch_one(
             f"SELECT MIN({wake_at}) FROM tasks WHERE state IN {_TRACKED_SQL}"
@@ -287,7 +302,7 @@ class TaskRepository:
 
 async def _draft_and_counts(
     conn: Statements, draft_id: int, user_id: int, day_started_at: float
-) -> sqlite3.Row | None:
+) -> Row | None:
     """The user's draft, the task it already became (task_id), and the user's active tasks
     and tasks counting towards today's limit (active, today); None if the user has no such
     draft."""
@@ -306,7 +321,7 @@ async def _draft_and_counts(
     return found[0] if found else None
 
 
-def _over_limit(draft: sqlite3.Row, quota: Quota) -> ClaimRefusal | None:
+def _over_limit(draft: Row, quota: Quota) -> ClaimRefusal | None:
     """The limit one more task would pass (the active tasks' first), or None."""
     if quota.max_active is not None and draft["active"] >= quota.max_active:
         return ClaimRefusal.ACTIVE_LIMIT
@@ -331,14 +346,14 @@ async def _hold_uploads(conn: Statements, media_tokens: Iterable[str | None], no
 
 async def _insert_task(
     conn: Statements,
-    draft: sqlite3.Row,
+    draft: Row,
     *,
     draft_id: int,
     user_id: int,
     provider: str,
     callback_token: str,
     now: float,
-) -> Iterable[sqlite3.Row]:
+) -> Iterable[Row]:
     """Insert the draft's task, queued; its row comes back (RETURNING *)."""
     return await conn.fetch_all(
         """

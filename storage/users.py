@@ -48,7 +48,7 @@ class UserRepository:
             # Usernames move between accounts: only the newest holder keeps it. (Skipped when
             # this user already had it last time: then it was done then.)
             cleared = await self._db.write_returning(
-                "UPDATE users SET username = NULL WHERE username = ? COLLATE NOCASE AND id != ? "
+                "UPDATE users SET username = NULL WHERE lower(username) = lower(?) AND id != ? "
                 "RETURNING id",
                 (username, user_id),
             )
@@ -64,7 +64,7 @@ class UserRepository:
                 first_name = excluded.first_name,
                 last_seen_at = excluded.last_seen_at,
                 -- Telegram may leave the language out of an update: keep the last one known.
-                telegram_language = COALESCE(excluded.telegram_language, telegram_language),
+                telegram_language = COALESCE(excluded.telegram_language, users.telegram_language),
                 blocked_bot_at = NULL
             RETURNING *
             """,
@@ -104,7 +104,7 @@ class UserRepository:
         if isinstance(who, int):
             return await self.get(who)
         row = await self._db.fetch_one(
-            "SELECT * FROM users WHERE username = ? COLLATE NOCASE", (who,)
+            "SELECT * FROM users WHERE lower(username) = lower(?)", (who,)
         )
         return from_row(User, row) if row else None
 
@@ -115,7 +115,7 @@ class UserRepository:
 
         Returns whether it changed.
         """
-        condition, params = "access IS NOT ?", [access]
+        condition, params = "(access IS NULL OR access != ?)", [access]
         if only_from is not None:
             known = [a for a in only_from if a is not None]
             marks = ", ".join("?" for _ in known) or "NULL"
@@ -182,7 +182,8 @@ class UserRepository:
     async def counts(self, now: float) -> tuple[int, int, int]:
         """Users in all, and active in the last 24 hours and 7 days."""
         row = await self._db.fetch_one(
-            "SELECT COUNT(*), SUM(last_seen_at >= ?), SUM(last_seen_at >= ?) FROM users",
+            "SELECT COUNT(*), COUNT(*) FILTER (WHERE last_seen_at >= ?), "
+            "COUNT(*) FILTER (WHERE last_seen_at >= ?) FROM users",
             (now - 86400, now - 7 * 86400),
         )
         if row is None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import os
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ import pytest
 
 from bot.app import BotApp
 from bot.config import Settings, load_settings
+from tests.database import PostgresServer, TestDatabase
 from tests.fakes.kie import FakeKie
 from tests.fakes.telegram import FakeTelegram
 from tests.helpers import Chat, bot_environment
@@ -29,13 +31,44 @@ async def kie() -> AsyncIterator[FakeKie]:
         yield fake
 
 
-@pytest.fixture
-def database(tmp_path: Path) -> Path:
-    return tmp_path / "data" / "bot.sqlite3"
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--database",
+        choices=("sqlite", "postgresql"),
+        default=os.environ.get("TEST_DATABASE", "sqlite"),
+        help="the engine the bots of the tests use (default: TEST_DATABASE, else sqlite)",
+    )
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"database: {config.getoption('--database')}"
+
+
+@pytest.fixture(scope="session")
+def postgres(request: pytest.FixtureRequest) -> Iterator[PostgresServer | None]:
+    """The PostgreSQL server of the run (None when the tests run on SQLite)."""
+    if request.config.getoption("--database") != "postgresql":
+        yield None
+        return
+    given = os.environ.get("TEST_POSTGRES_URL")
+    server = PostgresServer(given) if given else PostgresServer.start()
+    yield server
+    server.close()
 
 
 @pytest.fixture
-def make_settings(telegram: FakeTelegram, kie: FakeKie, database: Path) -> SettingsFactory:
+def database(tmp_path: Path, postgres: PostgresServer | None) -> Iterator[TestDatabase]:
+    path = tmp_path / "data" / "bot.sqlite3"
+    if postgres is None:
+        yield TestDatabase(path)
+        return
+    url = postgres.create()
+    yield TestDatabase(path, url)
+    postgres.drop(url)
+
+
+@pytest.fixture
+def make_settings(telegram: FakeTelegram, kie: FakeKie, database: TestDatabase) -> SettingsFactory:
     """Settings for a bot that talks to the fakes; keyword arguments override fields."""
 
     def make(**overrides: Any) -> Settings:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import sqlite3
-from pathlib import Path
-
+from tests.database import TestDatabase, connect
 from tests.fakes.kie import TEST_KIE_KEY, FakeKie
 from tests.fakes.telegram import TEST_BOT_TOKEN, FakeTelegram, SentMessage
 
@@ -17,7 +15,7 @@ VIDEO_URL = "https://videos.example.com/clip.mp4"
 PROMPT = "make it look like a watercolor painting"
 
 
-def bot_environment(telegram: FakeTelegram, kie: FakeKie, database: Path) -> dict[str, str]:
+def bot_environment(telegram: FakeTelegram, kie: FakeKie, database: TestDatabase) -> dict[str, str]:
     """The settings a test bot runs with, as environment variables (for `python -m bot`)."""
     return {
         "TELEGRAM_BOT_TOKEN": TEST_BOT_TOKEN,
@@ -26,7 +24,7 @@ def bot_environment(telegram: FakeTelegram, kie: FakeKie, database: Path) -> dic
         "PROVIDER_API_KEY": TEST_KIE_KEY,
         "PROVIDER_BASE_URL": kie.url,
         "KIE_UPLOAD_URL": kie.url,  # the fake serves KIE's File Upload API too
-        "DATABASE_PATH": str(database),
+        **database.environment(),
         "ADMIN_IDS": str(ADMIN_ID),
         "POLL_INTERVAL_SECONDS": "0.05",
         "PROVIDER_RETRY_DELAY_SECONDS": "0.01",
@@ -135,6 +133,6 @@ class Chat:
         return [m for m in self.telegram.messages(self.user_id) if m.kind == "video"]
 
 
-def count_rows(database: Path, table: str) -> int:
-    with sqlite3.connect(database) as conn:
+def count_rows(database: TestDatabase, table: str) -> int:
+    with connect(database) as conn:
         return int(conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])  # noqa: S608

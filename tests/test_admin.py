@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,13 +10,14 @@ import pytest
 from bot import texts
 from bot.app import BotApp
 from handlers import ADMIN_COMMANDS
+from tests.database import TestDatabase, connect
 from tests.fakes.kie import FakeKie
 from tests.fakes.telegram import FakeTelegram
 from tests.helpers import ADMIN_ID, OTHER_USER_ID, USER_ID, Chat
 
 
-def users_table(database: Path) -> list[tuple[Any, ...]]:
-    with sqlite3.connect(database) as conn:
+def users_table(database: TestDatabase) -> list[tuple[Any, ...]]:
+    with connect(database) as conn:
         return list(conn.execute("SELECT id, access, banned_at, daily_limit FROM users"))
 
 
@@ -29,7 +28,7 @@ def admin(telegram: FakeTelegram) -> Chat:
 
 @pytest.mark.parametrize("command", sorted(ADMIN_COMMANDS))
 async def test_a_non_admin_gets_the_unknown_command_answer_and_nothing_changes(
-    bot: BotApp, kie: FakeKie, chat: Chat, database: Path, command: str
+    bot: BotApp, kie: FakeKie, chat: Chat, database: TestDatabase, command: str
 ) -> None:
     await chat.say("/start")
     before = users_table(database)

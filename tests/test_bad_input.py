@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bot import texts
 from bot.app import BotApp
+from tests.database import TestDatabase, connect
 from tests.fakes.kie import FakeKie
 from tests.fakes.telegram import FakeTelegram
 from tests.helpers import PROMPT, USER_ID, VIDEO_URL, Chat
 
 
-def stored(database: Path) -> list[tuple[Any, ...]]:
+def stored(database: TestDatabase) -> list[tuple[Any, ...]]:
     """Every draft and task row, to compare before and after a bad message."""
-    with sqlite3.connect(database) as conn:
+    with connect(database) as conn:
         return [
             *conn.execute("SELECT * FROM drafts ORDER BY id"),
             *conn.execute("SELECT * FROM tasks ORDER BY id"),
@@ -42,7 +41,7 @@ BAD_TEXTS = [
 
 @pytest.mark.parametrize(("text", "answer"), BAD_TEXTS, ids=[a[:30] for _, a in BAD_TEXTS])
 async def test_bad_text_is_explained_and_changes_nothing(
-    bot: BotApp, kie: FakeKie, chat: Chat, database: Path, text: str, answer: str
+    bot: BotApp, kie: FakeKie, chat: Chat, database: TestDatabase, text: str, answer: str
 ) -> None:
     before = stored(database)
     reply = await chat.say(text)
@@ -57,7 +56,7 @@ async def test_bad_text_leaves_a_pending_card_as_it_was(
     telegram: FakeTelegram,
     kie: FakeKie,
     chat: Chat,
-    database: Path,
+    database: TestDatabase,
     text: str,
     answer: str,
 ) -> None:
@@ -71,7 +70,7 @@ async def test_bad_text_leaves_a_pending_card_as_it_was(
 
 
 async def test_a_bad_prompt_after_a_link_keeps_the_link_waiting(
-    bot: BotApp, kie: FakeKie, chat: Chat, database: Path
+    bot: BotApp, kie: FakeKie, chat: Chat, database: TestDatabase
 ) -> None:
     await chat.say(VIDEO_URL)
     await chat.settle()
@@ -113,7 +112,12 @@ async def test_a_bad_prompt_after_a_link_keeps_the_link_waiting(
     ],
 )
 async def test_other_kinds_of_message_are_explained(
-    bot: BotApp, kie: FakeKie, chat: Chat, database: Path, fields: dict[str, Any], answer: str
+    bot: BotApp,
+    kie: FakeKie,
+    chat: Chat,
+    database: TestDatabase,
+    fields: dict[str, Any],
+    answer: str,
 ) -> None:
     before = stored(database)
     reply = await chat.send(**fields)
@@ -148,7 +152,7 @@ async def test_files_are_refused_without_a_public_address_or_a_file_host(
     start_bot: Callable[..., Any],
     kie: FakeKie,
     chat: Chat,
-    database: Path,
+    database: TestDatabase,
     fields: dict[str, Any],
 ) -> None:
     await start_bot(kie_upload_url="")  # long polling, and KIE's File Upload API turned off

@@ -7,13 +7,12 @@ broadcast (tests/test_queue_and_broadcast.py)."""
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from bot import texts
 from bot.app import BotApp
+from tests.database import TestDatabase, connect
 from tests.fakes.telegram import BOT_USER, FakeTelegram, SentMessage
 from tests.helpers import ADMIN_ID, Chat, count_rows
 
@@ -179,14 +178,14 @@ async def test_a_copied_broadcast_cut_off_by_a_restart_copies_the_same_message_o
 
 
 async def test_a_copy_left_sending_by_a_crash_is_resumed_from_the_database(
-    start_bot: Callable[..., Any], telegram: FakeTelegram, database: Path
+    start_bot: Callable[..., Any], telegram: FakeTelegram, database: TestDatabase
 ) -> None:
     first: BotApp = await start_bot()
     users = [3300 + n for n in range(5)]
     await meet(telegram, users)
     video = telegram.add_user_message(ADMIN_ID, video=VIDEO, caption=CAPTION)
     await first.stop()
-    with sqlite3.connect(database) as conn:  # as a kill -9 in the middle of sending leaves it
+    with connect(database) as conn:  # as a kill -9 in the middle of sending leaves it
         conn.execute(
             "INSERT INTO broadcasts (id, admin_id, text, state, progress_chat_id, created_at, "
             "source_chat_id, source_message_id) VALUES (1, ?, '', 'sending', ?, 0, ?, ?)",
@@ -200,7 +199,7 @@ async def test_a_copy_left_sending_by_a_crash_is_resumed_from_the_database(
     await asyncio.sleep(0.3)
     assert [len(copies(telegram, u, video)) for u in users] == [0, 1, 1, 1, 1]
     assert_same(copies(telegram, users[1], video)[0], video, "video")
-    with sqlite3.connect(database) as conn:
+    with connect(database) as conn:
         (state,) = conn.execute("SELECT state FROM broadcasts").fetchone()
     assert state == "done"
 
@@ -252,7 +251,7 @@ async def test_a_text_broadcast_keeps_the_admins_formatting(
 
 
 async def test_broadcast_says_how_and_refuses_what_cannot_be_copied(
-    bot: BotApp, telegram: FakeTelegram, database: Path
+    bot: BotApp, telegram: FakeTelegram, database: TestDatabase
 ) -> None:
     admin = Chat(telegram, ADMIN_ID)
     usage = texts.admin_usage("broadcast")

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from bot.app import BotApp
+from tests.database import TestDatabase
 from tests.fakes.kie import FakeKie
 from tests.fakes.telegram import FakeTelegram
 from tests.helpers import PROMPT, USER_ID, VIDEO_URL, Chat, count_rows
@@ -58,7 +58,7 @@ async def test_cancel_closes_the_card_and_spends_nothing(
 
 
 async def test_a_second_link_replaces_the_pending_card(
-    bot: BotApp, telegram: FakeTelegram, kie: FakeKie, chat: Chat, database: Path
+    bot: BotApp, telegram: FakeTelegram, kie: FakeKie, chat: Chat, database: TestDatabase
 ) -> None:
     old = await chat.card()
     old_submit = chat.button_data(old, "Submit")

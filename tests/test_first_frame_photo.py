@@ -7,7 +7,6 @@ kept; a photo no card waits for is answered as before."""
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -19,6 +18,7 @@ import pytest
 from bot import texts
 from bot.app import BotApp
 from bot.services.uploads import image_type
+from tests.database import TestDatabase, connect
 from tests.fakes.segmind import TEST_SEGMIND_KEY, FakeJob, FakeSegmind
 from tests.fakes.telegram import TEST_BOT_TOKEN, FakeTelegram, SentMessage
 from tests.helpers import VIDEO_URL, Chat
@@ -79,12 +79,12 @@ async def waiting_for_first_frame(chat: Chat, card: SentMessage | None = None) -
     return card
 
 
-def media_rows(database: Path) -> list[tuple[str, float | None]]:
-    with sqlite3.connect(database) as conn:
+def media_rows(database: TestDatabase) -> list[tuple[str, float | None]]:
+    with connect(database) as conn:
         return list(conn.execute("SELECT token, expires_at FROM media ORDER BY created_at"))
 
 
-def media_files(database: Path) -> list[str]:
+def media_files(database: TestDatabase) -> list[str]:
     folder = database.parent / "media"
     return sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
 
@@ -100,7 +100,7 @@ async def test_a_photo_becomes_the_first_frame_the_provider_fetches_by_the_bots_
     telegram: FakeTelegram,
     segmind: FakeSegmind,
     chat: Chat,
-    database: Path,
+    database: TestDatabase,
 ) -> None:
     app = await start_segmind(start_bot, segmind, **webhook_settings(media_keep_seconds=0.5))
     await waiting_for_first_frame(chat)
@@ -185,7 +185,7 @@ async def test_what_cannot_be_a_first_frame_is_refused_in_one_sentence_and_nothi
     telegram: FakeTelegram,
     segmind: FakeSegmind,
     chat: Chat,
-    database: Path,
+    database: TestDatabase,
     message: Callable[[FakeTelegram], dict[str, Any]],
     answer: str | None,
 ) -> None:
@@ -214,7 +214,7 @@ async def test_a_photo_no_card_waits_for_gets_the_answer_it_always_had(
     telegram: FakeTelegram,
     segmind: FakeSegmind,
     chat: Chat,
-    database: Path,
+    database: TestDatabase,
 ) -> None:
     await start_segmind(start_bot, segmind, **webhook_settings())
     photo = photo_message(telegram, w90=THUMBNAIL, w1280=JPEG)
@@ -235,7 +235,7 @@ async def test_without_a_public_address_a_photo_is_answered_with_what_to_do(
     telegram: FakeTelegram,
     segmind: FakeSegmind,
     chat: Chat,
-    database: Path,
+    database: TestDatabase,
 ) -> None:
     await start_segmind(start_bot, segmind)  # long polling: Segmind has no file host
     await waiting_for_first_frame(chat)
@@ -252,7 +252,7 @@ async def test_an_uploaded_first_frame_goes_with_its_card(
     telegram: FakeTelegram,
     segmind: FakeSegmind,
     chat: Chat,
-    database: Path,
+    database: TestDatabase,
 ) -> None:
     """Removed with the button, left behind by a new request, or cancelled with the card: the
     image is not kept for a day as an unsubmitted upload is."""
@@ -293,7 +293,7 @@ async def test_a_card_whose_first_frame_was_deleted_is_not_submitted_and_holds_n
     telegram: FakeTelegram,
     segmind: FakeSegmind,
     chat: Chat,
-    database: Path,
+    database: TestDatabase,
     tmp_path: Path,
 ) -> None:
     """The task would hold the video and the image: with the image gone, it holds neither."""
@@ -304,7 +304,7 @@ async def test_a_card_whose_first_frame_was_deleted_is_not_submitted_and_holds_n
     card = await chat.send(photo=photo_message(telegram, w1280=JPEG))
     await chat.settle()
     video, image = (token for token, _ in media_rows(database))
-    with sqlite3.connect(database) as conn:  # the image, as a day later
+    with connect(database) as conn:  # the image, as a day later
         conn.execute("UPDATE media SET expires_at = 1 WHERE token = ?", (image,))
     assert await chat.press(card, "Submit") == texts.toast_not_now()
     assert dict(media_rows(database))[video] is not None  # not held: it still expires

@@ -7,7 +7,6 @@ nothing."""
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from starlette.routing import Route
 
 from bot import texts
 from bot.app import BotApp
+from tests.database import TestDatabase, connect
 from tests.fakes.kie import FakeKie
 from tests.fakes.server import LoopbackServer
 from tests.fakes.telegram import FakeTelegram, SentMessage
@@ -71,10 +71,10 @@ async def test_new_prompt_same_video_and_edit_this_result_make_new_cards(
 
 
 async def test_a_result_the_provider_no_longer_keeps_loses_its_edit_button(
-    bot: BotApp, telegram: FakeTelegram, kie: FakeKie, chat: Chat, database: Path
+    bot: BotApp, telegram: FakeTelegram, kie: FakeKie, chat: Chat, database: TestDatabase
 ) -> None:
     _, video = await delivered(chat, kie, telegram)
-    with sqlite3.connect(database) as conn:  # delivered 15 days ago: KIE keeps results 14
+    with connect(database) as conn:  # delivered 15 days ago: KIE keeps results 14
         conn.execute("UPDATE tasks SET delivered_at = delivered_at - 15 * 86400")
     before = chat.seen
     assert await chat.press(video, "Edit this result") == texts.toast_result_expired()

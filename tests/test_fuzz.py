@@ -19,11 +19,9 @@ import ipaddress
 import json
 import logging
 import os
-import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -37,6 +35,7 @@ from starlette.routing import Route
 
 from bot import texts
 from bot.app import BotApp
+from tests.database import TestDatabase, connect
 from tests.fakes.kie import FakeKie
 from tests.fakes.server import LoopbackServer
 from tests.fakes.telegram import FakeTelegram, SentMessage
@@ -68,17 +67,17 @@ def examples(count: int) -> settings:
     return settings(FUZZ, max_examples=EXAMPLES or count)
 
 
-def stored(database: Path) -> list[tuple[Any, ...]]:
+def stored(database: TestDatabase) -> list[tuple[Any, ...]]:
     """Every draft and task row, to compare before and after a rejected input."""
-    with sqlite3.connect(database) as conn:
+    with connect(database) as conn:
         return [
             *conn.execute("SELECT * FROM drafts ORDER BY id"),
             *conn.execute("SELECT * FROM tasks ORDER BY id"),
         ]
 
 
-def drafts_and_task(database: Path, task_id: int) -> list[tuple[Any, ...]]:
-    with sqlite3.connect(database) as conn:
+def drafts_and_task(database: TestDatabase, task_id: int) -> list[tuple[Any, ...]]:
+    with connect(database) as conn:
         return [
             *conn.execute("SELECT * FROM drafts ORDER BY id"),
             *conn.execute("SELECT * FROM tasks WHERE id = ?", (task_id,)),
@@ -122,7 +121,7 @@ class Fuzzed:
     app: BotApp
     telegram: FakeTelegram
     kie: FakeKie
-    database: Path
+    database: TestDatabase
     watch: LogWatch
     chat: Chat
     dirty: bool = True  # an accepted input may still be writing: settle before the next one
@@ -170,7 +169,7 @@ class Fuzzed:
 
 @pytest.fixture
 def fuzzed(
-    telegram: FakeTelegram, kie: FakeKie, database: Path, log_watch: LogWatch
+    telegram: FakeTelegram, kie: FakeKie, database: TestDatabase, log_watch: LogWatch
 ) -> Callable[[BotApp], Fuzzed]:
     def make(app: BotApp) -> Fuzzed:
         return Fuzzed(app, telegram, kie, database, log_watch, Chat(telegram))
@@ -532,7 +531,7 @@ async def submit_and_finish(bot: Fuzzed, card: SentMessage) -> tuple[int, SentMe
     assert await bot.chat.press(card, "Submit") == texts.toast_submitted()
     tasks = await bot.kie.wait_for_task(count=known + 1)
     bot.kie.complete(tasks[-1].task_id)
-    with sqlite3.connect(bot.database) as conn:
+    with connect(bot.database) as conn:
         (number,) = conn.execute("SELECT MAX(id) FROM tasks").fetchone()
     deadline = time.monotonic() + 15
     while state_of(bot.database, number) not in ("delivered", "failed", "undeliverable"):
@@ -600,8 +599,8 @@ async def queue_settled(bot: Fuzzed) -> None:
         await asyncio.sleep(0.01)
 
 
-def task_states(database: Path) -> list[tuple[str]]:
-    with sqlite3.connect(database) as conn:
+def task_states(database: TestDatabase) -> list[tuple[str]]:
+    with connect(database) as conn:
         return list(conn.execute("SELECT state FROM tasks"))
 
 
@@ -645,13 +644,13 @@ async def webhook_bot(start_bot: Callable[..., Any], fuzzed: Callable[[BotApp], 
     return fuzzed(app)
 
 
-def task_row(database: Path, task_id: int) -> tuple[Any, ...]:
-    with sqlite3.connect(database) as conn:
+def task_row(database: TestDatabase, task_id: int) -> tuple[Any, ...]:
+    with connect(database) as conn:
         return tuple(conn.execute("SELECT * FROM tasks WHERE id = ?", (task_id,)).fetchone())
 
 
-def state_of(database: Path, task_id: int) -> str:
-    with sqlite3.connect(database) as conn:
+def state_of(database: TestDatabase, task_id: int) -> str:
+    with connect(database) as conn:
         return str(conn.execute("SELECT state FROM tasks WHERE id = ?", (task_id,)).fetchone()[0])
 
 
@@ -665,10 +664,10 @@ async def processing_task(bot: Fuzzed) -> tuple[int, str, str]:
         await bot.kie.wait_for_task(count=known + 1)
         bot.dirty = True
         await queue_settled(bot)
-        with sqlite3.connect(bot.database) as conn:
+        with connect(bot.database) as conn:
             (bot.task_id,) = conn.execute("SELECT MAX(id) FROM tasks").fetchone()
     assert bot.task_id is not None
-    with sqlite3.connect(bot.database) as conn:
+    with connect(bot.database) as conn:
         job, token = conn.execute(
             "SELECT provider_task_id, callback_token FROM tasks WHERE id = ?", (bot.task_id,)
         ).fetchone()
@@ -678,7 +677,7 @@ async def processing_task(bot: Fuzzed) -> tuple[int, str, str]:
 RESTING = ("processing", "delivered", "failed", "undeliverable", "unknown")
 
 
-async def stable(database: Path, task_id: int) -> None:
+async def stable(database: TestDatabase, task_id: int) -> None:
     """Wait until the work a callback set off has finished: the task is processing or has
     ended (a delivery is retried until it ends), and its row stays the same."""
     deadline = time.monotonic() + 15

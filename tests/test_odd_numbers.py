@@ -6,10 +6,8 @@ SQLite's integers. Each case here crashed or answered "something went wrong" bef
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,6 +25,7 @@ from bot.net.netguard import GuardedClient
 from bot.providers.kie import KieProvider
 from bot.providers.kie import capabilities as kie_capabilities
 from bot.services.preflight import Preflight, Verdict
+from tests.database import TestDatabase, connect
 from tests.fakes.kie import FakeKie
 from tests.fakes.server import LoopbackServer
 from tests.fakes.telegram import FakeTelegram
@@ -55,8 +54,8 @@ def kie_provider(hmac_key: str = "") -> KieProvider:
     )
 
 
-def users_table(database: Path) -> list[tuple[Any, ...]]:
-    with sqlite3.connect(database) as conn:
+def users_table(database: TestDatabase) -> list[tuple[Any, ...]]:
+    with connect(database) as conn:
         return list(
             conn.execute("SELECT id, access, banned_at, daily_limit FROM users ORDER BY id")
         )
@@ -94,7 +93,7 @@ def test_ascii_int_bounds() -> None:
 
 
 async def test_admin_commands_answer_no_such_user_for_odd_ids(
-    bot: BotApp, chat: Chat, telegram: FakeTelegram, database: Path
+    bot: BotApp, chat: Chat, telegram: FakeTelegram, database: TestDatabase
 ) -> None:
     admin = Chat(telegram, ADMIN_ID)
     await chat.say("/start")

@@ -6,7 +6,6 @@ import asyncio
 import os
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ from typing import IO
 
 import pytest
 
+from tests.database import TestDatabase, connect
 from tests.fakes.kie import TEST_KIE_KEY, FakeKie
 from tests.fakes.telegram import TEST_BOT_TOKEN, FakeTelegram
 from tests.helpers import Chat, bot_environment
@@ -31,7 +31,7 @@ def base_environment() -> dict[str, str]:
 
 @pytest.fixture
 async def bot_process(
-    telegram: FakeTelegram, kie: FakeKie, database: Path, tmp_path: Path
+    telegram: FakeTelegram, kie: FakeKie, database: TestDatabase, tmp_path: Path
 ) -> AsyncIterator[BotProcess]:
     """`bot_process()` starts `python -m bot`; every process is killed at the end."""
     started: list[tuple[subprocess.Popen[bytes], IO[bytes]]] = []
@@ -110,7 +110,11 @@ async def test_kill_9_while_processing_then_restart_delivers_exactly_once(
 
 
 async def test_webhook_mode_process_delivers_by_callback_and_stops_on_sigterm(
-    bot_process: BotProcess, telegram: FakeTelegram, kie: FakeKie, tmp_path: Path, database: Path
+    bot_process: BotProcess,
+    telegram: FakeTelegram,
+    kie: FakeKie,
+    tmp_path: Path,
+    database: TestDatabase,
 ) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -137,7 +141,7 @@ async def test_webhook_mode_process_delivers_by_callback_and_stops_on_sigterm(
     assert time.monotonic() - started < 10
     log = (tmp_path / "bot-0.log").read_text()
     assert "Bot stopped" in log
-    with sqlite3.connect(database) as conn:
+    with connect(database) as conn:
         (webhook_secret,) = conn.execute("SELECT value FROM bot_state").fetchone()
         (callback_token,) = conn.execute("SELECT callback_token FROM tasks").fetchone()
     assert webhook_secret not in log
@@ -152,12 +156,18 @@ async def test_webhook_mode_process_delivers_by_callback_and_stops_on_sigterm(
             "Telegram refused TELEGRAM_BOT_TOKEN",
         ),
         ({"DATABASE_PATH": "/proc/no-such-dir/bot.sqlite3"}, "cannot open the database"),
+        (
+            # Nothing listens on port 1: PostgreSQL is down.
+            {"DATABASE_URL": "postgresql://bot:pg-password-123@127.0.0.1:1/bot"},
+            "cannot connect to PostgreSQL at postgresql://bot@127.0.0.1:1/bot",
+        ),
     ],
 )
 async def test_a_start_up_problem_is_one_clear_line_without_secrets(
     telegram: FakeTelegram, kie: FakeKie, tmp_path: Path, change: dict[str, str], expected: str
 ) -> None:
-    env = base_environment() | bot_environment(telegram, kie, tmp_path / "db.sqlite3") | change
+    database = TestDatabase(tmp_path / "db.sqlite3")
+    env = base_environment() | bot_environment(telegram, kie, database) | change
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -176,6 +186,7 @@ async def test_a_start_up_problem_is_one_clear_line_without_secrets(
     assert output.index(expected) < output.index("Bot stopped")
     assert "Traceback" not in output
     assert "refused-by-telegram" not in output
+    assert "pg-password-123" not in output
     assert TEST_KIE_KEY not in output
 
 

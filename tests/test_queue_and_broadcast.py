@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from bot.app import BotApp
+from tests.database import TestDatabase, connect
 from tests.fakes.kie import FakeKie
 from tests.fakes.telegram import FakeTelegram, SentMessage
 from tests.helpers import ADMIN_ID, Chat
@@ -127,13 +126,13 @@ async def test_a_broadcast_cut_off_by_a_restart_resumes_and_sends_no_one_twice(
 
 
 async def test_recipients_a_crash_caught_mid_send_are_not_sent_again(
-    start_bot: Callable[..., Any], telegram: FakeTelegram, database: Path
+    start_bot: Callable[..., Any], telegram: FakeTelegram, database: TestDatabase
 ) -> None:
     first: BotApp = await start_bot()
     users = [5000 + n for n in range(6)]
     await meet(telegram, users)
     await first.stop()
-    with sqlite3.connect(database) as conn:  # as a kill -9 in the middle of sending leaves it
+    with connect(database) as conn:  # as a kill -9 in the middle of sending leaves it
         conn.execute(
             "INSERT INTO broadcasts (id, admin_id, text, state, progress_chat_id, created_at) "
             "VALUES (1, ?, 'Big news, again', 'sending', ?, 0)",
@@ -146,7 +145,7 @@ async def test_recipients_a_crash_caught_mid_send_are_not_sent_again(
     await telegram.wait_until(lambda: all(received_news(telegram, u) for u in users[2:]))
     await asyncio.sleep(0.3)
     assert [received_news(telegram, u) for u in users] == [0, 0, 1, 1, 1, 1]
-    with sqlite3.connect(database) as conn:
+    with connect(database) as conn:
         states = dict(conn.execute("SELECT user_id, state FROM broadcast_recipients"))
         (broadcast_state,) = conn.execute("SELECT state FROM broadcasts").fetchone()
     assert [states[u] for u in users] == ["failed", "failed", "sent", "sent", "sent", "sent"]

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from bot.app import BotApp
+from tests.database import TestDatabase, connect
 from tests.fakes.kie import FakeKie, FakeTask
 from tests.fakes.telegram import FakeTelegram
 from tests.helpers import ADMIN_ID, Chat
 
 
-def set_delivering(database: Path, task_id: int, result_url: str) -> None:
+def set_delivering(database: TestDatabase, task_id: int, result_url: str) -> None:
     """Leave the task as a kill in the middle of sending its video would."""
-    with sqlite3.connect(database) as conn:
+    with connect(database) as conn:
         conn.execute(
             "UPDATE tasks SET state = 'delivering', result_url = ?, finished_at = submitted_at "
             "WHERE id = ?",
@@ -23,8 +22,8 @@ def set_delivering(database: Path, task_id: int, result_url: str) -> None:
         )
 
 
-def state_of(database: Path, task_id: int) -> str:
-    with sqlite3.connect(database) as conn:
+def state_of(database: TestDatabase, task_id: int) -> str:
+    with connect(database) as conn:
         return str(conn.execute("SELECT state FROM tasks WHERE id = ?", (task_id,)).fetchone()[0])
 
 
@@ -56,7 +55,7 @@ async def test_a_delivery_cut_off_by_a_crash_is_redone(
     telegram: FakeTelegram,
     kie: FakeKie,
     chat: Chat,
-    database: Path,
+    database: TestDatabase,
 ) -> None:
     task = await submit_then_stop(start_bot, kie, chat)
     kie.complete(task.task_id)
@@ -74,11 +73,11 @@ async def test_a_submit_cut_off_by_a_crash_is_reported_not_resent(
     telegram: FakeTelegram,
     kie: FakeKie,
     chat: Chat,
-    database: Path,
+    database: TestDatabase,
 ) -> None:
     await submit_then_stop(start_bot, kie, chat)
     # As if killed after the row said "submitting" but before the provider's answer was stored.
-    with sqlite3.connect(database) as conn:
+    with connect(database) as conn:
         conn.execute("UPDATE tasks SET state = 'submitting', provider_task_id = NULL WHERE id = 1")
 
     await start_bot()
@@ -89,11 +88,11 @@ async def test_a_submit_cut_off_by_a_crash_is_reported_not_resent(
 
 
 async def test_a_queued_task_left_by_a_crash_is_submitted_at_start(
-    start_bot: Callable[..., Any], kie: FakeKie, chat: Chat, database: Path
+    start_bot: Callable[..., Any], kie: FakeKie, chat: Chat, database: TestDatabase
 ) -> None:
     await submit_then_stop(start_bot, kie, chat)
     # As if killed after the task was stored but before it was sent: safe to send now.
-    with sqlite3.connect(database) as conn:
+    with connect(database) as conn:
         conn.execute("UPDATE tasks SET state = 'queued', provider_task_id = NULL WHERE id = 1")
     kie.tasks.clear()
     kie.requests.clear()
@@ -105,7 +104,7 @@ async def test_a_queued_task_left_by_a_crash_is_submitted_at_start(
 
 
 async def test_a_stop_while_a_submission_waits_for_its_answer_lets_it_finish(
-    start_bot: Callable[..., Any], kie: FakeKie, chat: Chat, database: Path
+    start_bot: Callable[..., Any], kie: FakeKie, chat: Chat, database: TestDatabase
 ) -> None:
     first: BotApp = await start_bot(provider_timeout_seconds=10)
     kie.hang_next_generate(1.5, accept=True)  # the provider takes its time to answer
@@ -119,7 +118,7 @@ async def test_a_stop_while_a_submission_waits_for_its_answer_lets_it_finish(
 
 
 async def test_downloads_left_by_a_killed_process_are_removed_at_start(
-    start_bot: Callable[..., Any], database: Path
+    start_bot: Callable[..., Any], database: TestDatabase
 ) -> None:
     leftover = database.parent / "tmp" / "task-7-0badc0de.mp4"
     leftover.parent.mkdir(parents=True)

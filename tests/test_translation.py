@@ -18,6 +18,7 @@ from bot.config import ConfigError, load_settings
 from bot.providers import kie as kie_provider
 from bot.providers.translator import endpoint, max_tokens_for
 from bot.texts import i18n
+from tests.database import TestDatabase
 from tests.fakes.kie import FakeKie
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.translator import TEST_MODEL, TEST_TRANSLATOR_KEY, FakeTranslator
@@ -58,7 +59,7 @@ def in_russian(sentence: Callable[[], str]) -> str:
 
 
 async def test_without_a_translator_a_russian_prompt_is_refused_in_russian(
-    bot: BotApp, russian: Chat, database: Path
+    bot: BotApp, russian: Chat, database: TestDatabase
 ) -> None:
     answer = await russian.say(f"{VIDEO_URL} {RUSSIAN}")
     assert answer.text == in_russian(texts.prompt_not_english)
@@ -114,7 +115,7 @@ async def test_a_failed_translation_asks_for_english_and_stores_nothing(
     translator: FakeTranslator,
     kie: FakeKie,
     russian: Chat,
-    database: Path,
+    database: TestDatabase,
     fault: str,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -164,7 +165,7 @@ def test_the_endpoint_is_the_url_given_or_its_chat_completions() -> None:
 
 
 async def test_a_translation_too_long_for_the_provider_says_so(
-    translating_bot: BotApp, translator: FakeTranslator, russian: Chat, database: Path
+    translating_bot: BotApp, translator: FakeTranslator, russian: Chat, database: TestDatabase
 ) -> None:
     limit = kie_provider.capabilities("KIE.ai").max_prompt_chars
     translator.answer_next("make it red " * (limit // 10))

@@ -25,6 +25,7 @@ from bot.services.media import MediaStore
 from bot.services.uploads import UploadService
 from storage.db import Database
 from storage.media import MediaRepository
+from tests.database import TestDatabase
 from tests.fakes.kie import FakeKie
 from tests.fakes.server import LoopbackServer
 from tests.fakes.telegram import FakeTelegram
@@ -41,7 +42,7 @@ async def test_an_upload_larger_than_telegram_declared_is_cut_off_and_kept_nowhe
     telegram: FakeTelegram,
     kie: FakeKie,
     chat: Chat,
-    database: Path,
+    database: TestDatabase,
     tmp_path: Path,
 ) -> None:
     await start_bot(**webhook_settings())

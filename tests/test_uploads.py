@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -20,6 +19,7 @@ from bot.app import BotApp
 from bot.services.media import MediaStore
 from storage.db import Database
 from storage.media import MediaRepository
+from tests.database import TestDatabase, connect
 from tests.fakes.kie import FakeKie
 from tests.fakes.server import LoopbackServer
 from tests.fakes.telegram import TEST_BOT_TOKEN, FakeTelegram
@@ -96,7 +96,7 @@ async def test_uploaded_files_expire_and_are_deleted(
     kie: FakeKie,
     chat: Chat,
     clip: bytes,
-    database: Path,
+    database: TestDatabase,
 ) -> None:
     await start_bot(**webhook_settings(media_keep_seconds=0.2))
     card = await chat.send(video=video_message(telegram, clip), caption="make it warm")
@@ -208,7 +208,7 @@ async def test_links_are_checked_before_the_card(
     ],
 )
 async def test_links_into_private_networks_are_refused(
-    start_bot: Callable[..., Any], kie: FakeKie, chat: Chat, database: Path, link: str
+    start_bot: Callable[..., Any], kie: FakeKie, chat: Chat, database: TestDatabase, link: str
 ) -> None:
     await start_bot(preflight_checks=True, allow_loopback_urls=False)
     reply = await chat.say(f"{link} make it red")
@@ -221,13 +221,13 @@ async def test_an_upload_only_a_replaced_card_had_is_dropped(
     telegram: FakeTelegram,
     chat: Chat,
     clip: bytes,
-    database: Path,
+    database: TestDatabase,
 ) -> None:
     await start_bot(**webhook_settings())
     await chat.send(video=video_message(telegram, clip), caption="make it warm")
     await chat.card("make it cool instead")  # a new prompt: the same upload goes on
     await chat.send(video=video_message(telegram, clip), caption="another video")  # replaced
-    with sqlite3.connect(database) as conn:
+    with connect(database) as conn:
         live = conn.execute("SELECT COUNT(*) FROM media WHERE expires_at > ?", (time.time(),))
         assert live.fetchone()[0] == 1  # the first upload was dropped, the second is kept
 
@@ -238,12 +238,12 @@ async def test_submitting_a_card_whose_upload_was_deleted_is_refused(
     kie: FakeKie,
     chat: Chat,
     clip: bytes,
-    database: Path,
+    database: TestDatabase,
 ) -> None:
     await start_bot(**webhook_settings())
     card = await chat.send(video=video_message(telegram, clip), caption="make it warm")
     await chat.settle()
-    with sqlite3.connect(database) as conn:  # as a day later
+    with connect(database) as conn:  # as a day later
         conn.execute("UPDATE media SET expires_at = 1")
     assert await chat.press(card, "Submit") == texts.toast_not_now()
     await chat.wait_for_text("has been deleted since")

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from bot import texts
+from tests.database import TestDatabase
 from tests.fakes.kie import TEST_KIE_KEY, FakeKie
 from tests.fakes.segmind import TEST_SEGMIND_KEY, FakeSegmind
 from tests.fakes.telegram import TEST_BOT_TOKEN, FakeTelegram
@@ -54,7 +55,7 @@ async def test_a_failed_upload_is_told_in_one_sentence_and_nothing_is_kept(
     kie: FakeKie,
     chat: Chat,
     clip: bytes,
-    database: Path,
+    database: TestDatabase,
     fault: int | str,
 ) -> None:
     await start_bot(provider_timeout_seconds=1)

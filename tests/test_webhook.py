@@ -5,16 +5,15 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-import sqlite3
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from bot.app import BotApp, StartupError
+from tests.database import TestDatabase, connect
 from tests.fakes.kie import FakeKie, FakeTask
 from tests.fakes.telegram import FakeTelegram
 from tests.helpers import OTHER_USER_ID, USER_ID, Chat
@@ -53,10 +52,10 @@ async def submitted(chat: Chat, kie: FakeKie, count: int = 1) -> FakeTask:
     return tasks[-1]
 
 
-def task_row(database: Path, task_id: int) -> tuple[Any, ...]:
+def task_row(database: TestDatabase, task_id: int) -> tuple[Any, ...]:
     """What a callback could change about a task (not the card's refresh time, which the
     tracker updates every STATUS_EDIT_INTERVAL_SECONDS anyway)."""
-    with sqlite3.connect(database) as conn:
+    with connect(database) as conn:
         row = conn.execute(
             "SELECT state, provider_task_id, result_url, failure, error_detail, finished_at, "
             "delivered_at, attempts FROM tasks WHERE id = ?",
@@ -124,7 +123,7 @@ async def test_forged_callbacks_change_nothing(
     telegram: FakeTelegram,
     kie: FakeKie,
     chat: Chat,
-    database: Path,
+    database: TestDatabase,
 ) -> None:
     app: BotApp = await start_bot(**webhook_settings(kie_webhook_hmac_key=HMAC_KEY))
     other = Chat(telegram, OTHER_USER_ID)

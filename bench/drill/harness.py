@@ -23,6 +23,7 @@ from pathlib import Path
 from bench.drill.outcomes import admin_bug_reports, task_rows, videos_per_task, wait_settled
 from bench.drill.process import BotProcess, base_environment
 from bench.drill.users import submit_cards, users_for
+from tests.database import TestDatabase
 from tests.fakes.kie import FakeKie
 from tests.fakes.telegram import FakeTelegram
 from tests.helpers import bot_environment
@@ -40,7 +41,7 @@ def drill_environment(
     """The test settings, with the per-user limits out of the way and room for every task."""
     return (
         base_environment()
-        | bot_environment(telegram, kie, database)
+        | bot_environment(telegram, kie, TestDatabase(database))
         | {
             "MAX_ACTIVE_TASKS_PER_USER": "1000",
             "DAILY_TASK_LIMIT": "1000",

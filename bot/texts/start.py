@@ -19,6 +19,7 @@ __all__ = [
     "bot_description",
     "bot_short_description",
     "commands",
+    "database_unavailable",
     "groups_not_supported",
     "help_text",
     "sandbox_notice",
@@ -141,6 +142,13 @@ def groups_not_supported() -> str:
 def unsupported_message() -> str:
     return gettext(
         "I can't use that kind of message. Send a public link to a video, with a prompt in English."
+    )
+
+
+def database_unavailable() -> str:
+    return gettext(
+        "Sorry, I cannot reach my database right now, so nothing was done. "
+        "Please try again in a minute."
     )
 
 

@@ -42,6 +42,7 @@ from storage.media import MediaRepository
 from storage.state import StateRepository
 from storage.tasks import TaskRepository
 from storage.users import UserRepository
+from tests.database import TestDatabase
 
 USER = 1001
 OTHER_USER = 1002
@@ -341,19 +342,27 @@ class World:
 def no_connections(monkeypatch: pytest.MonkeyPatch) -> None:
     """A spec that tries to reach the network fails at once."""
 
+    real_connect = socket.socket.connect
+
     def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError("a fast spec opened a connection")
 
-    monkeypatch.setattr(socket.socket, "connect", refuse)
+    def only_local(sock: socket.socket, address: Any) -> None:
+        if sock.family != socket.AF_UNIX:  # PostgreSQL's socket, with --database=postgresql
+            refuse()
+        real_connect(sock, address)
+
+    monkeypatch.setattr(socket.socket, "connect", only_local)
     monkeypatch.setattr(socket.socket, "connect_ex", refuse)
     monkeypatch.setattr(socket, "getaddrinfo", refuse)
 
 
 @pytest.fixture
-async def db() -> AsyncIterator[Database]:
-    database = await Database.open(":memory:")
-    yield database
-    await database.close()
+async def db(database: TestDatabase) -> AsyncIterator[Database]:
+    """The spec's database: in memory, or a fresh PostgreSQL database (--database)."""
+    opened = await Database.open(database.url or ":memory:")
+    yield opened
+    await opened.close()
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from bot import texts
+from bot.domain.database import DatabaseUnavailableError
 from bot.domain.records import Task, TaskState
 from bot.services.tasks.lifecycle import TaskLifecycle
 from bot.services.tasks.policy import MAX_RETRY_DELAY
@@ -109,6 +110,9 @@ class Tracker:
                 await self._round()
             except asyncio.CancelledError:
                 raise
+            except DatabaseUnavailableError as exc:  # the statement waited for it already
+                log.warning("Tracker round skipped: %s", exc)
+                await asyncio.sleep(1.0)
             except Exception:
                 log.exception("Tracker round failed; trying again shortly")
                 await asyncio.sleep(1.0)
@@ -199,6 +203,10 @@ class Tracker:
         """Run the work; an unexpected error is reported and the task looked at again later."""
         try:
             await work(task)
+        except DatabaseUnavailableError as exc:
+            # Not a bug, and nothing to report per task: the task is still in the state its
+            # last stored change left, and a later round takes it up from there.
+            log.warning("Advancing task %d waits for the database: %s", task.id, exc)
         except Exception as exc:
             log.exception("Advancing task %d failed", task.id)
             await self._postpone(task)

@@ -1,0 +1,268 @@
+"""The PostgreSQL engine: a pool of asyncpg connections, for several processes on one database.
+
+asyncpg was chosen over psycopg 3: it is the faster of the two (its binary protocol is written
+in Cython), it has its own pool, and the bot needs no synchronous access. The repositories' `?`
+placeholders become asyncpg's `$n` here (`to_postgres`), once per distinct statement.
+
+When the server cannot be reached, a statement is tried again with back-off for up to
+`retry_seconds`, if it was never sent, or is a read. A write whose connection broke after it was
+sent may or may not have been applied, so it is not repeated: DatabaseUnavailableError goes to the
+caller, whose loop tries its round again later (the conditional state changes make a second try
+harmless).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from functools import lru_cache
+from typing import Any, TypeAlias, TypeVar, cast
+from urllib.parse import urlsplit
+
+import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+
+from storage.db import (
+    Database,
+    DatabaseUnavailableError,
+    Dialect,
+    Params,
+    Row,
+    Statements,
+    migrations,
+)
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Connection: TypeAlias = "PoolConnectionProxy[Any]"  # a connection lent by the pool
+# Errors that mean the connection, not the statement, failed.
+CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    asyncpg.ConnectionDoesNotExistError,
+    asyncpg.InterfaceError,
+)
+_PING_ERRORS: tuple[type[BaseException], ...] = (*CONNECTION_ERRORS, asyncpg.PostgresError)
+# One number for the whole bot: instances starting together migrate one at a time.
+_MIGRATION_LOCK = 0x6C756D61  # "luma"
+_PLACEHOLDER = re.compile(r"'(?:[^']|'')*'|--[^\n]*|\?(\d*)")
+_CONNECT_TIMEOUT = 10.0
+_PING_TIMEOUT = 2.0
+
+
+@lru_cache(maxsize=1024)
+def to_postgres(sql: str) -> str:
+    """`?` and `?N` placeholders as `$N`, numbered as SQLite numbers them: a bare `?` is one
+    more than the highest number so far. Quoted text and comments are left alone."""
+    highest = 0
+
+    def number(match: re.Match[str]) -> str:
+        nonlocal highest
+        if not match.group(0).startswith("?"):
+            return match.group(0)
+        n = int(match.group(1)) if match.group(1) else highest + 1
+        highest = max(highest, n)
+        return f"${n}"
+
+    return _PLACEHOLDER.sub(number, sql)
+
+
+def describe(url: str) -> str:
+    """The URL without its password: for messages and logs."""
+    parts = urlsplit(url)
+    where = parts.hostname or "localhost"
+    if parts.port:
+        where += f":{parts.port}"
+    user = f"{parts.username}@" if parts.username else ""
+    return f"postgresql://{user}{where}{parts.path}"
+
+
+def _rowcount(status: str) -> int:
+    """The rows a statement changed, from its command tag ("UPDATE 3", "INSERT 0 1")."""
+    last = status.rsplit(" ", 1)[-1]
+    return int(last) if last.isdigit() else 0
+
+
+class PostgresStatements(Statements):
+    dialect = Dialect.POSTGRESQL
+
+    def __init__(self, conn: Connection, where: str) -> None:
+        self._conn = conn
+        self._where = where
+
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        try:
+            return _rowcount(await self._conn.execute(to_postgres(sql), *params))
+        except CONNECTION_ERRORS as exc:
+            raise DatabaseUnavailableError(f"lost PostgreSQL at {self._where}: {exc}") from exc
+
+    async def fetch_all(self, sql: str, params: Params = ()) -> list[Row]:
+        try:
+            return cast(list[Row], await self._conn.fetch(to_postgres(sql), *params))
+        except CONNECTION_ERRORS as exc:
+            raise DatabaseUnavailableError(f"lost PostgreSQL at {self._where}: {exc}") from exc
+
+
+class PostgresDatabase(Database):
+    dialect = Dialect.POSTGRESQL
+
+    def __init__(self, pool: asyncpg.Pool[Any], where: str, retry_seconds: float) -> None:
+        self._pool = pool
+        self._where = where
+        self._retry_seconds = retry_seconds
+
+    @classmethod
+    async def connect(
+        cls, url: str, *, pool_size: int = 10, retry_seconds: float = 30.0
+    ) -> PostgresDatabase:
+        where = describe(url)
+        try:
+            pool = await asyncpg.create_pool(
+                url,
+                min_size=1,
+                max_size=pool_size,
+                timeout=_CONNECT_TIMEOUT,
+                # A connection lost while idle in the pool is replaced, not handed out.
+                max_inactive_connection_lifetime=60.0,
+            )
+        except CONNECTION_ERRORS as exc:
+            raise DatabaseUnavailableError(
+                f"cannot connect to PostgreSQL at {where}: {exc}"
+            ) from exc
+        except asyncpg.PostgresError as exc:  # a wrong password, a missing database, ...
+            raise DatabaseUnavailableError(f"PostgreSQL at {where} refused: {exc}") from exc
+        db = cls(pool, where, retry_seconds)
+        try:
+            await db.migrate()
+        except BaseException as exc:
+            pool.terminate()
+            if isinstance(exc, CONNECTION_ERRORS):
+                raise DatabaseUnavailableError(f"lost PostgreSQL at {where}: {exc}") from exc
+            if isinstance(exc, asyncpg.PostgresError):
+                raise DatabaseUnavailableError(f"PostgreSQL at {where} refused: {exc}") from exc
+            raise
+        return db
+
+    async def close(self) -> None:
+        try:
+            await asyncio.wait_for(self._pool.close(), timeout=10)
+        except TimeoutError:
+            self._pool.terminate()
+
+    async def migrate(self) -> None:
+        """Apply the migrations newer than the stored version, one instance at a time."""
+        async with self._pool.acquire() as conn:
+            await conn.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK)
+            try:
+                await conn.execute(
+                    "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)"
+                )
+                current = await conn.fetchval("SELECT MAX(version) FROM schema_version") or 0
+                for number, name, sql in migrations(Dialect.POSTGRESQL):
+                    if number <= current:
+                        continue
+                    log.info("Applying database migration %s", name)
+                    async with conn.transaction():
+                        await conn.execute(sql)
+                        await conn.execute("DELETE FROM schema_version")
+                        await conn.execute("INSERT INTO schema_version VALUES ($1)", number)
+            finally:
+                await conn.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK)
+
+    async def schema_version(self) -> int:
+        row = await self.fetch_one("SELECT MAX(version) FROM schema_version")
+        return int(row[0]) if row and row[0] is not None else 0
+
+    async def tables(self) -> list[str]:
+        rows = await self.fetch_all(
+            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() "
+            "AND tablename != 'schema_version' ORDER BY tablename"
+        )
+        return [str(name) for (name,) in rows]
+
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        query = to_postgres(sql)
+        status = await self._run(lambda conn: conn.execute(query, *params), repeat=False)
+        return _rowcount(status)
+
+    async def fetch_all(self, sql: str, params: Params = ()) -> list[Row]:
+        query = to_postgres(sql)
+        return cast(list[Row], await self._run(lambda conn: conn.fetch(query, *params)))
+
+    async def write_returning(self, sql: str, params: Params = ()) -> list[Row]:
+        query = to_postgres(sql)
+        rows = await self._run(lambda conn: conn.fetch(query, *params), repeat=False)
+        return cast(list[Row], rows)
+
+    async def ping(self) -> bool:
+        try:
+            async with asyncio.timeout(_PING_TIMEOUT):
+                async with self._pool.acquire() as conn:
+                    await conn.fetchval("SELECT 1")
+        except _PING_ERRORS:
+            return False
+        return True
+
+    @asynccontextmanager
+    async def writes_in_a_row(self) -> AsyncIterator[Statements]:
+        async with self.transaction() as statements:
+            yield statements
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Statements]:
+        async with self._connection() as conn:
+            try:
+                async with conn.transaction():
+                    yield PostgresStatements(conn, self._where)
+            except CONNECTION_ERRORS as exc:  # lost at BEGIN or COMMIT
+                raise DatabaseUnavailableError(f"lost PostgreSQL at {self._where}: {exc}") from exc
+
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[Connection]:
+        """A connection from the pool, waiting (with back-off) while the server is away."""
+        conn = await self._retrying(self._pool.acquire)
+        try:
+            yield conn
+        finally:
+            await self._pool.release(conn)
+
+    async def _run(self, statement: Callable[[Connection], Awaitable[T]], repeat: bool = True) -> T:
+        """Run one statement on a pooled connection. `repeat`: it may be sent again when the
+        connection broke after it was sent (a read)."""
+
+        async def once() -> T:
+            async with self._connection() as conn:
+                try:
+                    return await statement(conn)
+                except CONNECTION_ERRORS as exc:
+                    if repeat:
+                        raise
+                    raise DatabaseUnavailableError(
+                        f"lost PostgreSQL at {self._where} during a write: {exc}"
+                    ) from exc
+
+        return await self._retrying(once)
+
+    async def _retrying(self, attempt: Callable[[], Awaitable[T]]) -> T:
+        deadline = time.monotonic() + self._retry_seconds
+        delay = 0.1
+        while True:
+            try:
+                return await attempt()
+            except CONNECTION_ERRORS as exc:
+                if time.monotonic() + delay > deadline:
+                    raise DatabaseUnavailableError(
+                        f"PostgreSQL at {self._where} is unavailable: {exc}"
+                    ) from exc
+                log.warning("PostgreSQL at %s is unavailable (%s); trying again", self._where, exc)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
