@@ -2,7 +2,10 @@
 """Project commands that need nothing but Python 3.11+ and the package index.
 
     python3 manage.py run      install what the bot needs into .venv, then run `python -m bot`
-    python3 manage.py test     install the test tools into .venv, then run pytest
+    python3 manage.py test     install the test tools into .venv, then run pytest: every test
+                               that stores anything once on SQLite and once on PostgreSQL (a
+                               throwaway server), in four workers (`-n 1` for one, or
+                               `--database=sqlite` for one engine)
     python3 manage.py lint     ruff (lint and format check), mypy, import-linter (the layers)
                                and hadolint (the Dockerfile)
     python3 manage.py lock     remake requirements.lock after changing dependencies
@@ -65,6 +68,13 @@ def ensure_venv(extras: str) -> None:
     stamp.write_text(digest)
 
 
+def parallel(args: list[str]) -> list[str]:
+    """pytest-xdist's workers, unless the arguments choose: the tests mostly wait (on timers,
+    fakes and subprocesses), so four workers fit two cores."""
+    chosen = any(a == "-n" or a.startswith(("-n", "--numprocesses", "--dist")) for a in args)
+    return [] if chosen or "no:xdist" in args else ["-n", "4"]
+
+
 def run(*args: str) -> int:
     return subprocess.call([str(PYTHON), *args], cwd=ROOT)
 
@@ -79,7 +89,7 @@ def main(argv: list[str]) -> int:
         return run("-m", "bot", *rest)
     if command == "test":
         ensure_venv("dev")
-        return run("-m", "pytest", *rest)
+        return run("-m", "pytest", *parallel(rest), *rest)
     if command == "lint":
         ensure_venv("dev")
         return (

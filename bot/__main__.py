@@ -1,6 +1,8 @@
 """`python -m bot`: run the bot until SIGINT or SIGTERM.
 
-`python -m bot modify ...` runs one job without Telegram instead (see bot.cli).
+`python -m bot modify ...` runs one job without Telegram instead (see bot.cli), and
+`python -m bot migrate-db --to postgresql://...` copies the SQLite database into PostgreSQL
+(see bot.migrate_db).
 """
 
 from __future__ import annotations
@@ -11,12 +13,14 @@ import logging
 import signal
 import sys
 
-from bot import cli
+from bot import cli, migrate_db
 from bot.app import BotApp, StartupError
 from bot.config import ConfigError, Settings, load_settings
 from bot.logs.redaction import Redactor, configure_logging
 
 log = logging.getLogger("bot")
+# The operator's commands, which run without Telegram.
+COMMANDS = ("modify", "migrate-db")
 
 
 async def serve(settings: Settings, redact: Redactor) -> int:
@@ -42,7 +46,7 @@ async def serve(settings: Settings, redact: Redactor) -> int:
 
 
 def main(argv: list[str]) -> int:
-    command_line = bool(argv) and argv[0] == "modify"
+    command_line = bool(argv) and argv[0] in COMMANDS
     try:
         settings = load_settings(need_telegram=not command_line)
     except ConfigError as exc:
@@ -51,6 +55,8 @@ def main(argv: list[str]) -> int:
     redact = Redactor(settings.secrets())
     if command_line:
         configure_logging("WARNING", redact)  # the command line prints its own progress
+        if argv[0] == "migrate-db":
+            return migrate_db.main(argv[1:], settings.database, redact)
         return cli.main(argv[1:], settings)
     configure_logging(settings.log_level, redact)
     with contextlib.suppress(KeyboardInterrupt):

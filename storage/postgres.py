@@ -49,13 +49,25 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.AdminShutdownError,
     asyncpg.CrashShutdownError,
     asyncpg.ConnectionDoesNotExistError,
-    asyncpg.InterfaceError,
+    asyncpg.InterfaceError,  # "connection is closed"; its DataError subclass is left out below
+    # A pooled connection that took the server's goodbye while idle refuses the next statement
+    # before sending it ("cannot switch to state ...; another operation is in progress").
+    asyncpg.InternalClientError,
 )
+
+
+def lost_connection(exc: BaseException) -> bool:
+    """Whether `exc` says the connection failed, not the statement (a wrongly typed parameter
+    is asyncpg's DataError, which is also an InterfaceError)."""
+    return isinstance(exc, CONNECTION_ERRORS) and not isinstance(exc, asyncpg.DataError)
+
+
 _PING_ERRORS: tuple[type[BaseException], ...] = (*CONNECTION_ERRORS, asyncpg.PostgresError)
 # One number for the whole bot: instances starting together migrate one at a time.
 _MIGRATION_LOCK = 0x6C756D61  # "luma"
 _PLACEHOLDER = re.compile(r"'(?:[^']|'')*'|--[^\n]*|\?(\d*)")
 _CONNECT_TIMEOUT = 10.0
+WARN_EVERY = 10.0
 _PING_TIMEOUT = 2.0
 
 
@@ -102,14 +114,20 @@ class PostgresStatements(Statements):
     async def execute(self, sql: str, params: Params = ()) -> int:
         try:
             return _rowcount(await self._conn.execute(to_postgres(sql), *params))
-        except CONNECTION_ERRORS as exc:
-            raise DatabaseUnavailableError(f"lost PostgreSQL at {self._where}: {exc}") from exc
+        except Exception as exc:
+            raise self._unavailable(exc) from exc
 
     async def fetch_all(self, sql: str, params: Params = ()) -> list[Row]:
         try:
             return cast(list[Row], await self._conn.fetch(to_postgres(sql), *params))
-        except CONNECTION_ERRORS as exc:
-            raise DatabaseUnavailableError(f"lost PostgreSQL at {self._where}: {exc}") from exc
+        except Exception as exc:
+            raise self._unavailable(exc) from exc
+
+    def _unavailable(self, exc: Exception) -> Exception:
+        """What to raise for `exc`: DatabaseUnavailableError for a lost connection."""
+        if lost_connection(exc):
+            return DatabaseUnavailableError(f"lost PostgreSQL at {self._where}: {exc}")
+        return exc
 
 
 class PostgresDatabase(Database):
@@ -119,6 +137,7 @@ class PostgresDatabase(Database):
         self._pool = pool
         self._where = where
         self._retry_seconds = retry_seconds
+        self._warned_at = float("-inf")
 
     @classmethod
     async def connect(
@@ -128,10 +147,12 @@ class PostgresDatabase(Database):
         try:
             pool = await asyncpg.create_pool(
                 url,
-                min_size=1,
+                # Connections are made when needed, and closed after a minute unused. (A floor
+                # would be kept by reconnecting in the background, which logs a traceback at
+                # every try while the server is away.)
+                min_size=0,
                 max_size=pool_size,
                 timeout=_CONNECT_TIMEOUT,
-                # A connection lost while idle in the pool is replaced, not handed out.
                 max_inactive_connection_lifetime=60.0,
             )
         except CONNECTION_ERRORS as exc:
@@ -145,8 +166,10 @@ class PostgresDatabase(Database):
             await db.migrate()
         except BaseException as exc:
             pool.terminate()
-            if isinstance(exc, CONNECTION_ERRORS):
-                raise DatabaseUnavailableError(f"lost PostgreSQL at {where}: {exc}") from exc
+            if lost_connection(exc):  # the pool connects at its first use, which is here
+                raise DatabaseUnavailableError(
+                    f"cannot connect to PostgreSQL at {where}: {exc}"
+                ) from exc
             if isinstance(exc, asyncpg.PostgresError):
                 raise DatabaseUnavailableError(f"PostgreSQL at {where} refused: {exc}") from exc
             raise
@@ -223,7 +246,9 @@ class PostgresDatabase(Database):
             try:
                 async with conn.transaction():
                     yield PostgresStatements(conn, self._where)
-            except CONNECTION_ERRORS as exc:  # lost at BEGIN or COMMIT
+            except Exception as exc:  # lost at BEGIN or COMMIT
+                if not lost_connection(exc):
+                    raise
                 raise DatabaseUnavailableError(f"lost PostgreSQL at {self._where}: {exc}") from exc
 
     @asynccontextmanager
@@ -232,8 +257,20 @@ class PostgresDatabase(Database):
         conn = await self._retrying(self._pool.acquire)
         try:
             yield conn
+        except BaseException as exc:
+            if lost_connection(exc) or isinstance(exc, DatabaseUnavailableError):
+                conn.terminate()  # the pool connects anew, rather than lend it out again
+            raise
         finally:
             await self._pool.release(conn)
+
+    def _warn(self, exc: Exception) -> None:
+        """One line every WARN_EVERY seconds while the server is away, however many statements
+        wait for it."""
+        now = time.monotonic()
+        if now - self._warned_at >= WARN_EVERY:
+            self._warned_at = now
+            log.warning("PostgreSQL at %s is unavailable (%s); waiting for it", self._where, exc)
 
     async def _run(self, statement: Callable[[Connection], Awaitable[T]], repeat: bool = True) -> T:
         """Run one statement on a pooled connection. `repeat`: it may be sent again when the
@@ -243,8 +280,11 @@ class PostgresDatabase(Database):
             async with self._connection() as conn:
                 try:
                     return await statement(conn)
-                except CONNECTION_ERRORS as exc:
-                    if repeat:
+                except Exception as exc:
+                    # A read, or a write never sent (InternalClientError): tried again.
+                    if not lost_connection(exc) or repeat:
+                        raise
+                    if isinstance(exc, asyncpg.InternalClientError):
                         raise
                     raise DatabaseUnavailableError(
                         f"lost PostgreSQL at {self._where} during a write: {exc}"
@@ -258,11 +298,13 @@ class PostgresDatabase(Database):
         while True:
             try:
                 return await attempt()
-            except CONNECTION_ERRORS as exc:
+            except Exception as exc:
+                if not lost_connection(exc):
+                    raise
                 if time.monotonic() + delay > deadline:
                     raise DatabaseUnavailableError(
                         f"PostgreSQL at {self._where} is unavailable: {exc}"
                     ) from exc
-                log.warning("PostgreSQL at %s is unavailable (%s); trying again", self._where, exc)
+                self._warn(exc)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 2.0)

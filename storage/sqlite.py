@@ -59,15 +59,15 @@ class SqliteDatabase(Database):
             Path(target).parent.mkdir(parents=True, exist_ok=True)
         conn = await aiosqlite.connect(str(target), isolation_level=None)
         conn.row_factory = sqlite3.Row
-        for pragma in (
-            "PRAGMA journal_mode = WAL",
-            "PRAGMA synchronous = NORMAL",
-            "PRAGMA foreign_keys = ON",
-            "PRAGMA busy_timeout = 5000",
-        ):
-            await conn.execute(pragma)
         db = cls(conn)
-        try:
+        try:  # closed on any failure: its worker thread would keep the process from exiting
+            for pragma in (
+                "PRAGMA journal_mode = WAL",
+                "PRAGMA synchronous = NORMAL",
+                "PRAGMA foreign_keys = ON",
+                "PRAGMA busy_timeout = 5000",
+            ):
+                await conn.execute(pragma)
             await db.migrate()
         except BaseException:
             await conn.close()

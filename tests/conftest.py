@@ -31,25 +31,47 @@ async def kie() -> AsyncIterator[FakeKie]:
         yield fake
 
 
+ENGINES = ("sqlite", "postgresql")
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--database",
-        choices=("sqlite", "postgresql"),
-        default=os.environ.get("TEST_DATABASE", "sqlite"),
-        help="the engine the bots of the tests use (default: TEST_DATABASE, else sqlite)",
+        choices=(*ENGINES, "both"),
+        default=os.environ.get("TEST_DATABASE", "both"),
+        help="the engines the tests' bots use: every test that stores anything runs once on "
+        "each (default: TEST_DATABASE, else both)",
     )
 
 
+def engines(config: pytest.Config) -> tuple[str, ...]:
+    chosen = str(config.getoption("--database"))
+    return ENGINES if chosen == "both" else (chosen,)
+
+
 def pytest_report_header(config: pytest.Config) -> str:
-    return f"database: {config.getoption('--database')}"
+    return "database engines: " + ", ".join(engines(config))
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Every test that uses a database (directly or through a bot) runs on each engine."""
+    if "engine" in metafunc.fixturenames:
+        chosen = engines(metafunc.config)
+        only = metafunc.definition.get_closest_marker("engines")
+        if only is not None:  # @pytest.mark.engines("postgresql"): a test of one engine
+            chosen = tuple(e for e in chosen if e in only.args)
+        metafunc.parametrize("engine", chosen, indirect=True)
+
+
+@pytest.fixture
+def engine(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
 
 
 @pytest.fixture(scope="session")
-def postgres(request: pytest.FixtureRequest) -> Iterator[PostgresServer | None]:
-    """The PostgreSQL server of the run (None when the tests run on SQLite)."""
-    if request.config.getoption("--database") != "postgresql":
-        yield None
-        return
+def postgres() -> Iterator[PostgresServer]:
+    """The PostgreSQL server of the run (of this worker, under xdist), started when a test
+    first needs it: TEST_POSTGRES_URL's, else a throwaway one."""
     given = os.environ.get("TEST_POSTGRES_URL")
     server = PostgresServer(given) if given else PostgresServer.start()
     yield server
@@ -57,11 +79,12 @@ def postgres(request: pytest.FixtureRequest) -> Iterator[PostgresServer | None]:
 
 
 @pytest.fixture
-def database(tmp_path: Path, postgres: PostgresServer | None) -> Iterator[TestDatabase]:
+def database(tmp_path: Path, engine: str, request: pytest.FixtureRequest) -> Iterator[TestDatabase]:
     path = tmp_path / "data" / "bot.sqlite3"
-    if postgres is None:
+    if engine == "sqlite":
         yield TestDatabase(path)
         return
+    postgres: PostgresServer = request.getfixturevalue("postgres")
     url = postgres.create()
     yield TestDatabase(path, url)
     postgres.drop(url)

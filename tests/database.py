@@ -158,7 +158,7 @@ class PostgresServer:
         from pgserver import postgres_server  # a test tool only: the bot never starts a server
 
         folder = folder or Path(tempfile.mkdtemp(prefix="bot-tests-pg-"))
-        server = postgres_server.get_server(folder, cleanup_mode="stop")
+        server = postgres_server.get_server(folder, cleanup_mode="delete")
         admin = SyncPostgres(server.get_uri())
         try:  # a test server keeps nothing worth an fsync
             for setting in ("fsync = off", "synchronous_commit = off", "full_page_writes = off"):
@@ -186,6 +186,35 @@ class PostgresServer:
         self._admin.close()
         if self._stop is not None:
             self._stop()
+
+
+class StoppablePostgres:
+    """A PostgreSQL server of one test's own, to stop and start again while a bot uses it."""
+
+    def __init__(self, folder: Path) -> None:
+        self._folder = folder
+        self._server = self._started()
+        admin_url = str(self._server.get_uri())
+        admin = SyncPostgres(admin_url)
+        try:
+            admin.script("CREATE DATABASE bot")
+        finally:
+            admin.close()
+        self.url = urlunsplit(urlsplit(admin_url)._replace(path="/bot"))
+
+    def _started(self) -> Any:
+        os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.mkdtemp(prefix="bot-tests-run-"))
+        from pgserver import postgres_server
+
+        return postgres_server.get_server(self._folder, cleanup_mode="stop")
+
+    def start(self) -> None:
+        """Start it again on the same folder and socket: the same URL."""
+        self._server = self._started()
+
+    def stop(self) -> None:
+        """A fast shutdown: clients are disconnected, nothing in flight is committed."""
+        self._server.cleanup()
 
 
 async def _migrate(url: str) -> None:
