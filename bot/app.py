@@ -21,6 +21,7 @@ from telegram.ext import AIORateLimiter, Application, Defaults
 import handlers
 from bot.config import Settings
 from bot.domain.capabilities import Capabilities
+from bot.instances import new_instance_id
 from bot.logs.redaction import Redactor
 from bot.runtime import BOT_DATA_KEY
 from bot.services.media import MediaStore
@@ -100,6 +101,11 @@ class BotApp:
         self._housekeeping: asyncio.Task[None] | None = None
         self._stopped = False
 
+    @property
+    def instance_id(self) -> str | None:
+        """This instance's name in the database (once started)."""
+        return self._services.instance.id if self._services is not None else None
+
     async def start(self) -> None:
         """Start everything; a problem the operator must fix raises StartupError (one line)."""
         settings = self.settings
@@ -127,7 +133,9 @@ class BotApp:
             ) from exc
         self._clients = clients = open_clients(settings)
         self._log_start(clients.provider.capabilities)
-        services = build_services(settings, self.application.bot, db, clients, self._redact)
+        services = build_services(
+            settings, self.application.bot, db, clients, self._redact, new_instance_id()
+        )
         self._services = services
         self.application.bot_data[BOT_DATA_KEY] = services.runtime
         await self._start_services(services)
@@ -153,7 +161,10 @@ class BotApp:
         self._housekeeping = asyncio.create_task(
             self._sweep_media(services.media), name="media-sweep"
         )
+        # Registered first: an instance starting beside it must not take this one for dead.
+        await services.instance.register()
         await services.lifecycle.recovery.recover()
+        services.instance.start()
         await set_command_menus(
             self.application.bot,
             self.settings.admin_ids,
@@ -165,6 +176,9 @@ class BotApp:
         await self.application.start()
         if self.settings.webhook_mode:
             await self._start_webhook(services)
+        elif services.tasks_shared:
+            # Several instances: the one holding the polling lease polls, the others wait.
+            services.instance.lead_polling(self._start_polling, self._stop_polling)
         else:
             await self._start_polling()
 
@@ -186,6 +200,11 @@ class BotApp:
             timeout=LONG_POLL_SECONDS, allowed_updates=ALLOWED_UPDATES, bootstrap_retries=-1
         )
         log.info("Bot is running (long polling)")
+
+    async def _stop_polling(self) -> None:
+        updater = self.application.updater
+        if updater is not None and updater.running:
+            await updater.stop()
 
     async def _start_webhook(self, services: Services) -> None:
         secret = await webhook_secret(self.settings, services.db)
@@ -221,9 +240,7 @@ class BotApp:
         if self._stopped:
             return
         self._stopped = True
-        updater = self.application.updater
-        if updater is not None and updater.running:
-            await updater.stop()
+        await self._stop_polling()
         if self._web is not None:
             await self._web.stop()  # waits for callbacks in progress
         if self._housekeeping is not None:
@@ -246,3 +263,4 @@ class BotApp:
             submit_grace=self.settings.provider_timeout_seconds + SHUTDOWN_GRACE_SECONDS,
         )
         await services.outbox.stop()  # after the tracker: its last reports are counted too
+        await services.instance.stop()  # what it still holds is free for the others at once

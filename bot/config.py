@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     database_pool_size: int = Field(default=10, ge=1, le=200)
     # How long a statement waits for a PostgreSQL that went away before it fails.
     database_retry_seconds: float = Field(default=30.0, ge=0, le=3600)
+    # Several instances on one PostgreSQL: one not seen for this long is dead, and what it held
+    # is taken over by the others.
+    instance_timeout_seconds: float = Field(default=20.0, ge=4, le=600)
     # Uploaded videos, the sandbox's files and temporary downloads; unset: DATABASE_PATH's folder.
     data_dir: Path | None = None
     admin_ids: Annotated[frozenset[int], NoDecode] = frozenset()

@@ -24,6 +24,7 @@ from bot.domain.capabilities import Capabilities
 from bot.domain.file_host import FileHost
 from bot.domain.provider import Provider
 from bot.domain.translation import Translator
+from bot.instances import InstanceLife
 from bot.logs.redaction import Redactor
 from bot.net.netguard import GuardedClient, system_resolver
 from bot.net.results import ResultFetcher
@@ -52,11 +53,12 @@ from bot.services.tasks.tracker import Tracker
 from bot.services.uploads import UploadService
 from bot.web import WebEndpoints, WebServer
 from storage.broadcasts import BroadcastRepository
-from storage.db import Database
+from storage.db import Database, Dialect
 from storage.drafts import DraftRepository
+from storage.instances import InstanceRepository, LeaseRepository
 from storage.media import MediaRepository
 from storage.state import StateRepository
-from storage.tasks import TaskRepository
+from storage.tasks import Owner, TaskRepository
 from storage.users import UserRepository
 
 LINK_TIMEOUT = httpx.Timeout(120.0, connect=15.0)
@@ -226,6 +228,12 @@ class Services:
     tracker: Tracker
     broadcasts: BroadcastService
     runtime: Runtime
+    instance: InstanceLife
+
+    @property
+    def tasks_shared(self) -> bool:
+        """Whether other instances may share the database (PostgreSQL)."""
+        return self.lifecycle.ports.tasks.shared
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,11 +249,16 @@ class _Stores:
 
 
 def build_services(
-    settings: Settings, bot: Bot, db: Database, clients: Clients, redact: Redactor
+    settings: Settings,
+    bot: Bot,
+    db: Database,
+    clients: Clients,
+    redact: Redactor,
+    instance_id: str,
 ) -> Services:
     """Every service of one running bot, wired together (nothing started yet)."""
     capabilities = clients.provider.capabilities
-    stores = _stores(settings, db)
+    stores = _stores(settings, db, instance_id)
     outbox = _outbox(settings, bot, clients, redact, stores.languages)
     tracker_wakeup = asyncio.Event()  # the stages wake the tracker when work is due now
     ports = TaskPorts(
@@ -286,14 +299,26 @@ def build_services(
         ),
         broadcasts=broadcasts,
         runtime=_runtime(settings, clients, stores, lifecycle, outbox, broadcasts),
+        instance=InstanceLife(
+            instance_id=instance_id,
+            mode="webhook" if settings.webhook_mode else "polling",
+            instances=InstanceRepository(db),
+            leases=LeaseRepository(db),
+            recovery=lifecycle.recovery,
+            timeout=settings.instance_timeout_seconds,
+            shared=stores.tasks.shared,
+        ),
     )
 
 
-def _stores(settings: Settings, db: Database) -> _Stores:
+def _stores(settings: Settings, db: Database, instance_id: str) -> _Stores:
     users = UserRepository(db)
+    # Several instances may share a PostgreSQL database; a SQLite file has one.
+    shared = db.dialect is Dialect.POSTGRESQL
+    owner = Owner(instance_id, settings.instance_timeout_seconds) if shared else None
     return _Stores(
         db=db,
-        tasks=TaskRepository(db),
+        tasks=TaskRepository(db, owner),
         users=users,
         languages=UserLanguages(users),
         maintenance=Maintenance(StateRepository(db)),
@@ -379,6 +404,10 @@ def _runtime(
             provider=clients.provider,
             outbox=outbox,
             tracking=lifecycle.policy,
+            instances=InstanceRepository(stores.db),
+            leases=LeaseRepository(stores.db),
+            instance_timeout=settings.instance_timeout_seconds,
+            shared=stores.tasks.shared,
         ),
         broadcasts=broadcasts,
         outbox=outbox,

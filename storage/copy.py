@@ -16,6 +16,8 @@ from storage.db import Database, DatabaseUnavailableError, Dialect, Statements
 
 # Bind parameters per statement: PostgreSQL takes 32767, SQLite (by default, since 3.32) 32766.
 MAX_PARAMETERS = 32766
+# Which processes run the bot, and what each holds: not data, and the source's bot is stopped.
+RUNTIME_TABLES = frozenset({"instances", "leases"})
 # The tables others refer to come first; the rest follow their foreign keys, then their names.
 FIRST = ("users", "drafts", "tasks")
 
@@ -43,7 +45,7 @@ async def copy_database(source: Database, target: Database, *, batch: int = 500)
     if batch < 1:
         raise ValueError("batch must be at least 1")
     await _check_versions(source, target)
-    tables = await source.tables()
+    tables = [t for t in await source.tables() if t not in RUNTIME_TABLES]
     target_tables = await target.tables()
     columns = await _check_columns(source, target, tables, target_tables)
     order = _in_order(tables, await _references(target))

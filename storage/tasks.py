@@ -42,6 +42,18 @@ _COUNTS_TOWARDS_DAILY = (
 )
 
 
+_AT_PROVIDER = (
+    "SELECT COUNT(*) FROM tasks WHERE state IN (?, ?) "
+    "OR (state = ? AND provider_task_id IS NULL AND created_at >= ?)"
+)
+# The advisory lock taken around the check of free provider slots and the change to submitting.
+_SUBMIT_LOCK = 0x73756231  # "sub1"
+
+
+def _at_provider_params(unknown_since: float) -> tuple[object, ...]:
+    return (TaskState.SUBMITTING, TaskState.PROCESSING, TaskState.UNKNOWN, unknown_since)
+
+
 class ClaimRefusal(StrEnum):
     DRAFT_GONE = "draft_gone"  # submitted already, cancelled, replaced, or not this user's
     MEDIA_GONE = "media_gone"  # an uploaded video or first frame was deleted since (uploads expire)
@@ -65,11 +77,90 @@ class Claim:
     existing_task_id: int | None = None  # for DRAFT_GONE: the task the draft already became
 
 
+@dataclass(frozen=True, slots=True)
+class Owner:
+    """This instance, when several share the database: the tracker works only on tasks no live
+    instance holds (tasks.lease_owner), and claims each before it does."""
+
+    instance_id: str
+    timeout: float  # an instance not seen for this long is dead: what it held is free
+
+
+# A task this instance may work on: held by nobody, by itself, or by an instance now dead.
+# Parameters: the instance's id, and the time before which an unseen instance is dead.
+_FREE_FOR_OWNER = (
+    "(lease_owner IS NULL OR lease_owner = {me} "
+    "OR lease_owner NOT IN (SELECT id FROM instances WHERE seen_at >= {cutoff}))"
+)
+_TRANSIENT_SQL = f"('{TaskState.SUBMITTING}', '{TaskState.DELIVERING}')"
+
+
 class TaskRepository:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, owner: Owner | None = None) -> None:
+        """`owner`: this instance, when several share the database (None: the only one)."""
         self._db = db
+        self._owner = owner
         self._wake_at = _wake_at(db.dialect)
         self._queued_wake_at = _least(db.dialect, "next_check_at", self._wake_at)
+
+    @property
+    def shared(self) -> bool:
+        """Whether other instances share the database."""
+        return self._owner is not None
+
+    def _free(self, now: float, first: int | None = None) -> tuple[str, tuple[object, ...]]:
+        """SQL (starting with AND) and parameters leaving out tasks another live instance
+        holds; nothing when this is the only instance. `first`: number its two placeholders
+        from there (for SQL with numbered ones)."""
+        if self._owner is None:
+            return "", ()
+        if first is None:
+            sql = _FREE_FOR_OWNER.format(me="?", cutoff="?")
+        else:
+            sql = _FREE_FOR_OWNER.format(me=f"?{first}", cutoff=f"?{first + 1}")
+        return f" AND {sql}", (self._owner.instance_id, now - self._owner.timeout)
+
+    async def claim(self, task: Task, now: float) -> bool:
+        """Hold the task for this instance, unless another live instance holds it; True when
+        this instance may work on it. One write, only when it changes hands."""
+        if self._owner is None or task.lease_owner == self._owner.instance_id:
+            return True
+        free, params = self._free(now)
+        changed = await self._db.execute(
+            f"UPDATE tasks SET lease_owner = ? WHERE id = ?{free}",
+            (self._owner.instance_id, task.id, *params),
+        )
+        return changed == 1
+
+    async def orphaned(self, now: float) -> list[Task]:
+        """Tasks caught mid-submit or mid-delivery by an instance that died (several
+        instances; None holds them, as after a copy from SQLite): to be settled by another."""
+        if self._owner is None:
+            return []
+        free, params = self._free(now)
+        rows = await self._db.fetch_all(
+            f"SELECT * FROM tasks WHERE state IN {_TRANSIENT_SQL}{free} "
+            "AND (lease_owner IS NULL OR lease_owner != ?) ORDER BY id",
+            (*params, self._owner.instance_id),
+        )
+        return [from_row(Task, r) for r in rows]
+
+    async def start_submitting(
+        self, task_id: int, max_at_provider: int, unknown_since: float
+    ) -> bool:
+        """queued -> submitting, if the provider has a slot free for it, counting every
+        instance's tasks (MAX_CONCURRENT_TASKS is for all of them together)."""
+        async with self._db.transaction() as conn:
+            if conn.dialect is Dialect.POSTGRESQL:  # SQLite's write lock serialises this already
+                await conn.execute("SELECT pg_advisory_xact_lock(?)", (_SUBMIT_LOCK,))
+            row = await conn.fetch_one(_AT_PROVIDER, _at_provider_params(unknown_since))
+            if row is not None and int(row[0]) >= max_at_provider:
+                return False
+            changed = await conn.execute(
+                "UPDATE tasks SET state = ? WHERE id = ? AND state = ?",
+                (TaskState.SUBMITTING, task_id, TaskState.QUEUED),
+            )
+        return changed == 1
 
     async def claim_draft(
         self,
@@ -180,19 +271,21 @@ class TaskRepository:
     async def due(self, now: float, limit: int, card_interval: float) -> list[Task]:
         """Queued and processing tasks the tracker should look at now, other than to submit
         them: to check them, or to refresh a status card not edited for `card_interval` s."""
+        free, params = self._free(now, first=4)
         rows = await self._db.fetch_all(
             f"SELECT * FROM tasks WHERE state IN ('{TaskState.QUEUED}', '{TaskState.PROCESSING}')"
-            f" AND {self._wake_at} <= ?2 ORDER BY {self._wake_at} LIMIT ?3",
-            (card_interval, now, limit),
+            f" AND {self._wake_at} <= ?2{free} ORDER BY {self._wake_at} LIMIT ?3",
+            (card_interval, now, limit, *params),
         )
         return [from_row(Task, r) for r in rows]
 
     async def due_deliveries(self, now: float, limit: int) -> list[Task]:
         """Finished tasks whose result is due to be sent, the longest waiting first."""
+        free, params = self._free(now)
         rows = await self._db.fetch_all(
-            "SELECT * FROM tasks WHERE state = ? AND next_check_at <= ? "
+            f"SELECT * FROM tasks WHERE state = ? AND next_check_at <= ?{free} "
             "ORDER BY next_check_at LIMIT ?",
-            (TaskState.SUCCEEDED, now, limit),
+            (TaskState.SUCCEEDED, now, *params, limit),
         )
         return [from_row(Task, r) for r in rows]
 
@@ -200,17 +293,19 @@ class TaskRepository:
         """Queued tasks that may be sent now, first come first served."""
         if limit <= 0:
             return []
+        free, params = self._free(now)
         rows = await self._db.fetch_all(
-            "SELECT * FROM tasks WHERE state = ? AND next_check_at <= ? ORDER BY id LIMIT ?",
-            (TaskState.QUEUED, now, limit),
+            f"SELECT * FROM tasks WHERE state = ? AND next_check_at <= ?{free} ORDER BY id LIMIT ?",
+            (TaskState.QUEUED, now, *params, limit),
         )
         return [from_row(Task, r) for r in rows]
 
     async def next_wake_at(
-        self, card_interval: float, exclude: Collection[int], submissions: bool
+        self, card_interval: float, exclude: Collection[int], submissions: bool, now: float
     ) -> float | None:
-        """When the tracker next has something to do, leaving out the tasks in `exclude`;
-        `submissions` says whether queued tasks may be sent (a provider slot is free)."""
+        """When the tracker next has something to do, leaving out the tasks in `exclude` (and
+        those another live instance holds at `now`); `submissions` says whether queued tasks
+        may be sent (a provider slot is free)."""
         skip = ", ".join("?" for _ in exclude)
         wake_at = (
             f"(CASE WHEN state = '{TaskState.QUEUED}' THEN {self._queued_wake_at} "
@@ -218,10 +313,11 @@ class TaskRepository:
             if submissions
             else self._wake_at
         )
+        free, params = self._free(now)
         row = await self._db.fetch_one(
-            f"SELECT MIN({wake_at}) FROM tasks WHERE state IN {_TRACKED_SQL}"
+            f"SELECT MIN({wake_at}) FROM tasks WHERE state IN {_TRACKED_SQL}{free}"
             + (f" AND id NOT IN ({skip})" if exclude else ""),
-            (card_interval, *exclude),
+            (card_interval, *params, *exclude),
         )
         return float(row[0]) if row and row[0] is not None else None
 
@@ -236,11 +332,7 @@ class TaskRepository:
     async def count_at_provider(self, unknown_since: float) -> int:
         """Tasks the provider is working on, or being sent to it; and tasks whose submit got
         no answer since `unknown_since`, which the provider may well be working on."""
-        row = await self._db.fetch_one(
-            "SELECT COUNT(*) FROM tasks WHERE state IN (?, ?) "
-            "OR (state = ? AND provider_task_id IS NULL AND created_at >= ?)",
-            (TaskState.SUBMITTING, TaskState.PROCESSING, TaskState.UNKNOWN, unknown_since),
-        )
+        row = await self._db.fetch_one(_AT_PROVIDER, _at_provider_params(unknown_since))
         return int(row[0]) if row else 0
 
     async def queue_position(self, task_id: int) -> int:

@@ -40,7 +40,7 @@ from bot.domain.capabilities import Capabilities
 from bot.domain.delivery import DeliveryResult, Estimate
 from bot.domain.failures import Failure
 from bot.domain.links import LinkRefusal
-from bot.domain.records import Access, Draft, DraftState, Task, TaskState, User
+from bot.domain.records import Access, Draft, DraftState, Instance, Task, TaskState, User
 from bot.providers import kie, luma, segmind
 from bot.texts import i18n
 from handlers import ADMIN_COMMANDS as ADMIN_HANDLERS
@@ -232,6 +232,17 @@ def builder(kind: Kind, *args: st.SearchStrategy[Any], **kwargs: st.SearchStrate
 
 M, P, T = Kind.MESSAGE, Kind.PART, Kind.TERMINAL
 # Every public builder of bot.texts: what it makes, and the longest arguments it can get.
+INSTANCE = st.builds(
+    Instance,
+    id=TEXT,
+    host=TEXT,
+    pid=COUNT,
+    mode=st.sampled_from(["webhook", "polling"]),
+    started_at=MOMENT,
+    seen_at=MOMENT,
+    tasks_held=COUNT,
+)
+
 BUILDERS: dict[str, Builder] = {
     "format_duration": builder(Kind.PLAIN, SECONDS),
     "format_number": builder(Kind.PLAIN, SECONDS, decimals=st.integers(0, 3)),
@@ -334,6 +345,9 @@ BUILDERS: dict[str, Builder] = {
         at_provider=COUNT,
         max_at_provider=COUNT,
         credits=CREDITS_LINE,
+        instances=st.none() | st.lists(INSTANCE, max_size=40),
+        poller=st.none() | TEXT,
+        now=MOMENT,
     ),
     "admin_credits": builder(P, CAPABILITIES.map(lambda c: c.display_name), st.none() | SECONDS),
     "admin_credits_not_reported": builder(P, CAPABILITIES.map(lambda c: c.display_name)),

@@ -147,6 +147,7 @@ class Task:
     media_token: str | None
     first_frame_media_token: str | None = None  # the draft's, held until the task ends
     not_founds: int = 0  # status checks answered "not found" in a row
+    lease_owner: str | None = None  # the instance working on it (several instances)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "state", TaskState(self.state))
@@ -165,3 +166,16 @@ class Task:
 
 def _present(*tokens: str | None) -> tuple[str, ...]:
     return tuple(token for token in tokens if token)
+
+
+@dataclass(frozen=True, slots=True)
+class Instance:
+    """One running bot process (several may share a PostgreSQL database)."""
+
+    id: str  # host:pid:random
+    host: str
+    pid: int
+    mode: str  # 'polling' or 'webhook'
+    started_at: float
+    seen_at: float
+    tasks_held: int = 0  # unfinished tasks it is working on

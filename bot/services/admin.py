@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from html import escape
+from typing import Any
 
 from bot import texts
 from bot.domain.delivery import DeliveryResult, Outbox
@@ -14,6 +15,7 @@ from bot.domain.records import TaskState, User
 from bot.services.maintenance import Maintenance
 from bot.services.tasks.intake import Intake
 from bot.services.tasks.policy import TrackingPolicy
+from storage.instances import POLLING_LEASE, InstanceRepository, LeaseRepository
 from storage.tasks import TaskRepository
 from storage.users import UserRepository
 
@@ -34,8 +36,17 @@ class AdminService:
         provider: Provider,
         outbox: Outbox,
         tracking: TrackingPolicy,
+        instances: InstanceRepository,
+        leases: LeaseRepository,
+        instance_timeout: float,
+        shared: bool,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        """`shared`: several instances may use the database (/stats lists them)."""
+        self._instances = instances
+        self._leases = leases
+        self._instance_timeout = instance_timeout
+        self._shared = shared
         self._task_timeout = tracking.task_timeout
         self._users = users
         self._tasks = tasks
@@ -63,7 +74,17 @@ class AdminService:
             at_provider=at_provider,
             max_at_provider=self._max_at_provider,
             credits=await self._credits(),
+            **await self._instances_now(now),
         )
+
+    async def _instances_now(self, now: float) -> dict[str, Any]:
+        if not self._shared:
+            return {}
+        return {
+            "instances": await self._instances.alive(now - self._instance_timeout),
+            "poller": await self._leases.holder(POLLING_LEASE, now),
+            "now": now,
+        }
 
     async def _credits(self) -> str:
         capabilities = self._provider.capabilities

@@ -10,7 +10,7 @@ from html import escape, unescape
 from babel.numbers import format_decimal, format_percent
 
 from bot.domain.delivery import DeliveryResult
-from bot.domain.records import Access, Task, TaskState, User
+from bot.domain.records import Access, Instance, Task, TaskState, User
 from bot.texts import i18n
 from bot.texts.card import describe_mode
 from bot.texts.formatting import (
@@ -315,7 +315,12 @@ def admin_stats(
     at_provider: int,
     max_at_provider: int,
     credits: str,
+    instances: list[Instance] | None = None,
+    poller: str | None = None,
+    now: float = 0.0,
 ) -> str:
+    """`instances`: those alive, when several may share the database; `poller` the one
+    polling Telegram."""
     lines = [
         gettext("<b>Statistics</b>"),
         # TRANSLATORS: in /stats: users ever seen, those active in the last 24 hours, and in
@@ -357,7 +362,41 @@ def admin_stats(
         )
     )
     lines.append(credits)
+    if instances is not None:
+        lines += _instance_lines(instances, poller, now)
     return "\n".join(lines)
+
+
+MAX_INSTANCES_SHOWN = 20
+
+
+def _instance_lines(instances: list[Instance], poller: str | None, now: float) -> list[str]:
+    # TRANSLATORS: in /stats: bot processes sharing the database, then a line for each.
+    lines = [gettext("Instances running: {count}").format(count=len(instances))]
+    for instance in instances[:MAX_INSTANCES_SHOWN]:
+        mode = gettext("webhook") if instance.mode == "webhook" else gettext("long polling")
+        line = ngettext(
+            # TRANSLATORS: in /stats, one instance: its name, how it takes updates ("webhook",
+            # "long polling"), the unfinished tasks it is working on, when it was last seen.
+            "{name} ({mode}): {count} task held · seen {ago} ago",
+            "{name} ({mode}): {count} tasks held · seen {ago} ago",
+            instance.tasks_held,
+        ).format(
+            name=escape(shorten(instance.id, 60)),
+            mode=mode,
+            count=instance.tasks_held,
+            ago=format_duration(max(0.0, now - instance.seen_at)),
+        )
+        if instance.id == poller:
+            # TRANSLATORS: in /stats, after the instance that polls Telegram for updates.
+            line += " · " + gettext("polls Telegram")
+        lines.append("  " + line)
+    if len(instances) > MAX_INSTANCES_SHOWN:
+        # TRANSLATORS: in /stats, after the first instances listed.
+        lines.append(
+            "  " + gettext("… and {count} more").format(count=len(instances) - MAX_INSTANCES_SHOWN)
+        )
+    return lines
 
 
 def admin_credits(provider: str, balance: float | None) -> str:

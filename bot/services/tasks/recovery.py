@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 
 from bot import texts
-from bot.domain.records import TaskState
+from bot.domain.records import Task, TaskState
 from bot.services.tasks.endings import Endings
 from bot.services.tasks.ports import TaskPorts
 
@@ -19,14 +19,36 @@ class Recovery:
         self._endings = endings
 
     async def recover(self) -> None:
+        """At start. The only instance settles every task left half-done; one of several
+        settles only those of instances that died (the others' are theirs)."""
         tasks = self._ports.tasks
-        for task in await tasks.in_states([TaskState.SUBMITTING]):
+        if tasks.shared:
+            await self.take_over()
+            return
+        for task in await tasks.in_states([TaskState.SUBMITTING, TaskState.DELIVERING]):
+            await self._settle(task)
+
+    async def take_over(self) -> int:
+        """Settle the tasks instances that died were submitting or delivering (several
+        instances; run at each heartbeat); how many."""
+        tasks = self._ports.tasks
+        now = self._ports.clock()
+        settled = 0
+        for task in await tasks.orphaned(now):
+            if await tasks.claim(task, now):  # of two instances taking over, one does
+                log.info("Task %d: taking over from instance %s", task.id, task.lease_owner)
+                await self._settle(task)
+                settled += 1
+        return settled
+
+    async def _settle(self, task: Task) -> None:
+        if task.state == TaskState.SUBMITTING:
             # Sent or not, nobody knows: never sent again (it may exist, and cost).
             async with self._ports.speaking_to(task.user_id):
                 await self._endings.mark_unknown(task, texts.detail_stopped_while_submitting())
-        for task in await tasks.in_states([TaskState.DELIVERING]):
+        elif task.state == TaskState.DELIVERING:
             # The delivery was cut off; send again (the result may rarely arrive twice).
-            await tasks.transition(
+            await self._ports.tasks.transition(
                 task.id,
                 TaskState.DELIVERING,
                 TaskState.SUCCEEDED,

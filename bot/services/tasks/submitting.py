@@ -36,8 +36,9 @@ class Submitting(Stage):
 
     async def _send(self, task: Task) -> None:
         tasks = self._ports.tasks
-        if not await tasks.transition(task.id, TaskState.QUEUED, TaskState.SUBMITTING):
-            return
+        unknown_since = self._ports.clock() - self._policy.task_timeout
+        if not await tasks.start_submitting(task.id, self._policy.max_at_provider, unknown_since):
+            return  # taken by another, or every provider slot is taken (by other instances)
         request = self._request(task)
         try:
             job_id = await self._ports.provider.submit(request)

@@ -154,7 +154,7 @@ class Tracker:
                     self._start(task, self._lifecycle.advance, self._slots)
                     room -= 1
         next_at = await self._tasks.next_wake_at(
-            card_interval, self._working.keys(), submissions=free > 0 and not head_busy
+            card_interval, self._working.keys(), submissions=free > 0 and not head_busy, now=now
         )
         idle = self._max_idle if next_at is None else next_at - self._clock()
         idle = min(max(idle, 0.0), self._max_idle)
@@ -200,9 +200,11 @@ class Tracker:
         await self._guarded(task, send)
 
     async def _guarded(self, task: Task, work: Callable[[Task], Awaitable[None]]) -> None:
-        """Run the work; an unexpected error is reported and the task looked at again later."""
+        """Run the work, if no other instance holds the task; an unexpected error is reported
+        and the task looked at again later."""
         try:
-            await work(task)
+            if await self._tasks.claim(task, self._clock()):
+                await work(task)
         except DatabaseUnavailableError as exc:
             # Not a bug, and nothing to report per task: the task is still in the state its
             # last stored change left, and a later round takes it up from there.

@@ -1,0 +1,139 @@
+"""This process as one of the bot's instances.
+
+Every instance has a row in `instances`, renewed every HEARTBEAT_SHARE of
+INSTANCE_TIMEOUT_SECONDS. On PostgreSQL several instances may share the database: each works on
+the tasks it holds (tasks.lease_owner), and at each heartbeat settles the tasks an instance that
+stopped being seen left mid-submit or mid-delivery (Recovery.take_over). With long polling,
+exactly one of them polls Telegram: the holder of the "telegram-polling" lease, which the others
+take over once it is not renewed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import socket
+import time
+from collections.abc import Awaitable, Callable
+
+from bot.domain.database import DatabaseUnavailableError
+from bot.domain.records import Instance
+from bot.services.tasks.recovery import Recovery
+from storage.instances import POLLING_LEASE, InstanceRepository, LeaseRepository
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_SHARE = 0.25  # a heartbeat every quarter of INSTANCE_TIMEOUT_SECONDS
+POLLING_LEASE_SECONDS = 6.0  # the poller renews it every LEADER_CHECK_SECONDS
+LEADER_CHECK_SECONDS = 2.0
+# Rows of instances dead this many timeouts are deleted (what they held was taken over long ago).
+FORGET_AFTER_TIMEOUTS = 10
+
+
+def new_instance_id() -> str:
+    """host:pid:random, new at every start (a pid can come back after a restart)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(2)}"
+
+
+class InstanceLife:
+    def __init__(
+        self,
+        *,
+        instance_id: str,
+        mode: str,
+        instances: InstanceRepository,
+        leases: LeaseRepository,
+        recovery: Recovery,
+        timeout: float,
+        shared: bool,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        """`shared`: other instances may use the database (PostgreSQL)."""
+        self.id = instance_id
+        self._mode = mode
+        self._instances = instances
+        self._leases = leases
+        self._recovery = recovery
+        self._timeout = timeout
+        self._shared = shared
+        self._clock = clock
+        self._jobs: list[asyncio.Task[None]] = []
+
+    async def register(self) -> None:
+        now = self._clock()
+        host = self.id.split(":", 1)[0]
+        await self._instances.register(
+            Instance(self.id, host, os.getpid(), self._mode, started_at=now, seen_at=now)
+        )
+
+    def start(self) -> None:
+        self._jobs.append(asyncio.create_task(self._heartbeats(), name="instance-heartbeat"))
+
+    def lead_polling(
+        self, start: Callable[[], Awaitable[None]], stop: Callable[[], Awaitable[None]]
+    ) -> None:
+        """Poll Telegram (`start`) while this instance holds the polling lease, and `stop`
+        when it loses it; the only instance polls at once."""
+        self._jobs.append(
+            asyncio.create_task(self._leading(start, stop), name="polling-leadership")
+        )
+
+    async def stop(self) -> None:
+        """Stop the heartbeats and leave: what this instance held is free at once."""
+        for job in self._jobs:
+            job.cancel()
+        for job in self._jobs:
+            with contextlib.suppress(asyncio.CancelledError):
+                await job
+        self._jobs.clear()
+        with contextlib.suppress(DatabaseUnavailableError):
+            await self._leases.release(POLLING_LEASE, self.id)
+            await self._instances.remove(self.id)
+
+    async def _heartbeats(self) -> None:
+        while True:
+            await asyncio.sleep(self._timeout * HEARTBEAT_SHARE)
+            try:
+                await self._beat()
+            except DatabaseUnavailableError as exc:
+                log.warning("Instance heartbeat skipped: %s", exc)
+            except Exception:
+                log.exception("Instance heartbeat failed")
+
+    async def _beat(self) -> None:
+        now = self._clock()
+        if not await self._instances.heartbeat(self.id, now):
+            log.warning("This instance was taken for dead; registering it again")
+            await self.register()
+        if self._shared:
+            await self._recovery.take_over()
+            await self._instances.remove_dead(now - self._timeout * FORGET_AFTER_TIMEOUTS)
+
+    async def _leading(
+        self, start: Callable[[], Awaitable[None]], stop: Callable[[], Awaitable[None]]
+    ) -> None:
+        polling = False
+        try:
+            while True:
+                try:
+                    lead = await self._leases.acquire(
+                        POLLING_LEASE, self.id, self._clock(), POLLING_LEASE_SECONDS
+                    )
+                except DatabaseUnavailableError as exc:
+                    log.warning("Cannot renew the polling lease: %s", exc)
+                    lead = False
+                if lead and not polling:
+                    log.info("This instance now polls Telegram")
+                    await start()
+                    polling = True
+                elif not lead and polling:
+                    log.info("Another instance polls Telegram now; this one stops")
+                    await stop()
+                    polling = False
+                await asyncio.sleep(LEADER_CHECK_SECONDS)
+        finally:
+            if polling:
+                await stop()

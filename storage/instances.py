@@ -1,0 +1,83 @@
+"""The bot's running instances (one per process) and the leases that let only one of them do a
+piece of work at a time."""
+
+from __future__ import annotations
+
+from bot.domain.records import ACTIVE_TASK_STATES, Instance
+from storage.db import Database
+
+# The lease of the one instance that polls Telegram for updates.
+POLLING_LEASE = "telegram-polling"
+_ACTIVE = ", ".join(f"'{s}'" for s in sorted(ACTIVE_TASK_STATES))
+
+
+class InstanceRepository:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def register(self, instance: Instance) -> None:
+        await self._db.execute(
+            "INSERT INTO instances (id, host, pid, mode, started_at, seen_at) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                instance.id,
+                instance.host,
+                instance.pid,
+                instance.mode,
+                instance.started_at,
+                instance.seen_at,
+            ),
+        )
+
+    async def heartbeat(self, instance_id: str, now: float) -> bool:
+        """Still alive; False when the row is gone (taken for dead and removed by another)."""
+        return (
+            await self._db.execute(
+                "UPDATE instances SET seen_at = ? WHERE id = ?", (now, instance_id)
+            )
+            == 1
+        )
+
+    async def remove(self, instance_id: str) -> None:
+        await self._db.execute("DELETE FROM instances WHERE id = ?", (instance_id,))
+
+    async def remove_dead(self, seen_before: float) -> int:
+        """Forget instances not seen since `seen_before` (once what they held is taken over)."""
+        return await self._db.execute("DELETE FROM instances WHERE seen_at < ?", (seen_before,))
+
+    async def alive(self, seen_since: float) -> list[Instance]:
+        """Instances seen since `seen_since`, the oldest first, with the tasks each holds."""
+        rows = await self._db.fetch_all(
+            "SELECT i.id, i.host, i.pid, i.mode, i.started_at, i.seen_at, "
+            f"(SELECT COUNT(*) FROM tasks WHERE lease_owner = i.id AND state IN ({_ACTIVE})) "
+            "FROM instances i WHERE i.seen_at >= ? ORDER BY i.started_at, i.id",
+            (seen_since,),
+        )
+        return [Instance(*row) for row in rows]
+
+
+class LeaseRepository:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def acquire(self, name: str, owner: str, now: float, seconds: float) -> bool:
+        """Take the lease, or renew it if `owner` holds it already, for `seconds`; False while
+        another holds it unexpired."""
+        rows = await self._db.write_returning(
+            "INSERT INTO leases (name, owner, expires_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, "
+            "expires_at = excluded.expires_at "
+            "WHERE leases.owner = excluded.owner OR leases.expires_at < ? "
+            "RETURNING owner",
+            (name, owner, now + seconds, now),
+        )
+        return bool(rows)
+
+    async def release(self, name: str, owner: str) -> None:
+        await self._db.execute("DELETE FROM leases WHERE name = ? AND owner = ?", (name, owner))
+
+    async def holder(self, name: str, now: float) -> str | None:
+        row = await self._db.fetch_one(
+            "SELECT owner FROM leases WHERE name = ? AND expires_at >= ?", (name, now)
+        )
+        return str(row[0]) if row else None

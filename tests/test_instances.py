@@ -1,0 +1,132 @@
+"""Several instances on one PostgreSQL database: one polls Telegram, the tracker's work is
+shared by leases (tasks.lease_owner), and what a dead instance held is taken over."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from bot.app import BotApp
+from tests.database import TestDatabase, connect
+from tests.fakes.kie import FakeKie
+from tests.fakes.telegram import FakeTelegram
+from tests.helpers import ADMIN_ID, OTHER_USER_ID, USER_ID, Chat
+
+pytestmark = pytest.mark.engines("postgresql")
+
+TIMEOUT = "4"  # INSTANCE_TIMEOUT_SECONDS: a heartbeat a second
+
+
+def polling(app: BotApp) -> bool:
+    updater = app.application.updater
+    return updater is not None and updater.running
+
+
+async def until(condition: Callable[[], bool], timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.05)
+
+
+async def test_two_instances_one_polls_and_every_task_is_sent_and_delivered_once(
+    start_bot: Callable[..., Any],
+    telegram: FakeTelegram,
+    kie: FakeKie,
+    database: TestDatabase,
+) -> None:
+    first: BotApp = await start_bot(instance_timeout_seconds=TIMEOUT)
+    second: BotApp = await start_bot(instance_timeout_seconds=TIMEOUT)
+    await until(lambda: polling(first) or polling(second))
+    await asyncio.sleep(2.5)  # a leadership check of each: still one poller
+    assert [polling(first), polling(second)].count(True) == 1
+
+    chats = [Chat(telegram, USER_ID), Chat(telegram, OTHER_USER_ID)]
+    for chat in chats:
+        for _ in range(2):
+            await chat.press(await chat.card(), "Submit")
+    jobs = await kie.wait_for_task(count=4)
+    for job in jobs:
+        kie.complete(job.task_id)
+    await until(lambda: sum(len(chat.videos()) for chat in chats) == 4, timeout=30)
+    await asyncio.sleep(1.0)  # room for a second delivery, were there one
+    assert [len(chat.videos()) for chat in chats] == [2, 2]
+    assert len(kie.generate_requests()) == 4
+    with connect(database) as conn:
+        owners = {row[0] for row in conn.execute("SELECT lease_owner FROM tasks")}
+    assert owners <= {first.instance_id, second.instance_id}
+
+    admin = Chat(telegram, ADMIN_ID)
+    stats = await admin.say("/stats")
+    assert "Instances running: 2" in stats.rendered
+    assert "polls Telegram" in stats.rendered
+
+
+async def test_the_poller_stopping_hands_polling_to_another(
+    start_bot: Callable[..., Any], telegram: FakeTelegram
+) -> None:
+    first: BotApp = await start_bot(instance_timeout_seconds=TIMEOUT)
+    await until(lambda: polling(first))
+    second: BotApp = await start_bot(instance_timeout_seconds=TIMEOUT)
+    await asyncio.sleep(2.5)
+    assert not polling(second)
+    await first.stop()
+    await until(lambda: polling(second), timeout=10)
+    chat = Chat(telegram)
+    assert "/start" not in (await chat.say("/start")).rendered  # the new poller answers
+
+
+async def test_what_a_dead_instance_held_is_taken_over(
+    start_bot: Callable[..., Any],
+    telegram: FakeTelegram,
+    kie: FakeKie,
+    database: TestDatabase,
+) -> None:
+    """An instance killed mid-delivery, mid-submit and while tracking a task: its row stops
+    being renewed, and a live instance finishes its work (INSTANCE_TIMEOUT_SECONDS later)."""
+    app: BotApp = await start_bot(instance_timeout_seconds=TIMEOUT)
+    chat = Chat(telegram)
+    for _ in range(2):
+        await chat.press(await chat.card(), "Submit")
+    other = Chat(telegram, OTHER_USER_ID)
+    await other.press(await other.card(), "Submit")
+    jobs = await kie.wait_for_task(count=3)
+    await chat.wait_for_text("Task #2")
+    kie.complete(jobs[0].task_id)
+    await until(lambda: len(chat.videos()) == 1)
+    await app.stop()  # as if killed: its rows are put back below as a dead instance left them
+
+    dead = "dead-host:1:beef"
+    with connect(database) as conn:
+        conn.execute(
+            "INSERT INTO instances (id, host, pid, mode, started_at, seen_at) "
+            "VALUES (?, 'dead-host', 1, 'polling', ?, ?)",
+            (dead, time.time() - 60, time.time() - 1),
+        )
+        conn.execute("UPDATE tasks SET lease_owner = ?", (dead,))
+        # Task 1 was being delivered (its video may have arrived: it is sent again, the
+        # window README names), task 2 being submitted; task 3 was being tracked.
+        conn.execute("UPDATE tasks SET state = 'delivering', delivered_as = NULL WHERE id = 1")
+        conn.execute("UPDATE tasks SET state = 'submitting', provider_task_id = NULL WHERE id = 2")
+    kie.complete(jobs[2].task_id)
+
+    started = time.monotonic()
+    survivor: BotApp = await start_bot(instance_timeout_seconds=TIMEOUT)
+    await asyncio.sleep(1.0)
+    # The dead instance is not taken for dead at once: what it held waits.
+    assert (len(chat.videos()), len(other.videos())) == (1, 0)
+    await until(lambda: len(chat.videos()) == 2 and len(other.videos()) == 1, timeout=20)
+    await chat.wait_for_text("can't tell whether it started")  # task 2: unknown, not resent
+    assert time.monotonic() - started < 4 + 2 + 5  # the timeout, a heartbeat, and delivery
+    assert len(kie.generate_requests()) == 3
+    with connect(database) as conn:
+        rows = conn.execute("SELECT id, state, lease_owner FROM tasks ORDER BY id").fetchall()
+    assert rows == [
+        (1, "delivered", survivor.instance_id),
+        (2, "unknown", survivor.instance_id),
+        (3, "delivered", survivor.instance_id),
+    ]
