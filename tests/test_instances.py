@@ -62,8 +62,8 @@ async def test_two_instances_one_polls_and_every_task_is_sent_and_delivered_once
 
     admin = Chat(telegram, ADMIN_ID)
     stats = await admin.say("/stats")
-    assert "Instances running: 2" in stats.rendered
-    assert "polls Telegram" in stats.rendered
+    assert "Instances running: 2" in (stats.rendered or "")
+    assert "polls Telegram" in (stats.rendered or "")
 
 
 async def test_the_poller_stopping_hands_polling_to_another(
@@ -77,7 +77,7 @@ async def test_the_poller_stopping_hands_polling_to_another(
     await first.stop()
     await until(lambda: polling(second), timeout=10)
     chat = Chat(telegram)
-    assert "/start" not in (await chat.say("/start")).rendered  # the new poller answers
+    assert (await chat.say("/start")).rendered  # the new poller answers
 
 
 async def test_what_a_dead_instance_held_is_taken_over(
