@@ -55,13 +55,15 @@ from bot.web import WebEndpoints, WebServer
 from storage.broadcasts import BroadcastRepository
 from storage.db import Database, Dialect
 from storage.drafts import DraftRepository
-from storage.instances import InstanceRepository, LeaseRepository
+from storage.instances import BROADCASTS_LEASE, InstanceRepository, Lease, LeaseRepository
 from storage.media import MediaRepository
 from storage.state import StateRepository
 from storage.tasks import Owner, TaskRepository
 from storage.users import UserRepository
 
 LINK_TIMEOUT = httpx.Timeout(120.0, connect=15.0)
+# Several instances: the broadcast sender's lease, renewed every third of it.
+SENDER_LEASE_SECONDS = 6.0
 TELEGRAM_FILES_TIMEOUT = httpx.Timeout(30.0, connect=15.0)
 WEBHOOK_SECRET_KEY = "telegram_webhook_secret"  # noqa: S105 (a bot_state key, not a secret)
 
@@ -284,6 +286,11 @@ def build_services(
         outbox,
         rate=settings.broadcast_rate,
         language_of=stores.languages.of,
+        sender=(
+            Lease(LeaseRepository(db), BROADCASTS_LEASE, instance_id, SENDER_LEASE_SECONDS)
+            if stores.tasks.shared
+            else None
+        ),
     )
     return Services(
         db=stores.db,

@@ -8,6 +8,8 @@ from storage.db import Database
 
 # The lease of the one instance that polls Telegram for updates.
 POLLING_LEASE = "telegram-polling"
+# The lease of the one instance that sends broadcasts (so BROADCAST_RATE holds for all).
+BROADCASTS_LEASE = "broadcasts"
 _ACTIVE = ", ".join(f"'{s}'" for s in sorted(ACTIVE_TASK_STATES))
 
 
@@ -81,3 +83,20 @@ class LeaseRepository:
             "SELECT owner FROM leases WHERE name = ? AND expires_at >= ?", (name, now)
         )
         return str(row[0]) if row else None
+
+
+class Lease:
+    """One named lease, as held by one instance."""
+
+    def __init__(self, repo: LeaseRepository, name: str, owner: str, seconds: float) -> None:
+        self._repo = repo
+        self.name = name
+        self.owner = owner
+        self.seconds = seconds
+
+    async def hold(self, now: float) -> bool:
+        """Take or renew it; False while another instance holds it."""
+        return await self._repo.acquire(self.name, self.owner, now, self.seconds)
+
+    async def release(self) -> None:
+        await self._repo.release(self.name, self.owner)

@@ -15,6 +15,7 @@ from tests.database import TestDatabase, connect
 from tests.fakes.kie import FakeKie
 from tests.fakes.telegram import FakeTelegram
 from tests.helpers import ADMIN_ID, OTHER_USER_ID, USER_ID, Chat
+from tests.test_queue_and_broadcast import NEWS, meet, received_news
 
 pytestmark = pytest.mark.engines("postgresql")
 
@@ -135,3 +136,38 @@ async def test_what_a_dead_instance_held_is_taken_over(
             return rows.fetchall() == expected
 
     await until(settled, timeout=5)
+
+
+async def test_a_broadcast_is_sent_by_one_instance_and_taken_over_when_it_stops(
+    start_bot: Callable[..., Any], telegram: FakeTelegram, database: TestDatabase
+) -> None:
+    """Confirmed on whichever instance, sent by the sender lease's holder at its one rate; when
+    it stops half-way, another goes on, and nobody gets the message twice."""
+    first: BotApp = await start_bot(instance_timeout_seconds=TIMEOUT, broadcast_rate=10)
+    second: BotApp = await start_bot(instance_timeout_seconds=TIMEOUT, broadcast_rate=10)
+    users = [5000 + n for n in range(60)]
+    await meet(telegram, users)
+    admin = Chat(telegram, ADMIN_ID)
+    preview = await admin.say(f"/broadcast {NEWS}")
+    await admin.press(preview, "Send")
+    await telegram.wait_until(
+        lambda: sum(received_news(telegram, u) for u in users) >= 20,
+        timeout=30,
+        what="a third of the broadcast",
+    )
+    with connect(database) as conn:
+        (holder,) = conn.execute("SELECT owner FROM leases WHERE name = 'broadcasts'").fetchone()
+    await (first if holder == first.instance_id else second).stop()
+    await telegram.wait_until(
+        lambda: "finished" in (telegram.message(ADMIN_ID, preview.message_id).rendered or ""),
+        timeout=60,
+        what="the broadcast to finish",
+    )
+    assert all(received_news(telegram, u) <= 1 for u in users)
+    # Recipients cut off mid-send by the stop count as failed, never sent twice.
+    assert sum(received_news(telegram, u) for u in users) >= len(users) - 5
+    per_second: dict[int, int] = {}
+    for call in telegram.calls_to("sendMessage"):
+        if str(call.params.get("text", "")).startswith("Big"):
+            per_second[int(call.at)] = per_second.get(int(call.at), 0) + 1
+    assert max(per_second.values()) <= 10 + 1  # one rate for both instances (±a window edge)

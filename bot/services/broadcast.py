@@ -22,6 +22,7 @@ from bot.domain.delivery import Messenger, SendResult
 from bot.net.ratelimit import WindowLimiter
 from bot.texts import i18n
 from storage.broadcasts import Broadcast, BroadcastRepository, RecipientState
+from storage.instances import Lease
 from storage.users import UserRepository
 
 log = logging.getLogger(__name__)
@@ -46,8 +47,15 @@ class BroadcastService:
         rate: float,
         language_of: Callable[[int], Awaitable[str]] = i18n.source_language_for,
         clock: Callable[[], float] = time.time,
+        sender: Lease | None = None,
     ) -> None:
-        """`language_of`: the language a user is spoken to in (the progress is the admin's)."""
+        """`language_of`: the language a user is spoken to in (the progress is the admin's).
+        `sender`: with several instances, only the holder of this lease sends broadcasts (one
+        rate for all, each recipient once); it takes over those a dead holder left."""
+        self._sender = sender
+        self._holding = False
+        self._look = asyncio.Event()  # a broadcast was confirmed: the holder picks it up
+        self._watch: asyncio.Task[None] | None = None
         self._repo = repo
         self._language_of = language_of
         self._users = users
@@ -83,7 +91,10 @@ class BroadcastService:
             return False
         if not await self._repo.start(broadcast_id, self._clock()):
             return False
-        self._launch(broadcast)
+        if self._sender is None:
+            self._launch(broadcast)
+        else:
+            self._look.set()  # sent by whichever instance holds the sender lease
         return True
 
     async def cancel(self, admin_id: int, broadcast_id: int) -> bool:
@@ -93,15 +104,58 @@ class BroadcastService:
         return await self._repo.cancel(broadcast_id)
 
     async def resume(self) -> None:
-        """At start: go on with broadcasts a restart cut off."""
+        """At start: go on with broadcasts a restart cut off (with several instances, from now
+        on whenever this one holds the sender lease)."""
+        if self._sender is not None:
+            self._watch = asyncio.create_task(self._hold_sender(), name="broadcast-sender")
+            return
+        await self._take_up()
+
+    async def _take_up(self) -> None:
+        """Settle and send the broadcasts left `sending` by the last sender (a restart, or a
+        dead instance)."""
         for broadcast in await self._repo.sending():
             unsure = await self._repo.settle_interrupted(broadcast.id)
             log.info("Resuming broadcast %d (%d recipients left unsure)", broadcast.id, unsure)
             self._launch(broadcast)
 
+    async def _hold_sender(self) -> None:
+        assert self._sender is not None
+        while not self._stopping:
+            try:
+                held = await self._sender.hold(self._clock())
+                if held and not self._holding:
+                    log.info("This instance sends the broadcasts now")
+                    self._holding = True
+                    await self._take_up()
+                elif held:  # confirmed on another instance since
+                    for broadcast in await self._repo.sending():
+                        if broadcast.id not in self._running:
+                            self._launch(broadcast)
+                elif self._holding:
+                    log.warning("Another instance sends the broadcasts now; this one stops")
+                    self._holding = False
+                    await self._stop_sending(grace=0.0)
+            except Exception:
+                log.exception("Holding the broadcast sender lease failed")
+            self._look.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._sender.seconds / 3):
+                    await self._look.wait()
+
     async def stop(self, grace: float = 5.0) -> None:
         """Start no more sends; let those under way finish (so their counts are right)."""
         self._stopping = True
+        if self._watch is not None:
+            self._watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watch
+        await self._stop_sending(grace)
+        if self._sender is not None and self._holding:
+            with contextlib.suppress(Exception):
+                await self._sender.release()
+
+    async def _stop_sending(self, grace: float) -> None:
         running = list(self._running.values())
         if running:
             _, late = await asyncio.wait(running, timeout=grace)
