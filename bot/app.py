@@ -137,6 +137,9 @@ class BotApp:
             settings, self.application.bot, db, clients, self._redact, new_instance_id()
         )
         self._services = services
+        processor = self.application.update_processor
+        if services.tasks_shared and isinstance(processor, PerChatUpdateProcessor):
+            processor.hold_chats_across_instances(db.exclusive)
         self.application.bot_data[BOT_DATA_KEY] = services.runtime
         await self._start_services(services)
 

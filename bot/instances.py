@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 HEARTBEAT_SHARE = 0.25  # a heartbeat every quarter of INSTANCE_TIMEOUT_SECONDS
 POLLING_LEASE_SECONDS = 6.0  # the poller renews it every LEADER_CHECK_SECONDS
 LEADER_CHECK_SECONDS = 2.0
+LEAVE_SECONDS = 3.0  # at stop: how long to try to say so
 # Rows of instances dead this many timeouts are deleted (what they held was taken over long ago).
 FORGET_AFTER_TIMEOUTS = 10
 
@@ -89,9 +90,11 @@ class InstanceLife:
             with contextlib.suppress(asyncio.CancelledError):
                 await job
         self._jobs.clear()
-        with contextlib.suppress(DatabaseUnavailableError):
-            await self._leases.release(POLLING_LEASE, self.id)
-            await self._instances.remove(self.id)
+        # Not worth waiting for a database that is away: the row expires by itself.
+        with contextlib.suppress(DatabaseUnavailableError, TimeoutError):
+            async with asyncio.timeout(LEAVE_SECONDS):
+                await self._leases.release(POLLING_LEASE, self.id)
+                await self._instances.remove(self.id)
 
     async def _heartbeats(self) -> None:
         while True:

@@ -1,4 +1,5 @@
-"""Handling updates concurrently, but one at a time per chat.
+"""Handling updates concurrently, but one at a time per chat (also across instances that share
+a PostgreSQL database).
 
 A user's messages must be handled in order (a link, then its prompt), while one user's slow step
 (a preflight, an upload) must not hold up everyone else.
@@ -7,7 +8,8 @@ A user's messages must be handled in order (a link, then its prompt), while one 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, nullcontext
 from typing import Any
 
 from telegram import Update
@@ -23,6 +25,10 @@ _WAITING_UPDATES = 10_000
 class PerChatUpdateProcessor(BaseUpdateProcessor):
     def __init__(self, max_concurrent_updates: int) -> None:
         super().__init__(_WAITING_UPDATES)
+        # Across instances sharing a database: held while one of a chat's updates is handled.
+        self._across_instances: Callable[[int], AbstractAsyncContextManager[None]] = lambda _key: (
+            nullcontext()
+        )
         # At most this many updates are handled at once, each taking its slot only once it is
         # its chat's turn.
         self._slots = asyncio.Semaphore(max_concurrent_updates)
@@ -40,7 +46,7 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
         lock, users = self._chats.get(key, (asyncio.Lock(), 0))
         self._chats[key] = (lock, users + 1)
         try:
-            async with lock, self._slots:
+            async with lock, self._slots, self._across_instances(key):
                 await coroutine
         finally:
             lock, users = self._chats[key]
@@ -48,6 +54,13 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
                 del self._chats[key]
             else:
                 self._chats[key] = (lock, users - 1)
+
+    def hold_chats_across_instances(
+        self, exclusive: Callable[[int], AbstractAsyncContextManager[None]]
+    ) -> None:
+        """Also hold `exclusive(chat)` while one of the chat's updates is handled, so that
+        instances sharing the database handle a chat's updates one at a time."""
+        self._across_instances = exclusive
 
     async def initialize(self) -> None:
         pass

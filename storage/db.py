@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
-from contextlib import AbstractAsyncContextManager
+from contextlib import AbstractAsyncContextManager, nullcontext
 from enum import StrEnum
 from importlib import resources
 from importlib.abc import Traversable
@@ -121,6 +121,12 @@ class Database(ABC):
     @abstractmethod
     def transaction(self) -> AbstractAsyncContextManager[Statements]:
         """One transaction around the block, rolled back when the block raises."""
+
+    def exclusive(self, key: int) -> AbstractAsyncContextManager[None]:
+        """Held by one process at a time, among all that share the database (a chat's updates,
+        handled one at a time by whichever instance gets them). A SQLite file has one process:
+        nothing to do."""
+        return nullcontext()
 
     @abstractmethod
     async def schema_version(self) -> int:

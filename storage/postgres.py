@@ -14,11 +14,12 @@ harmless).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from functools import lru_cache
 from typing import Any, TypeAlias, TypeVar, cast
 from urllib.parse import urlsplit
@@ -68,6 +69,8 @@ _MIGRATION_LOCK = 0x6C756D61  # "luma"
 _PLACEHOLDER = re.compile(r"'(?:[^']|'')*'|--[^\n]*|\?(\d*)")
 _CONNECT_TIMEOUT = 10.0
 WARN_EVERY = 10.0
+LOCK_POLL_SECONDS = 0.02
+RECONNECT_SECONDS = 0.5
 _PING_TIMEOUT = 2.0
 
 
@@ -133,11 +136,12 @@ class PostgresStatements(Statements):
 class PostgresDatabase(Database):
     dialect = Dialect.POSTGRESQL
 
-    def __init__(self, pool: asyncpg.Pool[Any], where: str, retry_seconds: float) -> None:
+    def __init__(self, pool: asyncpg.Pool[Any], url: str, where: str, retry_seconds: float) -> None:
         self._pool = pool
         self._where = where
         self._retry_seconds = retry_seconds
         self._warned_at = float("-inf")
+        self._locks = AdvisoryLocks(url, retry_seconds)
 
     @classmethod
     async def connect(
@@ -161,7 +165,7 @@ class PostgresDatabase(Database):
             ) from exc
         except asyncpg.PostgresError as exc:  # a wrong password, a missing database, ...
             raise DatabaseUnavailableError(f"PostgreSQL at {where} refused: {exc}") from exc
-        db = cls(pool, where, retry_seconds)
+        db = cls(pool, url, where, retry_seconds)
         try:
             await db.migrate()
         except BaseException as exc:
@@ -176,10 +180,14 @@ class PostgresDatabase(Database):
         return db
 
     async def close(self) -> None:
+        await self._locks.close()
         try:
             await asyncio.wait_for(self._pool.close(), timeout=10)
         except TimeoutError:
             self._pool.terminate()
+
+    def exclusive(self, key: int) -> AbstractAsyncContextManager[None]:
+        return self._locks.held(key)
 
     async def migrate(self) -> None:
         """Apply the migrations newer than the stored version, one instance at a time."""
@@ -308,3 +316,59 @@ class PostgresDatabase(Database):
                 self._warn(exc)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 2.0)
+
+
+class AdvisoryLocks:
+    """Session advisory locks, all on one connection of their own, outside the pool (so that
+    waiting for one never takes a connection the statements need): `pg_try_advisory_lock`,
+    tried again every LOCK_POLL_SECONDS while another process holds the key. Within a process
+    the caller already serialises each key, so waiting here is rare."""
+
+    def __init__(self, url: str, retry_seconds: float) -> None:
+        self._url = url
+        self._retry_seconds = retry_seconds
+        self._conn: asyncpg.Connection[Any] | None = None
+        self._turn = asyncio.Lock()  # one statement at a time on the connection
+
+    @asynccontextmanager
+    async def held(self, key: int) -> AsyncIterator[None]:
+        deadline = time.monotonic() + self._retry_seconds
+        while True:
+            try:
+                if await self._run("SELECT pg_try_advisory_lock($1)", key):
+                    break
+            except DatabaseUnavailableError:
+                if time.monotonic() > deadline:  # waited as long as a statement would
+                    raise
+                await asyncio.sleep(RECONNECT_SECONDS)
+                continue
+            await asyncio.sleep(LOCK_POLL_SECONDS)
+        try:
+            yield
+        finally:
+            await asyncio.shield(self._unlock(key))
+
+    async def _unlock(self, key: int) -> None:
+        # If the connection is gone, every lock it held went with it.
+        with contextlib.suppress(DatabaseUnavailableError):
+            await self._run("SELECT pg_advisory_unlock($1)", key)
+
+    async def _run(self, sql: str, key: int) -> bool:
+        async with self._turn:
+            try:
+                if self._conn is None or self._conn.is_closed():
+                    self._conn = await asyncpg.connect(self._url, timeout=_CONNECT_TIMEOUT)
+                return bool(await self._conn.fetchval(sql, key))
+            except Exception as exc:
+                if not lost_connection(exc):
+                    raise
+                if self._conn is not None:
+                    self._conn.terminate()
+                    self._conn = None
+                raise DatabaseUnavailableError(f"lost PostgreSQL's lock connection: {exc}") from exc
+
+    async def close(self) -> None:
+        async with self._turn:
+            if self._conn is not None:
+                conn, self._conn = self._conn, None
+                conn.terminate()  # its locks end with its session

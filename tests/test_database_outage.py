@@ -43,8 +43,8 @@ async def wait_for_health(bot: BotApp, status: int, timeout: float = 20.0) -> No
 
 
 async def test_a_lost_database_is_waited_for_and_no_task_is_lost_or_done_twice(
+    server: StoppablePostgres,  # first: stopped after the bot
     start_bot: Callable[..., Any],
-    server: StoppablePostgres,
     telegram: FakeTelegram,
     kie: FakeKie,
     chat: Chat,

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from bot.app import BotApp
+from storage.db import Database
 from tests.database import TestDatabase, connect
 from tests.fakes.kie import FakeKie
 from tests.fakes.telegram import FakeTelegram
@@ -171,3 +172,27 @@ async def test_a_broadcast_is_sent_by_one_instance_and_taken_over_when_it_stops(
         if str(call.params.get("text", "")).startswith("Big"):
             per_second[int(call.at)] = per_second.get(int(call.at), 0) + 1
     assert max(per_second.values()) <= 10 + 1  # one rate for both instances (±a window edge)
+
+
+async def test_a_chat_is_held_by_one_instance_at_a_time(database: TestDatabase) -> None:
+    """Database.exclusive(chat), as the update processor holds it around a chat's update."""
+    assert database.url is not None
+    one, two = await Database.open(database.url), await Database.open(database.url)
+    try:
+        order: list[str] = []
+        async with one.exclusive(42):
+            waiting = asyncio.create_task(_hold(two, 42, order, "second"))
+            async with two.exclusive(43):  # another chat: no waiting
+                order.append("other chat")
+            await asyncio.sleep(0.3)
+            order.append("first done")
+        await asyncio.wait_for(waiting, timeout=5)
+        assert order == ["other chat", "first done", "second"]
+    finally:
+        await one.close()
+        await two.close()
+
+
+async def _hold(db: Database, key: int, order: list[str], name: str) -> None:
+    async with db.exclusive(key):
+        order.append(name)

@@ -152,8 +152,10 @@ class BroadcastService:
                 await self._watch
         await self._stop_sending(grace)
         if self._sender is not None and self._holding:
+            # Not worth waiting for a database that is away: the lease expires by itself.
             with contextlib.suppress(Exception):
-                await self._sender.release()
+                async with asyncio.timeout(3.0):
+                    await self._sender.release()
 
     async def _stop_sending(self, grace: float) -> None:
         running = list(self._running.values())
