@@ -131,7 +131,7 @@ class BotApp:
             raise StartupError(
                 f"cannot reach Telegram at TELEGRAM_API_URL={settings.telegram_api_url}: {exc}"
             ) from exc
-        self._clients = clients = open_clients(settings)
+        self._clients = clients = open_clients(settings, db)
         self._log_start(clients.provider.capabilities)
         services = build_services(
             settings, self.application.bot, db, clients, self._redact, new_instance_id()

@@ -23,10 +23,12 @@ from bot.delivery import TelegramOutbox
 from bot.domain.capabilities import Capabilities
 from bot.domain.file_host import FileHost
 from bot.domain.provider import Provider
+from bot.domain.ratelimit import LimiterFactory, StartLimiter
 from bot.domain.translation import Translator
 from bot.instances import InstanceLife
 from bot.logs.redaction import Redactor
 from bot.net.netguard import GuardedClient, system_resolver
+from bot.net.ratelimit import WindowLimiter
 from bot.net.results import ResultFetcher
 from bot.net.retry import Backoff
 from bot.providers.kie import KieProvider
@@ -57,6 +59,7 @@ from storage.db import Database, Dialect
 from storage.drafts import DraftRepository
 from storage.instances import BROADCASTS_LEASE, InstanceRepository, Lease, LeaseRepository
 from storage.media import MediaRepository
+from storage.rates import SharedWindowLimiter
 from storage.state import StateRepository
 from storage.tasks import Owner, TaskRepository
 from storage.users import UserRepository
@@ -73,8 +76,9 @@ log = logging.getLogger(__name__)
 _KIE_NAMES = {"kie": "KIE.ai", "apikley": "Apikley"}
 
 
-def create_provider(settings: Settings) -> Provider:
-    """The provider client that PROVIDER names, set up from the settings."""
+def create_provider(settings: Settings, limiter: LimiterFactory = WindowLimiter) -> Provider:
+    """The provider client that PROVIDER names, set up from the settings; `limiter` keeps its
+    submit rate (one shared by every instance, when several share the database)."""
     key = settings.provider_api_key.get_secret_value()
     backoff = Backoff(attempts=4, base_delay=settings.provider_retry_delay_seconds)
     timeout = settings.provider_timeout_seconds
@@ -89,6 +93,7 @@ def create_provider(settings: Settings) -> Provider:
                 backoff=backoff,
                 webhook_hmac_key=settings.kie_webhook_hmac_key.get_secret_value(),
                 watermark=settings.watermark,
+                limiter=limiter,
             )
         case "segmind":
             return SegmindProvider(
@@ -160,8 +165,16 @@ class Clients:
         await self.telegram_files.aclose()
 
 
-def open_clients(settings: Settings) -> Clients:
-    provider = create_provider(settings)
+def open_clients(settings: Settings, db: Database | None = None) -> Clients:
+    """`db`: on PostgreSQL, the provider's submit rate is kept in it, for every instance."""
+    limiter: LimiterFactory = WindowLimiter
+    if db is not None and db.dialect is Dialect.POSTGRESQL:
+        shared = db
+
+        def limiter(count: int, period: float) -> StartLimiter:
+            return SharedWindowLimiter(shared, f"submits:{settings.provider}", count, period)
+
+    provider = create_provider(settings, limiter)
     return Clients(
         provider=provider,
         links=GuardedClient(

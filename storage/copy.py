@@ -16,8 +16,9 @@ from storage.db import Database, DatabaseUnavailableError, Dialect, Statements
 
 # Bind parameters per statement: PostgreSQL takes 32767, SQLite (by default, since 3.32) 32766.
 MAX_PARAMETERS = 32766
-# Which processes run the bot, and what each holds: not data, and the source's bot is stopped.
-RUNTIME_TABLES = frozenset({"instances", "leases"})
+# Which processes run the bot, what each holds, and recent starts counted by rate limits: not
+# data, and the source's bot is stopped.
+RUNTIME_TABLES = frozenset({"instances", "leases", "rate_starts"})
 # The tables others refer to come first; the rest follow their foreign keys, then their names.
 FIRST = ("users", "drafts", "tasks")
 

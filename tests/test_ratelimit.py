@@ -9,6 +9,9 @@ import pytest
 
 from bot.logs.report_throttle import ReportThrottle
 from bot.net.ratelimit import WindowLimiter
+from storage.db import Database
+from storage.rates import SharedWindowLimiter
+from tests.database import TestDatabase
 
 
 async def test_no_window_ever_holds_more_than_the_limit() -> None:
@@ -76,3 +79,28 @@ async def test_a_reserved_turn_is_used_without_waiting_behind_those_still_waitin
     await asyncio.sleep(0)
     await asyncio.wait_for(limiter.acquire(reserved=True), timeout=1)  # not stuck behind it
     waiting.cancel()
+
+
+async def test_a_shared_limit_holds_for_every_instance_together(database: TestDatabase) -> None:
+    """Two instances (two connections to one database), each with the provider's limiter:
+    together they start no more than `count` in any `period`, reserved turns included."""
+    one, two = await Database.open(database.target), await Database.open(database.target)
+    try:
+        limits = [SharedWindowLimiter(db, "submits:test", 3, 0.5) for db in (one, two)]
+        starts: list[float] = []
+
+        async def submit(limiter: SharedWindowLimiter, reserve: bool) -> None:
+            if reserve:
+                await limiter.reserve()
+            await limiter.acquire(reserved=reserve)
+            starts.append(time.monotonic())
+
+        await asyncio.gather(*(submit(limits[n % 2], n % 3 == 0) for n in range(12)))
+        starts.sort()
+        assert len(starts) == 12
+        for i in range(len(starts) - 3):  # any 4 starts in a row span more than a period
+            assert starts[i + 3] - starts[i] >= 0.5 - 0.05, starts
+        assert starts[-1] - starts[0] >= 1.5 - 0.05  # 12 starts need 3 full periods
+    finally:
+        await one.close()
+        await two.close()

@@ -22,6 +22,7 @@ from bot.domain.provider import (
     SubmitOutcomeUnknownError,
     SubmitRequest,
 )
+from bot.domain.ratelimit import LimiterFactory
 from bot.net.ratelimit import WindowLimiter
 from bot.net.retry import Backoff, with_retries
 
@@ -61,12 +62,14 @@ class ProviderHttp:
         timeout: float,
         backoff: Backoff,
         submit_rate: tuple[int, float] | None = None,
+        limiter: LimiterFactory = WindowLimiter,
     ) -> None:
         """`submit_rate`: at most that many submits per that many seconds (the provider's own
-        limit: requests past it are dropped, not queued)."""
+        limit: requests past it are dropped, not queued), kept by a limiter `limiter` makes
+        (one shared by every instance, when several share the database)."""
         self.display_name = display_name
         self._backoff = backoff
-        self._submit_limiter = WindowLimiter(*submit_rate) if submit_rate else None
+        self._submit_limiter = limiter(*submit_rate) if submit_rate else None
         self.client = httpx.AsyncClient(
             base_url=base_url,
             headers={"Accept": "application/json", **headers},
@@ -224,8 +227,9 @@ class HttpProvider:
         timeout: float = 30.0,
         backoff: Backoff | None = None,
         submit_rate: tuple[int, float] | None = None,
+        limiter: LimiterFactory = WindowLimiter,
     ) -> None:
-        """`submit_rate`: the provider's own limit, as for ProviderHttp."""
+        """`submit_rate` and `limiter`: the provider's own limit, as for ProviderHttp."""
         self._http = ProviderHttp(
             display_name=self.capabilities.display_name,
             base_url=base_url,
@@ -233,6 +237,7 @@ class HttpProvider:
             timeout=timeout,
             backoff=backoff or Backoff(),
             submit_rate=submit_rate,
+            limiter=limiter,
         )
 
     @staticmethod

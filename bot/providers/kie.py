@@ -27,6 +27,8 @@ from bot.domain.provider import (
     ProviderError,
     SubmitRequest,
 )
+from bot.domain.ratelimit import LimiterFactory
+from bot.net.ratelimit import WindowLimiter
 from bot.net.retry import Backoff
 from bot.providers.http import HTTP_FAILURES, HttpProvider, json_object, present, text_field
 
@@ -126,6 +128,7 @@ class KieProvider(HttpProvider):
         backoff: Backoff | None = None,
         webhook_hmac_key: str = "",
         watermark: str = "",
+        limiter: LimiterFactory = WindowLimiter,
     ) -> None:
         self.name = name
         self.capabilities = capabilities(display_name)
@@ -137,6 +140,7 @@ class KieProvider(HttpProvider):
             timeout=timeout,
             backoff=backoff,
             submit_rate=SUBMIT_RATE,
+            limiter=limiter,
         )
 
     def _submit_body(self, request: SubmitRequest) -> dict[str, Any]:

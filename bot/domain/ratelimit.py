@@ -1,0 +1,23 @@
+"""The provider's submit rate, as the provider clients see it: one limiter in the process
+(bot.net.ratelimit.WindowLimiter), or one shared by every instance on the database
+(storage.rates.SharedWindowLimiter)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+
+class StartLimiter(Protocol):
+    """At most `count` starts in any `period` seconds."""
+
+    async def reserve(self) -> None:
+        """Wait for a turn now, for the next `acquire(reserved=True)` to use."""
+
+    async def acquire(self, *, reserved: bool = False) -> None:
+        """Wait until one more start keeps within the limit, and count it; `reserved`: use the
+        turn `reserve` took just before."""
+
+
+# Makes the limiter for (count, period): the provider clients call it with their own limit.
+LimiterFactory = Callable[[int, float], StartLimiter]
