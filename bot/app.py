@@ -24,6 +24,7 @@ from bot.domain.capabilities import Capabilities
 from bot.instances import new_instance_id
 from bot.logs.redaction import Redactor
 from bot.runtime import BOT_DATA_KEY
+from bot.sends import SharedSends
 from bot.services.media import MediaStore
 from bot.updates import PerChatUpdateProcessor
 from bot.urls import TELEGRAM_WEBHOOK_PATH
@@ -38,6 +39,7 @@ from bot.wiring import (
 )
 from handlers.menus import set_command_menus
 from storage.db import Database, DatabaseUnavailableError
+from storage.rates import SharedWindowLimiter
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +70,12 @@ def build_application(settings: Settings) -> Application:  # type: ignore[type-a
             # a leaky bucket) lets 30 go at once and 30 more within the same second. One at a
             # time, TELEGRAM_SENDS_PER_SECOND a second, keeps under 30 in any second also as
             # they arrive (a busy event loop sends a few late, and then close together).
-            AIORateLimiter(
-                overall_max_rate=1, overall_time_period=1 / TELEGRAM_SENDS_PER_SECOND, max_retries=3
+            SharedSends(
+                AIORateLimiter(
+                    overall_max_rate=1,
+                    overall_time_period=1 / TELEGRAM_SENDS_PER_SECOND,
+                    max_retries=3,
+                )
             )
         )
         # Users' updates run side by side; each chat's in order.
@@ -137,9 +143,15 @@ class BotApp:
             settings, self.application.bot, db, clients, self._redact, new_instance_id()
         )
         self._services = services
-        processor = self.application.update_processor
-        if services.tasks_shared and isinstance(processor, PerChatUpdateProcessor):
-            processor.hold_chats_across_instances(db.exclusive)
+        if services.tasks_shared:  # other instances may share the database
+            processor = self.application.update_processor
+            if isinstance(processor, PerChatUpdateProcessor):
+                processor.hold_chats_across_instances(db.exclusive)
+            sends = self.application.bot.rate_limiter
+            if isinstance(sends, SharedSends):
+                sends.share(
+                    SharedWindowLimiter(db, "telegram-sends", TELEGRAM_SENDS_PER_SECOND, 1.0)
+                )
         self.application.bot_data[BOT_DATA_KEY] = services.runtime
         await self._start_services(services)
 

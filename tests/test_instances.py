@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from bot.app import BotApp
+from bot.sends import SharedSends
 from storage.db import Database
 from tests.database import TestDatabase, connect
 from tests.fakes.kie import FakeKie
@@ -61,6 +62,11 @@ async def test_two_instances_one_polls_and_every_task_is_sent_and_delivered_once
     with connect(database) as conn:
         owners = {row[0] for row in conn.execute("SELECT lease_owner FROM tasks")}
     assert owners <= {first.instance_id, second.instance_id}
+
+    for app in (first, second):  # Telegram's flood limit is kept for both together
+        sends = app.application.bot.rate_limiter
+        assert isinstance(sends, SharedSends)
+        assert sends.shared
 
     admin = Chat(telegram, ADMIN_ID)
     stats = await admin.say("/stats")

@@ -1,0 +1,53 @@
+"""Telegram's flood limit (about 30 messages a second per bot) kept by every instance together.
+
+Each process sends through python-telegram-bot's AIORateLimiter (TELEGRAM_SENDS_PER_SECOND, one
+at a time). With several instances on one PostgreSQL database, a send to a chat also takes a
+turn of a limit they share (storage.rates.SharedWindowLimiter), so that together they stay
+under Telegram's limit too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from telegram._utils.types import JSONDict
+from telegram.ext import BaseRateLimiter
+
+from bot.domain.ratelimit import StartLimiter
+
+
+class SharedSends(BaseRateLimiter[int]):
+    def __init__(self, own: BaseRateLimiter[int]) -> None:
+        self._own = own
+        self._shared: StartLimiter | None = None
+
+    def share(self, limiter: StartLimiter) -> None:
+        """From now on, sends to a chat also wait for `limiter` (one for all instances)."""
+        self._shared = limiter
+
+    @property
+    def shared(self) -> bool:
+        return self._shared is not None
+
+    async def initialize(self) -> None:
+        await self._own.initialize()
+
+    async def shutdown(self) -> None:
+        await self._own.shutdown()
+
+    async def process_request(
+        self,
+        callback: Callable[..., Coroutine[Any, Any, bool | JSONDict | list[JSONDict]]],
+        args: Any,
+        kwargs: dict[str, Any],
+        endpoint: str,
+        data: dict[str, Any],
+        rate_limit_args: int | None,
+    ) -> bool | JSONDict | list[JSONDict]:
+        # The calls AIORateLimiter counts against the overall limit: those to a chat.
+        if self._shared is not None and data.get("chat_id") is not None:
+            await self._shared.acquire()
+        return await self._own.process_request(
+            callback, args, kwargs, endpoint, data, rate_limit_args
+        )
