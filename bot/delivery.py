@@ -9,6 +9,7 @@ DeliveryResult or a log line.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import secrets
@@ -52,8 +53,14 @@ class TelegramOutbox:
         redact: Redactor,
         throttle: ReportThrottle | None = None,
         language_of: Callable[[int], Awaitable[str]] | None = None,
+        shared_reports: Callable[[], Awaitable[bool]] | None = None,
+        per_instance_temp: bool = False,
     ) -> None:
-        """`language_of`: the language a user (an admin, for reports) is spoken to in."""
+        """`language_of`: the language a user (an admin, for reports) is spoken to in.
+        `shared_reports`: with several instances, whether the throttle they share lets one
+        more report through (each instance's own throttle is asked first)."""
+        self._shared_reports = shared_reports
+        self._per_instance_temp = per_instance_temp  # temp_dir is this instance's, in a shared one
         self._bot = bot
         self._language_of = language_of or i18n.source_language_for
         self._results = results
@@ -159,7 +166,11 @@ class TelegramOutbox:
     async def report_to_admins(self, report: Report) -> None:
         """Send a report to every admin, unless a storm of them is under way: then a summary
         of the held-back ones follows when the storm's window has passed."""
-        if not self._throttle.allow():
+        allowed = self._throttle.allow()
+        if allowed and self._shared_reports is not None and not await self._shared_reports():
+            self._throttle.hold()  # another instance sent the window's reports
+            allowed = False
+        if not allowed:
             if self._summary is None or self._summary.done():
                 self._summary = asyncio.create_task(self._report_held_later())
             return
@@ -203,10 +214,24 @@ class TelegramOutbox:
     # --- the result -------------------------------------------------------------------------
 
     def remove_leftover_downloads(self) -> None:
-        """Delete downloads a killed process left behind (each delivery removes its own)."""
-        if self._temp_dir.is_dir():
-            for leftover in self._temp_dir.glob("task-*.mp4"):
-                leftover.unlink(missing_ok=True)
+        """Delete downloads a killed process left behind (each delivery removes its own).
+
+        With several instances each downloads into a folder of its own under the shared one:
+        there, a download is a leftover once it is a day old (none takes that long)."""
+        shared = self._temp_dir.parent if self._per_instance_temp else self._temp_dir
+        if not shared.is_dir():
+            return
+        for leftover in shared.glob("task-*.mp4"):
+            leftover.unlink(missing_ok=True)
+        if self._per_instance_temp:
+            day_ago = time.time() - 86400
+            for folder in (p for p in shared.iterdir() if p.is_dir()):
+                for leftover in folder.glob("task-*.mp4"):
+                    with contextlib.suppress(OSError):
+                        if leftover.stat().st_mtime < day_ago:
+                            leftover.unlink()
+                with contextlib.suppress(OSError):
+                    folder.rmdir()  # only when empty
 
     async def send_result(self, task: Task, *, allow_upload: bool) -> DeliveryResult:
         """Send the video (or its link) to the task's owner, in their language whoever asks (the

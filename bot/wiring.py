@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import secrets
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -27,6 +28,7 @@ from bot.domain.ratelimit import LimiterFactory, StartLimiter
 from bot.domain.translation import Translator
 from bot.instances import InstanceLife
 from bot.logs.redaction import Redactor
+from bot.logs.report_throttle import ReportThrottle
 from bot.net.netguard import GuardedClient, system_resolver
 from bot.net.ratelimit import WindowLimiter
 from bot.net.results import ResultFetcher
@@ -274,7 +276,7 @@ def build_services(
     """Every service of one running bot, wired together (nothing started yet)."""
     capabilities = clients.provider.capabilities
     stores = _stores(settings, db, instance_id)
-    outbox = _outbox(settings, bot, clients, redact, stores.languages)
+    outbox = _outbox(settings, bot, clients, redact, stores, instance_id)
     tracker_wakeup = asyncio.Event()  # the stages wake the tracker when work is due now
     ports = TaskPorts(
         tasks=stores.tasks,
@@ -352,9 +354,24 @@ def _stores(settings: Settings, db: Database, instance_id: str) -> _Stores:
 
 
 def _outbox(
-    settings: Settings, bot: Bot, clients: Clients, redact: Redactor, languages: UserLanguages
+    settings: Settings,
+    bot: Bot,
+    clients: Clients,
+    redact: Redactor,
+    stores: _Stores,
+    instance_id: str,
 ) -> TelegramOutbox:
     capabilities = clients.provider.capabilities
+    throttle = ReportThrottle()
+    shared_reports = None
+    temp_dir = settings.data_folder / "tmp"
+    if stores.tasks.shared:
+        # Several instances: the admins' report throttle is kept for all of them together,
+        # and each downloads into a folder of its own (DATA_DIR may be shared).
+        shared_reports = SharedWindowLimiter(
+            stores.db, "admin-reports", throttle.burst, throttle.window
+        ).try_take
+        temp_dir = temp_dir / re.sub(r"[^A-Za-z0-9._-]", "_", instance_id)
     return TelegramOutbox(
         bot=bot,
         results=ResultFetcher(
@@ -366,9 +383,12 @@ def _outbox(
         admin_ids=settings.admin_ids,
         upload_limit_bytes=settings.upload_limit_bytes,
         result_retention_hours=capabilities.result_retention_hours,
-        temp_dir=settings.data_folder / "tmp",
+        temp_dir=temp_dir,
         redact=redact,
-        language_of=languages.of,
+        throttle=throttle,
+        language_of=stores.languages.of,
+        shared_reports=shared_reports,
+        per_instance_temp=stores.tasks.shared,
     )
 
 

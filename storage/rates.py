@@ -54,6 +54,11 @@ class SharedWindowLimiter:
             # Reserved more than a period ago: it no longer holds a place in the window.
         await self._take()
 
+    async def try_take(self) -> bool:
+        """Count a start now if the window has room; never waits."""
+        started, _ = await self._try()
+        return started is not None
+
     async def _take(self) -> float:
         """Wait until the window has room, count a start now, and return its time."""
         while True:

@@ -104,3 +104,28 @@ async def test_a_shared_limit_holds_for_every_instance_together(database: TestDa
     finally:
         await one.close()
         await two.close()
+
+
+async def test_the_admins_report_throttle_is_shared_by_every_instance(
+    database: TestDatabase,
+) -> None:
+    """Each instance asks its own throttle, then the shared one: a storm seen by two instances
+    gives the admins one window's reports, and each instance counts what it held back."""
+    one, two = await Database.open(database.target), await Database.open(database.target)
+    try:
+        shared = [SharedWindowLimiter(db, "admin-reports", 3, 600.0) for db in (one, two)]
+        own = [ReportThrottle(burst=3, window=600.0) for _ in shared]
+        sent = 0
+        for n in range(8):
+            mine, ours = own[n % 2], shared[n % 2]
+            if not mine.allow():
+                continue
+            if await ours.try_take():
+                sent += 1
+            else:
+                mine.hold()
+        assert sent == 3
+        assert own[0].take_held() + own[1].take_held() == 5
+    finally:
+        await one.close()
+        await two.close()

@@ -30,6 +30,13 @@ class ReportThrottle:
         self.held += 1
         return False
 
+    def hold(self) -> None:
+        """Count one report held back that `allow` let through (another throttle refused it):
+        its place in this window is given back."""
+        if self._sent:
+            self._sent.pop()
+        self.held += 1
+
     def take_held(self) -> int:
         """How many were held back (and start counting again from zero)."""
         held, self.held = self.held, 0
