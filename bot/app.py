@@ -255,6 +255,8 @@ class BotApp:
         if self._stopped:
             return
         self._stopped = True
+        if self._services is not None:
+            await self._services.instance.stop_leading()  # another instance polls from now
         await self._stop_polling()
         if self._web is not None:
             await self._web.stop()  # waits for callbacks in progress

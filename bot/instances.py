@@ -17,7 +17,7 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 
 from bot.domain.database import DatabaseUnavailableError
 from bot.domain.records import Instance
@@ -50,9 +50,16 @@ class InstanceLife:
         recovery: Recovery,
         timeout: float,
         shared: bool,
+        in_hand: Callable[[], Collection[int]] = frozenset,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        """`shared`: other instances may use the database (PostgreSQL)."""
+        """`shared`: other instances may use the database (PostgreSQL). `in_hand`: the tasks
+        the tracker is working on now."""
+        self._in_hand = in_hand
+        # Since when this instance's heartbeats have got through without a break: it takes
+        # over nothing until that is a whole timeout, so that after an outage it never takes
+        # the others for dead before their heartbeats could get through too.
+        self._healthy_since: float | None = None
         self.id = instance_id
         self._mode = mode
         self._instances = instances
@@ -62,6 +69,7 @@ class InstanceLife:
         self._shared = shared
         self._clock = clock
         self._jobs: list[asyncio.Task[None]] = []
+        self._leading_job: asyncio.Task[None] | None = None
 
     async def register(self) -> None:
         now = self._clock()
@@ -78,9 +86,21 @@ class InstanceLife:
     ) -> None:
         """Poll Telegram (`start`) while this instance holds the polling lease, and `stop`
         when it loses it; the only instance polls at once."""
-        self._jobs.append(
-            asyncio.create_task(self._leading(start, stop), name="polling-leadership")
-        )
+        self._leading_job = asyncio.create_task(self._leading(start, stop), name="polling-lead")
+        self._jobs.append(self._leading_job)
+
+    async def stop_leading(self) -> None:
+        """Stop polling and give the lease up at once, for another instance to take (the first
+        step of a stop: work in hand may take a while yet)."""
+        job, self._leading_job = self._leading_job, None
+        if job is None:
+            return
+        job.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await job
+        with contextlib.suppress(DatabaseUnavailableError, TimeoutError):
+            async with asyncio.timeout(LEAVE_SECONDS):
+                await self._leases.release(POLLING_LEASE, self.id)
 
     async def stop(self) -> None:
         """Stop the heartbeats and leave: what this instance held is free at once."""
@@ -102,8 +122,10 @@ class InstanceLife:
             try:
                 await self._beat()
             except DatabaseUnavailableError as exc:
+                self._healthy_since = None
                 log.warning("Instance heartbeat skipped: %s", exc)
             except Exception:
+                self._healthy_since = None
                 log.exception("Instance heartbeat failed")
 
     async def _beat(self) -> None:
@@ -111,9 +133,13 @@ class InstanceLife:
         if not await self._instances.heartbeat(self.id, now):
             log.warning("This instance was taken for dead; registering it again")
             await self.register()
+        if self._healthy_since is None:
+            self._healthy_since = time.monotonic()
         if self._shared:
-            await self._recovery.take_over()
-            await self._instances.remove_dead(now - self._timeout * FORGET_AFTER_TIMEOUTS)
+            sure = time.monotonic() - self._healthy_since >= self._timeout
+            await self._recovery.take_over(self._in_hand(), silent_owners=sure)
+            if sure:
+                await self._instances.remove_dead(now - self._timeout * FORGET_AFTER_TIMEOUTS)
 
     async def _leading(
         self, start: Callable[[], Awaitable[None]], stop: Callable[[], Awaitable[None]]

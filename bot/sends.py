@@ -8,13 +8,21 @@ under Telegram's limit too.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
 from telegram._utils.types import JSONDict
 from telegram.ext import BaseRateLimiter
 
+from bot.domain.database import DatabaseUnavailableError
 from bot.domain.ratelimit import StartLimiter
+
+log = logging.getLogger(__name__)
+
+# The longest a send waits for its turn of the shared limit (a busy second is 1 s at most).
+SHARED_WAIT_SECONDS = 2.0
 
 
 class SharedSends(BaseRateLimiter[int]):
@@ -47,7 +55,13 @@ class SharedSends(BaseRateLimiter[int]):
     ) -> bool | JSONDict | list[JSONDict]:
         # The calls AIORateLimiter counts against the overall limit: those to a chat.
         if self._shared is not None and data.get("chat_id") is not None:
-            await self._shared.acquire()
+            try:
+                async with asyncio.timeout(SHARED_WAIT_SECONDS):
+                    await self._shared.acquire()
+            except (DatabaseUnavailableError, TimeoutError) as exc:
+                # A send must not wait for a database that is away (the apology that says so,
+                # a delivery): this instance's own limit still holds.
+                log.debug("Sending without the shared limit: %r", exc)
         return await self._own.process_request(
             callback, args, kwargs, endpoint, data, rate_limit_args
         )

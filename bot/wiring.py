@@ -307,18 +307,19 @@ def build_services(
             else None
         ),
     )
+    tracker = Tracker(
+        lifecycle=lifecycle,
+        tasks=stores.tasks,
+        concurrency=settings.tracker_concurrency,
+        wakeup=tracker_wakeup,
+    )
     return Services(
         db=stores.db,
         clients=clients,
         outbox=outbox,
         media=stores.media,
         lifecycle=lifecycle,
-        tracker=Tracker(
-            lifecycle=lifecycle,
-            tasks=stores.tasks,
-            concurrency=settings.tracker_concurrency,
-            wakeup=tracker_wakeup,
-        ),
+        tracker=tracker,
         broadcasts=broadcasts,
         runtime=_runtime(settings, clients, stores, lifecycle, outbox, broadcasts),
         instance=InstanceLife(
@@ -329,14 +330,15 @@ def build_services(
             recovery=lifecycle.recovery,
             timeout=settings.instance_timeout_seconds,
             shared=stores.tasks.shared,
+            in_hand=tracker.in_hand,
         ),
     )
 
 
 def _stores(settings: Settings, db: Database, instance_id: str) -> _Stores:
-    users = UserRepository(db)
     # Several instances may share a PostgreSQL database; a SQLite file has one.
     shared = db.dialect is Dialect.POSTGRESQL
+    users = UserRepository(db, remember=not shared)
     owner = Owner(instance_id, settings.instance_timeout_seconds) if shared else None
     return _Stores(
         db=db,

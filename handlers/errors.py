@@ -6,7 +6,6 @@ import logging
 import traceback
 
 from telegram import Update
-from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 from bot import texts
@@ -31,7 +30,7 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
                 await update.callback_query.answer(texts.shorten(answer, texts.TOAST_LIMIT))
             elif update.effective_message is not None:
                 await update.effective_message.reply_text(answer)
-        except TelegramError as exc:
+        except Exception as exc:
             log.warning("Could not apologise to the user: %s", exc)
     if database_away:
         return

@@ -4,12 +4,13 @@ piece of work at a time."""
 from __future__ import annotations
 
 from bot.domain.records import ACTIVE_TASK_STATES, Instance
-from storage.db import Database
+from storage.db import Database, Dialect
 
 # The lease of the one instance that polls Telegram for updates.
 POLLING_LEASE = "telegram-polling"
 # The lease of the one instance that sends broadcasts (so BROADCAST_RATE holds for all).
 BROADCASTS_LEASE = "broadcasts"
+_DB_NOW = "EXTRACT(EPOCH FROM clock_timestamp())"
 _ACTIVE = ", ".join(f"'{s}'" for s in sorted(ACTIVE_TASK_STATES))
 
 
@@ -18,27 +19,25 @@ class InstanceRepository:
         self._db = db
 
     async def register(self, instance: Instance) -> None:
+        seen = _DB_NOW if self._db.dialect is Dialect.POSTGRESQL else "?"
         await self._db.execute(
             "INSERT INTO instances (id, host, pid, mode, started_at, seen_at) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            (
-                instance.id,
-                instance.host,
-                instance.pid,
-                instance.mode,
-                instance.started_at,
-                instance.seen_at,
-            ),
+            f"VALUES (?, ?, ?, ?, ?, {seen})",
+            (instance.id, instance.host, instance.pid, instance.mode, instance.started_at)
+            + (() if self._db.dialect is Dialect.POSTGRESQL else (instance.seen_at,)),
         )
 
     async def heartbeat(self, instance_id: str, now: float) -> bool:
-        """Still alive; False when the row is gone (taken for dead and removed by another)."""
-        return (
-            await self._db.execute(
-                "UPDATE instances SET seen_at = ? WHERE id = ?", (now, instance_id)
-            )
-            == 1
-        )
+        """Still alive; False when the row is gone (taken for dead and removed by another).
+        On PostgreSQL the time written is the database's own, at the moment of writing (`now`
+        may be late once the statement gets through, or come from a clock that is off): it is
+        what other instances compare it with."""
+        params: tuple[object, ...]
+        if self._db.dialect is Dialect.POSTGRESQL:
+            sql, params = f"UPDATE instances SET seen_at = {_DB_NOW} WHERE id = ?", (instance_id,)
+        else:
+            sql, params = "UPDATE instances SET seen_at = ? WHERE id = ?", (now, instance_id)
+        return await self._db.execute(sql, params) == 1
 
     async def remove(self, instance_id: str) -> None:
         await self._db.execute("DELETE FROM instances WHERE id = ?", (instance_id,))

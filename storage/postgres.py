@@ -44,32 +44,45 @@ Connection: TypeAlias = "PoolConnectionProxy[Any]"  # a connection lent by the p
 # Errors that mean the connection, not the statement, failed.
 CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
-    TimeoutError,
+    TimeoutError,  # connecting, or a statement past the pool's command_timeout
     asyncpg.PostgresConnectionError,
     asyncpg.CannotConnectNowError,
     asyncpg.AdminShutdownError,
     asyncpg.CrashShutdownError,
     asyncpg.ConnectionDoesNotExistError,
-    asyncpg.InterfaceError,  # "connection is closed"; its DataError subclass is left out below
-    # A pooled connection that took the server's goodbye while idle refuses the next statement
-    # before sending it ("cannot switch to state ...; another operation is in progress").
-    asyncpg.InternalClientError,
 )
+# asyncpg's client-side errors mostly mean a bug in the statement (a missing parameter), but
+# these two messages mean a connection that is gone: "connection is closed", and a pooled
+# connection that took the server's goodbye while idle and refuses the next statement before
+# sending it ("cannot switch to state ...; another operation is in progress").
+_GONE = ("connection is closed", "another operation")
 
 
 def lost_connection(exc: BaseException) -> bool:
-    """Whether `exc` says the connection failed, not the statement (a wrongly typed parameter
-    is asyncpg's DataError, which is also an InterfaceError)."""
-    return isinstance(exc, CONNECTION_ERRORS) and not isinstance(exc, asyncpg.DataError)
+    """Whether `exc` says the connection failed, not the statement."""
+    if isinstance(exc, CONNECTION_ERRORS):
+        return True
+    if isinstance(exc, asyncpg.InterfaceError | asyncpg.InternalClientError):
+        return not isinstance(exc, asyncpg.DataError) and any(m in str(exc) for m in _GONE)
+    return False
 
 
-_PING_ERRORS: tuple[type[BaseException], ...] = (*CONNECTION_ERRORS, asyncpg.PostgresError)
-# One number for the whole bot: instances starting together migrate one at a time.
-_MIGRATION_LOCK = 0x6C756D61  # "luma"
+_PING_ERRORS: tuple[type[BaseException], ...] = (
+    *CONNECTION_ERRORS,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+)
+# The bot's own advisory locks take two int4 keys, (BOT_LOCKS, n): PostgreSQL keeps those apart
+# from the one-bigint keys the chats' locks use (a chat id), so no chat can collide with them.
+BOT_LOCKS = 0x6C756D61  # "luma"
+_MIGRATION_LOCK = (BOT_LOCKS, 1)  # instances starting together migrate one at a time
 _PLACEHOLDER = re.compile(r"'(?:[^']|'')*'|--[^\n]*|\?(\d*)")
 _CONNECT_TIMEOUT = 10.0
+STATEMENT_TIMEOUT = 60.0
 WARN_EVERY = 10.0
 LOCK_POLL_SECONDS = 0.02
+LOCK_TIMEOUT = 10.0  # a try-lock answers at once: longer means the connection is gone
 RECONNECT_SECONDS = 0.5
 _PING_TIMEOUT = 2.0
 
@@ -157,6 +170,9 @@ class PostgresDatabase(Database):
                 min_size=0,
                 max_size=pool_size,
                 timeout=_CONNECT_TIMEOUT,
+                # A connection that stops answering (a silent network) fails its statement,
+                # rather than hang the round that waits for it.
+                command_timeout=STATEMENT_TIMEOUT,
                 max_inactive_connection_lifetime=60.0,
             )
         except CONNECTION_ERRORS as exc:
@@ -192,7 +208,7 @@ class PostgresDatabase(Database):
     async def migrate(self) -> None:
         """Apply the migrations newer than the stored version, one instance at a time."""
         async with self._pool.acquire() as conn:
-            await conn.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK)
+            await conn.execute("SELECT pg_advisory_lock($1, $2)", *_MIGRATION_LOCK)
             try:
                 await conn.execute(
                     "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)"
@@ -207,7 +223,7 @@ class PostgresDatabase(Database):
                         await conn.execute("DELETE FROM schema_version")
                         await conn.execute("INSERT INTO schema_version VALUES ($1)", number)
             finally:
-                await conn.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK)
+                await conn.execute("SELECT pg_advisory_unlock($1, $2)", *_MIGRATION_LOCK)
 
     async def schema_version(self) -> int:
         row = await self.fetch_one("SELECT MAX(version) FROM schema_version")
@@ -357,7 +373,9 @@ class AdvisoryLocks:
         async with self._turn:
             try:
                 if self._conn is None or self._conn.is_closed():
-                    self._conn = await asyncpg.connect(self._url, timeout=_CONNECT_TIMEOUT)
+                    self._conn = await asyncpg.connect(
+                        self._url, timeout=_CONNECT_TIMEOUT, command_timeout=LOCK_TIMEOUT
+                    )
                 return bool(await self._conn.fetchval(sql, key))
             except Exception as exc:
                 if not lost_connection(exc):

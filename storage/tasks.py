@@ -46,8 +46,9 @@ _AT_PROVIDER = (
     "SELECT COUNT(*) FROM tasks WHERE state IN (?, ?) "
     "OR (state = ? AND provider_task_id IS NULL AND created_at >= ?)"
 )
-# The advisory lock taken around the check of free provider slots and the change to submitting.
-_SUBMIT_LOCK = 0x73756231  # "sub1"
+# The advisory lock taken around the check of free provider slots and the change to submitting
+# (two int4 keys: apart from the chats' one-bigint keys; see storage.postgres.BOT_LOCKS).
+_SUBMIT_LOCK = (0x6C756D61, 2)
 
 
 def _at_provider_params(unknown_since: float) -> tuple[object, ...]:
@@ -88,9 +89,13 @@ class Owner:
 
 # A task this instance may work on: held by nobody, by itself, or by an instance now dead.
 # Parameters: the instance's id, and the time before which an unseen instance is dead.
+# Only with several instances, so only on PostgreSQL: "dead" is judged by the database's clock,
+# which also wrote the heartbeats (instances.seen_at), never by two hosts' clocks.
+_ALIVE = (
+    "SELECT id FROM instances WHERE seen_at >= EXTRACT(EPOCH FROM clock_timestamp()) - {timeout}"
+)
 _FREE_FOR_OWNER = (
-    "(lease_owner IS NULL OR lease_owner = {me} "
-    "OR lease_owner NOT IN (SELECT id FROM instances WHERE seen_at >= {cutoff}))"
+    "(lease_owner IS NULL OR lease_owner = {me} OR lease_owner NOT IN (" + _ALIVE + "))"
 )
 _TRANSIENT_SQL = f"('{TaskState.SUBMITTING}', '{TaskState.DELIVERING}')"
 
@@ -115,10 +120,10 @@ class TaskRepository:
         if self._owner is None:
             return "", ()
         if first is None:
-            sql = _FREE_FOR_OWNER.format(me="?", cutoff="?")
+            sql = _FREE_FOR_OWNER.format(me="?", timeout="?")
         else:
-            sql = _FREE_FOR_OWNER.format(me=f"?{first}", cutoff=f"?{first + 1}")
-        return f" AND {sql}", (self._owner.instance_id, now - self._owner.timeout)
+            sql = _FREE_FOR_OWNER.format(me=f"?{first}", timeout=f"?{first + 1}")
+        return f" AND {sql}", (self._owner.instance_id, self._owner.timeout)
 
     async def claim(self, task: Task, now: float) -> bool:
         """Hold the task for this instance, unless another live instance holds it; True when
@@ -132,16 +137,24 @@ class TaskRepository:
         )
         return changed == 1
 
-    async def orphaned(self, now: float) -> list[Task]:
-        """Tasks caught mid-submit or mid-delivery by an instance that died (several
-        instances; None holds them, as after a copy from SQLite): to be settled by another."""
+    async def orphaned(
+        self, now: float, in_hand: Collection[int], *, silent_owners: bool = True
+    ) -> list[Task]:
+        """Tasks left mid-submit or mid-delivery (several instances): by an instance that left
+        (its row is gone), by none (as after a copy from SQLite), by one whose heartbeats
+        stopped (`silent_owners`), or by this one, whose work on them ended without its last
+        write (the database went away at that moment; `in_hand`: the tasks this instance is
+        working on now, which are not). To be settled."""
         if self._owner is None:
             return []
-        free, params = self._free(now)
+        skip = ", ".join("?" for _ in in_hand)
+        silent = f" OR lease_owner NOT IN ({_ALIVE.format(timeout='?')})" if silent_owners else ""
         rows = await self._db.fetch_all(
-            f"SELECT * FROM tasks WHERE state IN {_TRANSIENT_SQL}{free} "
-            "AND (lease_owner IS NULL OR lease_owner != ?) ORDER BY id",
-            (*params, self._owner.instance_id),
+            f"SELECT * FROM tasks WHERE state IN {_TRANSIENT_SQL} AND (lease_owner IS NULL "
+            f"OR lease_owner NOT IN (SELECT id FROM instances){silent} OR (lease_owner = ?"
+            + (f" AND id NOT IN ({skip})" if in_hand else "")
+            + ")) ORDER BY id",
+            ((self._owner.timeout,) if silent_owners else ()) + (self._owner.instance_id, *in_hand),
         )
         return [from_row(Task, r) for r in rows]
 
@@ -152,7 +165,7 @@ class TaskRepository:
         instance's tasks (MAX_CONCURRENT_TASKS is for all of them together)."""
         async with self._db.transaction() as conn:
             if conn.dialect is Dialect.POSTGRESQL:  # SQLite's write lock serialises this already
-                await conn.execute("SELECT pg_advisory_xact_lock(?)", (_SUBMIT_LOCK,))
+                await conn.execute("SELECT pg_advisory_xact_lock(?, ?)", _SUBMIT_LOCK)
             row = await conn.fetch_one(_AT_PROVIDER, _at_provider_params(unknown_since))
             if row is not None and int(row[0]) >= max_at_provider:
                 return False

@@ -17,8 +17,11 @@ SEEN_WRITE_INTERVAL = 60.0
 class UserRepository:
     """The users table. One instance per database: it keeps copies of rows it just wrote."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, remember: bool = True) -> None:
+        """`remember`: keep the rows `seen` wrote for SEEN_WRITE_INTERVAL (not when other
+        instances share the database: a ban made through one must hold at once on all)."""
         self._db = db
+        self._remember = remember
         self._recent: dict[int, User] = {}  # rows `seen` wrote lately, by user id
 
     async def seen(
@@ -70,7 +73,9 @@ class UserRepository:
             """,
             (user_id, username, first_name, now, now, telegram_language),
         )
-        user = self._recent[user_id] = from_row(User, rows[0])
+        user = from_row(User, rows[0])
+        if self._remember:
+            self._recent[user_id] = user
         if len(self._recent) > 100_000:  # a bound, not a cache policy: it refills as users write
             self._recent.clear()
         return user

@@ -18,6 +18,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from bot import texts
+from bot.domain.database import DatabaseUnavailableError
 from bot.domain.delivery import Messenger, SendResult
 from bot.net.ratelimit import WindowLimiter
 from bot.texts import i18n
@@ -136,6 +137,8 @@ class BroadcastService:
                     log.warning("Another instance sends the broadcasts now; this one stops")
                     self._holding = False
                     await self._stop_sending(grace=0.0)
+            except DatabaseUnavailableError as exc:
+                log.warning("Cannot renew the broadcast sender lease: %s", exc)
             except Exception:
                 log.exception("Holding the broadcast sender lease failed")
             self._look.clear()

@@ -4,6 +4,7 @@ starts; all else the tracker finds again by itself (its state is in the rows).""
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 
 from bot import texts
 from bot.domain.records import Task, TaskState
@@ -23,18 +24,22 @@ class Recovery:
         settles only those of instances that died (the others' are theirs)."""
         tasks = self._ports.tasks
         if tasks.shared:
-            await self.take_over()
+            # What instances that left (their rows gone) had in hand; those whose heartbeats
+            # stopped are taken over by the heartbeats, once this one's own get through.
+            await self.take_over(silent_owners=False)
             return
         for task in await tasks.in_states([TaskState.SUBMITTING, TaskState.DELIVERING]):
             await self._settle(task)
 
-    async def take_over(self) -> int:
-        """Settle the tasks instances that died were submitting or delivering (several
-        instances; run at each heartbeat); how many."""
+    async def take_over(self, in_hand: Collection[int] = (), *, silent_owners: bool = True) -> int:
+        """Settle the tasks left mid-submit or mid-delivery by instances that left or died
+        (`silent_owners`: also those whose heartbeats stopped), and by this one when its last
+        write about them was lost (`in_hand`: what it is working on now); several instances.
+        How many."""
         tasks = self._ports.tasks
         now = self._ports.clock()
         settled = 0
-        for task in await tasks.orphaned(now):
+        for task in await tasks.orphaned(now, in_hand, silent_owners=silent_owners):
             if await tasks.claim(task, now):  # of two instances taking over, one does
                 log.info("Task %d: taking over from instance %s", task.id, task.lease_owner)
                 await self._settle(task)

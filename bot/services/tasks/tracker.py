@@ -59,6 +59,10 @@ class Tracker:
         self._loop_task: asyncio.Task[None] | None = None
         self._stopping = False
 
+    def in_hand(self) -> frozenset[int]:
+        """The tasks being worked on now."""
+        return frozenset(self._working)
+
     def wake(self) -> None:
         """Look for due tasks now instead of at the next planned time."""
         self._wake.set()
