@@ -36,7 +36,7 @@ class SharedWindowLimiter:
         self._period = period
         self._clock = clock
         # Two int4 keys, apart from the chats' one-bigint keys (storage.postgres.BOT_LOCKS).
-        self._lock_key = (0x6C756D61, 1000 + zlib.crc32(name.encode()) % 1_000_000)
+        self.lock_key = (0x6C756D61, 1000 + zlib.crc32(name.encode()) % 1_000_000)
         self._reserved: deque[float] = deque()  # starts this process took ahead, not used yet
 
     async def reserve(self) -> None:
@@ -73,7 +73,7 @@ class SharedWindowLimiter:
         the oldest start leaves the window)."""
         async with self._db.transaction() as conn:
             if conn.dialect is Dialect.POSTGRESQL:
-                await conn.execute("SELECT pg_advisory_xact_lock(?, ?)", self._lock_key)
+                await conn.execute("SELECT pg_advisory_xact_lock(?, ?)", self.lock_key)
             now = self._clock()
             await conn.execute(
                 "DELETE FROM rate_starts WHERE name = ? AND at <= ?",
