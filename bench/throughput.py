@@ -2,6 +2,7 @@
 what each costs next to a bare python-telegram-bot echo bot.
 
     python3 manage.py bench throughput [--messages 2000] [--users 200] [--rounds 3]
+                                       [--database sqlite|postgresql]
 
 `--messages` text messages (a video link and a prompt), `--messages / --users` from each user,
 are queued at the fake Telegram at once; the real bot (`BotApp`, long polling) answers each with
@@ -32,16 +33,26 @@ Fairness:
 - Both send through an `AIORateLimiter` with its limits lifted
   (`overall_max_rate=0`, `group_max_rate=0`): the limiter's code runs for both, but neither
   waits for Telegram's 30 messages a second, which would make both take 67 s per 2,000
-  answers whatever they cost. That is the only change to the bot as shipped (made by patching
-  `bot.app.AIORateLimiter` while the bot is built). `--flood-limit` keeps the limits for both.
+  answers whatever they cost. On PostgreSQL the bot also takes, for each send to a chat, a
+  turn of a Telegram limit shared by every instance on the database (SharedSends: a
+  transaction on the `rate_starts` table, 25 a second); its count is lifted too, its
+  transaction kept. Those are the only changes to the bot as shipped (made by patching
+  `bot.app.AIORateLimiter` and `bot.app.SharedWindowLimiter` while the bot is built and
+  started). `--flood-limit` keeps the limits for both.
 - Logging at WARNING for both (at its INFO default the bot logs nothing per message either).
+
+`--database postgresql` runs the bot on a fresh database (one per measurement) on a throwaway
+PostgreSQL server the bench starts (bench/engines) instead of a SQLite file. The server runs in
+processes of its own, so the bot's CPU time leaves out the statements' cost on the server's
+side: the server's CPU time over the same window (psutil, every process of the server) is
+printed beside it, and the ratio of the two together to the echo bot's.
 
 `--echo-answer card` makes the echo bot answer with a card of the bot's shape (HTML with a
 link, Submit and Cancel buttons) instead of the text: that part of the bot's cost is the card's,
 not the bot's work. `--only bot` (or `echo`) measures one of the two, e.g. under a profiler.
 
 The parts are in bench/updates/: the fake's process (fake), the two bots (bots), one
-measurement (measure).
+measurement (measure); the database in bench/engines.
 """
 
 from __future__ import annotations
@@ -56,6 +67,7 @@ import platform
 import statistics
 from pathlib import Path
 
+from bench.engines.engine import Engine, add_option
 from bench.updates.fake import Fake, fake_process
 from bench.updates.measure import BOT, ECHO, Measurement, describe, measure_one
 
@@ -70,7 +82,7 @@ def cpu_model() -> str:
     return platform.processor() or "unknown CPU"
 
 
-async def run(args: argparse.Namespace, fake: Fake, urls: tuple[str, str]) -> None:
+async def run(args: argparse.Namespace, fake: Fake, urls: tuple[str, str], engine: Engine) -> None:
     per_user = max(1, args.messages // args.users)
     messages = args.users * per_user
     limiter = "Telegram's limits kept" if args.flood_limit else "limits lifted"
@@ -80,17 +92,17 @@ async def run(args: argparse.Namespace, fake: Fake, urls: tuple[str, str]) -> No
     )
     print(
         f"Machine: {os.cpu_count()} CPUs, {cpu_model()}, Python {platform.python_version()}, "
-        f"{platform.system()} {platform.release()}\n",
-        flush=True,
+        f"{platform.system()} {platform.release()}",
     )
+    print(f"The bot's database: {engine.describe()}\n", flush=True)
     kinds = {"echo": (ECHO,), "bot": (BOT,)}.get(args.only, (ECHO, BOT))
     results: dict[str, list[Measurement]] = {which: [] for which in kinds}
-    ratios: list[tuple[float, float]] = []
+    ratios: list[tuple[float, float, float]] = []
     for number in range(1, args.rounds + 1):
-        ratio = await one_round(number, results, args, fake, urls)
+        ratio = await one_round(number, results, args, fake, urls, engine)
         if ratio is not None:
             ratios.append(ratio)
-    print_medians(args.rounds, results, ratios, args.target)
+    print_medians(args.rounds, results, ratios, args.target, engine)
     print_fake(results)
 
 
@@ -100,21 +112,28 @@ async def one_round(
     args: argparse.Namespace,
     fake: Fake,
     urls: tuple[str, str],
-) -> tuple[float, float] | None:
-    """Measure each bot once, in turns; the cost ratio bot/echo (wall, CPU) if both ran."""
+    engine: Engine,
+) -> tuple[float, float, float] | None:
+    """Measure each bot once, in turns; the cost ratio bot/echo (wall, CPU, CPU with the
+    database server's) if both ran."""
     kinds = tuple(results)
     order = kinds if number % 2 else kinds[::-1]  # alternate which goes first
     print(f"Round {number}:")
     for which in order:
-        results[which].append(await measure_one(which, fake, urls, args))
-        print(f"  {which:9} {describe(results[which][-1])}", flush=True)
+        results[which].append(await measure_one(which, fake, urls, args, engine))
+        print(f"  {which:9} {describe(results[which][-1], engine)}", flush=True)
     if len(kinds) != 2:
         return None
     echo_m, bot_m = results[ECHO][-1], results[BOT][-1]
-    ratio = (bot_m.wall_ms / echo_m.wall_ms, bot_m.cpu_ms / echo_m.cpu_ms)
+    ratio = (
+        bot_m.wall_ms / echo_m.wall_ms,
+        bot_m.cpu_ms / echo_m.cpu_ms,
+        bot_m.total_cpu_ms / echo_m.cpu_ms,
+    )
     noisy = max(echo_m.others, bot_m.others) > NOISY
+    server = f", {ratio[2]:.2f} CPU with PostgreSQL's" if engine.postgres else ""
     print(
-        f"  cost ratio bot/echo: {ratio[0]:.2f} wall, {ratio[1]:.2f} CPU"
+        f"  cost ratio bot/echo: {ratio[0]:.2f} wall, {ratio[1]:.2f} CPU{server}"
         + (" (noisy: other processes were busy)" if noisy else "")
     )
     return ratio
@@ -123,20 +142,25 @@ async def one_round(
 def print_medians(
     rounds: int,
     results: dict[str, list[Measurement]],
-    ratios: list[tuple[float, float]],
+    ratios: list[tuple[float, float, float]],
     target: float,
+    engine: Engine,
 ) -> None:
     def median(which: str, value: str) -> float:
         return float(statistics.median(getattr(m, value) for m in results[which]))
 
-    print(f"\nMedian of {rounds} rounds:")
-    print("            msg/s  wall ms/msg  CPU ms/msg  Bot API calls/msg  fake busy  others")
+    print(f"\nMedian of {rounds} rounds ({engine.name}):")
+    server = "  PostgreSQL CPU ms/msg" if engine.postgres else ""
+    print(
+        f"            msg/s  wall ms/msg  CPU ms/msg{server}  Bot API calls/msg  fake busy  others"
+    )
     for which in results:
         calls = statistics.median(m.calls_per_message() for m in results[which])
+        db = f"  {median(which, 'db_cpu_ms'):21.2f}" if engine.postgres else ""
         print(
             f"  {which:9} {median(which, 'rate'):5.0f}  {median(which, 'wall_ms'):11.2f}  "
-            f"{median(which, 'cpu_ms'):10.2f}  {calls:17.2f}  {median(which, 'fake_busy'):9.0%}  "
-            f"{median(which, 'others'):6.1f}"
+            f"{median(which, 'cpu_ms'):10.2f}{db}  {calls:17.2f}  "
+            f"{median(which, 'fake_busy'):9.0%}  {median(which, 'others'):6.1f}"
         )
     if ratios:
         wall = statistics.median(r[0] for r in ratios)
@@ -146,6 +170,12 @@ def print_medians(
             f"  cost ratio bot/echo: {wall:.2f} wall, {cpu:.2f} CPU "
             f"({verdict} the target of {target:g})"
         )
+        if engine.postgres:
+            both = statistics.median(r[2] for r in ratios)
+            print(
+                f"  with the PostgreSQL server's CPU added to the bot's: {both:.2f} CPU "
+                "(the server runs in processes of its own, not in the bot's CPU time)"
+            )
 
 
 def print_fake(results: dict[str, list[Measurement]]) -> None:
@@ -195,6 +225,7 @@ def parser() -> argparse.ArgumentParser:
         choices=("echo", "bot"),
         help="measure only one of the two (to run it under a profiler)",
     )
+    add_option(parser)
     return parser
 
 
@@ -205,14 +236,18 @@ def main() -> None:
     conn, child_conn = context.Pipe()
     child = context.Process(target=fake_process, args=(child_conn,), daemon=True)
     child.start()
+    engine: Engine | None = None
     try:
+        engine = Engine.start(args.database)
         urls: tuple[str, str] = conn.recv()
-        asyncio.run(run(args, Fake(conn), urls))
+        asyncio.run(run(args, Fake(conn), urls, engine))
     finally:
         conn.send(None)
         child.join(timeout=10)
         if child.is_alive():
             child.kill()
+        if engine is not None:
+            engine.close()
 
 
 if __name__ == "__main__":

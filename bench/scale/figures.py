@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench.scale.load import Job
-from bench.scale.options import Options
+from bench.scale.options import VIDEO_CALL, Options
 from bot.app import TELEGRAM_SENDS_PER_SECOND
 from tests.fakes.kie import STATUS_PATH, FakeKie
 from tests.fakes.telegram import FakeTelegram
@@ -41,6 +41,8 @@ class Tracked:
     child: dict[str, Any]  # its STATS report
     ready_at: float  # time.monotonic() when the child said it was ready
     parent_cpu: float  # this process's CPU seconds from then until the last delivery
+    server_cpu: float = 0.0  # the PostgreSQL server's CPU seconds meanwhile (0: SQLite)
+    others: float = 0.0  # CPUs the machine's other processes kept busy meanwhile (noise)
 
 
 @dataclass
@@ -51,10 +53,13 @@ class Figures:
     child_ready: dict[str, Any]
     child: dict[str, Any]
     parent_cpu: float
+    server_cpu: float
+    others: float
     delivered: int
     duplicates: int
     latencies: list[float]  # s, per task
     imposed: list[float]  # s, per task: what Telegram's limit alone would make it wait
+    imposed_video_only: list[float]  # the same if a delivery were its video alone (issue 7)
     status_per_task: list[int]
     bounds: list[float]  # polling target per task
     poll_gaps: list[float]
@@ -62,6 +67,7 @@ class Figures:
     max_rate_calendar: int
     max_rate_sliding: int
     bot_rates: tuple[int, int]  # the same, by when the bot started the requests
+    send_span: tuple[int, float]  # calls to chats at the fake, and first -> last of them (s)
     chat_calls: dict[str, int]
     seconds: float
 
@@ -122,10 +128,15 @@ def take_figures(
         child_ready=tracked.child_ready,
         child=tracked.child,
         parent_cpu=tracked.parent_cpu,
+        server_cpu=tracked.server_cpu,
+        others=tracked.others,
         delivered=len(delivered),
         duplicates=sum(n - 1 for n in sends.videos.values()),
         latencies=[sends.first_video[j.user] - j.done_at for j in delivered],
         imposed=telegram_wait([j.done_at for j in delivered], options.calls_per_task),
+        imposed_video_only=telegram_wait(
+            [j.done_at for j in delivered], options.calls_per_task - VIDEO_CALL, video_call=0
+        ),
         status_per_task=[len(polls.get(j.provider_id, [])) for j in jobs],
         bounds=[(j.done_at - ready_at) / options.poll + 1 for j in jobs],
         poll_gaps=[b - a for times in polls.values() for a, b in itertools.pairwise(times)],
@@ -134,21 +145,24 @@ def take_figures(
         max_rate_sliding=sliding,
         bot_rates=max_rates([t for t in tracked.child["sends"] if t >= ready_at], ready_at),
         chat_calls=sends.calls,
+        send_span=(len(sends.times), max(sends.times, default=0) - min(sends.times, default=0)),
         seconds=seconds,
     )
 
 
-def telegram_wait(arrivals: Sequence[float], calls_per_task: int) -> list[float]:
-    """Per task (in the order given), how long Telegram's limit alone makes its first call
-    wait: a leaky bucket of SEND_RATE a second with a burst of SEND_BURST (as the bot's
-    limiter), tasks served first come first served, each taking `calls_per_task` calls the
-    moment it finishes."""
+def telegram_wait(
+    arrivals: Sequence[float], calls_per_task: int, video_call: int = VIDEO_CALL
+) -> list[float]:
+    """Per task (in the order given), how long Telegram's limit alone makes its video (call
+    number `video_call`, from 0) wait: a leaky bucket of SEND_RATE a second with a burst of
+    SEND_BURST (as the bot's limiter), tasks served first come first served, each taking
+    `calls_per_task` calls the moment it finishes."""
     order = sorted(range(len(arrivals)), key=lambda i: arrivals[i])
     waits = [0.0] * len(arrivals)
     level, last, previous = 0.0, float("-inf"), float("-inf")
     for i in order:
         at = max(arrivals[i], previous)
-        first = at
+        video_at = at
         for call in range(calls_per_task):
             level = max(0.0, level - (at - last) * SEND_RATE) if last > float("-inf") else 0
             last = at
@@ -158,10 +172,10 @@ def telegram_wait(arrivals: Sequence[float], calls_per_task: int) -> list[float]
                 level = SEND_BURST - 1
                 last = at
             level += 1
-            if call == 0:
-                first = at
+            if call == video_call:
+                video_at = at
         previous = at
-        waits[i] = first - arrivals[i]
+        waits[i] = video_at - arrivals[i]
     return waits
 
 

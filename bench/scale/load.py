@@ -1,7 +1,7 @@
 """The tracking bench's load: tasks already in flight, as a restart would find them (in the
 database as `processing`, their jobs held by the fake KIE, their status cards at the fake
 Telegram), and each job finished at the fake when its time comes (in webhook mode with the
-provider's callback)."""
+provider's callback). The same rows go into a SQLite file or a PostgreSQL database."""
 
 from __future__ import annotations
 
@@ -11,13 +11,17 @@ import random
 import secrets
 import sqlite3
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Any
 
+import asyncpg
 import httpx
 
 from bot.urls import callback_url
 from storage.db import Database
+from storage.postgres import to_postgres
+from tests.database import TestDatabase
 from tests.fakes.kie import FakeKie, FakeTask
 from tests.fakes.telegram import TEST_BOT_TOKEN, FakeTelegram
 
@@ -81,18 +85,53 @@ async def create_cards(telegram: FakeTelegram, jobs: list[Job]) -> None:
         await asyncio.gather(*(card(job) for job in jobs))
 
 
-async def store_tasks(path: Path, jobs: list[Job], *, poll: float, first_check: float) -> None:
-    """Insert users, submitted drafts and processing tasks, as a restart would find them."""
-    db = await Database.open(path)  # creates the schema
+Rows = list[tuple[Any, ...]]
+
+
+async def store_tasks(
+    database: TestDatabase, jobs: list[Job], *, poll: float, first_check: float
+) -> None:
+    """Insert users, submitted drafts and processing tasks, as a restart would find them: in
+    the SQLite file, or the PostgreSQL database when `database` has a URL."""
+    db = await Database.open(database.target)  # creates the schema (if not there yet)
     await db.close()
+    inserts = rows_of(jobs, poll=poll, first_check=first_check)
+    if database.url is None:
+        with sqlite3.connect(database.path) as conn:
+            for sql, rows in inserts:
+                conn.executemany(sql, rows)
+    else:
+        await insert_postgres(database.url, inserts)
+
+
+async def insert_postgres(url: str, inserts: list[tuple[str, Rows]]) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        async with conn.transaction():
+            for sql, rows in inserts:
+                await conn.executemany(to_postgres(sql), rows)
+            # The ids were given: the ones the bot would insert next follow them.
+            await conn.execute(
+                "SELECT setval(pg_get_serial_sequence('drafts', 'id'), "
+                "(SELECT MAX(id) FROM drafts))"
+            )
+            await conn.execute(
+                "SELECT setval(pg_get_serial_sequence('tasks', 'id'), (SELECT MAX(id) FROM tasks))"
+            )
+    finally:
+        await conn.close()
+
+
+def rows_of(jobs: Sequence[Job], *, poll: float, first_check: float) -> list[tuple[str, Rows]]:
+    """The INSERT statements (with `?` placeholders) and their rows."""
     now = time.time()
-    with sqlite3.connect(path) as conn:
-        conn.executemany(
+    return [
+        (
             "INSERT INTO users (id, username, first_name, first_seen_at, last_seen_at) "
             "VALUES (?, ?, 'Bench', ?, ?)",
             [(j.user, f"user{j.user}", now, now) for j in jobs],
-        )
-        conn.executemany(
+        ),
+        (
             "INSERT INTO drafts (id, user_id, chat_id, video_url, prompt, state, "
             "card_message_id, created_at, updated_at) "
             "VALUES (?, ?, ?, ?, ?, 'submitted', ?, ?, ?)",
@@ -100,8 +139,8 @@ async def store_tasks(path: Path, jobs: list[Job], *, poll: float, first_check: 
                 (i, j.user, j.user, f"https://v.example.com/{j.user}.mp4", PROMPT, j.card, now, now)
                 for i, j in enumerate(jobs, 1)
             ],
-        )
-        conn.executemany(
+        ),
+        (
             "INSERT INTO tasks (id, user_id, chat_id, draft_id, provider, video_url, prompt, "
             "state, provider_task_id, status_message_id, created_at, submitted_at, "
             "next_check_at, status_edited_at, callback_token) "
@@ -125,7 +164,8 @@ async def store_tasks(path: Path, jobs: list[Job], *, poll: float, first_check: 
                 )
                 for i, j in enumerate(jobs, 1)
             ],
-        )
+        ),
+    ]
 
 
 async def finish_all(kie: FakeKie, jobs: list[Job], ready_at: float, webhook: bool) -> int:

@@ -21,5 +21,11 @@ class Options:
 
     @property
     def calls_per_task(self) -> int:
-        """Bot API calls a delivery takes: the video, and the card's last edit if it has one."""
-        return 2 if self.cards else 1
+        """Bot API calls a delivery takes, all through the bot's one rate limiter: "sending
+        video…" (sendChatAction, before the upload; since issue 14), the video, and the card's
+        last edit if it has one."""
+        return 3 if self.cards else 2
+
+
+# Which of a delivery's calls is the video (the latency is measured to it): the second.
+VIDEO_CALL = 1

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-from bench.scale.figures import TELEGRAM_RATE, Figures
+import os
+
+from bench.scale.figures import SEND_RATE, TELEGRAM_RATE, Figures
 from bench.scale.measures import percentile
 from bench.scale.options import Options
+
+NOISY = 0.5  # CPUs kept busy by other processes above which the figures are flagged
 
 
 def ms(seconds: float) -> str:
     return f"{seconds * 1000:.0f} ms" if seconds < 10 else f"{seconds:.1f} s"
 
 
-def report(figures: Figures, options: Options) -> None:
+def report(figures: Figures, options: Options, postgres: bool = False) -> None:
+    """`postgres`: the bot ran on PostgreSQL (whose server's CPU time is printed apart)."""
     low, high = options.finish
     title = (
         f"Polling only (a check every {options.poll:g} s; tasks finishing {low:g}-{high:g} s "
@@ -27,7 +32,7 @@ def report(figures: Figures, options: Options) -> None:
     )
     report_memory(figures)
     report_status_requests(figures, options)
-    report_tracker(figures)
+    report_tracker(figures, postgres)
     report_latency(figures, options)
     report_send_rates(figures)
 
@@ -81,7 +86,7 @@ def report_status_requests(figures: Figures, options: Options) -> None:
         print(f"  status requests per task: {mean_requests:.2f} (target < 0.1: {verdict})")
 
 
-def report_tracker(figures: Figures) -> None:
+def report_tracker(figures: Figures, postgres: bool) -> None:
     """The tracker's rounds and their database time, the per-task work, the CPU time."""
     child = figures.child
     phase = child["seconds"]
@@ -110,9 +115,17 @@ def report_tracker(figures: Figures) -> None:
         for name, (n, total) in sorted(other.items(), key=lambda kv: -kv[1][1])
     ]
     print(f"      {', '.join(parts)}")
+    server = (
+        f", PostgreSQL server {figures.server_cpu / phase * 100:.0f} % (its own processes, "
+        "not in the bot's figure; from the bot's start of tracking to the last video)"
+        if postgres
+        else ""
+    )
     print(
         f"  CPU: bot {child['cpu_seconds'] / phase * 100:.0f} % of a core, fakes and driver "
-        f"{figures.parent_cpu / phase * 100:.0f} %"
+        f"{figures.parent_cpu / phase * 100:.0f} %{server}; other processes on the machine "
+        f"kept {figures.others:.1f} of its {os.cpu_count()} CPUs busy meanwhile"
+        + (" (noisy)" if figures.others > NOISY else "")
     )
 
 
@@ -125,10 +138,11 @@ def report_latency(figures: Figures, options: Options) -> None:
         f"  {what} -> sendVideo: p50 {ms(percentile(lat, 50))}, p99 {ms(percentile(lat, 99))}, "
         f"max {ms(max(lat, default=float('nan')))}"
     )
+    calls = "sendChatAction, sendVideo" + (", editMessageText" if options.cards else "")
     print(
-        f"    of which Telegram's {TELEGRAM_RATE:g} a second imposes at this load "
-        f"({'2 calls' if options.cards else '1 call'} a task): p50 {ms(percentile(imp, 50))}, "
-        f"p99 {ms(percentile(imp, 99))}"
+        f"    of which the bot's {SEND_RATE:g} sends a second (Telegram allows "
+        f"{TELEGRAM_RATE:g}) impose at this load ({options.calls_per_task} calls a task: "
+        f"{calls}): p50 {ms(percentile(imp, 50))}, p99 {ms(percentile(imp, 99))}"
     )
     excess = percentile(beyond, 99)
     verdict = "met" if excess < 1.0 else "MISSED"
@@ -137,6 +151,29 @@ def report_latency(figures: Figures, options: Options) -> None:
         f"(target p99 < 1 s: {verdict}); p99 latency - p99 wait = "
         f"{ms(percentile(lat, 99) - percentile(imp, 99))}"
     )
+    alone = figures.imposed_video_only
+    beyond_alone = [a - b for a, b in zip(lat, alone, strict=True)]
+    print(
+        f"    were a delivery its video alone (no chat action; issue 7's model): wait p50 "
+        f"{ms(percentile(alone, 50))}, p99 {ms(percentile(alone, 99))}; beyond it p50 "
+        f"{ms(percentile(beyond_alone, 50))}, p99 {ms(percentile(beyond_alone, 99))}"
+    )
+    sent, span = figures.send_span
+    if sent > 1 and span > 0:
+        rate = (sent - 1) / span
+        late = sent / rate - sent / SEND_RATE
+        print(
+            f"    the bot's sends came at {rate:.2f} a second on average, first to last (the "
+            f"wait above assumes {SEND_RATE:g}): its {sent} calls took {ms(late)} longer than "
+            f"at {SEND_RATE:g} (while the queue never empties, what its last tasks wait beyond "
+            "it)"
+        )
+    seen = sum(figures.chat_calls.values()) / max(1, figures.delivered)
+    if abs(seen - options.calls_per_task) > 0.05:
+        print(
+            f"    NOTE: the fake saw {seen:.2f} rate-limited calls per delivered task, not "
+            f"{options.calls_per_task}: the waits above are modelled on the wrong count"
+        )
 
 
 def report_send_rates(figures: Figures) -> None:

@@ -1,5 +1,6 @@
 """One run of the tracking bench: the fakes, the load, the bot in a process of its own
-(`python -m bench.tracking --child`, bench.scale.child), until every task has its video."""
+(`python -m bench.tracking --child`, bench.scale.child) on a fresh database (SQLite, or
+PostgreSQL: bench.engines), until every task has its video."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.engines.engine import Engine
 from bench.scale.child import READY, STATS
 from bench.scale.figures import TELEGRAM_RATE, Figures, Tracked, take_figures
 from bench.scale.load import (
@@ -26,6 +28,8 @@ from bench.scale.load import (
 )
 from bench.scale.measures import cpu_seconds, free_port
 from bench.scale.options import LONG, Options
+from bench.updates.measure import machine_busy
+from tests.database import TestDatabase
 from tests.fakes.kie import TEST_KIE_KEY, FakeKie
 from tests.fakes.telegram import TEST_BOT_TOKEN, FakeTelegram
 
@@ -33,7 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 CHILD_PREFIX_ENV = "BENCH_TRACKING_CHILD_PREFIX"
 
 
-async def run(mode: str, options: Options) -> Figures:
+async def run(mode: str, options: Options, engine: Engine) -> Figures:
     webhook = mode == "webhook"
     async with (
         FakeTelegram() as telegram,
@@ -45,29 +49,34 @@ async def run(mode: str, options: Options) -> Figures:
         give_to_fake(kie, jobs, public_url if webhook else None, options.result_bytes)
         if options.cards:
             await create_cards(telegram, jobs)
-        database = Path(tempfile.mkdtemp(prefix="bench-tracking-")) / "bot.sqlite3"
-        first_check = LONG if webhook else options.poll
-        await store_tasks(database, jobs, poll=options.poll, first_check=first_check)
-        settings = bot_settings(options, (telegram, kie), database, public_url, port)
-        started = time.monotonic()
-        process = await start_child({"settings": settings, "tracemalloc": options.tracemalloc})
+        folder = Path(tempfile.mkdtemp(prefix="bench-tracking-"))
+        database = await asyncio.to_thread(engine.database, folder)
         try:
-            tracked = await track(process, (telegram, kie), jobs, options, webhook)
+            first_check = LONG if webhook else options.poll
+            await store_tasks(database, jobs, poll=options.poll, first_check=first_check)
+            settings = bot_settings(options, (telegram, kie), database, public_url, port)
+            started = time.monotonic()
+            process = await start_child({"settings": settings, "tracemalloc": options.tracemalloc})
+            try:
+                tracked = await track(process, (telegram, kie), jobs, options, webhook, engine)
+            finally:
+                await wait_exit(process)
+            seconds = time.monotonic() - started
         finally:
-            await wait_exit(process)
-        seconds = time.monotonic() - started
+            await asyncio.to_thread(engine.drop, database)
         return take_figures(mode, options, jobs, (telegram, kie), tracked, seconds)
 
 
 def bot_settings(
     options: Options,
     fakes: tuple[FakeTelegram, FakeKie],
-    database: Path,
+    database: TestDatabase,
     public_url: str,
     port: int,
 ) -> dict[str, Any]:
-    """The bot's settings: the fakes, checks every `options.poll` s, and nothing else due
-    during the run (safety polls, time-outs, card refreshes unless asked for)."""
+    """The bot's settings: the fakes, its database, checks every `options.poll` s, and
+    nothing else due during the run (safety polls, time-outs, card refreshes unless asked
+    for)."""
     telegram, kie = fakes
     return {
         "telegram_bot_token": TEST_BOT_TOKEN,
@@ -75,7 +84,8 @@ def bot_settings(
         "provider": PROVIDER,
         "provider_api_key": TEST_KIE_KEY,
         "provider_base_url": kie.url,
-        "database_path": str(database),
+        "database_path": str(database.path),
+        "database_url": database.url or "",
         "poll_interval_seconds": options.poll,
         "public_url": public_url,
         "web_host": "127.0.0.1",
@@ -98,6 +108,7 @@ async def track(
     jobs: list[Job],
     options: Options,
     webhook: bool,
+    engine: Engine,
 ) -> Tracked:
     """From the child's READY to its STATS: the jobs finished at their times, every video
     waited for (or a deadline), the child told to stop."""
@@ -105,6 +116,8 @@ async def track(
     child_ready = await read_report(process, READY)
     ready_at = time.monotonic()
     cpu0 = cpu_seconds()
+    server_cpu0 = engine.server_cpu()
+    machine0 = machine_busy()
     finishing = asyncio.create_task(finish_all(kie, jobs, ready_at, webhook))
     sends = len(jobs) * options.calls_per_task
     deadline = ready_at + options.finish[1] + sends / TELEGRAM_RATE * 1.5 + 120
@@ -118,11 +131,17 @@ async def track(
     if options.cards:  # the last card edits follow the last video
         await asyncio.sleep(1.0)
     parent_cpu = cpu_seconds() - cpu0
+    server_cpu = engine.server_cpu() - server_cpu0
+    machine = machine_busy() - machine0
+    window = time.monotonic() - ready_at
     assert process.stdin is not None
     process.stdin.write(b"stop\n")
     await process.stdin.drain()
     child = await read_report(process, STATS)
-    return Tracked(child_ready, child, ready_at, parent_cpu)
+    # The CPUs that other processes on the machine kept busy meanwhile (then the figures are
+    # noisy): the whole machine's busy time less the bot's, this process's and the server's.
+    others = max(0.0, machine - child["cpu_seconds"] - parent_cpu - server_cpu) / window
+    return Tracked(child_ready, child, ready_at, parent_cpu, server_cpu, others)
 
 
 async def start_child(config: dict[str, Any]) -> asyncio.subprocess.Process:

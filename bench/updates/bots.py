@@ -1,12 +1,11 @@
 """The two bots the throughput bench measures: the bot as shipped (BotApp, with its rate
-limiter's limits lifted unless asked to keep them) and a bare python-telegram-bot echo bot with
+limiters' limits lifted unless asked to keep them) and a bare python-telegram-bot echo bot with
 the same Bot API settings."""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
-from pathlib import Path
+from collections.abc import AsyncIterator, Callable
 from unittest import mock
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions, Update
@@ -30,10 +29,17 @@ from bot.app import (
     BotApp,
 )
 from bot.config import load_settings
+from storage.db import Database
+from storage.rates import SharedWindowLimiter
+from tests.database import TestDatabase
 from tests.fakes.kie import TEST_KIE_KEY
 from tests.fakes.telegram import TEST_BOT_TOKEN
 
 ADMIN_ID = 900  # as in the tests; never one of the users here
+# The bot's limit of sends to chats that every instance on a PostgreSQL database shares
+# (bot/app.py: SharedSends, SharedWindowLimiter "telegram-sends").
+SHARED_SENDS = "telegram-sends"
+LIFTED = 1_000_000_000  # a count of sends a second no run reaches
 
 
 def rate_limiter(flood_limit: bool, max_retries: int = 3) -> AIORateLimiter:
@@ -46,10 +52,24 @@ def rate_limiter(flood_limit: bool, max_retries: int = 3) -> AIORateLimiter:
     return AIORateLimiter(overall_max_rate=0, group_max_rate=0, max_retries=max_retries)
 
 
+def shared_limiter(flood_limit: bool) -> Callable[..., SharedWindowLimiter]:
+    """SharedWindowLimiter as the bot makes it, but with the shared Telegram limit's count out
+    of reach unless `flood_limit`: each send still takes its turn (a transaction on the
+    database), only the waiting is lifted, as with AIORateLimiter."""
+
+    def make(db: Database, name: str, count: int, period: float) -> SharedWindowLimiter:
+        if name == SHARED_SENDS and not flood_limit:
+            count = LIFTED
+        return SharedWindowLimiter(db, name, count, period)
+
+    return make
+
+
 @contextlib.asynccontextmanager
 async def real_bot(
-    telegram_url: str, kie_url: str, directory: Path, flood_limit: bool
+    telegram_url: str, kie_url: str, database: TestDatabase, flood_limit: bool
 ) -> AsyncIterator[None]:
+    """The bot on `database`: its SQLite file, or its PostgreSQL URL when it has one."""
     settings = load_settings(
         _env_file=None,
         telegram_bot_token=TEST_BOT_TOKEN,
@@ -57,20 +77,24 @@ async def real_bot(
         provider="kie",
         provider_api_key=TEST_KIE_KEY,
         provider_base_url=kie_url,
-        database_path=directory / "bot.sqlite3",
+        database_path=database.path,
+        database_url=database.url or "",
         admin_ids=str(ADMIN_ID),
         # The example links do not resolve: no preflight (as in the tests).
         allow_loopback_urls=True,
         preflight_checks=False,
         log_level="WARNING",
     )
-    with mock.patch.object(
-        bot.app,
-        "AIORateLimiter",
-        lambda max_retries=0, **_: rate_limiter(flood_limit, max_retries),
+    with (
+        mock.patch.object(
+            bot.app,
+            "AIORateLimiter",
+            lambda max_retries=0, **_: rate_limiter(flood_limit, max_retries),
+        ),
+        mock.patch.object(bot.app, "SharedWindowLimiter", shared_limiter(flood_limit)),
     ):
         app = BotApp(settings)
-    await app.start()
+        await app.start()  # where the shared limit is made (on PostgreSQL)
     try:
         yield
     finally:
