@@ -11,7 +11,7 @@ import pytest
 
 from bot.app import BotApp
 from bot.config import Settings, load_settings
-from tests.database import PostgresServer, TestDatabase
+from tests.database import PostgresServer, StoppablePostgres, TestDatabase
 from tests.fakes.kie import FakeKie
 from tests.fakes.telegram import FakeTelegram
 from tests.helpers import Chat, bot_environment
@@ -129,3 +129,12 @@ async def bot(start_bot: Callable[..., Any]) -> BotApp:
 @pytest.fixture
 def chat(telegram: FakeTelegram) -> Chat:
     return Chat(telegram)
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[StoppablePostgres]:
+    """A PostgreSQL server of the test's own, to stop and start again while a bot uses it
+    (request it before `start_bot`, so that it stops after the bot)."""
+    own = StoppablePostgres(tmp_path / "pg")
+    yield own
+    own.stop()

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -20,13 +19,6 @@ from tests.helpers import USER_ID, Chat
 from tests.test_webhook import webhook_settings
 
 pytestmark = pytest.mark.engines("postgresql")
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[StoppablePostgres]:
-    own = StoppablePostgres(tmp_path / "pg")
-    yield own
-    own.stop()
 
 
 async def health(bot: BotApp) -> int:
