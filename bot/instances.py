@@ -156,8 +156,8 @@ class InstanceLife:
                     lead = False
                 if lead and not polling:
                     log.info("This instance now polls Telegram")
-                    await start()
                     polling = True
+                    await self._holding_lease(start())
                 elif not lead and polling:
                     log.info("Another instance polls Telegram now; this one stops")
                     await stop()
@@ -166,3 +166,24 @@ class InstanceLife:
         finally:
             if polling:
                 await stop()
+
+    async def _holding_lease(self, starting: Awaitable[None]) -> None:
+        """Await `starting` (the start of polling, which waits for Telegram as long as it
+        takes) while renewing the polling lease, so that no other instance takes it meanwhile
+        and starts polling too."""
+
+        async def renew() -> None:
+            while True:
+                await asyncio.sleep(LEADER_CHECK_SECONDS)
+                with contextlib.suppress(DatabaseUnavailableError):
+                    await self._leases.acquire(
+                        POLLING_LEASE, self.id, self._clock(), POLLING_LEASE_SECONDS
+                    )
+
+        renewing = asyncio.create_task(renew(), name="polling-lease-while-starting")
+        try:
+            await starting
+        finally:
+            renewing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewing

@@ -88,6 +88,37 @@ async def test_the_poller_stopping_hands_polling_to_another(
     assert (await chat.say("/start")).rendered  # the new poller answers
 
 
+async def test_a_poller_waiting_for_telegram_at_its_start_keeps_the_lease(
+    start_bot: Callable[..., Any], telegram: FakeTelegram, database: TestDatabase
+) -> None:
+    """Starting to poll waits for Telegram as long as it takes (deleteWebhook tried again
+    after 1 s, 1.5 s, 2.25 s...: five failures take about 13 s); meanwhile the lease (6 s) is
+    kept, so no other instance starts polling too."""
+    telegram.fail_next(
+        "deleteWebhook", error_code=500, description="Internal Server Error", times=5
+    )
+    first: BotApp = await start_bot(instance_timeout_seconds=TIMEOUT)
+
+    def lease_owner() -> str | None:
+        with connect(database) as conn:
+            row = conn.execute("SELECT owner FROM leases WHERE name = 'telegram-polling'")
+            found = row.fetchone()
+        return None if found is None else str(found[0])
+
+    await until(lambda: lease_owner() is not None)
+    assert lease_owner() == first.instance_id
+    second: BotApp = await start_bot(instance_timeout_seconds=TIMEOUT)
+    deadline = time.monotonic() + 30.0
+    while not telegram.calls_to("getUpdates"):  # deleteWebhook has gone through at last
+        assert not polling(second)  # (an updater is "running" from the start of its start)
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(2.5)  # a leadership check of each
+    assert polling(first)
+    assert not polling(second)
+    assert lease_owner() == first.instance_id
+
+
 async def test_what_a_dead_instance_held_is_taken_over(
     start_bot: Callable[..., Any],
     telegram: FakeTelegram,
