@@ -24,7 +24,7 @@ from bot.domain.capabilities import Capabilities
 from bot.instances import new_instance_id
 from bot.logs.redaction import Redactor
 from bot.runtime import BOT_DATA_KEY
-from bot.sends import SharedSends
+from bot.sends import SHARED_TRY_SECONDS, SharedSends
 from bot.services.media import MediaStore
 from bot.updates import PerChatUpdateProcessor
 from bot.urls import TELEGRAM_WEBHOOK_PATH
@@ -150,7 +150,13 @@ class BotApp:
             sends = self.application.bot.rate_limiter
             if isinstance(sends, SharedSends):
                 sends.share(
-                    SharedWindowLimiter(db, "telegram-sends", TELEGRAM_SENDS_PER_SECOND, 1.0)
+                    SharedWindowLimiter(
+                        db,
+                        "telegram-sends",
+                        TELEGRAM_SENDS_PER_SECOND,
+                        1.0,
+                        try_timeout=SHARED_TRY_SECONDS,
+                    )
                 )
         self.application.bot_data[BOT_DATA_KEY] = services.runtime
         await self._start_services(services)

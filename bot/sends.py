@@ -8,8 +8,8 @@ under Telegram's limit too.
 
 from __future__ import annotations
 
-import asyncio
 import logging
+import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -21,14 +21,17 @@ from bot.domain.ratelimit import StartLimiter
 
 log = logging.getLogger(__name__)
 
-# The longest a send waits for its turn of the shared limit (a busy second is 1 s at most).
-SHARED_WAIT_SECONDS = 2.0
+# The longest one try of the shared limit may wait for the database; after one fails, sends skip
+# the shared limit for AWAY_SECONDS (this instance's own limit still holds).
+SHARED_TRY_SECONDS = 2.0
+AWAY_SECONDS = 5.0
 
 
 class SharedSends(BaseRateLimiter[int]):
     def __init__(self, own: BaseRateLimiter[int]) -> None:
         self._own = own
         self._shared: StartLimiter | None = None
+        self._away_until = 0.0  # time.monotonic() until which the shared limit is skipped
 
     def share(self, limiter: StartLimiter) -> None:
         """From now on, sends to a chat also wait for `limiter` (one for all instances)."""
@@ -54,14 +57,19 @@ class SharedSends(BaseRateLimiter[int]):
         rate_limit_args: int | None,
     ) -> bool | JSONDict | list[JSONDict]:
         # The calls AIORateLimiter counts against the overall limit: those to a chat.
-        if self._shared is not None and data.get("chat_id") is not None:
+        if (
+            self._shared is not None
+            and data.get("chat_id") is not None
+            and time.monotonic() >= self._away_until
+        ):
+            # A send waits for its turn as long as the limit is busy, but not for a database
+            # that is away (the apology that says so, a delivery): the limiter gives each try
+            # SHARED_TRY_SECONDS, and this instance's own limit still holds meanwhile.
             try:
-                async with asyncio.timeout(SHARED_WAIT_SECONDS):
-                    await self._shared.acquire()
+                await self._shared.acquire()
             except (DatabaseUnavailableError, TimeoutError) as exc:
-                # A send must not wait for a database that is away (the apology that says so,
-                # a delivery): this instance's own limit still holds.
-                log.debug("Sending without the shared limit: %r", exc)
+                self._away_until = time.monotonic() + AWAY_SECONDS
+                log.debug("Sending without the shared limit for a while: %r", exc)
         return await self._own.process_request(
             callback, args, kwargs, endpoint, data, rate_limit_args
         )

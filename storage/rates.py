@@ -6,6 +6,10 @@ write lock in SQLite, an advisory lock per limit in PostgreSQL) the starts older
 are deleted, the rest counted, and a new one written if there is room; otherwise the caller
 waits until the oldest leaves the window, and tries again. Times are wall-clock seconds, which
 instances on several hosts share (keep their clocks synchronised, as NTP does).
+
+Within a process, one waiter at a time asks the database (the others wait their turn in
+order): a busy limit then costs each instance one transaction per free place, not one per
+waiter.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import zlib
 from collections import deque
 from collections.abc import Callable
 
-from storage.db import Database, Dialect
+from storage.db import Database, DatabaseUnavailableError, Dialect
 
 
 class SharedWindowLimiter:
@@ -27,7 +31,10 @@ class SharedWindowLimiter:
         count: int,
         period: float,
         clock: Callable[[], float] = time.time,
+        try_timeout: float | None = None,
     ) -> None:
+        """`try_timeout`: the longest one try may wait for the database (None: as long as the
+        database's own retries take); past it, TimeoutError."""
         if count < 1 or period <= 0:
             raise ValueError("a rate limit needs count >= 1 and period > 0")
         self._db = db
@@ -38,6 +45,9 @@ class SharedWindowLimiter:
         # Two int4 keys, apart from the chats' one-bigint keys (storage.postgres.BOT_LOCKS).
         self.lock_key = (0x6C756D61, 1000 + zlib.crc32(name.encode()) % 1_000_000)
         self._reserved: deque[float] = deque()  # starts this process took ahead, not used yet
+        self._try_timeout = try_timeout
+        self._turns = asyncio.Lock()  # the one waiter of this process that asks the database
+        self._failed_at = -1.0  # time.monotonic() of the last try that failed
 
     async def reserve(self) -> None:
         self._reserved.append(await self._take())
@@ -55,18 +65,42 @@ class SharedWindowLimiter:
             # Reserved more than a period ago: it no longer holds a place in the window.
         await self._take()
 
+    async def give_back(self) -> None:
+        """Return the latest turn `reserve` took, unused: its place in the window is free."""
+        if not self._reserved:
+            return
+        stamp = self._reserved.pop()
+        await self._db.execute(
+            "DELETE FROM rate_starts WHERE name = ? AND at = ?", (self._name, stamp)
+        )
+
     async def try_take(self) -> bool:
         """Count a start now if the window has room; never waits."""
         started, _ = await self._try()
         return started is not None
 
     async def _take(self) -> float:
-        """Wait until the window has room, count a start now, and return its time."""
-        while True:
-            started, wait = await self._try()
-            if started is not None:
-                return started
-            await asyncio.sleep(wait)
+        """Wait until the window has room, count a start now, and return its time. A waiter
+        queued behind a try that failed fails at once too (not after its own wait)."""
+        queued = time.monotonic()
+        async with self._turns:
+            if self._failed_at >= queued:
+                raise DatabaseUnavailableError("the shared rate limit could not be reached")
+            while True:
+                try:
+                    started, wait = await self._bounded_try()
+                except (DatabaseUnavailableError, TimeoutError):
+                    self._failed_at = time.monotonic()
+                    raise
+                if started is not None:
+                    return started
+                await asyncio.sleep(wait)
+
+    async def _bounded_try(self) -> tuple[float | None, float]:
+        if self._try_timeout is None:
+            return await self._try()
+        async with asyncio.timeout(self._try_timeout):
+            return await self._try()
 
     async def _try(self) -> tuple[float | None, float]:
         """One try: (the start's time, 0) when one was counted, else (None, the seconds until

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any, cast
 
 import pytest
 
 from bot.logs.report_throttle import ReportThrottle
 from bot.net.ratelimit import WindowLimiter
-from storage.db import Database
+from storage.db import Database, DatabaseUnavailableError
 from storage.rates import SharedWindowLimiter
 from tests.database import TestDatabase
 
@@ -129,3 +130,101 @@ async def test_the_admins_report_throttle_is_shared_by_every_instance(
     finally:
         await one.close()
         await two.close()
+
+
+class CountedTries:
+    """A database that counts the shared limiter's tries (each is one transaction), and can
+    stop answering (`hang`)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.tries = 0
+        self.hang = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.db, name)
+
+    def transaction(self) -> Any:
+        self.tries += 1
+        if self.hang:
+            return Hung()
+        return self.db.transaction()
+
+
+class Hung:
+    async def __aenter__(self) -> None:
+        await asyncio.Event().wait()
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+
+async def test_waiters_of_one_instance_ask_the_database_one_at_a_time(
+    database: TestDatabase,
+) -> None:
+    """Twenty sends waiting for a busy limit cost a transaction per free place (and one per
+    wait), not one per waiter each time a place frees."""
+    db = await Database.open(database.target)
+    try:
+        counted = CountedTries(db)
+        limiter = SharedWindowLimiter(cast(Database, counted), "telegram-sends", 5, 0.3)
+        await asyncio.gather(*(limiter.acquire() for _ in range(20)))
+        # 20 starts, and a try or so that finds the window full before each of the 3 waits
+        # (a timer may fire a hair early); one try per waiter at each wait would be 50 or more.
+        assert counted.tries <= 20 + 3 * 3, counted.tries
+    finally:
+        await db.close()
+
+
+async def test_waiters_behind_a_try_the_database_did_not_answer_fail_at_once(
+    database: TestDatabase,
+) -> None:
+    """A send must not wait for a database that is away: the first try gives up after
+    `try_timeout`, and those queued behind it give up with it, not one after another."""
+    db = await Database.open(database.target)
+    try:
+        counted = CountedTries(db)
+        counted.hang = True
+        limiter = SharedWindowLimiter(
+            cast(Database, counted), "telegram-sends", 5, 1.0, try_timeout=0.3
+        )
+        started = time.monotonic()
+        outcomes = await asyncio.gather(
+            *(limiter.acquire() for _ in range(5)), return_exceptions=True
+        )
+        assert isinstance(outcomes[0], TimeoutError)
+        assert all(isinstance(o, DatabaseUnavailableError) for o in outcomes[1:]), outcomes
+        assert counted.tries == 1
+        assert time.monotonic() - started < 5 * 0.3
+        counted.hang = False  # the database is back: the next send takes its turn
+        await limiter.acquire()
+    finally:
+        await db.close()
+
+
+async def test_a_turn_given_back_frees_its_place_in_the_window() -> None:
+    """A task that waited for its turn and then was not sent (another instance took it, or the
+    provider's slots filled) gives the turn back: the next start need not wait for it."""
+    limiter = WindowLimiter(2, 60.0)
+    await limiter.reserve()
+    await limiter.reserve()
+    await limiter.give_back()
+    async with asyncio.timeout(1.0):  # a place is free at once, not in 60 s
+        await limiter.acquire()
+    await limiter.acquire(reserved=True)  # the turn not given back is still there
+
+
+async def test_a_turn_given_back_frees_its_place_in_the_shared_window(
+    database: TestDatabase,
+) -> None:
+    db = await Database.open(database.target)
+    try:
+        limiter = SharedWindowLimiter(db, "submits:test", 2, 60.0)
+        await limiter.reserve()
+        await limiter.reserve()
+        await limiter.give_back()
+        async with asyncio.timeout(2.0):
+            await limiter.acquire()
+        await limiter.acquire(reserved=True)
+    finally:
+        await db.close()

@@ -119,6 +119,12 @@ class Provider(Protocol):
         """
         ...
 
+    async def give_back_submit_turn(self) -> None:
+        """The turn `wait_for_submit_turn` took will not be used: the task was not sent after
+        all (another instance took it, or the provider's slots filled meanwhile). Unused, it
+        would hold a place in the window, and the next submit would use a turn too old."""
+        ...
+
     async def submit(self, request: SubmitRequest) -> str:
         """Start a job; return the provider's job id.
 

@@ -18,6 +18,9 @@ class StartLimiter(Protocol):
         """Wait until one more start keeps within the limit, and count it; `reserved`: use the
         turn `reserve` took just before."""
 
+    async def give_back(self) -> None:
+        """Return a turn `reserve` took that will not be used (its start did not happen)."""
+
 
 # Makes the limiter for (count, period): the provider clients call it with their own limit.
 LimiterFactory = Callable[[int, float], StartLimiter]

@@ -56,6 +56,15 @@ class WindowLimiter:
         async with self._lock:
             self._reserved.append(await self._take())
 
+    async def give_back(self) -> None:
+        """Return the latest turn `reserve` took, unused: its place in the window is free."""
+        if not self._reserved:
+            return
+        stamp = self._reserved.pop()
+        index = bisect.bisect_left(self._starts, stamp)
+        if index < len(self._starts) and self._starts[index] == stamp:
+            del self._starts[index]
+
     async def _take(self) -> float:
         """Wait until the window has room, count a start now, and return its time."""
         while True:

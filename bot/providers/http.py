@@ -85,6 +85,10 @@ class ProviderHttp:
         if self._submit_limiter is not None:
             await self._submit_limiter.reserve()
 
+    async def give_back_submit_turn(self) -> None:
+        if self._submit_limiter is not None:
+            await self._submit_limiter.give_back()
+
     async def submit(
         self,
         path: str,
@@ -249,6 +253,9 @@ class HttpProvider:
 
     async def wait_for_submit_turn(self) -> None:
         await self._http.wait_for_submit_turn()
+
+    async def give_back_submit_turn(self) -> None:
+        await self._http.give_back_submit_turn()
 
     async def submit(self, request: SubmitRequest) -> str:
         """Send the job (to SUBMIT_PATH, the body _submit_body makes); its id at the provider."""

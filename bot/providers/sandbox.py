@@ -86,6 +86,9 @@ class SandboxProvider:
     async def wait_for_submit_turn(self) -> None:
         """The sandbox queues its jobs itself: there is no rate to keep."""
 
+    async def give_back_submit_turn(self) -> None:
+        """No turn was taken."""
+
     async def submit(self, request: SubmitRequest) -> str:
         self._remove_old_jobs()
         job_id = uuid.uuid4().hex

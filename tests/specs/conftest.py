@@ -172,6 +172,9 @@ class ScriptedProvider:
     async def wait_for_submit_turn(self) -> None:
         self.turns += 1
 
+    async def give_back_submit_turn(self) -> None:
+        self.turns -= 1
+
     async def submit(self, request: SubmitRequest) -> str:
         self.submitted.append(request)
         if self.while_submitting is not None:

@@ -38,7 +38,10 @@ class Submitting(Stage):
         tasks = self._ports.tasks
         unknown_since = self._ports.clock() - self._policy.task_timeout
         if not await tasks.start_submitting(task.id, self._policy.max_at_provider, unknown_since):
-            return  # taken by another, or every provider slot is taken (by other instances)
+            # Taken by another, or every provider slot is taken (by other instances): the turn
+            # this task waited for is not used.
+            await self._ports.provider.give_back_submit_turn()
+            return
         request = self._request(task)
         try:
             job_id = await self._ports.provider.submit(request)
