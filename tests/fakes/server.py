@@ -11,6 +11,8 @@ from typing import Self
 import uvicorn
 from starlette.types import ASGIApp
 
+KEEP_ALIVE_SECONDS = 75
+
 
 class StartStop:
     """`async with thing:` for anything with async start() and stop()."""
@@ -48,7 +50,16 @@ class LoopbackServer(StartStop):
         self._sock.bind(("127.0.0.1", port))
         self.port: int = self._sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
+        # Idle connections kept 75 s, as nginx (in front of most APIs) keeps them. uvicorn's
+        # 5 s equals httpx's own keep-alive expiry: a connection the server closes just as the
+        # client sends on it makes the request fail unseen (a submit then "outcome unknown").
+        config = uvicorn.Config(
+            app,
+            log_level="warning",
+            lifespan="off",
+            access_log=False,
+            timeout_keep_alive=KEEP_ALIVE_SECONDS,
+        )
         self._server = uvicorn.Server(config)
         self._task: asyncio.Task[None] | None = None
 
