@@ -39,6 +39,10 @@ NOT_SENT = (
 )
 # A gateway in front of the provider gave up waiting: the provider may have done the work.
 GATEWAY_GAVE_UP = frozenset({502, 504})
+# The provider counts a submit when it arrives, the bot when it leaves; one request can take
+# longer on the way than the next. The bot's window is this much longer than the provider's, so
+# that arrival jitter never puts one too many into the provider's window.
+SUBMIT_WINDOW_MARGIN_SECONDS = 0.5
 # Errors after which the same question may well get an answer a little later.
 TRANSIENT_CODES = frozenset({429, 455, 500, 502, 503, 504})
 # What HTTP-like error codes mean where the providers agree; each adds its own.
@@ -69,7 +73,11 @@ class ProviderHttp:
         (one shared by every instance, when several share the database)."""
         self.display_name = display_name
         self._backoff = backoff
-        self._submit_limiter = limiter(*submit_rate) if submit_rate else None
+        self._submit_limiter = (
+            limiter(submit_rate[0], submit_rate[1] + SUBMIT_WINDOW_MARGIN_SECONDS)
+            if submit_rate
+            else None
+        )
         self.client = httpx.AsyncClient(
             base_url=base_url,
             headers={"Accept": "application/json", **headers},
