@@ -1,6 +1,7 @@
 """Drills: the bot killed with SIGKILL half-way, and the bot under provider and Telegram faults.
 
-    python3 manage.py bench drills [--tasks 200] [--users 40] [--only restart|submit-kill|faults]
+    python3 manage.py bench drills [--tasks 200] [--users 40]
+                                   [--only restart|submit-kill|faults|cluster]
 
 The drills run `python -m bot` as a real process (long polling) against the fake Telegram and
 KIE servers on loopback, served by this process; each user sends a link and a prompt, presses
@@ -26,24 +27,35 @@ counted per task at the fake Telegram (its caption starts "Task #N:").
    and no log line may show an unhandled exception. Printed beside the same run without faults:
    the time taken, and the time from the provider finishing a task to its sendVideo.
 
-The drills are in bench/drill/: one module each (restart, submit_kill, faults), the set-up they
-share (harness: the fakes, the settings, the bot's process, the database, the users) and the
-fault middleware (inject).
+4. Several instances (`--only cluster`, not part of the default run): 3 instances on one
+   throwaway PostgreSQL server behind a round-robin relay, `--cluster-tasks` (300) tasks from
+   `--cluster-users` (60) users; the busiest instance gets SIGKILL half-way and is started again
+   later. See bench/drill/cluster.py.
+
+The drills are in bench/drill/: one module each (restart, submit_kill, faults, cluster), the set-up
+they share (harness: the fakes, the settings, the bot's process, the database, the users), the
+fault middleware (inject) and the relay in front of several instances.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import tempfile
+from pathlib import Path
 
+from bench.drill.cluster import ClusterFigures, cluster_drill, report_cluster
 from bench.drill.faults import FaultFigures, fault_drill, report_faults
 from bench.drill.restart import RestartFigures, report_restart, restart_drill
 from bench.drill.submit_kill import SubmitKillFigures, report_submit_kill, submit_kill_drill
+from bench.engines.engine import POSTGRESQL, Engine, exit_on_sigterm
 
 __all__ = [
+    "ClusterFigures",
     "FaultFigures",
     "RestartFigures",
     "SubmitKillFigures",
+    "cluster_drill",
     "fault_drill",
     "restart_drill",
     "submit_kill_drill",
@@ -54,7 +66,9 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tasks", type=int, default=200)
     parser.add_argument("--users", type=int, default=40)
-    parser.add_argument("--only", choices=("restart", "submit-kill", "faults"))
+    parser.add_argument("--only", choices=("restart", "submit-kill", "faults", "cluster"))
+    parser.add_argument("--cluster-tasks", type=int, default=300)
+    parser.add_argument("--cluster-users", type=int, default=60)
     parser.add_argument(
         "--spread", type=float, default=20.0, help="restart drill: seconds over which tasks finish"
     )
@@ -62,6 +76,7 @@ async def main() -> None:
     parser.add_argument("--telegram-faults", type=float, default=0.1)
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
+    exit_on_sigterm()
     if args.only in (None, "restart"):
         restart = await restart_drill(args.tasks, args.users, spread=args.spread, seed=args.seed)
         report_restart(restart)
@@ -81,6 +96,18 @@ async def main() -> None:
             seed=args.seed,
         )
         report_faults(faults, clean)
+    if args.only == "cluster":
+        engine = await asyncio.to_thread(Engine.start, POSTGRESQL)
+        try:
+            folder = Path(tempfile.mkdtemp(prefix="drill-cluster-"))
+            database = await asyncio.to_thread(engine.database, folder)
+            print(f"Database: {engine.describe()}")
+            figures = await cluster_drill(
+                database, args.cluster_tasks, args.cluster_users, seed=args.seed, workdir=folder
+            )
+            report_cluster(figures)
+        finally:
+            await asyncio.to_thread(engine.close)
 
 
 if __name__ == "__main__":

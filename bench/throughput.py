@@ -67,7 +67,7 @@ import platform
 import statistics
 from pathlib import Path
 
-from bench.engines.engine import Engine, add_option
+from bench.engines.engine import Engine, add_option, exit_on_sigterm
 from bench.updates.fake import Fake, fake_process
 from bench.updates.measure import BOT, ECHO, Measurement, describe, measure_one
 
@@ -232,6 +232,7 @@ def parser() -> argparse.ArgumentParser:
 def main() -> None:
     args = parser().parse_args()
     logging.basicConfig(level=logging.WARNING)
+    exit_on_sigterm()
     context = multiprocessing.get_context("spawn")
     conn, child_conn = context.Pipe()
     child = context.Process(target=fake_process, args=(child_conn,), daemon=True)

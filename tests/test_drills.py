@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from bench.drills import fault_drill, restart_drill, submit_kill_drill
+from bench.drill.cluster import KIE_RATE, TELEGRAM_RATE
+from bench.drills import cluster_drill, fault_drill, restart_drill, submit_kill_drill
+from tests.database import TestDatabase
 from tests.fakes.kie import TEST_KIE_KEY
 from tests.fakes.telegram import TEST_BOT_TOKEN
 
@@ -95,3 +97,42 @@ async def test_results_are_delivered_promptly_while_submits_wait_for_the_rate_li
     # A poll every second: a result should reach the chat within about a second or two (the
     # same run with TRACKER_CONCURRENCY=100, more than the backlog, stays under 1.5 s).
     assert max(drill.latencies) < 4.0, sorted(drill.latencies)
+
+
+@pytest.mark.engines("postgresql")
+async def test_three_instances_one_killed_deliver_every_task_once_within_the_limits(
+    tmp_path: Path, database: TestDatabase
+) -> None:
+    """Three `python -m bot` processes behind a round-robin relay; the busiest gets SIGKILL
+    half-way, the others take over what it held, and it is started again."""
+    timeout = 4.0
+    drill = await cluster_drill(
+        database,
+        30,
+        6,
+        max_concurrent=10,
+        finish=(2.0, 5.0),
+        restart_after=2 * timeout,
+        seed=11,
+        workdir=tmp_path,
+        env={"INSTANCE_TIMEOUT_SECONDS": str(timeout)},
+    )
+
+    assert drill.held_at_kill > 0, "the killed instance held nothing: nothing was taken over"
+    assert drill.unknown_never_sent == []
+    assert drill.states == {"delivered": 30}
+    assert drill.never == 0
+    assert drill.unexplained_duplicates == [], (drill.duplicates, drill.in_window)
+    # Submitted once each, and never over the provider's limits: the fake refuses (and so
+    # counts) anything over 20 submits in 10 s or over MAX_CONCURRENT_TASKS generating.
+    assert drill.submitted_twice == []
+    assert drill.submits == drill.accepted == 30
+    assert drill.busiest_10s <= KIE_RATE[0]
+    assert drill.peak_generating <= drill.max_concurrent
+    assert drill.telegram_busiest_second <= TELEGRAM_RATE
+    # Judged dead by the database within the timeout and a heartbeat (a second of slack).
+    assert drill.dead_after <= timeout + timeout / 4 + 1.0
+    assert drill.exit_codes == [0, 0, 0]
+    assert drill.unhandled == []
+    assert drill.bug_reports == []
+    assert_no_secrets(drill.log)

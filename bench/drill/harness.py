@@ -20,6 +20,8 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
+
 from bench.drill.outcomes import admin_bug_reports, task_rows, videos_per_task, wait_settled
 from bench.drill.process import BotProcess, base_environment
 from bench.drill.users import submit_cards, users_for
@@ -36,12 +38,12 @@ Prepare = Callable[[FakeTelegram, FakeKie, random.Random], None]
 
 
 def drill_environment(
-    telegram: FakeTelegram, kie: FakeKie, database: Path, **extra: str
+    telegram: FakeTelegram, kie: FakeKie, database: TestDatabase, **extra: str
 ) -> dict[str, str]:
     """The test settings, with the per-user limits out of the way and room for every task."""
     return (
         base_environment()
-        | bot_environment(telegram, kie, TestDatabase(database))
+        | bot_environment(telegram, kie, database)
         | {
             "MAX_ACTIVE_TASKS_PER_USER": "1000",
             "DAILY_TASK_LIMIT": "1000",
@@ -64,10 +66,15 @@ class Finisher:
         self.rng = rng
         self.due: dict[str, float] = {}
         self.completed: dict[str, float] = {}  # job id -> when it was completed (monotonic)
+        self.callbacks_failed = 0  # callbacks nobody answered with 200 (the safety poll's turn)
         self._job: asyncio.Task[None] | None = None
+        self._callbacks = False
+        self._sending: set[asyncio.Task[None]] = set()
 
-    def each_after_creation(self, low: float, high: float) -> None:
-        """Every task (also those created later) finishes `low`-`high` s after its creation."""
+    def each_after_creation(self, low: float, high: float, *, callbacks: bool = False) -> None:
+        """Every task (also those created later) finishes `low`-`high` s after its creation;
+        with `callbacks`, the provider then POSTs its callback (webhook mode), once."""
+        self._callbacks = callbacks
         self._job = asyncio.create_task(
             self._run(lambda: time.monotonic() + self._delay(low, high))
         )
@@ -89,13 +96,27 @@ class Finisher:
                 if self.due[task_id] <= now and task.success_flag == 0:
                     self.kie.complete(task_id)
                     self.completed[task_id] = now
+                    if self._callbacks:
+                        sending = asyncio.create_task(self._call_back(task_id))
+                        self._sending.add(sending)
+                        sending.add_done_callback(self._sending.discard)
             await asyncio.sleep(0.02)
 
+    async def _call_back(self, task_id: str) -> None:
+        try:
+            answer = await self.kie.send_callback(task_id)
+        except httpx.HTTPError:
+            self.callbacks_failed += 1
+            return
+        if answer.status_code != 200:
+            self.callbacks_failed += 1
+
     async def stop(self) -> None:
-        if self._job is not None:
-            self._job.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._job
+        for job in [self._job, *self._sending]:
+            if job is not None:
+                job.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await job
 
 
 @dataclass
@@ -106,7 +127,7 @@ class Drill:
     kie: FakeKie
     bot: BotProcess
     finisher: Finisher
-    database: Path
+    database: TestDatabase
     tasks: int
     user_ids: list[int]
     per_user: int
@@ -156,7 +177,7 @@ async def open_drill(
     rng = random.Random(seed)
     user_ids, per_user = users_for(tasks, users)
     workdir = workdir or Path(tempfile.mkdtemp(prefix=f"drill-{name}-"))
-    database = workdir / "data" / "bot.sqlite3"
+    database = TestDatabase(workdir / "data" / "bot.sqlite3")
     telegram = FakeTelegram()
     kie = FakeKie(rate_limit=None, result_size=RESULT_SIZE)
     if prepare is not None:

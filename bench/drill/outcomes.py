@@ -4,14 +4,12 @@ the time from the provider's result to its video, and the admins' bug reports.""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import re
-import sqlite3
 import time
 from collections import Counter
 from collections.abc import Sequence
-from pathlib import Path
 
+from tests.database import TestDatabase, connect
 from tests.fakes.telegram import FakeTelegram
 from tests.helpers import ADMIN_ID
 
@@ -29,17 +27,21 @@ def videos_per_task(telegram: FakeTelegram, users: Sequence[int]) -> Counter[int
     return counts
 
 
-def task_rows(database: Path) -> dict[int, tuple[str, str]]:
+def task_rows(database: TestDatabase) -> dict[int, tuple[str, str]]:
     """Task id -> (state, video_url), as stored."""
-    with contextlib.closing(sqlite3.connect(database, timeout=30)) as conn:
+    with connect(database) as conn:
         try:
             rows = conn.execute("SELECT id, state, video_url FROM tasks").fetchall()
-        except sqlite3.OperationalError:  # not created yet
-            return {}
+        except Exception as error:  # not created yet (SQLite; the drills make PostgreSQL's)
+            if "no such table" in str(error):
+                return {}
+            raise
     return {int(i): (str(s), str(u)) for i, s, u in rows}
 
 
-async def wait_settled(database: Path, count: int, within: float) -> dict[int, tuple[str, str]]:
+async def wait_settled(
+    database: TestDatabase, count: int, within: float
+) -> dict[int, tuple[str, str]]:
     """Wait until `count` tasks exist and every one of them has ended."""
     deadline = time.monotonic() + within
     while True:
@@ -53,11 +55,11 @@ async def wait_settled(database: Path, count: int, within: float) -> dict[int, t
 
 
 def delivery_latencies(
-    telegram: FakeTelegram, database: Path, completed: dict[str, float]
+    telegram: FakeTelegram, database: TestDatabase, completed: dict[str, float]
 ) -> list[float]:
     """Seconds from each task's completion at the provider (`completed`: job id -> when, as
     the Finisher notes it) to its first sendVideo at Telegram."""
-    with contextlib.closing(sqlite3.connect(database, timeout=30)) as conn:
+    with connect(database) as conn:
         jobs = dict(conn.execute("SELECT id, provider_task_id FROM tasks").fetchall())
     first: dict[int, float] = {}
     for call in telegram.calls_to("sendVideo"):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import shutil
+import signal
 import tempfile
 from pathlib import Path
 
@@ -32,6 +33,12 @@ def add_option(parser: argparse.ArgumentParser) -> None:
         help="the bot's database: a SQLite file (the default), or a fresh database on a "
         "throwaway PostgreSQL server the bench starts (its CPU time is printed apart)",
     )
+
+
+def exit_on_sigterm() -> None:
+    """SIGTERM (`timeout`, `kill`) ends the bench as Ctrl-C does: its `finally` blocks run, and
+    the throwaway PostgreSQL server is stopped rather than left running."""
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
 
 
 class Engine:
