@@ -1,7 +1,7 @@
 """Tracking at scale: thousands of tasks in flight at once, finishing at random times.
 
     python3 manage.py bench tracking [--tasks 5000] [--mode both|polling|webhook] [--cards]
-                                     [--database sqlite|postgresql]
+                                     [--database sqlite|postgresql] [--instances N]
 
 What: the real bot (BotApp) tracks --tasks tasks at once against the fake KIE and Telegram
 servers on loopback, in two modes:
@@ -55,7 +55,9 @@ How:
   throwaway PostgreSQL server the bench starts (bench/engines) and stops at the end; the rows
   put in are the same. The server runs in processes of its own: its CPU time is not in the
   bot's, and is printed beside it (psutil, over the same window as the fakes' and driver's).
-  The bot runs as one instance.
+- Instances: one bot process by default; with --instances N (PostgreSQL only) N processes share
+  the work on the one database, each task's callback going to them in turn (as a round-robin
+  load balancer would); memory and tracker figures are printed for each.
 
 The parts are in bench/scale/: the bot's process (child), the load (load), one run (run), the
 figures (figures) and the report (report).
@@ -70,7 +72,7 @@ import os
 import random
 import sys
 
-from bench.engines.engine import Engine, add_option
+from bench.engines.engine import POSTGRESQL, Engine, add_option, exit_on_sigterm
 from bench.scale.child import child_main
 from bench.scale.figures import TELEGRAM_RATE
 from bench.scale.options import LONG, Options
@@ -107,6 +109,12 @@ def parser() -> argparse.ArgumentParser:
         help="also trace the bot's Python allocations (slows it: latencies not comparable)",
     )
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--instances",
+        type=int,
+        default=1,
+        help="bot processes sharing the work on one database (more than one: PostgreSQL only)",
+    )
     add_option(parser)
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     return parser
@@ -122,6 +130,7 @@ def options_from(args: argparse.Namespace) -> Options:
         concurrency=args.concurrency,
         result_bytes=args.result_kb * 1024,
         tracemalloc=args.tracemalloc,
+        instances=args.instances,
     )
 
 
@@ -133,9 +142,13 @@ async def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     random.seed(args.seed)
     options = options_from(args)
+    if options.instances > 1 and args.database != POSTGRESQL:
+        raise SystemExit("--instances above 1 needs --database postgresql (SQLite is one process)")
     modes = ["polling", "webhook"] if args.mode == "both" else [args.mode]
+    exit_on_sigterm()
     print(
         f"{options.tasks} tasks in flight, inserted as 'processing'; "
+        f"{options.instances} bot instance{'s' if options.instances > 1 else ''}; "
         f"{'with' if options.cards else 'without'} status cards; TRACKER_CONCURRENCY "
         f"{options.concurrency}; results of {args.result_kb} KB; "
         f"{os.cpu_count()} CPUs, Python {sys.version.split()[0]}"

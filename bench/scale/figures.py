@@ -35,11 +35,12 @@ CHAT_METHODS = frozenset(
 
 @dataclass(frozen=True)
 class Tracked:
-    """The tracking phase as the run saw it: the child's reports, this process's CPU time."""
+    """The tracking phase as the run saw it: the children's reports (one per bot instance),
+    this process's CPU time."""
 
-    child_ready: dict[str, Any]  # the child's READY report
-    child: dict[str, Any]  # its STATS report
-    ready_at: float  # time.monotonic() when the child said it was ready
+    children_ready: list[dict[str, Any]]  # each child's READY report
+    children: list[dict[str, Any]]  # each one's STATS report
+    ready_at: float  # time.monotonic() when the last child said it was ready
     parent_cpu: float  # this process's CPU seconds from then until the last delivery
     server_cpu: float = 0.0  # the PostgreSQL server's CPU seconds meanwhile (0: SQLite)
     others: float = 0.0  # CPUs the machine's other processes kept busy meanwhile (noise)
@@ -50,8 +51,8 @@ class Figures:
     mode: str
     tasks: int
     ready_at: float
-    child_ready: dict[str, Any]
-    child: dict[str, Any]
+    children_ready: list[dict[str, Any]]  # one per bot instance
+    children: list[dict[str, Any]]
     parent_cpu: float
     server_cpu: float
     others: float
@@ -125,8 +126,8 @@ def take_figures(
         mode=mode,
         tasks=len(jobs),
         ready_at=ready_at,
-        child_ready=tracked.child_ready,
-        child=tracked.child,
+        children_ready=tracked.children_ready,
+        children=tracked.children,
         parent_cpu=tracked.parent_cpu,
         server_cpu=tracked.server_cpu,
         others=tracked.others,
@@ -143,7 +144,9 @@ def take_figures(
         early_check_rate=early / window,
         max_rate_calendar=calendar,
         max_rate_sliding=sliding,
-        bot_rates=max_rates([t for t in tracked.child["sends"] if t >= ready_at], ready_at),
+        bot_rates=max_rates(
+            [t for child in tracked.children for t in child["sends"] if t >= ready_at], ready_at
+        ),
         chat_calls=sends.calls,
         send_span=(len(sends.times), max(sends.times, default=0) - min(sends.times, default=0)),
         seconds=seconds,

@@ -54,16 +54,20 @@ def make_jobs(count: int, finish: tuple[float, float]) -> list[Job]:
     ]
 
 
-def give_to_fake(kie: FakeKie, jobs: list[Job], public_url: str | None, result_bytes: int) -> None:
-    """The fake KIE holds every job, running; with the bot's `public_url` (webhook mode) each
-    has the callback URL the bot gave when it submitted the task."""
-    for job in jobs:
+def give_to_fake(
+    kie: FakeKie, jobs: list[Job], public_urls: Sequence[str] | None, result_bytes: int
+) -> None:
+    """The fake KIE holds every job, running; with the bots' `public_urls` (webhook mode) each
+    has the callback URL the bot gave when it submitted the task, to the instances in turn."""
+    for i, job in enumerate(jobs):
         kie.tasks[job.provider_id] = FakeTask(
             task_id=job.provider_id,
             prompt=PROMPT,
             video_url=f"https://v.example.com/{job.user}.mp4",
             callback_url=(
-                callback_url(public_url, PROVIDER, job.token) if public_url is not None else None
+                callback_url(public_urls[i % len(public_urls)], PROVIDER, job.token)
+                if public_urls is not None
+                else None
             ),
             watermark=None,
             result_size=result_bytes,

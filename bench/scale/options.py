@@ -18,6 +18,7 @@ class Options:
     concurrency: int
     result_bytes: int
     tracemalloc: bool
+    instances: int = 1  # bot processes on the one database (more than one: PostgreSQL only)
 
     @property
     def calls_per_task(self) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from bench.scale.figures import SEND_RATE, TELEGRAM_RATE, Figures
 from bench.scale.measures import percentile
@@ -27,24 +28,29 @@ def report(figures: Figures, options: Options, postgres: bool = False) -> None:
     print(title)
     print(
         f"  delivered {figures.delivered} of {figures.tasks} "
-        f"({figures.duplicates} sent twice); tracking took {figures.child['seconds']:.0f} s, "
-        f"whole run {figures.seconds:.0f} s"
+        f"({figures.duplicates} sent twice); tracking took {figures.children[0]['seconds']:.0f} "
+        f"s, whole run {figures.seconds:.0f} s"
     )
-    report_memory(figures)
+    for index, (ready, child) in enumerate(
+        zip(figures.children_ready, figures.children, strict=True)
+    ):
+        if len(figures.children) > 1:
+            print(f"  instance {index + 1} of {len(figures.children)}:")
+        report_memory(ready, child)
+        report_tracker(child, figures.delivered)
     report_status_requests(figures, options)
-    report_tracker(figures, postgres)
+    report_cpu(figures, postgres)
     report_latency(figures, options)
     report_send_rates(figures)
 
 
-def report_memory(figures: Figures) -> None:
+def report_memory(ready: dict[str, Any], child: dict[str, Any]) -> None:
     """The bot's peak memory, its resident set along the run, and its open files."""
-    child = figures.child
     rss_mb = child["max_rss_kb"] / 1024
     print(
         f"  peak memory (ru_maxrss) {rss_mb:.0f} MB "
         f"{'(target < 200 MB: met)' if rss_mb < 200 else '(target < 200 MB: MISSED)'}; "
-        f"{figures.child_ready['rss_kb'] / 1024:.0f} MB resident when it started tracking, "
+        f"{ready['rss_kb'] / 1024:.0f} MB resident when it started tracking, "
         f"{child['rss_end_kb'] / 1024:.0f} MB at the end; at most {child['files_max']} "
         "open files"
     )
@@ -86,9 +92,8 @@ def report_status_requests(figures: Figures, options: Options) -> None:
         print(f"  status requests per task: {mean_requests:.2f} (target < 0.1: {verdict})")
 
 
-def report_tracker(figures: Figures, postgres: bool) -> None:
-    """The tracker's rounds and their database time, the per-task work, the CPU time."""
-    child = figures.child
+def report_tracker(child: dict[str, Any], delivered: int) -> None:
+    """The tracker's rounds and their database time, the per-task work."""
     phase = child["seconds"]
     rounds, db, busy = child["rounds"], child["round_db"], child["round_busy"]
     print(
@@ -108,13 +113,20 @@ def report_tracker(figures: Figures, postgres: bool) -> None:
     other_n = sum(n for n, _ in other.values())
     print(
         f"    per-task work: {other_n:.0f} repository calls, {other_total:.1f} s in all "
-        f"({other_total / max(1, figures.delivered) * 1000:.1f} ms a task); by query (mean):"
+        f"({other_total / max(1, delivered) * 1000:.1f} ms a task delivered by any instance); "
+        "by query (mean):"
     )
     parts = [
         f"{name} {n:.0f}× {ms(total / n)}"
         for name, (n, total) in sorted(other.items(), key=lambda kv: -kv[1][1])
     ]
     print(f"      {', '.join(parts)}")
+
+
+def report_cpu(figures: Figures, postgres: bool) -> None:
+    """The CPU time of the bot's processes, of this one, of the server, and of others."""
+    phase = figures.children[0]["seconds"]
+    bots = " + ".join(f"{child['cpu_seconds'] / phase * 100:.0f} %" for child in figures.children)
     server = (
         f", PostgreSQL server {figures.server_cpu / phase * 100:.0f} % (its own processes, "
         "not in the bot's figure; from the bot's start of tracking to the last video)"
@@ -122,7 +134,7 @@ def report_tracker(figures: Figures, postgres: bool) -> None:
         else ""
     )
     print(
-        f"  CPU: bot {child['cpu_seconds'] / phase * 100:.0f} % of a core, fakes and driver "
+        f"  CPU: bot {bots} of a core, fakes and driver "
         f"{figures.parent_cpu / phase * 100:.0f} %{server}; other processes on the machine "
         f"kept {figures.others:.1f} of its {os.cpu_count()} CPUs busy meanwhile"
         + (" (noisy)" if figures.others > NOISY else "")

@@ -43,10 +43,11 @@ async def run(mode: str, options: Options, engine: Engine) -> Figures:
         FakeTelegram() as telegram,
         FakeKie(rate_limit=None, result_size=options.result_bytes) as kie,
     ):
-        port = free_port()
-        public_url = f"http://127.0.0.1:{port}" if webhook else ""
+        ports = [free_port() for _ in range(options.instances)]
+        public_urls = [f"http://127.0.0.1:{port}" if webhook else "" for port in ports]
         jobs = make_jobs(options.tasks, options.finish)
-        give_to_fake(kie, jobs, public_url if webhook else None, options.result_bytes)
+        # Several instances: the callbacks are spread over them in turn (a round-robin balancer).
+        give_to_fake(kie, jobs, public_urls if webhook else None, options.result_bytes)
         if options.cards:
             await create_cards(telegram, jobs)
         folder = Path(tempfile.mkdtemp(prefix="bench-tracking-"))
@@ -54,13 +55,23 @@ async def run(mode: str, options: Options, engine: Engine) -> Figures:
         try:
             first_check = LONG if webhook else options.poll
             await store_tasks(database, jobs, poll=options.poll, first_check=first_check)
-            settings = bot_settings(options, (telegram, kie), database, public_url, port)
             started = time.monotonic()
-            process = await start_child({"settings": settings, "tracemalloc": options.tracemalloc})
+            processes = [
+                await start_child(
+                    {
+                        "settings": bot_settings(
+                            options, (telegram, kie), database, public_url, port
+                        ),
+                        "tracemalloc": options.tracemalloc,
+                    }
+                )
+                for public_url, port in zip(public_urls, ports, strict=True)
+            ]
             try:
-                tracked = await track(process, (telegram, kie), jobs, options, webhook, engine)
+                tracked = await track(processes, (telegram, kie), jobs, options, webhook, engine)
             finally:
-                await wait_exit(process)
+                for process in processes:
+                    await wait_exit(process)
             seconds = time.monotonic() - started
         finally:
             await asyncio.to_thread(engine.drop, database)
@@ -103,17 +114,17 @@ def bot_settings(
 
 
 async def track(
-    process: asyncio.subprocess.Process,
+    processes: list[asyncio.subprocess.Process],
     fakes: tuple[FakeTelegram, FakeKie],
     jobs: list[Job],
     options: Options,
     webhook: bool,
     engine: Engine,
 ) -> Tracked:
-    """From the child's READY to its STATS: the jobs finished at their times, every video
-    waited for (or a deadline), the child told to stop."""
+    """From the children's READY to their STATS: the jobs finished at their times, every video
+    waited for (or a deadline), the children told to stop."""
     telegram, kie = fakes
-    child_ready = await read_report(process, READY)
+    children_ready = [await read_report(process, READY) for process in processes]
     ready_at = time.monotonic()
     cpu0 = cpu_seconds()
     server_cpu0 = engine.server_cpu()
@@ -134,14 +145,16 @@ async def track(
     server_cpu = engine.server_cpu() - server_cpu0
     machine = machine_busy() - machine0
     window = time.monotonic() - ready_at
-    assert process.stdin is not None
-    process.stdin.write(b"stop\n")
-    await process.stdin.drain()
-    child = await read_report(process, STATS)
+    for process in processes:
+        assert process.stdin is not None
+        process.stdin.write(b"stop\n")
+        await process.stdin.drain()
+    children = [await read_report(process, STATS) for process in processes]
     # The CPUs that other processes on the machine kept busy meanwhile (then the figures are
-    # noisy): the whole machine's busy time less the bot's, this process's and the server's.
-    others = max(0.0, machine - child["cpu_seconds"] - parent_cpu - server_cpu) / window
-    return Tracked(child_ready, child, ready_at, parent_cpu, server_cpu, others)
+    # noisy): the whole machine's busy time less the bots', this process's and the server's.
+    bots_cpu = sum(child["cpu_seconds"] for child in children)
+    others = max(0.0, machine - bots_cpu - parent_cpu - server_cpu) / window
+    return Tracked(children_ready, children, ready_at, parent_cpu, server_cpu, others)
 
 
 async def start_child(config: dict[str, Any]) -> asyncio.subprocess.Process:
