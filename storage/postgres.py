@@ -345,6 +345,7 @@ class AdvisoryLocks:
         self._retry_seconds = retry_seconds
         self._conn: asyncpg.Connection[Any] | None = None
         self._turn = asyncio.Lock()  # one statement at a time on the connection
+        self._held: set[int] = set()  # keys locked on self._conn and not yet unlocked
 
     @asynccontextmanager
     async def held(self, key: int) -> AsyncIterator[None]:
@@ -352,6 +353,7 @@ class AdvisoryLocks:
         while True:
             try:
                 if await self._run("SELECT pg_try_advisory_lock($1)", key):
+                    self._held.add(key)
                     break
             except DatabaseUnavailableError:
                 if time.monotonic() > deadline:  # waited as long as a statement would
@@ -365,7 +367,9 @@ class AdvisoryLocks:
             await asyncio.shield(self._unlock(key))
 
     async def _unlock(self, key: int) -> None:
-        # If the connection is gone, every lock it held went with it.
+        if key not in self._held:
+            return  # its connection is gone, and the lock went with it
+        self._held.discard(key)
         with contextlib.suppress(DatabaseUnavailableError):
             await self._run("SELECT pg_advisory_unlock($1)", key)
 
@@ -383,10 +387,20 @@ class AdvisoryLocks:
                 if self._conn is not None:
                     self._conn.terminate()
                     self._conn = None
+                if self._held:
+                    # Their work goes on; until it ends, another instance may take the same
+                    # chats' updates side by side (the stored changes stay conditional).
+                    log.warning(
+                        "Lost PostgreSQL's lock connection holding %d chat lock(s): those "
+                        "chats' updates may be handled side by side until their work ends",
+                        len(self._held),
+                    )
+                    self._held.clear()
                 raise DatabaseUnavailableError(f"lost PostgreSQL's lock connection: {exc}") from exc
 
     async def close(self) -> None:
         async with self._turn:
+            self._held.clear()
             if self._conn is not None:
                 conn, self._conn = self._conn, None
                 conn.terminate()  # its locks end with its session

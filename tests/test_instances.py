@@ -230,6 +230,38 @@ async def test_a_chat_is_held_by_one_instance_at_a_time(database: TestDatabase) 
         await two.close()
 
 
+async def test_chat_locks_lost_with_their_connection_are_said_so_and_not_unlocked_twice(
+    database: TestDatabase, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The locks' connection dies while a chat's update holds its lock: the lock is gone with
+    the session (another instance may take it), the log says so, and the end of the update
+    neither fails nor unlocks anything on the new connection."""
+    assert database.url is not None
+    db = await Database.open(database.url)
+    try:
+        async with db.exclusive(42):
+            with connect(database) as admin:
+                admin.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory'"
+                )
+            async with db.exclusive(43):  # a new connection; the loss is seen here
+                with connect(database) as admin:
+                    keys = [
+                        r[0]
+                        for r in admin.execute(
+                            "SELECT objid FROM pg_locks WHERE locktype = 'advisory'"
+                        )
+                    ]
+                assert keys == [43]
+        warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+        assert any("holding 1 chat lock" in w for w in warnings), warnings
+        async with asyncio.timeout(5):  # chat 42 is free, and held again at once
+            async with db.exclusive(42):
+                pass
+    finally:
+        await db.close()
+
+
 async def _hold(db: Database, key: int, order: list[str], name: str) -> None:
     async with db.exclusive(key):
         order.append(name)
