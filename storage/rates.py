@@ -52,18 +52,23 @@ class SharedWindowLimiter:
     async def reserve(self) -> None:
         self._reserved.append(await self._take())
 
-    async def acquire(self, *, reserved: bool = False) -> None:
-        if reserved and self._reserved:
-            # The start moves to the moment it is used: later starts can only wait longer.
+    async def acquire(self) -> None:
+        """Wait until one more start keeps within the limit, and count it."""
+        await self._take()
+
+    async def use_reserved(self) -> bool:
+        """Use the turn `reserve` took, moved to now (later starts can only wait longer); if
+        it is older than the window, a turn now if there is room. Never waits."""
+        while self._reserved:
             stamp = self._reserved.popleft()
             moved = await self._db.execute(
                 "UPDATE rate_starts SET at = ? WHERE name = ? AND at = ?",
                 (self._clock(), self._name, stamp),
             )
             if moved:
-                return
+                return True
             # Reserved more than a period ago: it no longer holds a place in the window.
-        await self._take()
+        return await self.try_take()
 
     async def give_back(self) -> None:
         """Return the latest turn `reserve` took, unused: its place in the window is free."""
@@ -76,7 +81,7 @@ class SharedWindowLimiter:
 
     async def try_take(self) -> bool:
         """Count a start now if the window has room; never waits."""
-        started, _ = await self._try()
+        started, _ = await self._bounded_try()
         return started is not None
 
     async def _take(self) -> float:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from collections.abc import AsyncIterator
 
@@ -18,6 +19,7 @@ from bot.domain.provider import (
     SubmitOutcomeUnknownError,
     SubmitRequest,
 )
+from bot.net.ratelimit import WindowLimiter
 from bot.net.retry import Backoff
 from bot.providers.kie import GENERATE_PATH, RECORD_INFO_PATH, KieProvider
 from tests.fakes.kie import TEST_KIE_KEY, FakeKie
@@ -102,6 +104,34 @@ async def test_submit_retries_rate_limits_and_maintenance(kie: FakeKie, code: in
     await provider.aclose()
     assert len(kie.generate_requests()) == 3
     assert task_id == kie.only_task().task_id
+
+
+async def test_a_submit_with_no_turn_free_is_not_sent_and_never_waits(kie: FakeKie) -> None:
+    """By the time a submit goes, its task says `submitting`: with no turn of the provider's
+    rate free (its reserved one too old, the window full since), it is not sent, and says so,
+    rather than waiting there (a kill meanwhile would make it "outcome unknown")."""
+    windows: list[WindowLimiter] = []
+
+    def one_a_minute(count: int, period: float) -> WindowLimiter:
+        windows.append(WindowLimiter(1, 60.0))
+        return windows[-1]
+
+    provider = KieProvider(
+        name="kie",
+        display_name="KIE.ai",
+        base_url=kie.url,
+        api_key=TEST_KIE_KEY,
+        backoff=FAST,
+        limiter=one_a_minute,
+    )
+    assert await windows[0].try_take()  # the window is full for a minute
+    with pytest.raises(ProviderError) as caught:
+        async with asyncio.timeout(5.0):
+            await provider.submit(REQUEST)
+    await provider.aclose()
+    assert caught.value.failure == Failure.RATE_LIMITED
+    assert not caught.value.sent
+    assert kie.generate_requests() == []
 
 
 async def test_submit_gives_up_on_a_rate_limit_that_lasts(kie: FakeKie) -> None:

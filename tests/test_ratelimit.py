@@ -50,7 +50,7 @@ async def test_a_reserved_turn_is_used_by_the_next_start_and_counted_from_then()
     limiter = WindowLimiter(2, 10.0, clock=lambda: now[0])
     await limiter.reserve()  # at 0
     now[0] = 4.0
-    await limiter.acquire(reserved=True)  # uses the reserved turn: counted at 4, not at 0
+    assert await limiter.use_reserved()  # uses the reserved turn: counted at 4, not at 0
     await limiter.acquire()  # the second turn, at 4
     now[0] = 10.0  # had the first stayed at 0, a turn would be free now
     third = asyncio.create_task(limiter.acquire())
@@ -64,12 +64,25 @@ async def test_a_turn_reserved_more_than_a_period_ago_is_not_a_free_pass() -> No
     limiter = WindowLimiter(1, 10.0, clock=lambda: now[0])
     await limiter.reserve()  # at 0; forgotten by 10
     now[0] = 11.0
-    await limiter.acquire(reserved=True)  # the stale turn is no pass: a turn of its own, at 11
+    assert await limiter.use_reserved()  # the stale turn is no pass: a turn of its own, at 11
     now[0] = 12.0
     second = asyncio.create_task(limiter.acquire())
     await asyncio.sleep(0)
     assert not second.done()  # the stale reservation did not let a second start in
     second.cancel()
+    assert not await limiter.try_take()  # and nothing else goes in without waiting
+
+
+async def test_a_stale_reserved_turn_with_the_window_full_is_no_turn_and_does_not_wait() -> None:
+    """The task says `submitting` by the time it uses its turn: it must not wait there (a kill
+    meanwhile would make it "outcome unknown" though never sent), so it hears "no turn"."""
+    now = [0.0]
+    limiter = WindowLimiter(1, 10.0, clock=lambda: now[0])
+    await limiter.reserve()  # at 0
+    now[0] = 11.0
+    assert await limiter.try_take()  # another start fills the window at 11
+    async with asyncio.timeout(1.0):
+        assert not await limiter.use_reserved()
 
 
 async def test_a_reserved_turn_is_used_without_waiting_behind_those_still_waiting() -> None:
@@ -78,7 +91,7 @@ async def test_a_reserved_turn_is_used_without_waiting_behind_those_still_waitin
     await limiter.reserve()  # the one turn of this window
     waiting = asyncio.create_task(limiter.reserve())  # holds the lock, sleeping for the next
     await asyncio.sleep(0)
-    await asyncio.wait_for(limiter.acquire(reserved=True), timeout=1)  # not stuck behind it
+    assert await asyncio.wait_for(limiter.use_reserved(), timeout=1)  # not stuck behind it
     waiting.cancel()
 
 
@@ -93,7 +106,9 @@ async def test_a_shared_limit_holds_for_every_instance_together(database: TestDa
         async def submit(limiter: SharedWindowLimiter, reserve: bool) -> None:
             if reserve:
                 await limiter.reserve()
-            await limiter.acquire(reserved=reserve)
+                assert await limiter.use_reserved()
+            else:
+                await limiter.acquire()
             starts.append(time.monotonic())
 
         await asyncio.gather(*(submit(limits[n % 2], n % 3 == 0) for n in range(12)))
@@ -211,7 +226,7 @@ async def test_a_turn_given_back_frees_its_place_in_the_window() -> None:
     await limiter.give_back()
     async with asyncio.timeout(1.0):  # a place is free at once, not in 60 s
         await limiter.acquire()
-    await limiter.acquire(reserved=True)  # the turn not given back is still there
+    assert await limiter.use_reserved()  # the turn not given back is still there
 
 
 async def test_a_turn_given_back_frees_its_place_in_the_shared_window(
@@ -225,6 +240,6 @@ async def test_a_turn_given_back_frees_its_place_in_the_shared_window(
         await limiter.give_back()
         async with asyncio.timeout(2.0):
             await limiter.acquire()
-        await limiter.acquire(reserved=True)
+        assert await limiter.use_reserved()
     finally:
         await db.close()

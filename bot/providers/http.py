@@ -14,6 +14,7 @@ from typing import Any, ClassVar, TypeVar
 import httpx
 
 from bot.domain.capabilities import Capabilities
+from bot.domain.database import DatabaseUnavailableError
 from bot.domain.failures import Failure
 from bot.domain.provider import (
     CallbackEvent,
@@ -97,6 +98,31 @@ class ProviderHttp:
         if self._submit_limiter is not None:
             await self._submit_limiter.give_back()
 
+    async def _take_turn(self, *, reserved: bool) -> None:
+        """A turn of the provider's submit rate for the request about to leave: the one the
+        tracker reserved (first try), or one free now (a retry). Never waits: the task says
+        `submitting` by now, and a task killed while waiting here would be taken for sent. With
+        no turn now, the request is not sent, and the task goes back to the queue."""
+        limiter = self._submit_limiter
+        if limiter is None:
+            return
+        try:
+            got = await (limiter.use_reserved() if reserved else limiter.try_take())
+        except (DatabaseUnavailableError, TimeoutError) as exc:
+            raise ProviderError(
+                Failure.RATE_LIMITED,
+                f"the submit rate limit could not be checked ({exc}); not sent",
+                retryable=True,
+                sent=False,
+            ) from exc
+        if not got:
+            raise ProviderError(
+                Failure.RATE_LIMITED,
+                f"no {self.display_name} submit turn free now; not sent",
+                retryable=True,
+                sent=False,
+            )
+
     async def submit(
         self,
         path: str,
@@ -114,9 +140,7 @@ class ProviderHttp:
 
         async def once() -> str:
             nonlocal first
-            if self._submit_limiter is not None:
-                # The first try uses the turn the tracker reserved; a retry waits for its own.
-                await self._submit_limiter.acquire(reserved=first)
+            await self._take_turn(reserved=first)
             first = False
             try:
                 response = await self.client.post(path, json=body)

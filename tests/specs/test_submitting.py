@@ -8,6 +8,7 @@ import asyncio
 import pytest
 
 from bot import texts
+from bot.domain.database import DatabaseUnavailableError
 from bot.domain.failures import Failure
 from bot.domain.provider import ProviderError, SubmitOutcomeUnknownError
 from bot.domain.records import TaskState
@@ -55,6 +56,36 @@ async def test_a_task_is_sent_once_even_when_two_sends_race(world: World) -> Non
 
     assert len(world.provider.submitted) == 1
     assert (await world.task(task.id)).state == TaskState.PROCESSING
+
+
+async def test_a_turn_waited_for_is_given_back_when_the_task_is_not_sent(world: World) -> None:
+    """A second send of a task already sent does not send it, and returns the turn it waited
+    for; the one that sent it used its turn."""
+    task = await world.given_queued()
+    await world.life.submitting.wait_for_turn()
+    await world.life.submitting.send(task)
+    await world.life.submitting.wait_for_turn()
+    await world.life.submitting.send(task)  # no longer queued: not sent
+
+    assert len(world.provider.submitted) == 1
+    assert world.provider.turns == 1
+
+
+async def test_a_turn_is_given_back_when_an_error_comes_before_the_request(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    task = await world.given_queued()
+
+    async def database_gone(*_: object) -> bool:
+        raise DatabaseUnavailableError("PostgreSQL went away")
+
+    monkeypatch.setattr(world.tasks, "start_submitting", database_gone)
+    await world.life.submitting.wait_for_turn()
+    with pytest.raises(DatabaseUnavailableError):
+        await world.life.submitting.send(task)
+
+    assert world.provider.submitted == []
+    assert world.provider.turns == 0
 
 
 async def test_a_callback_url_goes_with_the_submit_only_when_callbacks_are_on(

@@ -7,7 +7,10 @@ sent again, since the job may exist and cost.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+from dataclasses import dataclass
 
 from bot import texts
 from bot.domain.failures import Failure
@@ -23,6 +26,13 @@ log = logging.getLogger(__name__)
 _COME_BACK_LATER = frozenset({Failure.RATE_LIMITED, Failure.MAINTENANCE})
 
 
+@dataclass
+class _Turn:
+    """The provider's submit turn one `send` waited for: used once the request may leave."""
+
+    used: bool = False
+
+
 class Submitting(Stage):
     async def wait_for_turn(self) -> None:
         """Wait until the provider's rate limit lets one more submit through; the next `send`
@@ -30,19 +40,27 @@ class Submitting(Stage):
         await self._ports.provider.wait_for_submit_turn()
 
     async def send(self, task: Task) -> None:
-        """Submit a queued task. The row says `submitting` before the request leaves."""
-        async with self._ports.speaking_to(task.user_id):
-            await self._send(task)
+        """Submit a queued task, with the turn `wait_for_turn` took. The row says `submitting`
+        before the request leaves. If it does not go after all (another instance took the
+        task, every provider slot is taken, an error or a stop on the way), the turn is given
+        back: unused, it would hold a place in the window, and the next submit would be given
+        it, too old."""
+        turn = _Turn()
+        try:
+            async with self._ports.speaking_to(task.user_id):
+                await self._send(task, turn)
+        finally:
+            if not turn.used:
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(self._ports.provider.give_back_submit_turn())
 
-    async def _send(self, task: Task) -> None:
+    async def _send(self, task: Task, turn: _Turn) -> None:
         tasks = self._ports.tasks
         unknown_since = self._ports.clock() - self._policy.task_timeout
         if not await tasks.start_submitting(task.id, self._policy.max_at_provider, unknown_since):
-            # Taken by another, or every provider slot is taken (by other instances): the turn
-            # this task waited for is not used.
-            await self._ports.provider.give_back_submit_turn()
-            return
+            return  # taken by another, or every provider slot is taken (by other instances)
         request = self._request(task)
+        turn.used = True  # from here on, a request may leave
         try:
             job_id = await self._ports.provider.submit(request)
         except ProviderError as exc:
