@@ -157,7 +157,10 @@ class InstanceLife:
                 if lead and not polling:
                     log.info("This instance now polls Telegram")
                     polling = True
-                    await self._holding_lease(start())
+                    if not await self._holding_lease(start()):
+                        log.warning("The polling lease was lost while polling started")
+                        await stop()
+                        polling = False
                 elif not lead and polling:
                     log.info("Another instance polls Telegram now; this one stops")
                     await stop()
@@ -167,23 +170,39 @@ class InstanceLife:
             if polling:
                 await stop()
 
-    async def _holding_lease(self, starting: Awaitable[None]) -> None:
+    async def _holding_lease(self, starting: Awaitable[None]) -> bool:
         """Await `starting` (the start of polling, which waits for Telegram as long as it
         takes) while renewing the polling lease, so that no other instance takes it meanwhile
-        and starts polling too."""
+        and starts polling too. False when the lease was lost all the same (the database was
+        away longer than the lease): the start is then cancelled."""
 
         async def renew() -> None:
             while True:
                 await asyncio.sleep(LEADER_CHECK_SECONDS)
-                with contextlib.suppress(DatabaseUnavailableError):
-                    await self._leases.acquire(
+                try:
+                    held = await self._leases.acquire(
                         POLLING_LEASE, self.id, self._clock(), POLLING_LEASE_SECONDS
                     )
+                except DatabaseUnavailableError as exc:
+                    log.warning("Cannot renew the polling lease: %s", exc)
+                    continue
+                except Exception:
+                    log.exception("Renewing the polling lease failed")
+                    continue
+                if not held:
+                    return
 
+        start = asyncio.ensure_future(starting)
         renewing = asyncio.create_task(renew(), name="polling-lease-while-starting")
         try:
-            await starting
+            await asyncio.wait({start, renewing}, return_when=asyncio.FIRST_COMPLETED)
+            if start.done():
+                start.result()  # its error, if it failed
+                return True
+            return False
         finally:
-            renewing.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await renewing
+            for job in (start, renewing):
+                if not job.done():
+                    job.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await job
