@@ -130,8 +130,12 @@ async def test_three_instances_one_killed_deliver_every_task_once_within_the_lim
     assert drill.busiest_10s <= KIE_RATE[0]
     assert drill.peak_generating <= drill.max_concurrent
     assert drill.telegram_busiest_second <= TELEGRAM_RATE
-    # Judged dead by the database within the timeout and a heartbeat (a second of slack).
+    # Judged dead by the database within the timeout and a heartbeat (a second of slack); what
+    # it was sending or delivering settled by the others' next heartbeat. (Tasks it tracked
+    # move on when their callback comes; queued ones when the queue reaches them.)
     assert drill.dead_after <= timeout + timeout / 4 + 1.0
+    for state in ("submitting", "delivering"):
+        assert drill.taken_after.get(state, 0.0) <= timeout + 2 * timeout / 4 + 1.0, state
     assert drill.exit_codes == [0, 0, 0]
     assert drill.unhandled == []
     assert drill.bug_reports == []

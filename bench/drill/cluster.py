@@ -70,7 +70,8 @@ class ClusterFigures:
     unknown: list[int]  # tasks ended "outcome unknown"
     unknown_never_sent: list[int]  # ... of which the provider never received the request
     forwarded: dict[int, int]  # relay: requests each instance answered
-    skipped: dict[int, int]  # relay: requests an instance did not answer (it was dead)
+    skipped: dict[int, int]  # relay: requests an instance refused (it was dead)
+    lost: dict[int, int]  # relay: requests sent to an instance that died with them (502)
     relay_refused: int
     callbacks_failed: int  # callbacks no instance answered with 200 (a safety poll then)
     seconds: float
@@ -213,6 +214,7 @@ async def cluster_drill(
             ),
             forwarded=dict(cluster.relay.forwarded),
             skipped=dict(cluster.relay.skipped),
+            lost=dict(cluster.relay.lost),
             relay_refused=cluster.relay.refused,
             callbacks_failed=finisher.callbacks_failed,
             seconds=seconds,
@@ -255,6 +257,7 @@ async def kill_busiest(
     index = max(range(len(cluster.bots)), key=lambda i: holding[ids[i]])
     await cluster.bots[index].kill()
     at = time.monotonic()
+    await asyncio.sleep(0.5)  # a sendVideo it had under way lands at the fake, or never
     videos = videos_per_task(telegram, users)
     with connect(database) as conn:
         rows = conn.execute(
@@ -382,8 +385,9 @@ def report_cluster(f: ClusterFigures) -> None:
         f"{f.telegram_busiest_second} (Telegram allows about {TELEGRAM_RATE})"
     )
     print(
-        f"  relay: answered by instance {f.forwarded}, not answered {f.skipped}, "
-        f"none answered {f.relay_refused}; callbacks not answered 200: {f.callbacks_failed}"
+        f"  relay: answered by instance {f.forwarded}, refused {f.skipped}, died with the "
+        f"request {f.lost}, 502 {f.relay_refused}; callbacks not answered 200: "
+        f"{f.callbacks_failed}"
     )
     print(
         f"  'outcome unknown': {f.unknown or 'none'}; of which the provider never received the "

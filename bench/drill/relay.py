@@ -1,9 +1,10 @@
 """A round-robin relay on loopback: the load balancer in front of several bot instances.
 
 Every request (Telegram's webhook updates, the provider's callbacks, `/media` downloads) goes to
-the next instance in turn. An instance that does not answer (refused, reset: it was killed) is
-skipped for the next one, as a load balancer's failed health check would; only when none answers
-does the caller get 502, and Telegram (or the provider) tries again later.
+the next instance in turn. An instance that refuses the connection (it is dead) is skipped for
+the next one, as nginx's `proxy_next_upstream error` does; a request that was sent and got no
+answer (the instance died with it) is not sent again elsewhere, as nginx does not resend a POST:
+the caller gets 502, and Telegram (or the provider) tries again later.
 """
 
 from __future__ import annotations
@@ -33,8 +34,9 @@ class Relay(LoopbackServer):
         super().__init__(app)  # a function: uvicorn takes a bound method for ASGI 2
         self.targets = targets
         self.forwarded: Counter[int] = Counter()  # requests answered, by target index
-        self.skipped: Counter[int] = Counter()  # requests a target did not answer
-        self.refused = 0  # requests no target answered (502)
+        self.skipped: Counter[int] = Counter()  # requests a target refused to connect
+        self.lost: Counter[int] = Counter()  # requests sent to a target that never answered
+        self.refused = 0  # requests answered 502
         self._next = 0
         self._client = httpx.AsyncClient(timeout=30.0)
 
@@ -57,9 +59,12 @@ class Relay(LoopbackServer):
                 answer = await self._client.request(
                     request.method, self.targets[index] + path, content=body, headers=headers
                 )
-            except httpx.TransportError:
+            except httpx.ConnectError:
                 self.skipped[index] += 1
                 continue
+            except httpx.TransportError:
+                self.lost[index] += 1
+                break
             self.forwarded[index] += 1
             response = Response(
                 answer.content,

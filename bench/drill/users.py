@@ -36,8 +36,9 @@ async def submit_cards(
 ) -> None:
     """Each user, one card at a time: link and prompt, the card, Submit, its answer.
 
-    A card that does not come within a minute (its answer lost: the error handler then says so
-    in the log) is asked for again, as a user would, twice at most.
+    A card, or an answer to Submit, that does not come within a minute (lost: the error handler
+    then says so, or the instance that had the update was killed) is asked for again, as a user
+    would, twice at most.
     """
 
     async def card_for(user: int, n: int) -> tuple[SentMessage, str]:
@@ -58,14 +59,23 @@ async def submit_cards(
                 return found
         raise AssertionError("unreachable")
 
+    async def press_submit(user: int, card: SentMessage, data: str) -> None:
+        for attempt in range(3):
+            query = telegram.press_button(user, card.message_id, data)
+            try:
+                await telegram.wait_until(
+                    lambda: telegram.callback_answer(query) is not None,  # noqa: B023
+                    timeout=min(within, 60.0),
+                    what=f"the Submit of user {user} to be answered",
+                )
+                return
+            except AssertionError:
+                if attempt == 2:
+                    raise
+
     async def one_user(user: int) -> None:
         for n in range(per_user):
             card, data = await card_for(user, n)
-            query = telegram.press_button(user, card.message_id, data)
-            await telegram.wait_until(
-                lambda: telegram.callback_answer(query) is not None,  # noqa: B023
-                timeout=within,
-                what=f"the Submit of user {user} to be answered",
-            )
+            await press_submit(user, card, data)
 
     await asyncio.gather(*(one_user(u) for u in users))
