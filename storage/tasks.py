@@ -158,6 +158,21 @@ class TaskRepository:
         )
         return [from_row(Task, r) for r in rows]
 
+    async def left_processing(self, *, silent_owners: bool = True) -> list[Task]:
+        """Tasks at the provider held by an instance that left (its row gone) or, with
+        `silent_owners`, whose heartbeats stopped (several instances). A callback it had taken
+        but not yet handled when it died is lost: such tasks are checked at once."""
+        if self._owner is None:
+            return []
+        silent = f" OR lease_owner NOT IN ({_ALIVE.format(timeout='?')})" if silent_owners else ""
+        rows = await self._db.fetch_all(
+            "SELECT * FROM tasks WHERE state = ? AND lease_owner IS NOT NULL AND lease_owner != ? "
+            f"AND (lease_owner NOT IN (SELECT id FROM instances){silent}) ORDER BY id",
+            (TaskState.PROCESSING, self._owner.instance_id)
+            + ((self._owner.timeout,) if silent_owners else ()),
+        )
+        return [from_row(Task, r) for r in rows]
+
     async def start_submitting(
         self, task_id: int, max_at_provider: int, unknown_since: float
     ) -> bool:

@@ -18,6 +18,7 @@ from tests.fakes.kie import FakeKie
 from tests.fakes.telegram import FakeTelegram
 from tests.helpers import ADMIN_ID, OTHER_USER_ID, USER_ID, Chat
 from tests.test_queue_and_broadcast import NEWS, meet, received_news
+from tests.test_webhook import webhook_settings
 
 pytestmark = pytest.mark.engines("postgresql")
 
@@ -174,6 +175,38 @@ async def test_what_a_dead_instance_held_is_taken_over(
             return rows.fetchall() == expected
 
     await until(settled, timeout=5)
+
+
+async def test_a_dead_instances_task_whose_callback_died_with_it_is_checked_at_once(
+    start_bot: Callable[..., Any],
+    telegram: FakeTelegram,
+    kie: FakeKie,
+    database: TestDatabase,
+) -> None:
+    """Webhook mode: the provider's callback reached an instance that died before handling it.
+    The instance that takes over asks the provider at once, not at the safety poll (60 s)."""
+    app: BotApp = await start_bot(instance_timeout_seconds=TIMEOUT, **webhook_settings())
+    chat = Chat(telegram)
+    await chat.press(await chat.card(), "Submit")
+    (job,) = await kie.wait_for_task(count=1)
+    await chat.wait_for_text("Task #1")
+    await app.stop()  # as if killed while it held the task
+
+    dead = "dead-host:1:cafe"
+    with connect(database) as conn:
+        conn.execute(
+            "INSERT INTO instances (id, host, pid, mode, started_at, seen_at) "
+            "VALUES (?, 'dead-host', 1, 'webhook', ?, ?)",
+            (dead, time.time() - 60, time.time() - 1),
+        )
+        conn.execute("UPDATE tasks SET lease_owner = ?", (dead,))
+    kie.complete(job.task_id)  # its callback went to the dead instance, and is lost
+
+    survivor: BotApp = await start_bot(instance_timeout_seconds=TIMEOUT, **webhook_settings())
+    await until(lambda: len(chat.videos()) == 1, timeout=4 + 2 + 5)
+    with connect(database) as conn:
+        row = conn.execute("SELECT state, lease_owner FROM tasks").fetchone()
+    assert tuple(row) == ("delivered", survivor.instance_id)
 
 
 async def test_a_broadcast_is_sent_by_one_instance_and_taken_over_when_it_stops(

@@ -44,6 +44,17 @@ class Recovery:
                 log.info("Task %d: taking over from instance %s", task.id, task.lease_owner)
                 await self._settle(task)
                 settled += 1
+        checks = 0
+        for task in await tasks.left_processing(silent_owners=silent_owners):
+            # Its callback may have reached the dead instance and died with it: ask the
+            # provider now, rather than at the safety poll minutes later.
+            if await tasks.claim(task, now) and await tasks.update(
+                task.id, TaskState.PROCESSING, next_check_at=now
+            ):
+                checks += 1
+        if checks:
+            log.info("%d task(s) of an instance that stopped: checked now", checks)
+            self._ports.wake_tracker()
         return settled
 
     async def _settle(self, task: Task) -> None:
