@@ -204,9 +204,13 @@ async def test_a_dead_instances_task_whose_callback_died_with_it_is_checked_at_o
 
     survivor: BotApp = await start_bot(instance_timeout_seconds=TIMEOUT, **webhook_settings())
     await until(lambda: len(chat.videos()) == 1, timeout=4 + 2 + 5)
-    with connect(database) as conn:
-        row = conn.execute("SELECT state, lease_owner FROM tasks").fetchone()
-    assert tuple(row) == ("delivered", survivor.instance_id)
+
+    def delivered_by_the_survivor() -> bool:  # the row follows the video by a moment
+        with connect(database) as conn:
+            row = conn.execute("SELECT state, lease_owner FROM tasks").fetchone()
+        return tuple(row) == ("delivered", survivor.instance_id)
+
+    await until(delivered_by_the_survivor, timeout=5)
 
 
 async def test_a_broadcast_is_sent_by_one_instance_and_taken_over_when_it_stops(

@@ -275,7 +275,10 @@ async def test_a_client_that_reads_nothing_of_its_answers_is_dropped(
     _, writer = await asyncio.open_connection(sock=sock)
     writer.write(b"GET /healthz HTTP/1.1\r\nHost: bot\r\n\r\n" * 100_000)  # 3.4 MB, once
     started = time.monotonic()
-    deadline = started + SEND_TIMEOUT + 3.0 + MARGIN
+    # Before it stalls, the server answers requests until the socket's buffers are full: on a
+    # machine busy with other tests (three bot processes in the cluster drill) that can take
+    # seconds. Without the send deadline, the connection would stay open for good.
+    deadline = started + SEND_TIMEOUT + 3.0 + MARGIN + 10.0
     while time.monotonic() < deadline:
         await asyncio.sleep(0.1)
         if server.connection_count == 0:
