@@ -23,6 +23,7 @@ from storage.broadcasts import BroadcastRepository, RecipientState
 from storage.copy import RUNTIME_TABLES, SchemaMismatchError, TargetNotEmptyError, copy_database
 from storage.db import Database
 from storage.drafts import DraftRepository
+from storage.ledger import LedgerRepository
 from storage.media import MediaRepository
 from storage.state import StateRepository
 from storage.tasks import Quota, TaskRepository
@@ -117,6 +118,7 @@ async def fill(path: Path) -> None:
         await fill_users(db)
         await fill_tasks_and_drafts(db)
         await fill_broadcasts(db)
+        await fill_ledger(db)
         state = StateRepository(db)
         await state.get_or_set("telegram_webhook_secret", secrets.token_urlsafe(32))
         await state.set("maintenance_message", "Back at 5 — «maintenance» ✨")
@@ -252,6 +254,21 @@ async def run(*args: str, cwd: Path, **env: str) -> tuple[int, str, str]:
     return process.returncode, out.decode(), err.decode()
 
 
+async def fill_ledger(db: Database) -> None:
+    """Every kind of credit movement: a purchase, a reservation charged and one returned,
+    a grant and a removal."""
+    ledger = LedgerRepository(db)
+    rows = await db.fetch_all("SELECT id, user_id FROM tasks ORDER BY id LIMIT 2")
+    (charged, user), (released, _) = ((int(r[0]), int(r[1])) for r in rows)
+    assert await ledger.credit_purchase(user, "stxAbC'?$1", 50, 225, NOW)
+    for task in (charged, released):
+        assert await ledger.reserve(user, task, 10, NOW)
+    assert await ledger.charge(charged, NOW)
+    assert await ledger.release(released, NOW, reason="failed at the provider")
+    assert await ledger.grant(user, 7, "sorry — «outage» $1 ?", ADMIN, NOW) is not None
+    assert await ledger.grant(user, -2, "typo", ADMIN, NOW) is not None
+
+
 def sqlite_tables(path: Path) -> dict[str, list[str]]:
     """Each table of the SQLite database that holds data (not RUNTIME_TABLES), with its
     columns."""
@@ -298,7 +315,15 @@ async def test_every_row_is_copied_and_a_second_copy_is_refused(
 ) -> None:
     tables = sqlite_tables(source)
     before = contents(TestDatabase(source), tables)
-    every_table = ("users", "drafts", "tasks", "bot_state", "broadcasts", "broadcast_recipients")
+    every_table = (
+        "users",
+        "drafts",
+        "tasks",
+        "bot_state",
+        "broadcasts",
+        "broadcast_recipients",
+        "ledger",
+    )
     assert set(tables) == {*every_table, "media"}
     assert all(before.values()), "every table has rows"
     task_states = {row[tables["tasks"].index("state")] for row in before["tasks"]}

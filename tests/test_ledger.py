@@ -1,0 +1,145 @@
+"""The credit ledger: movements are rows written once, the balance is their sum and never goes
+negative, a payment is credited once, a task's price is charged or returned once."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from storage.db import Database
+from storage.drafts import DraftRepository
+from storage.ledger import LedgerRepository, Movement
+from storage.tasks import Quota, TaskRepository
+from storage.users import UserRepository
+from tests.database import TestDatabase
+
+USER = 7
+NO_LIMITS = Quota(max_active=None, daily_limit=None, day_started_at=0)
+
+
+@pytest.fixture
+async def db(database: TestDatabase) -> AsyncIterator[Database]:
+    opened = await Database.open(database.target)
+    await UserRepository(opened).seen(USER, "u", "U", now=1.0)
+    yield opened
+    await opened.close()
+
+
+async def new_tasks(db: Database, count: int) -> list[int]:
+    """`count` queued tasks of the user (drafts claimed as Submit does)."""
+    drafts, tasks = DraftRepository(db), TaskRepository(db)
+    ids: list[int] = []
+    for n in range(count):
+        draft, _ = await drafts.create(
+            user_id=USER,
+            chat_id=USER,
+            video_url=f"https://v.example.com/{n}.mp4",
+            prompt="red",
+            now=1.0,
+        )
+        claim = await tasks.claim_draft(
+            draft_id=draft.id,
+            user_id=USER,
+            provider="kie",
+            quota=NO_LIMITS,
+            callback_token=f"t{n}",
+            now=2.0,
+        )
+        assert claim.task is not None
+        ids.append(claim.task.id)
+    return ids
+
+
+async def test_a_payment_is_credited_once_whatever_replays_it(db: Database) -> None:
+    ledger = LedgerRepository(db)
+    credited = await asyncio.gather(
+        *(ledger.credit_purchase(USER, "charge-1", 50, 225, now=3.0) for _ in range(5))
+    )
+    assert sorted(credited) == [False, False, False, False, True]
+    assert await ledger.balance(USER) == 50
+    assert await ledger.credit_purchase(USER, "charge-2", 10, 50, now=4.0)
+    assert await ledger.balance(USER) == 60
+    [newest, first] = await ledger.movements(USER, limit=10)
+    assert (newest.kind, newest.credits, newest.charge_id, newest.stars) == (
+        Movement.PURCHASE,
+        10,
+        "charge-2",
+        50,
+    )
+    assert first.charge_id == "charge-1"
+    assert await ledger.mismatches() == []
+
+
+async def test_fifty_submits_at_once_against_a_balance_for_three_reserve_three(
+    db: Database,
+) -> None:
+    ledger = LedgerRepository(db)
+    await ledger.credit_purchase(USER, "charge-1", 30, 150, now=3.0)
+    tasks = await new_tasks(db, 50)
+
+    reserved = await asyncio.gather(*(ledger.reserve(USER, t, 10, now=4.0) for t in tasks))
+
+    assert sum(reserved) == 3
+    assert await ledger.balance(USER) == 0
+    assert await ledger.mismatches() == []
+
+
+async def test_a_reservation_is_charged_or_released_once_never_both(db: Database) -> None:
+    ledger = LedgerRepository(db)
+    await ledger.credit_purchase(USER, "charge-1", 30, 150, now=3.0)
+    charged, released, never = await new_tasks(db, 3)
+    for task in (charged, released):
+        assert await ledger.reserve(USER, task, 10, now=4.0)
+    assert not await ledger.reserve(USER, charged, 10, now=4.0)  # reserved once
+    assert await ledger.balance(USER) == 10
+
+    assert await ledger.charge(charged, now=5.0)
+    assert not await ledger.charge(charged, now=5.0)
+    assert not await ledger.release(charged, now=5.0, reason="failed")  # spent already
+    assert await ledger.release(released, now=5.0, reason="failed at the provider")
+    assert not await ledger.release(released, now=5.0, reason="again")
+    assert not await ledger.charge(released, now=5.0)  # returned already
+    assert not await ledger.charge(never, now=5.0)  # nothing was reserved
+    assert not await ledger.release(never, now=5.0, reason="never reserved")
+
+    assert await ledger.balance(USER) == 20
+    spent = await ledger.reservation(charged)
+    assert spent is not None
+    assert (spent.charged, spent.released, spent.credits) == (True, False, 10)
+    assert await ledger.reservation(never) is None
+    assert await ledger.mismatches() == []
+
+
+async def test_racing_settlements_of_one_task_settle_it_once(db: Database) -> None:
+    ledger = LedgerRepository(db)
+    await ledger.credit_purchase(USER, "charge-1", 10, 50, now=3.0)
+    (task,) = await new_tasks(db, 1)
+    assert await ledger.reserve(USER, task, 10, now=4.0)
+
+    outcomes = await asyncio.gather(
+        *(ledger.release(task, now=5.0, reason="cancelled") for _ in range(5)),
+        *(ledger.charge(task, now=5.0) for _ in range(5)),
+    )
+
+    assert sum(outcomes) == 1
+    assert await ledger.balance(USER) in (0, 10)
+    assert await ledger.mismatches() == []
+
+
+async def test_a_removal_never_takes_the_balance_below_zero(db: Database) -> None:
+    ledger = LedgerRepository(db)
+    assert await ledger.grant(USER, 5, "welcome", admin_id=1, now=3.0) == 5
+    assert await ledger.grant(USER, -6, "too much", admin_id=1, now=4.0) is None
+    assert await ledger.grant(USER, -5, "abuse", admin_id=1, now=5.0) == 0
+    kinds = [(e.kind, e.credits, e.reason, e.admin_id) for e in await ledger.movements(USER, 10)]
+    assert kinds == [(Movement.GRANT, -5, "abuse", 1), (Movement.GRANT, 5, "welcome", 1)]
+    assert await ledger.mismatches() == []
+
+
+async def test_a_cache_written_around_the_ledger_is_found(db: Database) -> None:
+    ledger = LedgerRepository(db)
+    await ledger.credit_purchase(USER, "charge-1", 10, 50, now=3.0)
+    await db.execute("UPDATE users SET credits = 99 WHERE id = ?", (USER,))
+    assert await ledger.mismatches() == [(USER, 99, 10)]
