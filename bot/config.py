@@ -12,6 +12,13 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.domain.modes import ALL_MODES
 from bot.domain.numbers import telegram_user_id
+from bot.domain.payments import (
+    MAX_CREDITS,
+    CreditPack,
+    Prices,
+    parse_packs,
+    parse_prices_by_mode,
+)
 
 ProviderName = Literal["kie", "apikley", "segmind", "luma", "sandbox"]
 
@@ -100,6 +107,15 @@ class Settings(BaseSettings):
     max_active_tasks_per_user: int = Field(default=2, ge=1)
     daily_task_limit: int = Field(default=10, ge=1)
 
+    # Payments in Telegram Stars (off by default): credits bought in packs, spent on tasks.
+    payments: Literal["off", "stars"] = "off"
+    task_price: int = Field(default=10, ge=0, le=MAX_CREDITS)
+    task_price_by_mode: Annotated[dict[str, int], NoDecode] = Field(default_factory=dict)
+    free_tasks_per_day: int = Field(default=0, ge=0, le=1000)
+    credit_packs: Annotated[tuple[CreditPack, ...], NoDecode] = ()
+    paysupport_text: str = ""  # /paysupport; empty: the bot's own text
+    terms_text: str = ""  # /terms; empty: the bot's own text
+
     status_edit_interval_seconds: float = Field(default=30.0, ge=1)
     media_keep_seconds: float = Field(default=3600.0, ge=0)
     media_max_total_mb: int = Field(default=2048, ge=1)
@@ -186,6 +202,20 @@ class Settings(BaseSettings):
                 "or sqlite:///data/bot.sqlite3"
             )
         return SecretStr(url)
+
+    @field_validator("credit_packs", mode="before")
+    @classmethod
+    def _parse_packs(cls, value: object) -> object:
+        return parse_packs(value) if isinstance(value, str) else value
+
+    @field_validator("task_price_by_mode", mode="before")
+    @classmethod
+    def _parse_prices(cls, value: object) -> object:
+        return parse_prices_by_mode(value) if isinstance(value, str) else value
+
+    @property
+    def prices(self) -> Prices:
+        return Prices(self.task_price, dict(self.task_price_by_mode))
 
     @field_validator("admin_ids", mode="before")
     @classmethod
@@ -284,6 +314,11 @@ def load_settings(*, need_telegram: bool = True, **overrides: object) -> Setting
         raise ConfigError(describe_validation_error(exc)) from None
     if need_telegram and not settings.telegram_bot_token.get_secret_value():
         raise ConfigError("Configuration error: TELEGRAM_BOT_TOKEN is required (see .env.example)")
+    if settings.payments == "stars" and not settings.credit_packs:
+        raise ConfigError(
+            "Configuration error: PAYMENTS=stars needs CREDIT_PACKS, the packs users can buy "
+            "(credits:stars, e.g. 10:50,50:225; see .env.example)"
+        )
     if settings.access_mode == "allowlist" and not settings.admin_ids:
         raise ConfigError(
             "Configuration error: ACCESS_MODE=allowlist needs ADMIN_IDS: someone must approve "

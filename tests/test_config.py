@@ -42,11 +42,38 @@ def test_keys_are_stripped_and_admin_ids_parsed() -> None:
         ({"provider_api_key": "   "}, "PROVIDER_API_KEY is required"),
         ({"max_active_tasks_per_user": 0}, "MAX_ACTIVE_TASKS_PER_USER"),
         ({"public_url": "https://bot.example.com/?x=1"}, "PUBLIC_URL must be a plain root URL"),
+        ({"credit_packs": "10"}, "CREDIT_PACKS: '10' should be credits:stars"),
+        ({"credit_packs": "10:0"}, "a pack is 1 to 1000000 credits for 1 to 100000 Stars"),
+        ({"credit_packs": "10:50,10:60"}, "CREDIT_PACKS must not have two packs"),
+        ({"credit_packs": ",".join(f"{n}:{n}" for n in range(1, 10))}, "at most 8 packs"),
+        ({"task_price_by_mode": "fast:3"}, "TASK_PRICE_BY_MODE: 'fast' is not a mode"),
+        ({"task_price": -1}, "TASK_PRICE"),
+        ({"payments": "stars"}, "PAYMENTS=stars needs CREDIT_PACKS"),
+        ({"payments": "paypal"}, "PAYMENTS"),
     ],
 )
 def test_bad_values_are_refused_with_their_name(overrides: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         load_settings(_env_file=None, **(REQUIRED | overrides))
+
+
+def test_payments_are_off_by_default_and_read_packs_and_prices() -> None:
+    assert load_settings(_env_file=None, **REQUIRED).payments == "off"
+    settings = load_settings(
+        _env_file=None,
+        **REQUIRED,
+        payments="stars",
+        credit_packs="50:225, 10:50",
+        task_price="12",
+        task_price_by_mode="flex_1:8; adhere_2:15",
+        free_tasks_per_day="1",
+    )
+    assert [(p.credits, p.stars) for p in settings.credit_packs] == [(10, 50), (50, 225)]
+    assert settings.prices.of("flex_1") == 8
+    assert settings.prices.of("adhere_2") == 15
+    assert settings.prices.of("reimagine_1") == 12
+    assert settings.prices.of(None) == 12
+    assert settings.free_tasks_per_day == 1
 
 
 def test_secrets_never_show_in_the_settings_repr() -> None:
