@@ -9,6 +9,7 @@ from typing import Any
 
 from bot.domain.records import ACTIVE_TASK_STATES, DraftState, Task, TaskState
 from storage.db import Database, Dialect, Row, Statements
+from storage.ledger import balance_in, reserve_in
 from storage.models import checked_columns, from_row
 
 _ACTIVE = tuple(str(s) for s in ACTIVE_TASK_STATES)
@@ -60,6 +61,16 @@ class ClaimRefusal(StrEnum):
     MEDIA_GONE = "media_gone"  # an uploaded video or first frame was deleted since (uploads expire)
     ACTIVE_LIMIT = "active_limit"
     DAILY_LIMIT = "daily_limit"
+    NO_CREDITS = "no_credits"  # PAYMENTS=stars: the balance is short of the task's price
+
+
+@dataclass(frozen=True, slots=True)
+class TaskPrice:
+    """What a task costs the user (PAYMENTS=stars): `credits`, unless it is one of their first
+    `free_per_day` tasks of the day (counted as the daily limit counts them)."""
+
+    credits: int
+    free_per_day: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,11 +210,14 @@ class TaskRepository:
         quota: Quota,
         callback_token: str,
         now: float,
+        price: TaskPrice | None = None,
     ) -> Claim:
-        """Turn a pending draft into a queued task, at most once, within the user's limits.
+        """Turn a pending draft into a queued task, at most once, within the user's limits,
+        and with `price` (payments on) its price reserved from the user's credits.
 
-        Checking the limits, marking the draft submitted and inserting the task happen in one
-        transaction, so two presses of Submit (or two cards at once) cannot slip past either.
+        Checking the limits and the balance, marking the draft submitted, inserting the task
+        and reserving its price happen in one transaction, so two presses of Submit (or two
+        cards at once) cannot slip past any of them.
         """
         async with self._db.transaction() as conn:
             # Claims of one user wait for each other (SQLite's write lock does that already):
@@ -216,6 +230,11 @@ class TaskRepository:
             over = _over_limit(draft, quota)
             if over is not None:
                 return Claim(None, over)
+            cost = 0
+            if price is not None and int(draft["today"]) >= price.free_per_day:
+                cost = price.credits
+                if await balance_in(conn, user_id) < cost:  # the user's row is locked above
+                    return Claim(None, ClaimRefusal.NO_CREDITS)
             uploads = (draft["media_token"], draft["first_frame_media_token"])
             if not await _hold_uploads(conn, uploads, now):
                 return Claim(None, ClaimRefusal.MEDIA_GONE)
@@ -232,7 +251,10 @@ class TaskRepository:
                 callback_token=callback_token,
                 now=now,
             )
-        return Claim(from_row(Task, next(iter(created))))
+            task = from_row(Task, next(iter(created)))
+            if cost and not await reserve_in(conn, user_id, task.id, cost, now):
+                raise RuntimeError("the balance checked under lock fell short")  # rolls back
+        return Claim(task)
 
     async def get(self, task_id: int) -> Task | None:
         row = await self._db.fetch_one("SELECT * FROM tasks WHERE id = ?", (task_id,))

@@ -4,14 +4,14 @@ negative, a payment is credited once, a task's price is charged or returned once
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 
 import pytest
 
 from storage.db import Database
 from storage.drafts import DraftRepository
 from storage.ledger import LedgerRepository, Movement
-from storage.tasks import Quota, TaskRepository
+from storage.tasks import Claim, ClaimRefusal, Quota, TaskPrice, TaskRepository
 from storage.users import UserRepository
 from tests.database import TestDatabase
 
@@ -143,3 +143,71 @@ async def test_a_cache_written_around_the_ledger_is_found(db: Database) -> None:
     await ledger.credit_purchase(USER, "charge-1", 10, 50, now=3.0)
     await db.execute("UPDATE users SET credits = 99 WHERE id = ?", (USER,))
     assert await ledger.mismatches() == [(USER, 99, 10)]
+
+
+async def new_drafts(db: Database, count: int) -> list[int]:
+    """`count` pending drafts of the user at once. (The bot keeps one pending card a user,
+    replacing the last; here every Submit races the others for the same balance.)"""
+    ids: list[int] = []
+    for n in range(count):
+        rows = await db.write_returning(
+            "INSERT INTO drafts (user_id, chat_id, video_url, prompt, state, created_at, "
+            "updated_at) VALUES (?, ?, ?, 'red', 'pending', 1.0, 1.0) RETURNING id",
+            (USER, USER, f"https://v.example.com/d{n}.mp4"),
+        )
+        ids.append(int(rows[0][0]))
+    return ids
+
+
+def claim(tasks: TaskRepository, draft_id: int, price: TaskPrice) -> Awaitable[Claim]:
+    return tasks.claim_draft(
+        draft_id=draft_id,
+        user_id=USER,
+        provider="kie",
+        quota=NO_LIMITS,
+        callback_token=f"c{draft_id}",
+        now=2.0,
+        price=price,
+    )
+
+
+async def test_fifty_submits_at_once_with_credits_for_three_make_three_tasks(
+    db: Database,
+) -> None:
+    """Submit reserves the price in the transaction that creates the task: the others are
+    refused, and their drafts stay as they were (a purchase later, and Submit works)."""
+    ledger, tasks = LedgerRepository(db), TaskRepository(db)
+    await ledger.credit_purchase(USER, "charge-1", 30, 150, now=1.5)
+    drafts = await new_drafts(db, 50)
+
+    claims = await asyncio.gather(*(claim(tasks, d, TaskPrice(10)) for d in drafts))
+
+    made = [c.task.id for c in claims if c.task is not None]
+    assert len(made) == 3
+    assert {c.refusal for c in claims if c.task is None} == {ClaimRefusal.NO_CREDITS}
+    assert await ledger.balance(USER) == 0
+    for task_id in made:
+        held = await ledger.reservation(task_id)
+        assert held is not None
+        assert (held.credits, held.held) == (10, True)
+    refused = next(d for d, c in zip(drafts, claims, strict=True) if c.task is None)
+    await ledger.credit_purchase(USER, "charge-2", 10, 50, now=3.0)
+    assert (await claim(tasks, refused, TaskPrice(10))).task is not None
+    assert await ledger.mismatches() == []
+
+
+async def test_the_first_tasks_of_the_day_are_free_then_priced(db: Database) -> None:
+    ledger, tasks = LedgerRepository(db), TaskRepository(db)
+    first, second, third = await new_drafts(db, 3)
+    price = TaskPrice(10, free_per_day=2)
+
+    for draft in (first, second):
+        made = await claim(tasks, draft, price)
+        assert made.task is not None
+        assert await ledger.reservation(made.task.id) is None  # free: nothing reserved
+    assert (await claim(tasks, third, price)).refusal == ClaimRefusal.NO_CREDITS
+    await ledger.grant(USER, 10, "trial", admin_id=1, now=3.0)
+    paid = await claim(tasks, third, price)
+    assert paid.task is not None
+    assert await ledger.reservation(paid.task.id) is not None
+    assert await ledger.balance(USER) == 0
