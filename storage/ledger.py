@@ -6,11 +6,12 @@ it stays at or above zero, so a balance never goes negative: concurrent Submits,
 grants of one user wait for each other on the user's row (SQLite's write lock, PostgreSQL's
 `FOR UPDATE`). `mismatches()` checks the cache against the rows.
 
-A task's price moves three ways: `reserve` takes it from the balance when the task is created
-(inside the same transaction, `reserve_in`), then `charge` records that the provider accepted
-it (nothing moves: the reservation is spent), or `release` returns it. Each happens at most once
-per task, and a task is charged or released, never both. A payment (`telegram_payment_charge_id`)
-is credited at most once, however often its update comes.
+A task's price: `reserve` takes it from the balance when the task is created (inside the same
+transaction, `reserve_in`); `charge` records that the provider accepted it (nothing moves: the
+reservation is spent); `release` returns it, whether the task ended before the provider took it
+(refused, cancelled while queued, never sent) or after (failed at the provider, timed out). Each
+happens at most once per task, and nothing is charged once it was returned. A payment
+(`telegram_payment_charge_id`) is credited at most once, however often its update comes.
 """
 
 from __future__ import annotations
@@ -57,7 +58,13 @@ class Reservation:
 
     @property
     def held(self) -> bool:
+        """Reserved, and neither spent nor returned yet."""
         return not (self.charged or self.released)
+
+    @property
+    def refunded(self) -> bool:
+        """Spent, and then returned (the task failed after the provider took it)."""
+        return self.charged and self.released
 
 
 async def reserve_in(conn: Statements, user_id: int, task_id: int, price: int, now: float) -> bool:
@@ -140,11 +147,13 @@ class LedgerRepository:
 
     async def charge(self, task_id: int, now: float) -> bool:
         """The provider accepted the task: its reservation is spent. False when there is no
-        reservation held (none made, or already charged or released)."""
+        reservation held (none made, or already charged or returned)."""
         return await self._settle(task_id, Movement.CHARGE, now, reason="")
 
     async def release(self, task_id: int, now: float, reason: str) -> bool:
-        """Return the task's reservation to the user's balance. False when there is none held."""
+        """Return the task's price to the user's balance, charged or not (a task the provider
+        accepted and then failed is returned too). False when there is nothing to return (no
+        reservation, or returned already)."""
         return await self._settle(task_id, Movement.RELEASE, now, reason=reason)
 
     async def _settle(self, task_id: int, kind: Movement, now: float, *, reason: str) -> bool:
@@ -158,7 +167,9 @@ class LedgerRepository:
             user_id = int(owner[0])
             await balance_in(conn, user_id)  # one settlement of a task at a time
             reservation = await _reservation(conn, task_id)
-            if reservation is None or not reservation.held:
+            if reservation is None or reservation.released:
+                return False
+            if kind is Movement.CHARGE and reservation.charged:
                 return False
             credits = reservation.credits if kind is Movement.RELEASE else 0
             return await _move(conn, user_id, kind, credits, now, task_id=task_id, reason=reason)
