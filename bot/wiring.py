@@ -60,6 +60,7 @@ from storage.broadcasts import BroadcastRepository
 from storage.db import Database, Dialect
 from storage.drafts import DraftRepository
 from storage.instances import BROADCASTS_LEASE, InstanceRepository, Lease, LeaseRepository
+from storage.ledger import LedgerRepository
 from storage.media import MediaRepository
 from storage.rates import SharedWindowLimiter
 from storage.state import StateRepository
@@ -286,6 +287,7 @@ def build_services(
         provider=clients.provider,
         wake_tracker=tracker_wakeup.set,
         language_of=stores.languages.of,
+        credits=LedgerRepository(db) if settings.payments == "stars" else None,
     )
     lifecycle = TaskLifecycle(
         ports,

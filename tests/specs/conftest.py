@@ -38,6 +38,7 @@ from bot.services.tasks.policy import QuotaPolicy, TrackingPolicy
 from bot.services.tasks.ports import TaskPorts
 from storage.db import Database
 from storage.drafts import DraftRepository
+from storage.ledger import LedgerRepository
 from storage.media import MediaRepository
 from storage.state import StateRepository
 from storage.tasks import TaskRepository
@@ -240,8 +241,10 @@ class World:
     uploads: RecordingUploads = field(default_factory=RecordingUploads)
     tracking: TrackingPolicy = TRACKING
     quota: QuotaPolicy = QUOTA
+    payments: bool = False  # the tasks' prices kept in the ledger (PAYMENTS=stars)
 
     def __post_init__(self) -> None:
+        self.ledger = LedgerRepository(self.db)
         self.tasks = TaskRepository(self.db)
         self.users = UserRepository(self.db)
         self.drafts = DraftRepository(self.db)
@@ -255,6 +258,7 @@ class World:
             provider=self.provider,
             wake_tracker=self.wakes,
             clock=self.clock,
+            credits=self.ledger if self.payments else None,
         )
         self.life = self._build()
 

@@ -42,6 +42,7 @@ class Endings:
         if not won:
             return
         log.info("Task %d failed: %s (%s)", task.id, failure, detail)
+        await self._ports.give_back(task.id, str(failure))
         self._ports.wake_tracker()  # a provider slot may be free
         await self._tell(
             task, texts.task_failed(task.id, failure, provider_message), offer_retry=True

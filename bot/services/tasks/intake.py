@@ -101,6 +101,7 @@ class Intake:
         now = self._ports.clock()
         if await tasks.transition(task_id, TaskState.QUEUED, TaskState.CANCELLED, finished_at=now):
             log.info("Task %d cancelled by user %d while queued", task_id, user_id)
+            await self._ports.give_back(task_id, "cancelled while queued")
             for token in task.media_tokens:
                 await self._ports.uploads.release(token)
             await self._ports.outbox.show_status(await tasks.get(task_id) or task)

@@ -24,6 +24,15 @@ class HeldUploads(Protocol):
         ...
 
 
+class TaskCredits(Protocol):
+    """What a task's price becomes (PAYMENTS=stars; storage.ledger.LedgerRepository): spent
+    when the provider accepts the task, returned when it ends without a video for its user."""
+
+    async def charge(self, task_id: int, now: float) -> bool: ...
+
+    async def release(self, task_id: int, now: float, reason: str) -> bool: ...
+
+
 def _no_tracker() -> None:
     return None
 
@@ -40,6 +49,18 @@ class TaskPorts:
     clock: Callable[[], float] = field(default=time.time)
     # The language a user is spoken to in (bot.services.languages.UserLanguages.of).
     language_of: Callable[[int], Awaitable[str]] = i18n.source_language_for
+    # With payments on: the tasks' prices (None: payments off, tasks cost no credits).
+    credits: TaskCredits | None = None
+
+    async def charge(self, task_id: int) -> None:
+        """The provider accepted the task: its price is spent (if it had one)."""
+        if self.credits is not None:
+            await self.credits.charge(task_id, self.clock())
+
+    async def give_back(self, task_id: int, reason: str) -> None:
+        """The task ended without a video for its user: its price returns (if it had one)."""
+        if self.credits is not None:
+            await self.credits.release(task_id, self.clock(), reason)
 
     @asynccontextmanager
     async def speaking_to(self, user_id: int) -> AsyncIterator[None]:

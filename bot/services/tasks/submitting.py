@@ -91,6 +91,7 @@ class Submitting(Stage):
             attempts=0,
         )
         if moved:
+            await self._ports.charge(task.id)
             await self._cards.show(task.id)
 
     def _request(self, task: Task) -> SubmitRequest:

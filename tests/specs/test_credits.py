@@ -1,0 +1,109 @@
+"""A task's price (PAYMENTS=stars): spent when the provider accepts the task, returned when it
+ends without a video (refused, failed at the provider, cancelled while queued), held while its
+outcome is unknown."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.domain.failures import Failure
+from bot.domain.provider import JobStatus, ProviderError, SubmitOutcomeUnknownError
+from bot.domain.records import Task, TaskState
+from storage.db import Database
+from storage.ledger import Reservation
+from tests.specs.conftest import USER, World
+
+PRICE = 10
+
+
+@pytest.fixture
+def world(db: Database) -> World:
+    return World(db, payments=True)
+
+
+async def priced(world: World, task: Task) -> None:
+    """The task's price reserved, as Submit reserves it."""
+    await world.ledger.grant(USER, PRICE, "test", admin_id=1, now=world.clock())
+    assert await world.ledger.reserve(USER, task.id, PRICE, world.clock())
+
+
+async def reservation(world: World, task: Task) -> Reservation:
+    found = await world.ledger.reservation(task.id)
+    assert found is not None
+    return found
+
+
+async def test_a_task_the_provider_accepts_is_charged(world: World) -> None:
+    task = await world.given_queued()
+    await priced(world, task)
+    world.provider.submit_answers.append("job-1")
+
+    await world.life.submitting.send(task)
+
+    assert (await reservation(world, task)).charged
+    assert await world.ledger.balance(USER) == 0
+
+
+async def test_a_task_the_provider_refuses_gets_its_price_back(world: World) -> None:
+    task = await world.given_queued()
+    await priced(world, task)
+    world.provider.submit_answers.append(
+        ProviderError(Failure.INVALID_REQUEST, "HTTP 422: videoUrl is invalid")
+    )
+
+    await world.life.submitting.send(task)
+
+    assert (await world.task(task.id)).state == TaskState.FAILED
+    spent = await reservation(world, task)
+    assert (spent.charged, spent.released) == (False, True)
+    assert await world.ledger.balance(USER) == PRICE
+
+
+async def test_a_task_that_fails_at_the_provider_is_charged_then_returned(world: World) -> None:
+    task = await world.given_queued()
+    await priced(world, task)
+    world.provider.submit_answers.append("job-1")
+    await world.life.submitting.send(task)
+    task = await world.task(task.id)
+
+    await world.life.checking.on_status(task, JobStatus.failed("unsafe content", "failed"))
+
+    assert (await world.task(task.id)).state == TaskState.FAILED
+    assert (await reservation(world, task)).refunded
+    assert await world.ledger.balance(USER) == PRICE
+
+
+async def test_a_task_cancelled_while_queued_gets_its_price_back(world: World) -> None:
+    task = await world.given_queued()
+    await priced(world, task)
+
+    await world.life.intake.cancel_queued(USER, task.id)
+
+    assert (await world.task(task.id)).state == TaskState.CANCELLED
+    assert (await reservation(world, task)).released
+    assert await world.ledger.balance(USER) == PRICE
+
+
+async def test_a_task_whose_outcome_is_unknown_keeps_its_price_held(world: World) -> None:
+    """It may exist at the provider, and cost: an admin decides (charge or return)."""
+    task = await world.given_queued()
+    await priced(world, task)
+    world.provider.submit_answers.append(SubmitOutcomeUnknownError("read timed out"))
+
+    await world.life.submitting.send(task)
+
+    assert (await world.task(task.id)).state == TaskState.UNKNOWN
+    assert (await reservation(world, task)).held
+    assert await world.ledger.balance(USER) == 0
+
+
+async def test_a_task_without_a_price_ends_as_before(world: World) -> None:
+    """A free task (no reservation): charging and returning find nothing, and say nothing."""
+    task = await world.given_queued()
+    world.provider.submit_answers.append(ProviderError(Failure.INVALID_REQUEST, "HTTP 422"))
+
+    await world.life.submitting.send(task)
+
+    assert (await world.task(task.id)).state == TaskState.FAILED
+    assert await world.ledger.reservation(task.id) is None
+    assert await world.ledger.balance(USER) == 0
