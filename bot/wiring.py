@@ -140,6 +140,8 @@ def quota_policy(settings: Settings) -> QuotaPolicy:
         max_active_per_user=settings.max_active_tasks_per_user,
         daily_limit=settings.daily_task_limit,
         admin_ids=settings.admin_ids,
+        prices=settings.prices if settings.payments == "stars" else None,
+        free_tasks_per_day=settings.free_tasks_per_day,
     )
 
 

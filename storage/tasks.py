@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
-from dataclasses import dataclass
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -66,11 +66,16 @@ class ClaimRefusal(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class TaskPrice:
-    """What a task costs the user (PAYMENTS=stars): `credits`, unless it is one of their first
-    `free_per_day` tasks of the day (counted as the daily limit counts them)."""
+    """What a task costs the user (PAYMENTS=stars): `credits`, or its mode's own price in
+    `by_mode`, unless it is one of their first `free_per_day` tasks of the day (counted as the
+    daily limit counts them)."""
 
     credits: int
     free_per_day: int = 0
+    by_mode: Mapping[str, int] = field(default_factory=dict)
+
+    def of(self, mode: str | None) -> int:
+        return self.by_mode.get(mode, self.credits) if mode is not None else self.credits
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,7 +237,7 @@ class TaskRepository:
                 return Claim(None, over)
             cost = 0
             if price is not None and int(draft["today"]) >= price.free_per_day:
-                cost = price.credits
+                cost = price.of(draft["mode"])
                 if await balance_in(conn, user_id) < cost:  # the user's row is locked above
                     return Claim(None, ClaimRefusal.NO_CREDITS)
             uploads = (draft["media_token"], draft["first_frame_media_token"])

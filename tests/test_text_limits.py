@@ -291,6 +291,7 @@ BUILDERS: dict[str, Builder] = {
     "toast_language_chosen": builder(Kind.TOAST, LANGUAGE_NAME),
     "active_limit_reached": builder(M, COUNT, st.lists(ID, max_size=200)),
     "daily_limit_reached": builder(M, COUNT, SECONDS),
+    "not_enough_credits": builder(M, COUNT),
     "state_label": builder(P, st.sampled_from(TaskState)),
     "status_card": builder(
         M,

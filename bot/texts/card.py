@@ -26,6 +26,7 @@ __all__ = [
     "describe_mode",
     "draft_replaced_notice",
     "mode_family",
+    "not_enough_credits",
     "prompt_wanted",
     "toast_already_submitted",
     "toast_cancelled",
@@ -291,6 +292,17 @@ def active_limit_reached(limit: int, active_ids: list[int]) -> str:
         "Submit this one when one of them is done — this request stays here until then.",
         len(active_ids),
     ).format(count=len(active_ids), tasks=running, limit=limit)
+
+
+def not_enough_credits(balance: int) -> str:
+    # TRANSLATORS: {count} is the user's balance of credits (bought with Telegram Stars).
+    return ngettext(
+        "You have {count} credit, not enough for this task. Buy credits with /buy; this "
+        "request stays here until then.",
+        "You have {count} credits, not enough for this task. Buy credits with /buy; this "
+        "request stays here until then.",
+        balance,
+    ).format(count=balance)
 
 
 def daily_limit_reached(limit: int, seconds_to_reset: float) -> str:

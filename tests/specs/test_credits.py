@@ -4,14 +4,18 @@ outcome is unknown."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from bot.domain.failures import Failure
+from bot.domain.payments import Prices
 from bot.domain.provider import JobStatus, ProviderError, SubmitOutcomeUnknownError
 from bot.domain.records import Task, TaskState
+from bot.services.tasks.intake import SubmitOutcomeKind
 from storage.db import Database
 from storage.ledger import Reservation
-from tests.specs.conftest import USER, World
+from tests.specs.conftest import ADMIN, QUOTA, USER, World
 
 PRICE = 10
 
@@ -107,3 +111,32 @@ async def test_a_task_without_a_price_ends_as_before(world: World) -> None:
     assert (await world.task(task.id)).state == TaskState.FAILED
     assert await world.ledger.reservation(task.id) is None
     assert await world.ledger.balance(USER) == 0
+
+
+async def test_submit_with_credits_short_is_refused_and_reserves_when_they_are_there(
+    db: Database,
+) -> None:
+    world = World(db, payments=True, quota=replace(QUOTA, prices=Prices(PRICE, {"flex_2": 25})))
+    draft_id = await world.draft(USER)
+
+    refused = await world.life.intake.submit_draft(USER, draft_id)
+
+    assert refused.kind == SubmitOutcomeKind.REFUSED
+    assert refused.message is not None
+    assert "You have 0 credits, not enough for this task" in refused.message
+    await world.ledger.grant(USER, PRICE, "test", admin_id=1, now=world.clock())
+    made = await world.life.intake.submit_draft(USER, draft_id)
+    assert made.kind == SubmitOutcomeKind.SUBMITTED
+    assert made.task_id is not None
+    held = await world.ledger.reservation(made.task_id)
+    assert held is not None
+    assert (held.credits, held.held) == (PRICE, True)
+    assert await world.ledger.balance(USER) == 0
+
+
+async def test_admins_tasks_cost_nothing(db: Database) -> None:
+    world = World(db, payments=True, quota=replace(QUOTA, prices=Prices(PRICE)))
+    made = await world.life.intake.submit_draft(ADMIN, await world.draft(ADMIN))
+    assert made.kind == SubmitOutcomeKind.SUBMITTED
+    assert made.task_id is not None
+    assert await world.ledger.reservation(made.task_id) is None

@@ -15,7 +15,7 @@ from bot.domain.records import TaskState
 from bot.services.maintenance import Maintenance
 from bot.services.tasks.policy import QuotaPolicy
 from bot.services.tasks.ports import TaskPorts
-from storage.tasks import ClaimRefusal, Quota
+from storage.tasks import ClaimRefusal, Quota, TaskPrice
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +77,7 @@ class Intake:
             quota=await self._quota(user_id, now),
             callback_token=secrets.token_urlsafe(24),
             now=now,
+            price=self._price(user_id),
         )
         if claim.task is not None:
             log.info("Task %d created from draft %d for user %d", claim.task.id, draft_id, user_id)
@@ -125,9 +126,20 @@ class Intake:
         own = user.daily_limit if user is not None else None
         return own if own is not None else self._policy.daily_limit
 
+    def _price(self, user_id: int) -> TaskPrice | None:
+        """What the task costs the user: nothing with payments off, or to admins."""
+        prices = self._policy.prices
+        if prices is None or user_id in self._policy.admin_ids:
+            return None
+        return TaskPrice(prices.default, self._policy.free_tasks_per_day, prices.by_mode)
+
     async def _refusal(self, refusal: ClaimRefusal | None, user_id: int, now: float) -> str:
         if refusal == ClaimRefusal.MEDIA_GONE:
             return texts.upload_gone()
+        if refusal == ClaimRefusal.NO_CREDITS:
+            credits = self._ports.credits
+            balance = 0 if credits is None else await credits.balance(user_id)
+            return texts.not_enough_credits(balance)
         if refusal == ClaimRefusal.ACTIVE_LIMIT:
             active = [t.id for t in await self._ports.tasks.active_for_user(user_id)]
             return texts.active_limit_reached(self._policy.max_active_per_user, active)

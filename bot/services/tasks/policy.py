@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.domain.payments import Prices
 from bot.domain.records import Task
 
 # After this many status checks in a row that got no answer, the admins hear about it once.
@@ -28,6 +29,9 @@ class QuotaPolicy:
     max_active_per_user: int
     daily_limit: int
     admin_ids: frozenset[int]
+    # PAYMENTS=stars: what a task costs (admins' tasks are free); None: tasks cost nothing.
+    prices: Prices | None = None
+    free_tasks_per_day: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,6 +32,8 @@ class TaskCredits(Protocol):
 
     async def release(self, task_id: int, now: float, reason: str) -> bool: ...
 
+    async def balance(self, user_id: int) -> int: ...
+
 
 def _no_tracker() -> None:
     return None
