@@ -78,6 +78,22 @@ async def reserve_in(conn: Statements, user_id: int, task_id: int, price: int, n
     return await _move(conn, user_id, Movement.RESERVE, -price, now, task_id=task_id)
 
 
+async def purchase_in(
+    conn: Statements, user_id: int, charge_id: str, credits: int, stars: int, now: float
+) -> bool:
+    """Credit a pack bought with Stars inside the caller's transaction, once per `charge_id`;
+    False when it was credited already (nothing is written then)."""
+    await balance_in(conn, user_id)  # purchases of one user wait for each other
+    seen = await conn.fetch_one(
+        "SELECT 1 FROM ledger WHERE kind = ? AND charge_id = ?", (Movement.PURCHASE, charge_id)
+    )
+    if seen is not None:
+        return False
+    return await _move(
+        conn, user_id, Movement.PURCHASE, credits, now, charge_id=charge_id, stars=stars
+    )
+
+
 async def balance_in(conn: Statements, user_id: int) -> int:
     """The user's balance, locking their row until the caller's transaction ends."""
     row = await conn.fetch_one(
@@ -128,16 +144,7 @@ class LedgerRepository:
         """Credit a pack bought with Stars, once per `charge_id`; False when it was already
         credited (a replayed update, another instance): nothing is written then."""
         async with self._db.transaction() as conn:
-            await balance_in(conn, user_id)  # purchases of one user wait for each other
-            seen = await conn.fetch_one(
-                "SELECT 1 FROM ledger WHERE kind = ? AND charge_id = ?",
-                (Movement.PURCHASE, charge_id),
-            )
-            if seen is not None:
-                return False
-            return await _move(
-                conn, user_id, Movement.PURCHASE, credits, now, charge_id=charge_id, stars=stars
-            )
+            return await purchase_in(conn, user_id, charge_id, credits, stars, now)
 
     async def reserve(self, user_id: int, task_id: int, price: int, now: float) -> bool:
         """`reserve_in` in a transaction of its own."""

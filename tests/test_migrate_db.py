@@ -18,11 +18,13 @@ from typing import Any
 import pytest
 
 from bot.domain.failures import Failure
+from bot.domain.payments import CreditPack
 from bot.domain.records import Access, DraftState, Task, TaskState
 from storage.broadcasts import BroadcastRepository, RecipientState
 from storage.copy import RUNTIME_TABLES, SchemaMismatchError, TargetNotEmptyError, copy_database
 from storage.db import Database
 from storage.drafts import DraftRepository
+from storage.invoices import InvoiceRepository
 from storage.ledger import LedgerRepository
 from storage.media import MediaRepository
 from storage.state import StateRepository
@@ -255,12 +257,15 @@ async def run(*args: str, cwd: Path, **env: str) -> tuple[int, str, str]:
 
 
 async def fill_ledger(db: Database) -> None:
-    """Every kind of credit movement: a purchase, a reservation charged and one returned,
-    a grant and a removal."""
+    """Every kind of credit movement: a purchase (an invoice paid; another sent, not paid), a
+    reservation charged and one returned, a grant and a removal."""
     ledger = LedgerRepository(db)
     rows = await db.fetch_all("SELECT id, user_id FROM tasks ORDER BY id LIMIT 2")
     (charged, user), (released, _) = ((int(r[0]), int(r[1])) for r in rows)
-    assert await ledger.credit_purchase(user, "stxAbC'?$1", 50, 225, NOW)
+    invoices = InvoiceRepository(db)
+    paid = await invoices.issue(user, CreditPack(50, 225), NOW)
+    assert (await invoices.pay(paid.payload, user, "stxAbC'?$1", 225, NOW)).credited
+    await invoices.issue(user, CreditPack(10, 50), NOW)  # sent, not paid
     for task in (charged, released):
         assert await ledger.reserve(user, task, 10, NOW)
     assert await ledger.charge(charged, NOW)
@@ -323,6 +328,7 @@ async def test_every_row_is_copied_and_a_second_copy_is_refused(
         "broadcasts",
         "broadcast_recipients",
         "ledger",
+        "invoices",
     )
     assert set(tables) == {*every_table, "media"}
     assert all(before.values()), "every table has rows"
