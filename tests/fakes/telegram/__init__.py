@@ -38,6 +38,17 @@ bot's (to a blocked user 403 like any send; an unknown message 400 "message to c
 found"); `SentMessage.copied_from` says which message it copied, and its `entities` are the
 original's.
 
+Payments in Telegram Stars: `sendInvoice` checked as Telegram checks a Stars invoice (currency
+"XTR", no provider token, exactly one price, no tips, payload 1-128 bytes; `tg.invoices(chat_id)`
+lists them), and the user's side: `await tg.pay(user_id, invoice_message_id)` sends a
+`pre_checkout_query`, waits up to 10 s for `answerPreCheckoutQuery` (a later answer is refused,
+as Telegram refuses it) and, if ok, queues the user's message with `successful_payment`; it
+returns a PaymentResult (answered, ok, error_message, charge_id). `pay(..., invoice_payload=...,
+total_amount=...)` or `send_pre_checkout_query(...)` forge the query, `replay_payment(charge_id)`
+delivers a payment twice. `refundStarPayment` refunds a charge once (then a message with
+`refunded_payment` follows; `refund_messages = False` leaves it out) and `getStarTransactions`
+lists the payments in and the refunds out, oldest first (`tg.star_payments(user_id)`).
+
 Updates wait in a queue until confirmed by a later `getUpdates` offset (or delivered to a
 webhook). While a webhook is set, `getUpdates` answers 409 like Telegram, and updates are POSTed
 to the webhook URL (loopback hosts only; never the network) with the
@@ -46,11 +57,13 @@ to the webhook URL (loopback hosts only; never the network) with the
 The package, a concern a module: `bot_api` the server (routes, the record of calls, faults,
 files, commands), `updates` the update queue (getUpdates and the webhook), `messages` the message
 methods, `params` decoding and checking a call's parameters, `rendering` what a message looks
-like (Telegram's HTML, entities, UTF-16 lengths), `state` what the fake holds, `protocol` the
-Bot API's constants and error answers, and `client` the test's side (FakeTelegram).
+like (Telegram's HTML, entities, UTF-16 lengths), `state` what the fake holds, `payments` the
+Telegram Stars payments (invoices, pre-checkout queries, refunds, Star transactions), `protocol`
+the Bot API's constants and error answers, and `client` the test's side (FakeTelegram).
 """
 
 from tests.fakes.telegram.client import FakeTelegram
+from tests.fakes.telegram.payments import PaymentResult, PreCheckout, SentInvoice, StarPayment
 from tests.fakes.telegram.protocol import (
     BLOCKABLE_METHODS,
     BLOCKED,
@@ -69,6 +82,8 @@ from tests.fakes.telegram.protocol import (
     MEDIA_KINDS,
     METHODS,
     NOT_MODIFIED,
+    PRE_CHECKOUT_TIMEOUT,
+    STARS,
     TEST_BOT_TOKEN,
     UPLOAD_METHODS,
 )
@@ -93,10 +108,16 @@ __all__ = [
     "MEDIA_KINDS",
     "METHODS",
     "NOT_MODIFIED",
+    "PRE_CHECKOUT_TIMEOUT",
+    "STARS",
     "TEST_BOT_TOKEN",
     "UPLOAD_METHODS",
     "Call",
     "FakeTelegram",
+    "PaymentResult",
+    "PreCheckout",
+    "SentInvoice",
     "SentMessage",
+    "StarPayment",
     "_render",  # tests/test_text_limits.py checks texts against Telegram's rendering
 ]

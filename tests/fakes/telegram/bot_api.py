@@ -19,8 +19,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from tests.fakes.server import LoopbackServer, StartStop
-from tests.fakes.telegram.messages import MessageMethods
 from tests.fakes.telegram.params import _read_params, _scope_key
+from tests.fakes.telegram.payments import PaymentMethods
 from tests.fakes.telegram.protocol import (
     _CANONICAL,
     BLOCKABLE_METHODS,
@@ -37,10 +37,9 @@ from tests.fakes.telegram.protocol import (
 )
 from tests.fakes.telegram.rendering import _u16
 from tests.fakes.telegram.state import Call, _Fault, _Signal
-from tests.fakes.telegram.updates import UpdateQueue
 
 
-class BotApi(UpdateQueue, MessageMethods, StartStop):
+class BotApi(PaymentMethods, StartStop):
     """The server side of the fake; FakeTelegram adds what a test does as the user."""
 
     def __init__(self, token: str = TEST_BOT_TOKEN) -> None:
@@ -96,6 +95,10 @@ class BotApi(UpdateQueue, MessageMethods, StartStop):
             "sendVideo": lambda call: self._send_file(call, "video"),
             "sendDocument": lambda call: self._send_file(call, "document"),
             "getFile": self._get_file,
+            "sendInvoice": self._send_invoice,
+            "answerPreCheckoutQuery": self._answer_pre_checkout_query,
+            "refundStarPayment": self._refund_star_payment,
+            "getStarTransactions": self._get_star_transactions,
         }
 
     # ------------------------------------------------------------------ lifecycle

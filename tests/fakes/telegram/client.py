@@ -10,12 +10,13 @@ from typing import Any
 
 from tests.fakes.telegram.bot_api import BotApi
 from tests.fakes.telegram.params import _scope_key
+from tests.fakes.telegram.payments import PaymentActions
 from tests.fakes.telegram.protocol import _canonical
 from tests.fakes.telegram.rendering import _auto_entities
 from tests.fakes.telegram.state import Call, SentMessage, _User
 
 
-class FakeTelegram(BotApi):
+class FakeTelegram(PaymentActions, BotApi):
     """A fake Bot API server and the user's side of it; the package docstring shows a test's use."""
 
     # ------------------------------------------------------------------ reading calls
@@ -192,8 +193,6 @@ class FakeTelegram(BotApi):
     def inject_update(self, update: dict[str, Any]) -> int:
         """Queue a raw update (its update_id is assigned by the fake); returns the update_id."""
         update = dict(update)
-        update["update_id"] = self._next_update_id
-        self._next_update_id += 1
         message = update.get("message")
         if isinstance(message, dict):
             chat_id = message.get("chat", {}).get("id")
@@ -205,10 +204,7 @@ class FakeTelegram(BotApi):
         query = update.get("callback_query")
         if isinstance(query, dict) and isinstance(query.get("id"), str):
             self._callback_queries[query["id"]] = int(query.get("from", {}).get("id", 0))
-        self.updates.append(update)
-        self._pending.append(update)
-        self._updates_signal.notify()
-        return int(update["update_id"])
+        return self._enqueue(update)
 
     @property
     def pending_updates(self) -> list[dict[str, Any]]:

@@ -17,6 +17,13 @@ MAX_CAPTION_LENGTH = 1024
 MAX_CALLBACK_DATA_BYTES = 64
 MAX_CALLBACK_ANSWER_LENGTH = 200
 
+# Telegram Stars payments (sendInvoice and what follows it).
+STARS = "XTR"  # the currency of Telegram Stars: digital goods are sold in it
+PRE_CHECKOUT_TIMEOUT = 10.0  # seconds the Bot API waits for answerPreCheckoutQuery
+MAX_INVOICE_TITLE = 32  # characters
+MAX_INVOICE_DESCRIPTION = 255  # characters
+MAX_INVOICE_PAYLOAD_BYTES = 128
+
 BOT_USER: dict[str, Any] = {
     "id": BOT_USER_ID,
     "is_bot": True,
@@ -41,6 +48,8 @@ JSON_PARAMS = frozenset(
         "allowed_updates",
         "entities",
         "caption_entities",
+        "prices",
+        "suggested_tip_amounts",
     }
 )
 INT_PARAMS = frozenset(
@@ -56,6 +65,7 @@ INT_PARAMS = frozenset(
         "duration",
         "width",
         "height",
+        "max_tip_amount",
     }
 )
 
@@ -81,6 +91,10 @@ METHODS = (
     "sendVideo",
     "sendDocument",
     "getFile",
+    "sendInvoice",
+    "answerPreCheckoutQuery",
+    "refundStarPayment",
+    "getStarTransactions",
 )
 _CANONICAL = {name.lower(): name for name in METHODS}
 
@@ -90,6 +104,7 @@ BLOCKABLE_METHODS = frozenset(
         "copyMessage",
         "sendVideo",
         "sendDocument",
+        "sendInvoice",
         "sendChatAction",
         "editMessageText",
         "editMessageReplyMarkup",
@@ -135,6 +150,8 @@ NOT_MODIFIED = (
     "exactly the same as a current content and reply markup of the message"
 )
 BLOCKED = "Forbidden: bot was blocked by the user"
+# What the Bot API answers for an unknown, already answered or expired query (QUERY_ID_INVALID).
+QUERY_INVALID = "query is too old and response timeout expired or query ID is invalid"
 
 
 class _ApiError(Exception):

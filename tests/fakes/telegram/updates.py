@@ -36,6 +36,15 @@ class UpdateQueue:
         self._webhook_task: asyncio.Task[None] | None = None
         self._http: httpx.AsyncClient | None = None
 
+    def _enqueue(self, update: dict[str, Any]) -> int:
+        """Give the update the next update_id and queue it for the bot; returns the update_id."""
+        update["update_id"] = self._next_update_id
+        self._next_update_id += 1
+        self.updates.append(update)
+        self._pending.append(update)
+        self._updates_signal.notify()
+        return int(update["update_id"])
+
     async def _get_updates(self, call: Call) -> list[dict[str, Any]]:
         if self.webhook_url:
             raise _ApiError(
