@@ -37,6 +37,20 @@ async def until(condition: Callable[[], bool], timeout: float = 20.0) -> None:
         await asyncio.sleep(0.05)
 
 
+def held_by_a_dead_instance(database: TestDatabase, mode: str) -> str:
+    """Every task held by an instance last seen a second ago (a stopped bot's rows put back as
+    a killed one would have left them); its id."""
+    dead = "dead-host:1:beef"
+    with connect(database) as conn:
+        conn.execute(
+            "INSERT INTO instances (id, host, pid, mode, started_at, seen_at) "
+            "VALUES (?, 'dead-host', 1, ?, ?, ?)",
+            (dead, mode, time.time() - 60, time.time() - 1),
+        )
+        conn.execute("UPDATE tasks SET lease_owner = ?", (dead,))
+    return dead
+
+
 async def test_two_instances_one_polls_and_every_task_is_sent_and_delivered_once(
     start_bot: Callable[..., Any],
     telegram: FakeTelegram,
@@ -140,14 +154,8 @@ async def test_what_a_dead_instance_held_is_taken_over(
     await until(lambda: len(chat.videos()) == 1)
     await app.stop()  # as if killed: its rows are put back below as a dead instance left them
 
-    dead = "dead-host:1:beef"
+    held_by_a_dead_instance(database, "polling")
     with connect(database) as conn:
-        conn.execute(
-            "INSERT INTO instances (id, host, pid, mode, started_at, seen_at) "
-            "VALUES (?, 'dead-host', 1, 'polling', ?, ?)",
-            (dead, time.time() - 60, time.time() - 1),
-        )
-        conn.execute("UPDATE tasks SET lease_owner = ?", (dead,))
         # Task 1 was being delivered (its video may have arrived: it is sent again, the
         # window README names), task 2 being submitted; task 3 was being tracked.
         conn.execute("UPDATE tasks SET state = 'delivering', delivered_as = NULL WHERE id = 1")
@@ -192,14 +200,7 @@ async def test_a_dead_instances_task_whose_callback_died_with_it_is_checked_at_o
     await chat.wait_for_text("Task #1")
     await app.stop()  # as if killed while it held the task
 
-    dead = "dead-host:1:cafe"
-    with connect(database) as conn:
-        conn.execute(
-            "INSERT INTO instances (id, host, pid, mode, started_at, seen_at) "
-            "VALUES (?, 'dead-host', 1, 'webhook', ?, ?)",
-            (dead, time.time() - 60, time.time() - 1),
-        )
-        conn.execute("UPDATE tasks SET lease_owner = ?", (dead,))
+    held_by_a_dead_instance(database, "webhook")
     kie.complete(job.task_id)  # its callback went to the dead instance, and is lost
 
     survivor: BotApp = await start_bot(instance_timeout_seconds=TIMEOUT, **webhook_settings())
