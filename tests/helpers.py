@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from bot import texts
+from bot.domain.records import TaskState
 from tests.database import TestDatabase, connect
 from tests.fakes.kie import TEST_KIE_KEY, FakeKie
 from tests.fakes.telegram import TEST_BOT_TOKEN, FakeTelegram, SentMessage
@@ -101,6 +103,14 @@ class Chat:
         message = found()
         assert message is not None
         return message
+
+    async def wait_until_at_provider(self, timeout: float = 10.0) -> SentMessage:
+        """The card once it says the task is at the provider.
+
+        The provider has a job before the bot has written its answer down; a callback meanwhile
+        gets 503 (the provider calls again). Tests that call back at once wait for this first.
+        """
+        return await self.wait_for_text(texts.state_label(TaskState.PROCESSING), timeout)
 
     def button_data(self, message: SentMessage, word: str) -> str:
         for text, data in self.telegram.buttons(self.user_id, message.message_id):

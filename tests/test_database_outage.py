@@ -11,7 +11,9 @@ from typing import Any
 import httpx
 import pytest
 
+from bot import texts
 from bot.app import BotApp
+from bot.domain.records import TaskState
 from tests.database import StoppablePostgres, TestDatabase, connect
 from tests.fakes.kie import FakeKie
 from tests.fakes.telegram import FakeTelegram
@@ -47,6 +49,11 @@ async def test_a_lost_database_is_waited_for_and_no_task_is_lost_or_done_twice(
         await chat.press(await chat.card(), "Submit")
         await chat.wait_for_text(f"Task #{number}")
     jobs = await kie.wait_for_task(count=2)
+    at_provider = texts.state_label(TaskState.PROCESSING)
+    await telegram.wait_until(  # both answers written down before the server goes
+        lambda: sum(at_provider in (m.rendered or "") for m in telegram.messages(USER_ID)) == 2,
+        what="both cards at the provider",
+    )
     assert await health(bot) == 200
 
     server.stop()

@@ -130,6 +130,7 @@ async def test_webhook_mode_process_delivers_by_callback_and_stops_on_sigterm(
     assert telegram.webhook_url == f"http://127.0.0.1:{port}/telegram"
     await chat.press(await chat.card(), "Submit")
     (task,) = await kie.wait_for_task()
+    await chat.wait_until_at_provider()
     kie.complete(task.task_id)
     assert (await kie.send_callback(task.task_id)).status_code == 200
     await chat.wait_for_text("Done")

@@ -63,6 +63,7 @@ async def test_a_video_message_with_a_caption_goes_to_the_provider_by_the_bots_o
         assert TEST_BOT_TOKEN.encode() not in request.raw
         assert TEST_BOT_TOKEN.split(":")[1] not in request.raw.decode(errors="replace")
 
+    await chat.wait_until_at_provider()
     kie.complete(task.task_id)
     await kie.send_callback(task.task_id)
     await chat.wait_for_text("Done")
@@ -102,6 +103,7 @@ async def test_uploaded_files_expire_and_are_deleted(
     card = await chat.send(video=video_message(telegram, clip), caption="make it warm")
     await chat.press(card, "Submit")
     (task,) = await kie.wait_for_task()
+    await chat.wait_until_at_provider()
     kie.complete(task.task_id, success_flag=3, error_message="no")
     await kie.send_callback(task.task_id)
     await chat.wait_for_text("failed")

@@ -49,6 +49,7 @@ async def submitted(chat: Chat, kie: FakeKie, count: int = 1) -> FakeTask:
     await chat.press(await chat.card(), "Submit")
     tasks = await kie.wait_for_task(count=count)
     await chat.wait_for_text(f"Task #{count}")
+    await chat.wait_until_at_provider()
     return tasks[-1]
 
 
