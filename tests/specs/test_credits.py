@@ -10,7 +10,12 @@ import pytest
 
 from bot.domain.failures import Failure
 from bot.domain.payments import Prices
-from bot.domain.provider import JobStatus, ProviderError, SubmitOutcomeUnknownError
+from bot.domain.provider import (
+    CallbackEvent,
+    JobStatus,
+    ProviderError,
+    SubmitOutcomeUnknownError,
+)
 from bot.domain.records import Task, TaskState
 from bot.services.tasks.intake import SubmitOutcomeKind
 from storage.db import Database
@@ -98,6 +103,23 @@ async def test_a_task_whose_outcome_is_unknown_keeps_its_price_held(world: World
 
     assert (await world.task(task.id)).state == TaskState.UNKNOWN
     assert (await reservation(world, task)).held
+    assert await world.ledger.balance(USER) == 0
+
+
+async def test_a_task_found_after_all_by_its_callback_is_charged(world: World) -> None:
+    """The provider took it after all: its held price is spent, once."""
+    task = await world.given_queued()
+    await priced(world, task)
+    world.provider.submit_answers.append(SubmitOutcomeUnknownError("read timed out"))
+    await world.life.submitting.send(task)
+    world.provider.status_answers.append(JobStatus.running("still working"))
+
+    await world.life.callbacks.on_callback(task.id, CallbackEvent("job-late", None))
+    await world.life.callbacks.on_callback(task.id, CallbackEvent("job-late", None))
+
+    assert (await world.task(task.id)).state == TaskState.PROCESSING
+    found = await reservation(world, task)
+    assert (found.charged, found.released) == (True, False)
     assert await world.ledger.balance(USER) == 0
 
 
