@@ -26,6 +26,7 @@ from telegram.error import BadRequest, Forbidden, TelegramError
 from bot import texts
 from bot.chat_actions import chat_action
 from bot.domain.delivery import DeliveryResult, Estimate, Report, SendResult
+from bot.domain.payments import TaskCharge
 from bot.domain.records import Task, TaskState
 from bot.logs.redaction import Redactor
 from bot.logs.report_throttle import ReportThrottle
@@ -75,7 +76,11 @@ class TelegramOutbox:
     # --- the status card and notices --------------------------------------------------------
 
     async def show_status(
-        self, task: Task, queue_position: int | None = None, estimate: Estimate | None = None
+        self,
+        task: Task,
+        queue_position: int | None = None,
+        estimate: Estimate | None = None,
+        price: TaskCharge | None = None,
     ) -> None:
         if task.status_message_id is None:
             return
@@ -83,7 +88,7 @@ class TelegramOutbox:
             await self._bot.edit_message_text(
                 chat_id=task.chat_id,
                 message_id=task.status_message_id,
-                text=texts.status_card(task, time.time(), queue_position, estimate),
+                text=texts.status_card(task, time.time(), queue_position, estimate, price),
                 reply_markup=_status_buttons(task),
             )
         except BadRequest as exc:

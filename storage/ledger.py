@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
+from bot.domain.payments import ChargeState, TaskCharge
 from storage.db import Database, Row, Statements
 from storage.models import from_row
 
@@ -185,6 +186,17 @@ class LedgerRepository:
         async with self._db.transaction() as conn:
             return await _reservation(conn, task_id)
 
+    async def price_of(self, task_id: int) -> TaskCharge | None:
+        """What the task's price has become, for its card (None: it had none)."""
+        found = await _reservation(self._db, task_id)
+        if found is None:
+            return None
+        if found.released:
+            state = ChargeState.RETURNED
+        else:
+            state = ChargeState.SPENT if found.charged else ChargeState.HELD
+        return TaskCharge(found.credits, state)
+
     async def grant(
         self, user_id: int, credits: int, reason: str, admin_id: int, now: float
     ) -> int | None:
@@ -216,7 +228,7 @@ class LedgerRepository:
         return [(int(r[0]), int(r[1]), int(r[2])) for r in rows]
 
 
-async def _reservation(conn: Statements, task_id: int) -> Reservation | None:
+async def _reservation(conn: Statements | Database, task_id: int) -> Reservation | None:
     rows = await conn.fetch_all(
         "SELECT kind, user_id, credits FROM ledger WHERE task_id = ?", (task_id,)
     )

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
+from bot.domain.payments import TaskCharge
 from bot.domain.records import Task
 
 
@@ -62,9 +63,14 @@ class Outbox(Protocol):
     """How the task stages speak to the chat (bot.delivery.TelegramOutbox implements it)."""
 
     async def show_status(
-        self, task: Task, queue_position: int | None = None, estimate: Estimate | None = None
+        self,
+        task: Task,
+        queue_position: int | None = None,
+        estimate: Estimate | None = None,
+        price: TaskCharge | None = None,
     ) -> None:
-        """Edit the task's status card to show its current state (and place in the queue)."""
+        """Edit the task's status card to show its current state (and place in the queue, and
+        what its price has become)."""
         ...
 
     async def notify(self, task: Task, html: str, *, offer_retry: bool = False) -> None:

@@ -4,6 +4,7 @@ task costs in credits. Read from the settings CREDIT_PACKS, TASK_PRICE and TASK_
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from bot.domain.modes import ALL_MODES
 
@@ -29,6 +30,20 @@ class Prices:
         if mode is not None and mode in self.by_mode:
             return self.by_mode[mode]
         return self.default
+
+
+class ChargeState(StrEnum):
+    HELD = "held"  # reserved at Submit: spent if the provider takes the task, else returned
+    SPENT = "spent"
+    RETURNED = "returned"
+
+
+@dataclass(frozen=True, slots=True)
+class TaskCharge:
+    """What a task's price has become, for its card."""
+
+    credits: int
+    state: ChargeState
 
 
 def parse_packs(text: str) -> tuple[CreditPack, ...]:

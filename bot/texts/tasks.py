@@ -7,6 +7,7 @@ from html import escape
 
 from bot.domain.delivery import Estimate
 from bot.domain.failures import Failure
+from bot.domain.payments import ChargeState, TaskCharge
 from bot.domain.records import Task, TaskState
 from bot.texts.card import uploaded_video
 from bot.texts.formatting import (
@@ -20,7 +21,7 @@ from bot.texts.formatting import (
     show_link,
     telegram_length,
 )
-from bot.texts.i18n import N_, gettext
+from bot.texts.i18n import N_, gettext, ngettext
 
 __all__ = [
     "RESULT_LINK_SHOWN",
@@ -31,6 +32,7 @@ __all__ = [
     "elapsed",
     "failure_reason",
     "no_tasks",
+    "price_line",
     "result_as_link",
     "result_caption",
     "result_too_slow",
@@ -103,9 +105,14 @@ def _about(seconds: float) -> str:
 
 
 def status_card(
-    task: Task, now: float, queue_position: int | None = None, estimate: Estimate | None = None
+    task: Task,
+    now: float,
+    queue_position: int | None = None,
+    estimate: Estimate | None = None,
+    price: TaskCharge | None = None,
 ) -> str:
-    """The task's card; `estimate`: how long tasks take at the provider lately."""
+    """The task's card; `estimate`: how long tasks take at the provider lately; `price`: what
+    its price in credits has become (PAYMENTS=stars)."""
     typical = estimate.typical if estimate else None
     lines = [
         # TRANSLATORS: the first line of a task's card; {state} is its state ("⚙️ Processing").
@@ -142,7 +149,33 @@ def status_card(
         )
     elif task.failure:
         lines.append(failure_reason(Failure(task.failure), None))
+    if price is not None:
+        lines.append(price_line(price))
     return "\n".join(lines)
+
+
+def price_line(price: TaskCharge) -> str:
+    """A task's price on its card, and where it stands."""
+    if price.state == ChargeState.SPENT:
+        # TRANSLATORS: {count} is the task's price in credits (bought with Telegram Stars).
+        return ngettext(
+            "Price: {count} credit, spent.", "Price: {count} credits, spent.", price.credits
+        ).format(count=price.credits)
+    if price.state == ChargeState.RETURNED:
+        # TRANSLATORS: {count} is the task's price in credits (bought with Telegram Stars).
+        return ngettext(
+            "Price: {count} credit, returned to your balance.",
+            "Price: {count} credits, returned to your balance.",
+            price.credits,
+        ).format(count=price.credits)
+    # TRANSLATORS: {count} is the task's price in credits (bought with Telegram Stars).
+    return ngettext(
+        "Price: {count} credit, held: spent when the video service takes the task, returned "
+        "if it does not.",
+        "Price: {count} credits, held: spent when the video service takes the task, returned "
+        "if it does not.",
+        price.credits,
+    ).format(count=price.credits)
 
 
 def button_cancel_task() -> str:

@@ -24,6 +24,7 @@ import pytest
 
 from bot.domain.capabilities import Capabilities
 from bot.domain.delivery import DeliveryResult, Estimate, Report
+from bot.domain.payments import TaskCharge
 from bot.domain.provider import (
     CallbackEvent,
     CallbackRejectedError,
@@ -98,6 +99,7 @@ class Card:
     task_id: int
     state: TaskState
     queue_position: int | None
+    price: TaskCharge | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,9 +121,13 @@ class RecordingOutbox:
         self.results: deque[DeliveryResult | BaseException] = deque()
 
     async def show_status(
-        self, task: Task, queue_position: int | None = None, estimate: Estimate | None = None
+        self,
+        task: Task,
+        queue_position: int | None = None,
+        estimate: Estimate | None = None,
+        price: TaskCharge | None = None,
     ) -> None:
-        self.cards.append(Card(task.id, task.state, queue_position))
+        self.cards.append(Card(task.id, task.state, queue_position, price))
 
     async def notify(self, task: Task, html: str, *, offer_retry: bool = False) -> None:
         self.notices.append((task.id, html))

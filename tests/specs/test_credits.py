@@ -9,7 +9,7 @@ from dataclasses import replace
 import pytest
 
 from bot.domain.failures import Failure
-from bot.domain.payments import Prices
+from bot.domain.payments import ChargeState, Prices, TaskCharge
 from bot.domain.provider import (
     CallbackEvent,
     JobStatus,
@@ -51,6 +51,7 @@ async def test_a_task_the_provider_accepts_is_charged(world: World) -> None:
 
     assert (await reservation(world, task)).charged
     assert await world.ledger.balance(USER) == 0
+    assert world.outbox.cards[-1].price == TaskCharge(PRICE, ChargeState.SPENT)
 
 
 async def test_a_task_the_provider_refuses_gets_its_price_back(world: World) -> None:
@@ -66,6 +67,7 @@ async def test_a_task_the_provider_refuses_gets_its_price_back(world: World) -> 
     spent = await reservation(world, task)
     assert (spent.charged, spent.released) == (False, True)
     assert await world.ledger.balance(USER) == PRICE
+    assert world.outbox.cards[-1].price == TaskCharge(PRICE, ChargeState.RETURNED)  # user sees it
 
 
 async def test_a_task_that_fails_at_the_provider_is_charged_then_returned(world: World) -> None:
@@ -90,6 +92,7 @@ async def test_a_task_cancelled_while_queued_gets_its_price_back(world: World) -
 
     assert (await world.task(task.id)).state == TaskState.CANCELLED
     assert (await reservation(world, task)).released
+    assert world.outbox.cards[-1].price == TaskCharge(PRICE, ChargeState.RETURNED)
     assert await world.ledger.balance(USER) == PRICE
 
 
@@ -103,6 +106,7 @@ async def test_a_task_whose_outcome_is_unknown_keeps_its_price_held(world: World
 
     assert (await world.task(task.id)).state == TaskState.UNKNOWN
     assert (await reservation(world, task)).held
+    assert world.outbox.cards[-1].price == TaskCharge(PRICE, ChargeState.HELD)
     assert await world.ledger.balance(USER) == 0
 
 

@@ -71,7 +71,8 @@ class StatusCards:
             if position is not None and typical is not None:
                 # Each round of MAX_CONCURRENT_TASKS ahead takes about the typical time.
                 start_in = math.ceil(position / self._policy.max_at_provider) * typical
-        await self._ports.outbox.show_status(task, position, Estimate(typical, start_in))
+        price = await self._ports.price_of(task.id)
+        await self._ports.outbox.show_status(task, position, Estimate(typical, start_in), price)
 
     async def typical(self, now: float) -> float | None:
         """The median time of the provider's last tasks (None while there are too few)."""

@@ -81,7 +81,9 @@ class Intake:
         )
         if claim.task is not None:
             log.info("Task %d created from draft %d for user %d", claim.task.id, draft_id, user_id)
-            await self._ports.outbox.show_status(claim.task)
+            await self._ports.outbox.show_status(
+                claim.task, price=await self._ports.price_of(claim.task.id)
+            )
             self._ports.wake_tracker()
             return SubmitOutcome(SubmitOutcomeKind.SUBMITTED, claim.task.id)
         if claim.refusal == ClaimRefusal.DRAFT_GONE:
@@ -105,7 +107,9 @@ class Intake:
             await self._ports.give_back(task_id, "cancelled while queued")
             for token in task.media_tokens:
                 await self._ports.uploads.release(token)
-            await self._ports.outbox.show_status(await tasks.get(task_id) or task)
+            await self._ports.outbox.show_status(
+                await tasks.get(task_id) or task, price=await self._ports.price_of(task_id)
+            )
             return CancelOutcome.CANCELLED
         current = await tasks.get(task_id)
         return CancelOutcome.TOO_LATE if current and current.state.is_active else CancelOutcome.GONE

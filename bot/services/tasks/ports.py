@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from bot.domain.delivery import Outbox
+from bot.domain.payments import TaskCharge
 from bot.domain.provider import Provider
 from bot.texts import i18n
 from storage.tasks import TaskRepository
@@ -33,6 +34,8 @@ class TaskCredits(Protocol):
     async def release(self, task_id: int, now: float, reason: str) -> bool: ...
 
     async def balance(self, user_id: int) -> int: ...
+
+    async def price_of(self, task_id: int) -> TaskCharge | None: ...
 
 
 def _no_tracker() -> None:
@@ -58,6 +61,10 @@ class TaskPorts:
         """The provider accepted the task: its price is spent (if it had one)."""
         if self.credits is not None:
             await self.credits.charge(task_id, self.clock())
+
+    async def price_of(self, task_id: int) -> TaskCharge | None:
+        """What the task's price has become (None: it has none)."""
+        return None if self.credits is None else await self.credits.price_of(task_id)
 
     async def give_back(self, task_id: int, reason: str) -> None:
         """The task ended without a video for its user: its price returns (if it had one)."""
