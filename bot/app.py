@@ -43,7 +43,12 @@ from storage.rates import SharedWindowLimiter
 
 log = logging.getLogger(__name__)
 
-ALLOWED_UPDATES = [Update.MESSAGE, Update.EDITED_MESSAGE, Update.CALLBACK_QUERY]
+ALLOWED_UPDATES = [
+    Update.MESSAGE,
+    Update.EDITED_MESSAGE,
+    Update.CALLBACK_QUERY,
+    Update.PRE_CHECKOUT_QUERY,  # PAYMENTS=stars: Telegram asks before taking a payment
+]
 CONCURRENT_UPDATES = 64
 MEDIA_SWEEP_SECONDS = 600
 SHUTDOWN_GRACE_SECONDS = 5.0
@@ -84,7 +89,7 @@ def build_application(settings: Settings) -> Application:  # type: ignore[type-a
     if settings.webhook_mode:
         builder = builder.updater(None)  # updates arrive through bot.web instead
     application = builder.build()
-    handlers.register(application, settings.admin_ids)
+    handlers.register(application, settings.admin_ids, payments=settings.payments == "stars")
     return application
 
 
@@ -194,6 +199,7 @@ class BotApp:
             self.settings.admin_ids,
             services.runtime.languages.of,
             services.runtime.capabilities,
+            payments=services.runtime.payments is not None,
         )
         services.tracker.start()
         await services.broadcasts.resume()

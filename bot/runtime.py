@@ -14,6 +14,7 @@ from bot.services.admin import AdminService
 from bot.services.broadcast import BroadcastService
 from bot.services.drafts import DraftService
 from bot.services.languages import UserLanguages
+from bot.services.payments import PaymentService
 from bot.services.tasks.intake import Intake
 from bot.services.tasks.queries import UserTasks
 from bot.services.uploads import UploadService
@@ -34,6 +35,7 @@ class Runtime:
     broadcasts: BroadcastService
     outbox: TelegramOutbox
     languages: UserLanguages
+    payments: PaymentService | None = None  # PAYMENTS=stars
 
 
 def runtime(context: ContextTypes.DEFAULT_TYPE) -> Runtime:

@@ -72,6 +72,8 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
 def _chat_key(update: object) -> int | None:
     if not isinstance(update, Update):
         return None
+    if update.pre_checkout_query is not None:
+        return None  # answered within Telegram's 10 s: it waits for no slow update of the chat
     if update.effective_chat is not None:
         return update.effective_chat.id
     return update.effective_user.id if update.effective_user is not None else None

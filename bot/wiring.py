@@ -47,6 +47,7 @@ from bot.services.drafts import DraftService
 from bot.services.languages import UserLanguages
 from bot.services.maintenance import Maintenance
 from bot.services.media import MediaStore
+from bot.services.payments import PaymentService
 from bot.services.preflight import Preflight
 from bot.services.prompts import PromptReader
 from bot.services.tasks.lifecycle import TaskLifecycle
@@ -60,6 +61,7 @@ from storage.broadcasts import BroadcastRepository
 from storage.db import Database, Dialect
 from storage.drafts import DraftRepository
 from storage.instances import BROADCASTS_LEASE, InstanceRepository, Lease, LeaseRepository
+from storage.invoices import InvoiceRepository
 from storage.ledger import LedgerRepository
 from storage.media import MediaRepository
 from storage.rates import SharedWindowLimiter
@@ -420,6 +422,11 @@ def _runtime(
             translations_per_hour=settings.translations_per_user_per_hour,
         ),
     )
+    access = AccessService(
+        stores.users,
+        allowlist=settings.access_mode == "allowlist",
+        admin_ids=settings.admin_ids,
+    )
     return Runtime(
         settings=settings,
         capabilities=capabilities,
@@ -437,11 +444,7 @@ def _runtime(
             file_host=clients.file_host,
             local_files=settings.telegram_local_mode,
         ),
-        access=AccessService(
-            stores.users,
-            allowlist=settings.access_mode == "allowlist",
-            admin_ids=settings.admin_ids,
-        ),
+        access=access,
         admin=AdminService(
             users=stores.users,
             tasks=stores.tasks,
@@ -458,6 +461,20 @@ def _runtime(
         broadcasts=broadcasts,
         outbox=outbox,
         languages=stores.languages,
+        payments=_payments(settings, stores.db, access),
+    )
+
+
+def _payments(settings: Settings, db: Database, access: AccessService) -> PaymentService | None:
+    if settings.payments != "stars":
+        return None
+    return PaymentService(
+        invoices=InvoiceRepository(db),
+        ledger=LedgerRepository(db),
+        access=access,
+        packs=settings.credit_packs,
+        prices=settings.prices,
+        free_per_day=settings.free_tasks_per_day,
     )
 
 

@@ -8,6 +8,7 @@ from telegram.ext import (
     CallbackQueryHandler,
     CommandHandler,
     MessageHandler,
+    PreCheckoutQueryHandler,
     TypeHandler,
     filters,
 )
@@ -18,6 +19,16 @@ from handlers.fallbacks import group_chat, unknown_command, unsupported_message
 from handlers.followups import FOLLOW_UP_BUTTON, follow_up_button
 from handlers.gate import admit
 from handlers.language import LANGUAGE_BUTTON, language_button, language_command
+from handlers.payments import (
+    BUY_BUTTON,
+    buy_button,
+    buy_command,
+    paysupport_command,
+    pre_checkout,
+    refunded_payment,
+    successful_payment,
+    terms_command,
+)
 from handlers.requests import card_button, edited_message, text_message
 from handlers.start import help_command, start
 from handlers.tasks import (
@@ -45,8 +56,13 @@ ADMIN_COMMANDS = {
 }
 
 
-def register(application: Application, admin_ids: frozenset[int]) -> None:  # type: ignore[type-arg]
-    """Add every handler to the application."""
+def register(
+    application: Application,  # type: ignore[type-arg]
+    admin_ids: frozenset[int],
+    *,
+    payments: bool = False,
+) -> None:
+    """Add every handler to the application; `payments`: PAYMENTS=stars (/buy and the rest)."""
     # Group -1 runs first for every update: it records the user, and stops the update there
     # when the user may not use the bot (banned, or not approved in allowlist mode).
     application.add_handler(TypeHandler(Update, admit), group=-1)
@@ -61,6 +77,18 @@ def register(application: Application, admin_ids: frozenset[int]) -> None:  # ty
     application.add_handler(CommandHandler("tasks", tasks_command, filters=PRIVATE))
     application.add_handler(CommandHandler("status", status_command, filters=PRIVATE))
     application.add_handler(CommandHandler("language", language_command, filters=PRIVATE))
+    if payments:
+        application.add_handler(CommandHandler("buy", buy_command, filters=PRIVATE))
+        application.add_handler(CommandHandler("paysupport", paysupport_command, filters=PRIVATE))
+        application.add_handler(CommandHandler("terms", terms_command, filters=PRIVATE))
+        application.add_handler(
+            MessageHandler(PRIVATE & filters.SUCCESSFUL_PAYMENT, successful_payment)
+        )
+        application.add_handler(
+            MessageHandler(PRIVATE & filters.StatusUpdate.REFUNDED_PAYMENT, refunded_payment)
+        )
+        application.add_handler(PreCheckoutQueryHandler(pre_checkout))
+        application.add_handler(CallbackQueryHandler(buy_button, pattern=BUY_BUTTON))
     # Admin commands exist only for admins: anyone else falls through to unknown_command.
     admins = PRIVATE & filters.User(user_id=admin_ids)
     for name, callback in ADMIN_COMMANDS.items():

@@ -55,5 +55,9 @@ async def language_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
         with contextlib.suppress(BadRequest):  # the same text again (the same choice twice)
             await query.edit_message_text(texts.language_chosen(name))
     await set_own_menu(
-        context.bot, user.id, is_admin=rt.access.is_admin(user.id), chosen=code != _AUTO
+        context.bot,
+        user.id,
+        is_admin=rt.access.is_admin(user.id),
+        chosen=code != _AUTO,
+        payments=rt.payments is not None,
     )

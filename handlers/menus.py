@@ -26,24 +26,27 @@ async def set_command_menus(
     admin_ids: frozenset[int],
     language_of: Callable[[int], Awaitable[str]],
     capabilities: Capabilities,
+    *,
+    payments: bool = False,
 ) -> None:
-    """At start: the menus and descriptions of every language, and each admin's menu."""
+    """At start: the menus and descriptions of every language, and each admin's menu
+    (`payments`: PAYMENTS=stars, whose commands are listed too)."""
     for code in i18n.available_languages():
         # The source language's texts are the default, for any app language without its own.
         language_code = None if code == i18n.SOURCE_LANGUAGE else code
         with i18n.speaking(code):
-            await _set_language_surfaces(bot, language_code, capabilities)
+            await _set_language_surfaces(bot, language_code, capabilities, payments)
     for admin_id in admin_ids:
         with i18n.speaking(await language_of(admin_id)):
-            await set_admin_menu(bot, admin_id)
+            await set_admin_menu(bot, admin_id, payments=payments)
 
 
 async def _set_language_surfaces(
-    bot: Bot, language_code: str | None, capabilities: Capabilities
+    bot: Bot, language_code: str | None, capabilities: Capabilities, payments: bool
 ) -> None:
     """Everyone's menu and the bot's descriptions, in the language in force."""
     await bot.set_my_commands(
-        _commands(texts.commands()),
+        _commands(texts.commands(payments=payments)),
         scope=BotCommandScopeAllPrivateChats(),
         language_code=language_code,
     )
@@ -58,25 +61,27 @@ async def _set_language_surfaces(
         log.warning("Could not set the bot's descriptions (%r): %s", language_code, exc)
 
 
-async def set_admin_menu(bot: Bot, admin_id: int) -> None:
+async def set_admin_menu(bot: Bot, admin_id: int, *, payments: bool = False) -> None:
     """The admin's own menu, in the language in force: everyone's commands and the admins'."""
-    menu = _commands((*texts.commands(), *texts.admin_commands()))
+    menu = _commands((*texts.commands(payments=payments), *texts.admin_commands()))
     try:
         await bot.set_my_commands(menu, scope=BotCommandScopeChat(admin_id))
     except TelegramError as exc:  # the admin has not started the bot yet: set at /start
         log.info("No admin command menu for %d yet: %s", admin_id, exc)
 
 
-async def set_own_menu(bot: Bot, user_id: int, *, is_admin: bool, chosen: bool) -> None:
+async def set_own_menu(
+    bot: Bot, user_id: int, *, is_admin: bool, chosen: bool, payments: bool = False
+) -> None:
     """After /language: a menu in the language chosen, or (back to "like my Telegram") the one
     of the app's language. An admin keeps an own menu either way."""
     if is_admin:
-        await set_admin_menu(bot, user_id)
+        await set_admin_menu(bot, user_id, payments=payments)
         return
     scope = BotCommandScopeChat(user_id)
     try:
         if chosen:
-            await bot.set_my_commands(_commands(texts.commands()), scope=scope)
+            await bot.set_my_commands(_commands(texts.commands(payments=payments)), scope=scope)
         else:
             await bot.delete_my_commands(scope=scope)
     except TelegramError as exc:  # the menu is a convenience: the choice itself is stored

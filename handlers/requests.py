@@ -21,6 +21,7 @@ from bot.domain.records import Draft
 from bot.runtime import Runtime, runtime
 from bot.services.drafts import DraftReply, ReplyKind, card_text
 from bot.services.tasks.intake import SubmitOutcomeKind
+from handlers.payments import buy_credits_keyboard
 
 log = logging.getLogger(__name__)
 
@@ -221,6 +222,7 @@ async def _submit(
                 chat_id=query.message.chat.id,
                 text=outcome.message,
                 reply_to_message_id=query.message.message_id,
+                reply_markup=buy_credits_keyboard() if outcome.short_of_credits else None,
             )
     else:
         await _card_gone(query, rt, draft_id)

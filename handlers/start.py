@@ -20,7 +20,9 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         texts.welcome(update.effective_user.first_name, rt.capabilities)
     )
     if rt.access.is_admin(update.effective_user.id):  # their menu, in case it is new
-        await set_admin_menu(context.bot, update.effective_user.id)
+        await set_admin_menu(
+            context.bot, update.effective_user.id, payments=rt.payments is not None
+        )
 
 
 async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -28,7 +30,7 @@ async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     if update.effective_message is None:
         return
     rt = runtime(context)
-    text = texts.help_text(rt.capabilities)
+    text = texts.help_text(rt.capabilities, payments=rt.payments is not None)
     if update.effective_user is not None:
         text = await with_standing(text, rt, update.effective_user.id)
     await update.effective_message.reply_text(text)

@@ -62,6 +62,16 @@ class AccessService:
             return Admission.ASKED
         return Admission.WAITING
 
+    async def may_use(self, user_id: int) -> bool:
+        """Whether a known user may use the bot now, changing nothing (for updates the gate
+        does not see, such as a pre-checkout query, which has no chat)."""
+        user = await self._users.get(user_id)
+        if user is None:
+            return False
+        if self.is_admin(user.id):
+            return True
+        return not user.banned and (not self._allowlist or user.access == Access.ALLOWED)
+
     async def user(self, user_id: int) -> User | None:
         return await self._users.get(user_id)
 

@@ -45,10 +45,22 @@ _COMMANDS: tuple[tuple[str, str], ...] = (
 )
 
 
-def commands() -> tuple[tuple[str, str], ...]:
+# With PAYMENTS=stars, also these (Telegram requires /paysupport of a bot that takes payments).
+_PAYMENT_COMMANDS: tuple[tuple[str, str], ...] = (
+    # TRANSLATORS: a command's description in Telegram's command menu (at most 256 characters).
+    ("buy", N_("Buy credits with Telegram Stars")),
+    # TRANSLATORS: a command's description in Telegram's command menu (at most 256 characters).
+    ("paysupport", N_("Help with a payment")),
+    # TRANSLATORS: a command's description in Telegram's command menu (at most 256 characters).
+    ("terms", N_("Terms of payment")),
+)
+
+
+def commands(*, payments: bool = False) -> tuple[tuple[str, str], ...]:
     """Everyone's command menu and /help's list: each command's name, and what it does in the
-    language in force."""
-    return tuple((name, gettext(description)) for name, description in _COMMANDS)
+    language in force; `payments`: PAYMENTS=stars."""
+    listed = (*_COMMANDS, *_PAYMENT_COMMANDS) if payments else _COMMANDS
+    return tuple((name, gettext(description)) for name, description in listed)
 
 
 def bot_description(capabilities: Capabilities) -> str:
@@ -107,7 +119,7 @@ def welcome(first_name: str, capabilities: Capabilities) -> str:
     return f"{greeting}\n\n{sandbox}{how}\n\n{more}"
 
 
-def help_text(capabilities: Capabilities) -> str:
+def help_text(capabilities: Capabilities, *, payments: bool = False) -> str:
     # TRANSLATORS: a heading of /help, before what a request needs.
     needs = gettext("<b>What I need</b>")
     # TRANSLATORS: {formats} lists the video formats (e.g. "MP4, MOV or WEBM"); {seconds} is
@@ -127,7 +139,9 @@ def help_text(capabilities: Capabilities) -> str:
     ).format(count=capabilities.max_prompt_chars)
     # TRANSLATORS: a heading of /help, before the list of commands.
     heading = gettext("<b>Commands</b>")
-    listed = "\n".join(f"/{name} – {escape(description)}" for name, description in commands())
+    listed = "\n".join(
+        f"/{name} – {escape(description)}" for name, description in commands(payments=payments)
+    )
     return f"{needs}\n{link}\n{prompt}\n\n{heading}\n{listed}"
 
 

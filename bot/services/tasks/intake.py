@@ -50,6 +50,7 @@ class SubmitOutcome:
     kind: SubmitOutcomeKind
     task_id: int | None = None
     message: str | None = None  # for REFUSED: the sentence that explains it
+    short_of_credits: bool = False  # REFUSED for the balance: the packs may be offered
 
 
 class Intake:
@@ -91,7 +92,9 @@ class Intake:
                 return SubmitOutcome(SubmitOutcomeKind.ALREADY_SUBMITTED, claim.existing_task_id)
             return SubmitOutcome(SubmitOutcomeKind.GONE)
         return SubmitOutcome(
-            SubmitOutcomeKind.REFUSED, message=await self._refusal(claim.refusal, user_id, now)
+            SubmitOutcomeKind.REFUSED,
+            message=await self._refusal(claim.refusal, user_id, now),
+            short_of_credits=claim.refusal == ClaimRefusal.NO_CREDITS,
         )
 
     async def cancel_queued(self, user_id: int, task_id: int) -> CancelOutcome:

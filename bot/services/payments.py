@@ -1,0 +1,128 @@
+"""Buying credits with Telegram Stars (PAYMENTS=stars), the user's side: the packs on offer, an
+invoice for one, the pre-checkout's verdict, and a payment credited once per charge id.
+
+Telegram's part (sending the invoice, answering the query, returning Stars) is the handlers';
+this decides, and keeps the books (storage/invoices.py, storage/ledger.py)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+
+from bot import texts
+from bot.domain.payments import CreditPack, Prices
+from bot.services.access import AccessService
+from storage.invoices import Invoice, InvoiceProblem, InvoiceRepository
+from storage.ledger import LedgerRepository
+
+log = logging.getLogger(__name__)
+
+CURRENCY = "XTR"  # Telegram Stars: digital goods are paid in them, with no payment provider
+
+# What Telegram shows the user when the pre-checkout says no, by the invoice's problem.
+_REFUSALS: dict[InvoiceProblem, Callable[[], str]] = {
+    InvoiceProblem.UNKNOWN: texts.payment_refused_not_yours,
+    InvoiceProblem.OTHER_USER: texts.payment_refused_not_yours,
+    InvoiceProblem.AMOUNT: texts.payment_refused_withdrawn,
+    InvoiceProblem.PAID: texts.paid_already,
+    InvoiceProblem.EXPIRED: texts.payment_refused_expired,
+    InvoiceProblem.WITHDRAWN: texts.payment_refused_withdrawn,
+}
+
+
+class PaymentVerdict(StrEnum):
+    CREDITED = "credited"  # the pack's credits are on the balance now
+    SEEN = "seen"  # this payment was credited before (a replayed update): say nothing again
+    NOT_MATCHED = "not_matched"  # Stars taken for no invoice of this user's: to be returned
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentRecord:
+    verdict: PaymentVerdict
+    credits: int = 0
+    balance: int = 0
+    problem: InvoiceProblem | None = None
+
+
+class PaymentService:
+    def __init__(
+        self,
+        *,
+        invoices: InvoiceRepository,
+        ledger: LedgerRepository,
+        access: AccessService,
+        packs: tuple[CreditPack, ...],
+        prices: Prices,
+        free_per_day: int,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._invoices = invoices
+        self._ledger = ledger
+        self._access = access
+        self.packs = packs
+        self.prices = prices
+        self.free_per_day = free_per_day
+        self._clock = clock
+
+    async def balance(self, user_id: int) -> int:
+        return await self._ledger.balance(user_id)
+
+    def pack(self, credits: int) -> CreditPack | None:
+        """The pack of this many credits, if it is still offered (a button may be old)."""
+        return next((p for p in self.packs if p.credits == credits), None)
+
+    async def invoice(self, user_id: int, pack: CreditPack) -> Invoice:
+        """A new invoice for the pack: its payload is what Telegram hands back."""
+        return await self._invoices.issue(user_id, pack, self._clock())
+
+    async def pre_checkout(
+        self, user_id: int, payload: str, currency: str, amount: int
+    ) -> str | None:
+        """Whether Telegram may take the payment: None if so, else the sentence the user sees.
+
+        Only an invoice this bot issued to this user, unpaid and under a day old, for its
+        amount in Stars, whose pack is still offered; and only from a user who may use the bot.
+        """
+        if not await self._access.may_use(user_id):
+            return texts.payment_refused_banned()
+        if currency != CURRENCY:
+            return texts.payment_refused_withdrawn()
+        problem = await self._invoices.check(payload, user_id, amount, self.packs, self._clock())
+        if problem is None:
+            return None
+        log.info("Pre-checkout of user %d refused: %s", user_id, problem)
+        return _REFUSALS[problem]()
+
+    async def record(
+        self, user_id: int, payload: str, charge_id: str, currency: str, amount: int
+    ) -> PaymentRecord:
+        """A successful payment: its invoice's credits added once per `charge_id`, however
+        often the update comes (a replay, a restart, another instance)."""
+        if currency != CURRENCY:  # Telegram takes only Stars for an XTR invoice
+            log.error("Payment %s of user %d is in %r, not Stars", charge_id, user_id, currency)
+            return PaymentRecord(PaymentVerdict.NOT_MATCHED, problem=InvoiceProblem.AMOUNT)
+        paid = await self._invoices.pay(payload, user_id, charge_id, amount, self._clock())
+        if paid.problem is not None or paid.invoice is None:
+            log.error(
+                "Payment %s of user %d (%d Stars) names no invoice of theirs: %s",
+                charge_id,
+                user_id,
+                amount,
+                paid.problem,
+            )
+            return PaymentRecord(PaymentVerdict.NOT_MATCHED, problem=paid.problem)
+        verdict = PaymentVerdict.CREDITED if paid.credited else PaymentVerdict.SEEN
+        if paid.credited:
+            log.info(
+                "Payment %s: user %d bought %d credits for %d Stars",
+                charge_id,
+                user_id,
+                paid.invoice.credits,
+                amount,
+            )
+        return PaymentRecord(
+            verdict, paid.invoice.credits, await self._ledger.balance(user_id), None
+        )
