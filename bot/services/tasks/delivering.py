@@ -31,6 +31,9 @@ class Delivering(Stage):
         claimed = await tasks.get(task.id)
         if claimed is None:
             return
+        # Charged when the provider accepted it, unless the process died between storing that
+        # answer and the charge: a held price is spent now (once; nothing if already charged).
+        await self._ports.charge(task.id)
         try:
             # After repeated failures, stop uploading and send the result as a link.
             result = await self._ports.outbox.send_result(
