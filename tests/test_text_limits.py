@@ -40,6 +40,14 @@ from bot.domain.capabilities import Capabilities
 from bot.domain.delivery import DeliveryResult, Estimate
 from bot.domain.failures import Failure
 from bot.domain.links import LinkRefusal
+from bot.domain.payments import (
+    MAX_CREDITS,
+    MAX_STARS,
+    ChargeState,
+    CreditPack,
+    Prices,
+    TaskCharge,
+)
 from bot.domain.records import Access, Draft, DraftState, Instance, Task, TaskState, User
 from bot.providers import kie, luma, segmind
 from bot.texts import i18n
@@ -217,6 +225,8 @@ class Kind(Enum):
     REPORT = "report"  # HTML to the admins, of any length: the Outbox makes it fit
     TERMINAL = "terminal"  # plain text printed by the command line (bot/cli.py)
     DETAIL = "detail"  # raw text stored with a task; escaped and shortened where it is shown
+    INVOICE_TITLE = "invoice_title"  # plain text: an invoice's title (1-32 characters)
+    INVOICE_TEXT = "invoice_text"  # plain text: an invoice's description (1-255 characters)
 
 
 @dataclass(frozen=True)
@@ -243,7 +253,34 @@ INSTANCE = st.builds(
     tasks_held=COUNT,
 )
 
+PACK = st.builds(CreditPack, st.integers(1, MAX_CREDITS), st.integers(1, MAX_STARS))
+PRICES = st.builds(
+    Prices,
+    st.integers(0, MAX_CREDITS),
+    st.dictionaries(st.sampled_from(modes.ALL_MODES), st.integers(0, MAX_CREDITS)),
+)
+CHARGE = st.builds(TaskCharge, st.integers(0, MAX_CREDITS), st.sampled_from(ChargeState))
+
 BUILDERS: dict[str, Builder] = {
+    "price_line": builder(P, CHARGE),
+    "buy_menu": builder(M, COUNT, PRICES, st.integers(0, 1000)),
+    "button_pack": builder(Kind.BUTTON, PACK),
+    "button_buy_credits": builder(Kind.BUTTON),
+    "invoice_title": builder(Kind.INVOICE_TITLE, PACK),
+    "invoice_description": builder(Kind.INVOICE_TEXT, PACK, PRICES),
+    "invoice_label": builder(Kind.PLAIN, PACK),
+    "pack_withdrawn": builder(Kind.TOAST),
+    "paid_already": builder(Kind.TOAST),
+    "payment_refused_banned": builder(Kind.TOAST),
+    "payment_refused_expired": builder(Kind.TOAST),
+    "payment_refused_not_yours": builder(Kind.TOAST),
+    "payment_refused_unavailable": builder(Kind.TOAST),
+    "payment_refused_withdrawn": builder(Kind.TOAST),
+    "payment_received": builder(M, COUNT, COUNT),
+    "payment_not_matched": builder(M, st.booleans()),
+    "paysupport_default": builder(M),
+    "terms_default": builder(M, PRICES),
+    "report_payment_not_matched": builder(Kind.REPORT, ID, TEXT, COUNT, TEXT, st.booleans()),
     "format_duration": builder(Kind.PLAIN, SECONDS),
     "format_number": builder(Kind.PLAIN, SECONDS, decimals=st.integers(0, 3)),
     "shorten": builder(
@@ -252,7 +289,7 @@ BUILDERS: dict[str, Builder] = {
     "show_link": builder(P, LINK, st.integers(1, texts.MESSAGE_LIMIT), href=st.booleans()),
     "welcome": builder(M, NAME, CAPABILITIES),
     "bot_description": builder(Kind.PLAIN, CAPABILITIES),
-    "help_text": builder(M, CAPABILITIES),
+    "help_text": builder(M, CAPABILITIES, payments=st.booleans()),
     "video_formats": builder(P, CAPABILITIES),
     "upload_failed": builder(M, TEXT),
     "upload_too_big_for_telegram": builder(M, SECONDS, COUNT),
@@ -299,6 +336,7 @@ BUILDERS: dict[str, Builder] = {
         MOMENT,
         st.none() | COUNT,
         st.none() | st.builds(Estimate, st.none() | SECONDS, st.none() | SECONDS),
+        st.none() | CHARGE,
     ),
     "result_caption": builder(Kind.CAPTION, TASK),
     "too_big_to_upload": builder(P, st.none() | SECONDS, COUNT),
@@ -433,11 +471,15 @@ def assert_fits(text: str, kind: Kind) -> None:
         Kind.MESSAGE: texts.MESSAGE_LIMIT,
         Kind.CAPTION: texts.CAPTION_LIMIT,
         Kind.TOAST: texts.TOAST_LIMIT,
+        Kind.INVOICE_TITLE: 32,
+        Kind.INVOICE_TEXT: 255,
     }.get(kind, texts.MESSAGE_LIMIT)
     if kind != Kind.REPORT:
         assert texts.telegram_length(shown) <= limit
     if kind in (Kind.MESSAGE, Kind.CAPTION, Kind.TOAST, Kind.BUTTON, Kind.REPORT):
         assert shown.strip(), "Telegram refuses an empty text"
+    if kind in (Kind.INVOICE_TITLE, Kind.INVOICE_TEXT):
+        assert shown.strip(), "Telegram refuses an empty title or description"
     if kind == Kind.BUTTON:
         assert len(text.encode()) <= texts.BUTTON_LABEL_BYTES
     for seen in (text, shown, *hrefs):
