@@ -1,7 +1,7 @@
 """Drills: the bot killed with SIGKILL half-way, and the bot under provider and Telegram faults.
 
     python3 manage.py bench drills [--tasks 200] [--users 40]
-                                   [--only restart|submit-kill|faults|cluster]
+                                   [--only restart|submit-kill|faults|cluster] [--payments]
 
 The drills run `python -m bot` as a real process (long polling) against the fake Telegram and
 KIE servers on loopback, served by this process; each user sends a link and a prompt, presses
@@ -32,9 +32,16 @@ counted per task at the fake Telegram (its caption starts "Task #N:").
    `--cluster-users` (60) users; the busiest instance gets SIGKILL half-way and is started again
    later. See bench/drill/cluster.py.
 
+With `--payments` every drill runs with PAYMENTS=stars: each task costs 10 credits, and each
+user is given exactly enough for their tasks before the bot starts (a price reserved twice would
+leave a Submit refused). At the end the ledger is audited against how each task ended: delivered
+charged once, failed returned, nothing held but "outcome unknown", each balance the grant less
+what was spent and held, every cached balance the sum of its rows (bench/drill/payments.py).
+
 The drills are in bench/drill/: one module each (restart, submit_kill, faults, cluster), the set-up
 they share (harness: the fakes, the settings, the bot's process, the database, the users), the
-fault middleware (inject) and the relay in front of several instances.
+fault middleware (inject), the relay in front of several instances, and the payments' seeding and
+audit (payments).
 """
 
 from __future__ import annotations
@@ -75,18 +82,26 @@ async def main() -> None:
     parser.add_argument("--provider-faults", type=float, default=0.3)
     parser.add_argument("--telegram-faults", type=float, default=0.1)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--payments",
+        action="store_true",
+        help="PAYMENTS=stars, each user given exactly enough credits; the ledger audited",
+    )
     args = parser.parse_args()
+    paid = args.payments
     exit_on_sigterm()
     if args.only in (None, "restart"):
-        restart = await restart_drill(args.tasks, args.users, spread=args.spread, seed=args.seed)
+        restart = await restart_drill(
+            args.tasks, args.users, spread=args.spread, seed=args.seed, payments=paid
+        )
         report_restart(restart)
         print()
     if args.only in (None, "submit-kill"):
-        report_submit_kill(await submit_kill_drill(seed=args.seed))
+        report_submit_kill(await submit_kill_drill(seed=args.seed, payments=paid))
         print()
     if args.only in (None, "faults"):
         clean = await fault_drill(
-            args.tasks, args.users, provider_rate=0, telegram_rate=0, seed=args.seed
+            args.tasks, args.users, provider_rate=0, telegram_rate=0, seed=args.seed, payments=paid
         )
         faults = await fault_drill(
             args.tasks,
@@ -94,6 +109,7 @@ async def main() -> None:
             provider_rate=args.provider_faults,
             telegram_rate=args.telegram_faults,
             seed=args.seed,
+            payments=paid,
         )
         report_faults(faults, clean)
     if args.only == "cluster":
@@ -103,7 +119,12 @@ async def main() -> None:
             database = await asyncio.to_thread(engine.database, folder)
             print(f"Database: {engine.describe()}")
             figures = await cluster_drill(
-                database, args.cluster_tasks, args.cluster_users, seed=args.seed, workdir=folder
+                database,
+                args.cluster_tasks,
+                args.cluster_users,
+                seed=args.seed,
+                workdir=folder,
+                payments=paid,
             )
             report_cluster(figures)
         finally:

@@ -1,5 +1,7 @@
 """The drills of bench/drills.py at a small size: `python -m bot` killed with SIGKILL half-way,
-and the bot under provider and Telegram faults. Each task must be delivered exactly once."""
+and the bot under provider and Telegram faults. Each task must be delivered exactly once. The
+fault drill and the cluster drill run with payments on (PAYMENTS=stars, issue 16), and their
+ledger is audited against how each task ended."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from bench.drill.cluster import KIE_RATE, TELEGRAM_RATE
+from bench.drill.payments import LedgerAudit
 from bench.drills import cluster_drill, fault_drill, restart_drill, submit_kill_drill
 from tests.database import TestDatabase
 from tests.fakes.kie import TEST_KIE_KEY
@@ -20,6 +23,16 @@ USERS = 4
 def assert_no_secrets(log: str) -> None:
     assert TEST_BOT_TOKEN not in log
     assert TEST_KIE_KEY not in log
+
+
+def assert_ledger_right(audit: LedgerAudit | None) -> None:
+    """Payments on: delivered tasks charged once, failed ones returned, only unknown outcomes
+    held; each balance the grant less what was spent and held; the cache the rows' sum."""
+    assert audit is not None
+    assert audit.problems == []
+    assert audit.mismatches == []
+    assert audit.ledger_sum == audit.cached_sum == audit.expected_sum, audit
+    assert audit.ok
 
 
 async def test_sigkill_half_way_then_restart_delivers_every_task_exactly_once(
@@ -42,6 +55,7 @@ async def test_sigkill_half_way_then_restart_delivers_every_task_exactly_once(
 async def test_provider_and_telegram_faults_still_deliver_each_accepted_task_once(
     tmp_path: Path,
 ) -> None:
+    """With payments on (issue 16): each user has exactly enough credits for their tasks."""
     drill = await fault_drill(
         TASKS,
         USERS,
@@ -52,6 +66,7 @@ async def test_provider_and_telegram_faults_still_deliver_each_accepted_task_onc
         telegram_max_in_a_row=3,
         seed=11,
         workdir=tmp_path,
+        payments=True,
     )
 
     injected = drill.injected_counts()
@@ -66,6 +81,7 @@ async def test_provider_and_telegram_faults_still_deliver_each_accepted_task_onc
     assert drill.unhandled == []
     assert drill.bug_reports == []
     assert_no_secrets(drill.log)
+    assert_ledger_right(drill.ledger)
 
 
 # Found by the drills (both fixed): the tracker used to mark a task "submitting" and hold one of
@@ -104,7 +120,8 @@ async def test_three_instances_one_killed_deliver_every_task_once_within_the_lim
     tmp_path: Path, database: TestDatabase
 ) -> None:
     """Three `python -m bot` processes behind a round-robin relay; the busiest gets SIGKILL
-    half-way, the others take over what it held, and it is started again."""
+    half-way, the others take over what it held, and it is started again. With payments on
+    (issue 16): each user has exactly enough credits for their tasks."""
     timeout = 4.0
     drill = await cluster_drill(
         database,
@@ -116,6 +133,7 @@ async def test_three_instances_one_killed_deliver_every_task_once_within_the_lim
         seed=11,
         workdir=tmp_path,
         env={"INSTANCE_TIMEOUT_SECONDS": str(timeout)},
+        payments=True,
     )
 
     assert drill.held_at_kill > 0, "the killed instance held nothing: nothing was taken over"
@@ -140,3 +158,6 @@ async def test_three_instances_one_killed_deliver_every_task_once_within_the_lim
     assert drill.unhandled == []
     assert drill.bug_reports == []
     assert_no_secrets(drill.log)
+    assert_ledger_right(drill.ledger)
+    assert drill.ledger is not None
+    assert (drill.ledger.charged, drill.ledger.held) == (30, 0)

@@ -31,6 +31,13 @@ import httpx
 
 from bench.drill.harness import RESULT_SIZE, Finisher, drill_environment
 from bench.drill.outcomes import admin_bug_reports, videos_per_task, wait_settled
+from bench.drill.payments import (
+    LedgerAudit,
+    audit_ledger,
+    payment_settings,
+    report_ledger,
+    seed_credits,
+)
 from bench.drill.process import BotProcess
 from bench.drill.relay import Relay
 from bench.drill.users import submit_cards, users_for
@@ -79,6 +86,7 @@ class ClusterFigures:
     bug_reports: list[str]
     exit_codes: list[int]
     log: str = field(default="", repr=False)
+    ledger: LedgerAudit | None = None  # payments on: the ledger against the tasks' endings
 
     @property
     def unexplained_duplicates(self) -> list[int]:
@@ -145,14 +153,22 @@ async def cluster_drill(
     seed: int = 7,
     workdir: Path | None = None,
     env: dict[str, str] | None = None,
+    payments: bool = False,
 ) -> ClusterFigures:
     """`database`: a fresh PostgreSQL database with the bot's schema. Each task finishes at the
-    provider `finish` s (at random) after its creation, and its callback is sent then."""
+    provider `finish` s (at random) after its creation, and its callback is sent then.
+    `payments`: PAYMENTS=stars, each user given exactly enough credits for their tasks, and the
+    ledger audited at the end (bench.drill.payments)."""
     rng = random.Random(seed)
     user_ids, per_user = users_for(tasks, users)
     workdir = workdir or Path(tempfile.mkdtemp(prefix="drill-cluster-"))
     kie = FakeKie(rate_limit=KIE_RATE, max_active_tasks=max_concurrent, result_size=RESULT_SIZE)
-    settings = {"MAX_CONCURRENT_TASKS": str(max_concurrent)} | (env or {})
+    settings = (
+        {"MAX_CONCURRENT_TASKS": str(max_concurrent)}
+        | (payment_settings() if payments else {})
+        | (env or {})
+    )
+    granted = await seed_credits(database, user_ids, per_user) if payments else None
     async with open_cluster(instances, database, settings, workdir, kie) as (telegram, cluster):
         started = time.monotonic()
         for index, bot in enumerate(cluster.bots):
@@ -222,6 +238,7 @@ async def cluster_drill(
             bug_reports=admin_bug_reports(telegram),
             exit_codes=codes,
             log="\n".join(bot.log_text() for bot in cluster.bots),
+            ledger=None if granted is None else await audit_ledger(database, user_ids, granted),
         )
 
 
@@ -400,3 +417,4 @@ def report_cluster(f: ClusterFigures) -> None:
     )
     for line in f.unhandled[:10]:
         print(f"    {line}")
+    report_ledger(f.ledger)

@@ -16,6 +16,7 @@ from pathlib import Path
 from bench.drill.harness import Drill, open_drill
 from bench.drill.inject import Injected, install_faults
 from bench.drill.outcomes import delivery_latencies
+from bench.drill.payments import LedgerAudit, report_ledger
 from tests.fakes.kie import FakeKie
 from tests.fakes.telegram import FakeTelegram
 
@@ -45,6 +46,7 @@ class FaultFigures:
     latencies: list[float]  # provider done -> sendVideo, seconds
     log: str = ""
     failures: list[str] = field(default_factory=list)
+    ledger: LedgerAudit | None = None  # payments on: the ledger against the tasks' endings
 
     def injected_counts(self) -> Counter[str]:
         return Counter(f"{i.target} {i.kind}" for i in self.injected)
@@ -103,8 +105,10 @@ async def fault_drill(
     seed: int = 7,
     workdir: Path | None = None,
     env: dict[str, str] | None = None,
+    payments: bool = False,
 ) -> FaultFigures:
-    """Each task finishes `processing` s after the provider accepted it; faults all along."""
+    """Each task finishes `processing` s after the provider accepted it; faults all along.
+    `payments`: PAYMENTS=stars, and the ledger audited at the end (bench.drill.payments)."""
     injected: list[Injected] = []
 
     def prepare(telegram: FakeTelegram, kie: FakeKie, rng: random.Random) -> None:
@@ -120,7 +124,14 @@ async def fault_drill(
 
     settings = {"PROVIDER_TIMEOUT_SECONDS": "1"} | (env or {})
     async with open_drill(
-        "faults", tasks, users, seed=seed, workdir=workdir, env=settings, prepare=prepare
+        "faults",
+        tasks,
+        users,
+        seed=seed,
+        workdir=workdir,
+        env=settings,
+        prepare=prepare,
+        payments=payments,
     ) as drill:
         started = time.monotonic()
         drill.bot.start()
@@ -129,7 +140,9 @@ async def fault_drill(
         rows = await drill.settled(within=300 + 2 * tasks)
         seconds = time.monotonic() - started
         await drill.stop_bot(linger=1.0)
-    return fault_figures(drill, rows, injected, seconds, (provider_rate, telegram_rate))
+    figures = fault_figures(drill, rows, injected, seconds, (provider_rate, telegram_rate))
+    figures.ledger = await drill.ledger_audit()
+    return figures
 
 
 def fault_figures(
@@ -206,3 +219,4 @@ def report_faults(f: FaultFigures, clean: FaultFigures | None) -> None:
         )
     else:
         print(f"  time: {f.seconds:.1f} s")
+    report_ledger(f.ledger)

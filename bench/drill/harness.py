@@ -23,6 +23,7 @@ from pathlib import Path
 import httpx
 
 from bench.drill.outcomes import admin_bug_reports, task_rows, videos_per_task, wait_settled
+from bench.drill.payments import LedgerAudit, audit_ledger, payment_settings, seed_credits
 from bench.drill.process import BotProcess, base_environment
 from bench.drill.users import submit_cards, users_for
 from tests.database import TestDatabase
@@ -131,6 +132,7 @@ class Drill:
     tasks: int
     user_ids: list[int]
     per_user: int
+    granted: int | None = None  # payments on: the credits each user was given
 
     async def submit(self) -> None:
         """Every user submits their tasks through the chat, one card at a time."""
@@ -159,6 +161,12 @@ class Drill:
     def bug_reports(self) -> list[str]:
         return admin_bug_reports(self.telegram)
 
+    async def ledger_audit(self) -> LedgerAudit | None:
+        """Payments on: the ledger checked against how the tasks ended (bench.drill.payments)."""
+        if self.granted is None:
+            return None
+        return await audit_ledger(self.database, self.user_ids, self.granted)
+
 
 @contextlib.asynccontextmanager
 async def open_drill(
@@ -170,10 +178,13 @@ async def open_drill(
     workdir: Path | None = None,
     env: dict[str, str] | None = None,
     prepare: Prepare | None = None,
+    payments: bool = False,
 ) -> AsyncIterator[Drill]:
     """The fakes started, the bot's process ready to start (in `workdir`, a new temporary
     directory by default), the Finisher ready; on the way out the Finisher is stopped and any
-    bot process still running is killed. `env`: settings on top of the drill's."""
+    bot process still running is killed. `env`: settings on top of the drill's. `payments`:
+    PAYMENTS=stars, each user given exactly enough credits for their tasks (bench.drill.payments)
+    """
     rng = random.Random(seed)
     user_ids, per_user = users_for(tasks, users)
     workdir = workdir or Path(tempfile.mkdtemp(prefix=f"drill-{name}-"))
@@ -182,11 +193,13 @@ async def open_drill(
     kie = FakeKie(rate_limit=None, result_size=RESULT_SIZE)
     if prepare is not None:
         prepare(telegram, kie, rng)
+    settings = (payment_settings() if payments else {}) | (env or {})
+    granted = await seed_credits(database, user_ids, per_user) if payments else None
     async with telegram, kie:
-        bot = BotProcess(drill_environment(telegram, kie, database, **(env or {})), workdir)
+        bot = BotProcess(drill_environment(telegram, kie, database, **settings), workdir)
         finisher = Finisher(kie, rng)
         try:
-            yield Drill(telegram, kie, bot, finisher, database, tasks, user_ids, per_user)
+            yield Drill(telegram, kie, bot, finisher, database, tasks, user_ids, per_user, granted)
         finally:
             await finisher.stop()
             bot.close()

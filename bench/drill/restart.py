@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.drill.harness import Drill, open_drill
+from bench.drill.payments import LedgerAudit, report_ledger
 
 
 @dataclass
@@ -31,6 +32,7 @@ class RestartFigures:
     unhandled: list[str]
     bug_reports: list[str]
     log: str = ""
+    ledger: LedgerAudit | None = None  # payments on: the ledger against the tasks' endings
 
     @property
     def unexplained_duplicates(self) -> list[int]:
@@ -53,9 +55,13 @@ async def restart_drill(
     seed: int = 7,
     workdir: Path | None = None,
     env: dict[str, str] | None = None,
+    payments: bool = False,
 ) -> RestartFigures:
-    """Every task in flight, finishing at random over `spread` s; SIGKILL after half the videos."""
-    async with open_drill("restart", tasks, users, seed=seed, workdir=workdir, env=env) as drill:
+    """Every task in flight, finishing at random over `spread` s; SIGKILL after half the videos.
+    `payments`: PAYMENTS=stars, and the ledger audited at the end (bench.drill.payments)."""
+    async with open_drill(
+        "restart", tasks, users, seed=seed, workdir=workdir, env=env, payments=payments
+    ) as drill:
         started = time.monotonic()
         drill.bot.start()
         await drill.submit()
@@ -76,7 +82,9 @@ async def restart_drill(
         done = time.monotonic()
         await drill.stop_bot(linger=2.0, who="the restarted bot")
     timings = Timings(started, at_provider, restarted, done)
-    return restart_figures(drill, at_kill, in_window, final, timings)
+    figures = restart_figures(drill, at_kill, in_window, final, timings)
+    figures.ledger = await drill.ledger_audit()
+    return figures
 
 
 async def kill_half_way(drill: Drill, spread: float) -> Counter[int]:
@@ -146,3 +154,4 @@ def report_restart(f: RestartFigures) -> None:
     )
     for line in f.unhandled[:10]:
         print(f"    {line}")
+    report_ledger(f.ledger)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.drill.harness import open_drill
+from bench.drill.payments import LedgerAudit, report_ledger
 
 
 @dataclass
@@ -22,6 +23,7 @@ class SubmitKillFigures:
     states: dict[str, int]
     videos: Counter[int]
     unhandled: list[str]
+    ledger: LedgerAudit | None = None  # payments on: the ledger against the tasks' endings
 
 
 async def submit_kill_drill(
@@ -30,6 +32,7 @@ async def submit_kill_drill(
     *,
     seed: int = 7,
     workdir: Path | None = None,
+    payments: bool = False,
 ) -> SubmitKillFigures:
     """SIGKILL while submissions wait for the provider's rate limit (KIE: 20 per 10 s).
 
@@ -39,7 +42,9 @@ async def submit_kill_drill(
     started again. A task whose request never left is not "outcome unknown": it should simply
     be sent after the restart, and delivered.
     """
-    async with open_drill("submit-kill", tasks, users, seed=seed, workdir=workdir) as drill:
+    async with open_drill(
+        "submit-kill", tasks, users, seed=seed, workdir=workdir, payments=payments
+    ) as drill:
         drill.bot.start()
         await drill.submit()
         await drill.kie.wait_for_task(count=min(tasks, 20), timeout=60)
@@ -63,6 +68,7 @@ async def submit_kill_drill(
         states=dict(Counter(s for s, _ in final.values())),
         videos=drill.videos(),
         unhandled=drill.bot.unhandled(),
+        ledger=await drill.ledger_audit(),
     )
 
 
@@ -78,3 +84,4 @@ def report_submit_kill(f: SubmitKillFigures) -> None:
     )
     delivered = sum(1 for n in f.videos.values() if n >= 1)
     print(f"  final states: {f.states}; tasks with a video: {delivered}")
+    report_ledger(f.ledger)
