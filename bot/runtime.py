@@ -14,6 +14,7 @@ from bot.services.admin import AdminService
 from bot.services.broadcast import BroadcastService
 from bot.services.drafts import DraftService
 from bot.services.languages import UserLanguages
+from bot.services.money import MoneyAdmin
 from bot.services.payments import PaymentService
 from bot.services.tasks.intake import Intake
 from bot.services.tasks.queries import UserTasks
@@ -36,6 +37,7 @@ class Runtime:
     outbox: TelegramOutbox
     languages: UserLanguages
     payments: PaymentService | None = None  # PAYMENTS=stars
+    money: MoneyAdmin | None = None  # PAYMENTS=stars: the admins' side
 
 
 def runtime(context: ContextTypes.DEFAULT_TYPE) -> Runtime:

@@ -47,6 +47,7 @@ from bot.services.drafts import DraftService
 from bot.services.languages import UserLanguages
 from bot.services.maintenance import Maintenance
 from bot.services.media import MediaStore
+from bot.services.money import MoneyAdmin
 from bot.services.payments import PaymentService
 from bot.services.preflight import Preflight
 from bot.services.prompts import PromptReader
@@ -56,6 +57,7 @@ from bot.services.tasks.ports import TaskPorts
 from bot.services.tasks.queries import UserTasks
 from bot.services.tasks.tracker import Tracker
 from bot.services.uploads import UploadService
+from bot.stars import TelegramStars
 from bot.web import WebEndpoints, WebServer
 from storage.broadcasts import BroadcastRepository
 from storage.db import Database, Dialect
@@ -327,7 +329,7 @@ def build_services(
         lifecycle=lifecycle,
         tracker=tracker,
         broadcasts=broadcasts,
-        runtime=_runtime(settings, clients, stores, lifecycle, outbox, broadcasts),
+        runtime=_runtime(settings, clients, stores, lifecycle, outbox, broadcasts, bot),
         instance=InstanceLife(
             instance_id=instance_id,
             mode="webhook" if settings.webhook_mode else "polling",
@@ -407,6 +409,7 @@ def _runtime(
     lifecycle: TaskLifecycle,
     outbox: TelegramOutbox,
     broadcasts: BroadcastService,
+    bot: Bot,
 ) -> Runtime:
     capabilities = clients.provider.capabilities
     preflight = Preflight(clients.links, capabilities, timeout=settings.preflight_timeout_seconds)
@@ -462,6 +465,7 @@ def _runtime(
         outbox=outbox,
         languages=stores.languages,
         payments=_payments(settings, stores.db, access),
+        money=_money(settings, stores, lifecycle, outbox, bot),
     )
 
 
@@ -475,6 +479,23 @@ def _payments(settings: Settings, db: Database, access: AccessService) -> Paymen
         packs=settings.credit_packs,
         prices=settings.prices,
         free_per_day=settings.free_tasks_per_day,
+    )
+
+
+def _money(
+    settings: Settings, stores: _Stores, lifecycle: TaskLifecycle, outbox: TelegramOutbox, bot: Bot
+) -> MoneyAdmin | None:
+    """The admins' side of payments: refunds, grants, totals, reconciliation."""
+    if settings.payments != "stars":
+        return None
+    return MoneyAdmin(
+        ledger=LedgerRepository(stores.db),
+        users=stores.users,
+        tasks=stores.tasks,
+        stars=TelegramStars(bot),
+        messenger=outbox,
+        language_of=stores.languages.of,
+        show_card=lifecycle.cards.show,
     )
 
 

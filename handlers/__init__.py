@@ -13,7 +13,7 @@ from telegram.ext import (
     filters,
 )
 
-from handlers import admin
+from handlers import admin, money
 from handlers.errors import on_error
 from handlers.fallbacks import group_chat, unknown_command, unsupported_message
 from handlers.followups import FOLLOW_UP_BUTTON, follow_up_button
@@ -53,6 +53,10 @@ ADMIN_COMMANDS = {
     "broadcast": admin.broadcast,
     "allow": admin.allow,
     "deny": admin.deny,
+    "refund": money.refund,
+    "grant": money.grant,
+    "payments": money.payments,
+    "reconcile": money.reconcile,
 }
 
 
@@ -113,6 +117,7 @@ def register(
     application.add_handler(
         CallbackQueryHandler(admin.broadcast_button, pattern=admin.BROADCAST_BUTTON)
     )
+    application.add_handler(CallbackQueryHandler(money.price_button, pattern=money.PRICE_BUTTON))
     application.add_handler(CallbackQueryHandler(language_button, pattern=LANGUAGE_BUTTON))
     application.add_handler(CallbackQueryHandler(cancel_task_button, pattern=CANCEL_TASK_BUTTON))
     application.add_handler(CallbackQueryHandler(follow_up_button, pattern=FOLLOW_UP_BUTTON))

@@ -24,6 +24,7 @@ from telegram.ext import ContextTypes
 from bot import texts
 from bot.runtime import Runtime, runtime
 from bot.texts import i18n
+from handlers import money
 
 ACCESS_BUTTON = re.compile(r"^access:(?P<user>[0-9]{1,18}):(?P<verdict>allow|deny)$")
 BROADCAST_BUTTON = re.compile(r"^bcast:(?P<id>[0-9]{1,18}):(?P<action>send|cancel)$")
@@ -41,17 +42,28 @@ def _args(context: ContextTypes.DEFAULT_TYPE) -> list[str]:
 
 
 async def stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Users, tasks, success rate, processing times, the queue and credits."""
-    await _reply(update, await runtime(context).admin.stats())
+    """Users, tasks, success rate, processing times, the queue and credits (and, with
+    payments on, the money lines)."""
+    rt = runtime(context)
+    parts = [await rt.admin.stats()]
+    if rt.money is not None:
+        parts.append(await rt.money.stats_part())
+    await money.reply_parts(update, parts)
 
 
 async def user(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """One user's profile, limits, ban state and recent tasks."""
+    """One user's profile, limits, ban state and recent tasks (and, with payments on, their
+    balance and latest movements)."""
     args = _args(context)
     if len(args) != 1:
         await _reply(update, texts.admin_usage("user"))
         return
-    await _reply(update, await runtime(context).admin.user_info(args[0]))
+    rt = runtime(context)
+    parts = [await rt.admin.user_info(args[0])]
+    own = await rt.money.user_part(args[0]) if rt.money is not None else None
+    if own is not None:
+        parts.append(own)
+    await money.reply_parts(update, parts)
 
 
 async def ban(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -83,12 +95,19 @@ async def limit(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def task(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Any task in full, with provider ids and errors."""
+    """Any task in full, with provider ids and errors (and, with payments on, its price: for a
+    task whose outcome is unknown, with buttons to charge it or return it)."""
     number = _task_number(context)
     if number is None:
         await _reply(update, texts.admin_usage("task"))
         return
-    await _reply(update, await runtime(context).admin.task_info(number))
+    rt = runtime(context)
+    parts = [await rt.admin.task_info(number)]
+    price = await money.task_price(rt, number)
+    if price is None:
+        await _reply(update, parts[0])
+        return
+    await money.reply_parts(update, [*parts, price[0]], price[1])
 
 
 async def redeliver(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

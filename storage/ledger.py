@@ -12,6 +12,11 @@ reservation is spent); `release` returns it, whether the task ended before the p
 (refused, cancelled while queued, never sent) or after (failed at the provider, timed out). Each
 happens at most once per task, and nothing is charged once it was returned. A payment
 (`telegram_payment_charge_id`) is credited at most once, however often its update comes.
+
+An admin's refund of a payment (/refund, bot.services.money) removes its credits first, with a
+`star_refund` row (once per charge id), and only then asks Telegram to return the Stars; when
+Telegram refuses, a `refund_refused` row puts the credits back (once). So the operator never has
+the Stars returned with the credits still spendable.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
+from bot.domain.money import MoneyNow, MoneyTotals, Purchase, RefundState
 from bot.domain.payments import ChargeState, TaskCharge
 from storage.db import Database, Row, Statements
 from storage.models import from_row
@@ -31,6 +37,18 @@ class Movement(StrEnum):
     RELEASE = "release"
     GRANT = "grant"
     STAR_REFUND = "star_refund"
+    # A refund Telegram refused: the credits its star_refund removed, put back (+).
+    REFUND_REFUSED = "refund_refused"
+
+
+class RefundStart(StrEnum):
+    """How the first step of an admin's refund went (`LedgerRepository.start_star_refund`)."""
+
+    STARTED = "started"  # the credits are removed now: ask Telegram to return the Stars
+    STARTED_BEFORE = "started_before"  # removed by an earlier /refund (ask Telegram again)
+    REFUSED_BEFORE = "refused_before"  # Telegram refused an earlier one: credits put back
+    SPENT = "spent"  # the balance is short of the purchase's credits: nothing removed
+    UNKNOWN = "unknown"  # no purchase has that charge id
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,6 +245,163 @@ class LedgerRepository:
         )
         return [(int(r[0]), int(r[1]), int(r[2])) for r in rows]
 
+    # --- the admins' side (bot.services.money) --------------------------------------------
+
+    async def purchase(self, charge_id: str) -> Purchase | None:
+        """The purchase paid with that telegram_payment_charge_id, and its refund's state."""
+        rows = await self._db.fetch_all(f"{_PURCHASES} AND p.charge_id = ?", (charge_id,))
+        return _purchase(rows[0]) if rows else None
+
+    async def purchases(self, limit: int | None = None) -> list[Purchase]:
+        """The latest purchases, newest first (every one, without a limit)."""
+        sql = f"{_PURCHASES} ORDER BY p.id DESC"
+        if limit is None:
+            return [_purchase(row) for row in await self._db.fetch_all(sql)]
+        return [_purchase(row) for row in await self._db.fetch_all(f"{sql} LIMIT ?", (limit,))]
+
+    async def start_star_refund(
+        self, charge_id: str, admin_id: int, reason: str, now: float
+    ) -> tuple[RefundStart, Purchase | None, int]:
+        """The first step of /refund: the purchase's credits removed (a `star_refund` row, once
+        per charge id) before Telegram is asked to return its Stars. With the purchase and the
+        user's balance after. Nothing is written unless the answer is STARTED."""
+        found = await self.purchase(charge_id)
+        if found is None:
+            return RefundStart.UNKNOWN, None, 0
+        async with self._db.transaction() as conn:
+            balance = await balance_in(conn, found.user_id)  # one refund of a user at a time
+            kinds = await _refund_kinds(conn, charge_id)
+            if Movement.REFUND_REFUSED in kinds:
+                start = RefundStart.REFUSED_BEFORE
+            elif Movement.STAR_REFUND in kinds:
+                start = RefundStart.STARTED_BEFORE
+            elif await _move(
+                conn,
+                found.user_id,
+                Movement.STAR_REFUND,
+                -found.credits,
+                now,
+                charge_id=charge_id,
+                stars=found.stars,
+                reason=reason[:REASON_KEPT],
+                admin_id=admin_id,
+            ):
+                start, balance = RefundStart.STARTED, balance - found.credits
+            else:
+                start = RefundStart.SPENT
+        return start, await self.purchase(charge_id), balance
+
+    async def undo_star_refund(self, charge_id: str, detail: str, now: float) -> int | None:
+        """Telegram refused a refund: the credits its `star_refund` row removed are put back
+        (a `refund_refused` row, once). The user's balance after, or None when there was
+        nothing to put back (no refund started, or put back already)."""
+        async with self._db.transaction() as conn:
+            row = await conn.fetch_one(
+                "SELECT user_id, credits, stars, admin_id FROM ledger "
+                "WHERE kind = 'star_refund' AND charge_id = ?",
+                (charge_id,),
+            )
+            if row is None:
+                return None
+            user_id = int(row[0])
+            await balance_in(conn, user_id)
+            if Movement.REFUND_REFUSED in await _refund_kinds(conn, charge_id):
+                return None
+            await _move(
+                conn,
+                user_id,
+                Movement.REFUND_REFUSED,
+                -int(row[1]),
+                now,
+                charge_id=charge_id,
+                stars=row[2],
+                reason=f"refund refused by Telegram: {detail}"[:REASON_KEPT],
+                admin_id=row[3],
+            )
+            return await balance_in(conn, user_id)
+
+    async def settle_held(
+        self, task_id: int, charge: bool, now: float, reason: str, admin_id: int
+    ) -> tuple[bool, Reservation | None]:
+        """An admin's decision on a task whose outcome is unknown: its held price charged
+        (`charge`) or returned, only if it is still held (once, whoever presses first). Whether
+        it was settled now, and the reservation after."""
+        async with self._db.transaction() as conn:
+            owner = await conn.fetch_one(
+                "SELECT user_id FROM ledger WHERE task_id = ? AND kind = 'reserve'", (task_id,)
+            )
+            if owner is None:
+                return False, None
+            user_id = int(owner[0])
+            await balance_in(conn, user_id)  # one settlement of a task at a time
+            reservation = await _reservation(conn, task_id)
+            if reservation is None or not reservation.held:
+                return False, reservation
+            kind = Movement.CHARGE if charge else Movement.RELEASE
+            credits = 0 if charge else reservation.credits
+            await _move(
+                conn,
+                user_id,
+                kind,
+                credits,
+                now,
+                task_id=task_id,
+                reason=reason[:REASON_KEPT],
+                admin_id=admin_id,
+            )
+            return True, await _reservation(conn, task_id)
+
+    async def totals(self, since: float) -> MoneyTotals:
+        """What moved from `since` on: two queries."""
+        rows = await self._db.fetch_all(
+            "SELECT kind, CASE WHEN credits > 0 THEN 1 ELSE 0 END, COUNT(*), "
+            "COALESCE(SUM(credits), 0), COALESCE(SUM(stars), 0) FROM ledger "
+            "WHERE at >= ? AND kind IN ('purchase', 'release', 'grant', 'star_refund', "
+            "'refund_refused') GROUP BY 1, 2",
+            (since,),
+        )
+        sums: dict[tuple[str, bool], tuple[int, int, int]] = {
+            (str(r[0]), bool(r[1])): (int(r[2]), int(r[3]), int(r[4])) for r in rows
+        }
+
+        def of(kind: Movement, positive: bool) -> tuple[int, int, int]:
+            return sums.get((kind, positive), (0, 0, 0))
+
+        bought = of(Movement.PURCHASE, True)
+        refunded, undone = of(Movement.STAR_REFUND, False), of(Movement.REFUND_REFUSED, True)
+        spent = await self._db.fetch_one(
+            "SELECT COALESCE(SUM(r.credits), 0) FROM ledger c "
+            "JOIN ledger r ON r.task_id = c.task_id AND r.kind = 'reserve' "
+            "WHERE c.kind = 'charge' AND c.at >= ? AND NOT EXISTS (SELECT 1 FROM ledger x "
+            "WHERE x.task_id = c.task_id AND x.kind = 'release')",
+            (since,),
+        )
+        return MoneyTotals(
+            purchases=bought[0],
+            stars_in=bought[2],
+            stars_refunded=refunded[2] - undone[2],
+            sold=bought[1],
+            spent=0 if spent is None else -int(spent[0]),
+            returned=of(Movement.RELEASE, True)[1],
+            granted=of(Movement.GRANT, True)[1],
+            removed=-of(Movement.GRANT, False)[1],
+            refunded=-refunded[1] - undone[1],
+        )
+
+    async def now(self) -> MoneyNow:
+        """Credits held by tasks not settled yet, and in all balances."""
+        held = await self._db.fetch_one(
+            "SELECT COUNT(*), COALESCE(SUM(r.credits), 0) FROM ledger r "
+            "WHERE r.kind = 'reserve' AND NOT EXISTS (SELECT 1 FROM ledger x "
+            "WHERE x.task_id = r.task_id AND x.kind IN ('charge', 'release'))"
+        )
+        balances = await self._db.fetch_one("SELECT COALESCE(SUM(credits), 0) FROM users")
+        return MoneyNow(
+            held=0 if held is None else -int(held[1]),
+            held_tasks=0 if held is None else int(held[0]),
+            balances=0 if balances is None else int(balances[0]),
+        )
+
 
 async def _reservation(conn: Statements | Database, task_id: int) -> Reservation | None:
     rows = await conn.fetch_all(
@@ -248,3 +423,44 @@ async def _reservation(conn: Statements | Database, task_id: int) -> Reservation
 def _entry(row: Row) -> Entry:
     entry = from_row(Entry, row)
     return replace(entry, kind=Movement(entry.kind))
+
+
+# An admin's reason, or Telegram's words, kept at this length (shown shorter).
+REASON_KEPT = 500
+
+# Purchases, with the state of their refund; "AND ..." narrows them.
+_PURCHASES = (
+    "SELECT p.charge_id, p.user_id, u.username, p.credits, p.stars, p.at, "
+    "r.at AS refunded_at, r.admin_id AS refunded_by, (SELECT COUNT(*) FROM ledger f "
+    "WHERE f.kind = 'refund_refused' AND f.charge_id = p.charge_id) AS refused "
+    "FROM ledger p LEFT JOIN users u ON u.id = p.user_id "
+    "LEFT JOIN ledger r ON r.kind = 'star_refund' AND r.charge_id = p.charge_id "
+    "WHERE p.kind = 'purchase'"
+)
+
+
+def _purchase(row: Row) -> Purchase:
+    if row["refunded_at"] is None:
+        state = RefundState.NONE
+    else:
+        state = RefundState.REFUSED if int(row["refused"]) else RefundState.REFUNDED
+    return Purchase(
+        charge_id=str(row["charge_id"]),
+        user_id=int(row["user_id"]),
+        username=row["username"],
+        credits=int(row["credits"]),
+        stars=int(row["stars"]),
+        at=float(row["at"]),
+        refund=state,
+        refunded_at=None if row["refunded_at"] is None else float(row["refunded_at"]),
+        refunded_by=row["refunded_by"],
+    )
+
+
+async def _refund_kinds(conn: Statements, charge_id: str) -> set[str]:
+    """The refund movements of a payment so far: star_refund, refund_refused."""
+    rows = await conn.fetch_all(
+        "SELECT kind FROM ledger WHERE charge_id = ? AND kind IN ('star_refund', 'refund_refused')",
+        (charge_id,),
+    )
+    return {str(r[0]) for r in rows}

@@ -40,6 +40,18 @@ from bot.domain.capabilities import Capabilities
 from bot.domain.delivery import DeliveryResult, Estimate
 from bot.domain.failures import Failure
 from bot.domain.links import LinkRefusal
+from bot.domain.money import (
+    Difference,
+    Gap,
+    LedgerLine,
+    MoneyNow,
+    MoneyTotals,
+    PriceState,
+    Purchase,
+    Reconciliation,
+    RefundState,
+    TaskPrice,
+)
 from bot.domain.payments import (
     MAX_CREDITS,
     MAX_STARS,
@@ -261,6 +273,87 @@ PRICES = st.builds(
 )
 CHARGE = st.builds(TaskCharge, st.integers(0, MAX_CREDITS), st.sampled_from(ChargeState))
 
+PURCHASE = st.builds(
+    Purchase,
+    charge_id=TEXT,
+    user_id=ID,
+    username=st.none() | NAME,
+    credits=COUNT,
+    stars=COUNT,
+    at=MOMENT,
+    refund=st.sampled_from(RefundState),
+    refunded_at=st.none() | MOMENT,
+    refunded_by=st.none() | ID,
+)
+SIGNED = st.integers(-BIGGEST, BIGGEST)
+PRICE = st.builds(TaskPrice, st.integers(0, MAX_CREDITS), st.sampled_from(PriceState))
+RECONCILIATION = st.builds(
+    Reconciliation,
+    COUNT,
+    COUNT,
+    st.lists(
+        st.builds(
+            Difference,
+            st.sampled_from(Gap),
+            TEXT,
+            st.none() | ID,
+            st.none() | COUNT,
+            st.none() | COUNT,
+        ),
+        max_size=200,
+    ),
+    st.lists(st.tuples(ID, SIGNED, SIGNED), max_size=100),
+    st.booleans(),
+)
+# The admins' money texts (bot.texts.money).
+MONEY_BUILDERS: dict[str, Builder] = {
+    "button_money_charge": builder(Kind.BUTTON, st.integers(0, MAX_CREDITS)),
+    "button_money_return": builder(Kind.BUTTON, st.integers(0, MAX_CREDITS)),
+    "money_already_refunded": builder(M, PURCHASE, MOMENT),
+    "money_grant_done": builder(M, USER, SIGNED, COUNT, TEXT),
+    "money_grant_short": builder(M, USER, SIGNED, COUNT),
+    "money_no_such_charge": builder(M, TEXT),
+    "money_purchases": builder(M, st.lists(PURCHASE, max_size=40), MOMENT),
+    "money_reconcile_failed": builder(M, TEXT),
+    "money_reconciled": builder(M, RECONCILIATION),
+    "money_refund_no_answer": builder(M, PURCHASE, TEXT),
+    "money_refund_refused": builder(M, PURCHASE, TEXT, st.none() | COUNT),
+    "money_refund_spent": builder(M, PURCHASE, COUNT),
+    "money_refund_was_refused": builder(M, PURCHASE),
+    "money_refunded": builder(M, PURCHASE, COUNT, st.booleans()),
+    "money_stats": builder(
+        P,
+        st.lists(st.builds(MoneyTotals, *[COUNT] * 9), min_size=3, max_size=3),
+        st.builds(MoneyNow, COUNT, COUNT, SIGNED),
+    ),
+    "money_task_price": builder(P, PRICE, st.booleans()),
+    "money_task_settled": builder(M, ID, PRICE, st.booleans()),
+    "money_user": builder(
+        P,
+        SIGNED,
+        st.lists(
+            st.builds(
+                LedgerLine,
+                st.sampled_from(
+                    ["purchase", "reserve", "charge", "release", "grant", "star_refund"]
+                )
+                | TEXT,
+                SIGNED,
+                st.none() | ID,
+                st.none() | TEXT,
+                st.none() | COUNT,
+                TEXT,
+                MOMENT,
+            ),
+            max_size=40,
+        ),
+        MOMENT,
+    ),
+    "money_user_refunded": builder(M, COUNT, COUNT, COUNT),
+    "toast_money_settled": builder(Kind.TOAST, st.booleans()),
+    "toast_money_settled_before": builder(Kind.TOAST, st.none() | PRICE),
+}
+
 BUILDERS: dict[str, Builder] = {
     "price_line": builder(P, CHARGE),
     "buy_menu": builder(M, COUNT, PRICES, st.integers(0, 1000)),
@@ -428,6 +521,7 @@ BUILDERS: dict[str, Builder] = {
     "cli_outcome_unknown": builder(T, TEXT),
     "cli_not_downloaded": builder(T, LINK),
     "cli_saved": builder(T, TEXT),
+    **MONEY_BUILDERS,
 }
 
 

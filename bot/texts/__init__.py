@@ -10,6 +10,7 @@ it is read with:
 - tasks: a task for its user: status card, result, failures, /tasks and /status;
 - reports: reports to the admins, sent unasked;
 - admin: replies to the admins' commands, access decisions, broadcasts;
+- money: the admins' side of payments (/refund, /grant, /payments, /reconcile, balances);
 - payments: buying credits with Telegram Stars (/buy, the invoice, /paysupport, /terms);
 - cli: what `python -m bot modify` prints on a terminal.
 
@@ -25,6 +26,7 @@ from bot.texts.checks import *  # noqa: F403
 from bot.texts.cli import *  # noqa: F403
 from bot.texts.formatting import *  # noqa: F403
 from bot.texts.language import *  # noqa: F403
+from bot.texts.money import *  # noqa: F403
 from bot.texts.payments import *  # noqa: F403
 from bot.texts.reports import *  # noqa: F403
 from bot.texts.start import *  # noqa: F403

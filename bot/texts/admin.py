@@ -26,6 +26,7 @@ from bot.texts.formatting import (
     telegram_length,
 )
 from bot.texts.i18n import N_, gettext, ngettext
+from bot.texts.money import MONEY_COMMANDS, MONEY_USAGE
 from bot.texts.reports import failure_name
 from bot.texts.tasks import state_label, task_line
 
@@ -189,6 +190,7 @@ _ADMIN_COMMANDS: tuple[tuple[str, str], ...] = (
     ("broadcast", N_("Message every user: /broadcast text, or /broadcast in reply to a message")),
     ("allow", N_("Let a user in (allowlist mode): /allow 12345")),
     ("deny", N_("Keep a user out (allowlist mode): /deny 12345")),
+    *MONEY_COMMANDS,
 )
 # How to use each admin command that takes arguments, said when they are missing or wrong.
 _ADMIN_USAGE: dict[str, str] = {
@@ -208,12 +210,19 @@ _ADMIN_USAGE: dict[str, str] = {
     ),
     "allow": N_("Usage: /allow 12345 or /allow @username"),
     "deny": N_("Usage: /deny 12345 or /deny @username"),
+    **MONEY_USAGE,
 }
 
 
-def admin_commands() -> tuple[tuple[str, str], ...]:
-    """The admins' commands and what each does, for their command menu: (name, description)."""
-    return tuple((name, gettext(description)) for name, description in _ADMIN_COMMANDS)
+def admin_commands(*, payments: bool = True) -> tuple[tuple[str, str], ...]:
+    """The admins' commands and what each does, for their command menu: (name, description);
+    without `payments` (PAYMENTS=off), not those about money."""
+    money = {name for name, _ in MONEY_COMMANDS}
+    return tuple(
+        (name, gettext(description))
+        for name, description in _ADMIN_COMMANDS
+        if payments or name not in money
+    )
 
 
 def admin_usage(command: str) -> str:
