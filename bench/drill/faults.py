@@ -219,4 +219,8 @@ def report_faults(f: FaultFigures, clean: FaultFigures | None) -> None:
         )
     else:
         print(f"  time: {f.seconds:.1f} s")
+    if clean is not None and clean.ledger is not None:
+        print("  without faults:")
+        report_ledger(clean.ledger)
+        print("  with faults:")
     report_ledger(f.ledger)
