@@ -65,4 +65,5 @@ def _transfer(transaction: StarTransaction) -> StarTransfer | None:
         stars=transaction.amount,
         at=transaction.date.timestamp(),
         refund=transaction.source is None,
+        payload=partner.invoice_payload,
     )

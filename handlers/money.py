@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import BadRequest
 from telegram.ext import ContextTypes
 
@@ -129,14 +129,20 @@ async def price_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
         return
     task_id = int(match["task"])
     settled = await rt.money.settle(task_id, match["action"] == "charge", query.from_user.id)
-    await query.answer(settled.toast)
-    # The message shows the task as it is now, without the buttons.
+    try:
+        await _show_settled(rt, query, task_id, settled.note)
+    finally:
+        await query.answer(settled.toast)
+
+
+async def _show_settled(rt: Runtime, query: CallbackQuery, task_id: int, note: str | None) -> None:
+    """The message shows the task as it is now, without the buttons."""
     parts = [await rt.admin.task_info(task_id)]
     price = await task_price(rt, task_id)
     if price is not None:
         parts.append(price[0])
-    if settled.note is not None:
-        parts.append(settled.note)
+    if note is not None:
+        parts.append(note)
     whole = "\n\n".join(parts)
     if texts.telegram_length(whole) > texts.MESSAGE_LIMIT:
         whole = "\n\n".join(parts[1:]) or parts[0]

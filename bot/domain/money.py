@@ -37,6 +37,7 @@ class StarTransfer:
     stars: int
     at: float
     refund: bool
+    payload: str | None = None  # the invoice's payload (a secret of the bot's: never logged)
 
 
 class StarsUnavailableError(Exception):

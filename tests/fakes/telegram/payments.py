@@ -404,6 +404,52 @@ class PaymentActions(PaymentMethods):
             raise AssertionError(f"no payment with charge id {charge_id!r}")
         return self._enqueue({"message": payment.message})
 
+    def add_star_payment(
+        self, user_id: int, amount: int, invoice_payload: str = "", *, date: int | None = None
+    ) -> str:
+        """A payment in Stars the bot received from the user, as pay() leaves it at Telegram
+        (in star_payments() and getStarTransactions), but with no update queued for the bot:
+        for tests that store the purchase themselves. Returns its charge id."""
+        charge_id = _new_charge_id(self._star_payments)
+        now = int(time.time()) if date is None else date
+        message: dict[str, Any] = {
+            "message_id": 0,
+            "date": now,
+            "chat": self._chat_dict(user_id),
+            "from": self._user(user_id).as_dict(),
+            "successful_payment": {
+                "currency": STARS,
+                "total_amount": amount,
+                "invoice_payload": invoice_payload,
+                "telegram_payment_charge_id": charge_id,
+                "provider_payment_charge_id": "",
+            },
+        }
+        self._star_payments[charge_id] = StarPayment(
+            charge_id, user_id, amount, invoice_payload, now, message
+        )
+        self._star_transactions.append(
+            _StarTransaction(charge_id, amount, now, "source", user_id, invoice_payload)
+        )
+        return charge_id
+
+    def refund_star_payment_outside(self, charge_id: str) -> None:
+        """The payment's Stars returned to the user by other means than this bot's
+        refundStarPayment (another copy of the bot, the operator by hand): in
+        getStarTransactions, with no message queued for the bot."""
+        payment = self._star_payments[charge_id]
+        payment.refunded_at = int(time.time())
+        self._star_transactions.append(
+            _StarTransaction(
+                charge_id,
+                payment.amount,
+                payment.refunded_at,
+                "receiver",
+                payment.user_id,
+                payment.invoice_payload,
+            )
+        )
+
     def _invoice(self, chat_id: int, message_id: int) -> SentInvoice:
         sent = self._chat(chat_id).sent.get(message_id)
         invoice = next(
