@@ -19,6 +19,7 @@ from bot.app import BotApp
 from bot.domain.money import Purchase, RefundState, StarTransfer
 from bot.domain.records import TaskState
 from bot.services.money import compare, signed_credits
+from bot.texts import i18n
 from storage.db import Database
 from storage.ledger import LedgerRepository
 from tests.database import TestDatabase, connect
@@ -139,6 +140,23 @@ async def test_a_refund_returns_the_stars_and_removes_the_credits_once(
         "✅ The ledger matches Telegram (1 payment and 1 refunds at Telegram)"
     )
     assert await ledger.mismatches() == []
+
+
+async def test_the_user_is_told_of_the_refund_in_their_language(
+    start_bot: StartBot, telegram: FakeTelegram, admin: Chat, ledger: LedgerRepository
+) -> None:
+    await start_bot(**PAYMENTS)
+    await Chat(telegram, USER_ID, language_code="ru").say("/start")
+    charge_id = telegram.add_star_payment(USER_ID, 50)
+    assert await ledger.credit_purchase(USER_ID, charge_id, 10, 50, time.time())
+
+    assert (await said(admin, f"/refund {charge_id}")).startswith("↩️ Refunded")
+    with i18n.speaking("ru"):
+        told = texts.money_user_refunded(50, 10, 0)
+    await telegram.wait_until(
+        lambda: any(m.text == told for m in telegram.messages(USER_ID)),
+        what="the refund told in Russian",
+    )
 
 
 async def test_a_refund_is_refused_when_the_credits_were_spent_or_the_id_is_unknown(
