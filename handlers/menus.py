@@ -63,7 +63,7 @@ async def _set_language_surfaces(
 
 async def set_admin_menu(bot: Bot, admin_id: int, *, payments: bool = False) -> None:
     """The admin's own menu, in the language in force: everyone's commands and the admins'."""
-    menu = _commands((*texts.commands(payments=payments), *texts.admin_commands()))
+    menu = _commands((*texts.commands(payments=payments), *texts.admin_commands(payments=payments)))
     try:
         await bot.set_my_commands(menu, scope=BotCommandScopeChat(admin_id))
     except TelegramError as exc:  # the admin has not started the bot yet: set at /start

@@ -45,6 +45,7 @@ async def test_admins_get_the_admin_menu_and_others_do_not(
     assert "stats" not in everyone
     assert {"stats", "ban", "broadcast", "maintenance"} <= set(admin_menu)
     assert set(everyone) <= set(admin_menu)
+    assert "refund" not in admin_menu  # with payments off, not the money commands
 
 
 def test_the_admin_menu_lists_every_admin_command_and_each_but_stats_has_a_usage() -> None:

@@ -522,6 +522,14 @@ async def test_task_shows_the_price_of_an_ordinary_task_and_no_buttons(
 # --------------------------------------------------------------------------------- payments off
 
 
+async def test_the_admins_menu_has_the_money_commands_only_with_payments_on(
+    start_bot: StartBot, telegram: FakeTelegram
+) -> None:
+    await start_bot(**PAYMENTS)
+    menu = {c["command"] for c in telegram.commands({"type": "chat", "chat_id": ADMIN_ID})}
+    assert {"refund", "grant", "payments", "reconcile", "stats"} <= menu
+
+
 async def test_with_payments_off_the_money_commands_say_so(
     bot: BotApp, telegram: FakeTelegram, kie: FakeKie, chat: Chat, admin: Chat
 ) -> None:
