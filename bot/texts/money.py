@@ -138,8 +138,8 @@ def money_refund_spent(purchase: Purchase, balance: int) -> str:
     # credits ("10 credits"); {stars} an amount of Stars.
     return gettext(
         "Not refunded: this purchase gave {user} {credits} for {stars}, and their balance is "
-        "only {balance}: they have spent some of it. Nothing was changed. (To return Stars "
-        "anyway, first /grant them the credits missing.)"
+        "only {balance}: the rest is spent, or held by a task not finished yet. Nothing was "
+        "changed. (To return the Stars anyway, first /grant them the credits missing.)"
     ).format(
         user=_user(purchase.user_id, purchase.username),
         credits=_credits(purchase.credits),
