@@ -113,6 +113,7 @@ class BotApp:
         self._services: Services | None = None
         self._web: WebServer | None = None
         self._housekeeping: asyncio.Task[None] | None = None
+        self._missed_payments: asyncio.Task[None] | None = None
         self._stopped = False
 
     @property
@@ -202,6 +203,10 @@ class BotApp:
             payments=services.runtime.payments is not None,
         )
         services.tracker.start()
+        if services.missed_payments is not None:
+            self._missed_payments = asyncio.create_task(
+                services.missed_payments.run(), name="missed-payments"
+            )
         await services.broadcasts.resume()
         await self.application.start()
         if self.settings.webhook_mode:
@@ -277,6 +282,8 @@ class BotApp:
             await self._web.stop()  # waits for callbacks in progress
         if self._housekeeping is not None:
             self._housekeeping.cancel()
+        if self._missed_payments is not None:
+            self._missed_payments.cancel()
         if self._services is not None:
             await self._stop_services(self._services)
         if self.application.running:

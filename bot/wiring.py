@@ -48,7 +48,7 @@ from bot.services.languages import UserLanguages
 from bot.services.maintenance import Maintenance
 from bot.services.media import MediaStore
 from bot.services.money import MoneyAdmin
-from bot.services.payments import PaymentService
+from bot.services.payments import MissedPayments, PaymentService
 from bot.services.preflight import Preflight
 from bot.services.prompts import PromptReader
 from bot.services.tasks.lifecycle import TaskLifecycle
@@ -253,6 +253,8 @@ class Services:
     broadcasts: BroadcastService
     runtime: Runtime
     instance: InstanceLife
+    # PAYMENTS=stars: payments Telegram took whose update was lost, found and credited.
+    missed_payments: MissedPayments | None = None
 
     @property
     def tasks_shared(self) -> bool:
@@ -321,6 +323,7 @@ def build_services(
         concurrency=settings.tracker_concurrency,
         wakeup=tracker_wakeup,
     )
+    runtime = _runtime(settings, clients, stores, lifecycle, outbox, broadcasts, bot)
     return Services(
         db=stores.db,
         clients=clients,
@@ -329,7 +332,7 @@ def build_services(
         lifecycle=lifecycle,
         tracker=tracker,
         broadcasts=broadcasts,
-        runtime=_runtime(settings, clients, stores, lifecycle, outbox, broadcasts, bot),
+        runtime=runtime,
         instance=InstanceLife(
             instance_id=instance_id,
             mode="webhook" if settings.webhook_mode else "polling",
@@ -339,6 +342,17 @@ def build_services(
             timeout=settings.instance_timeout_seconds,
             shared=stores.tasks.shared,
             in_hand=tracker.in_hand,
+        ),
+        missed_payments=(
+            None
+            if runtime.payments is None
+            else MissedPayments(
+                runtime.payments,
+                TelegramStars(bot),
+                StateRepository(db),
+                outbox,
+                stores.languages.of,
+            )
         ),
     )
 
@@ -464,18 +478,21 @@ def _runtime(
         broadcasts=broadcasts,
         outbox=outbox,
         languages=stores.languages,
-        payments=_payments(settings, stores.db, access),
+        payments=_payments(settings, stores.db, access, bot),
         money=_money(settings, stores, lifecycle, outbox, bot),
     )
 
 
-def _payments(settings: Settings, db: Database, access: AccessService) -> PaymentService | None:
+def _payments(
+    settings: Settings, db: Database, access: AccessService, bot: Bot
+) -> PaymentService | None:
     if settings.payments != "stars":
         return None
     return PaymentService(
         invoices=InvoiceRepository(db),
         ledger=LedgerRepository(db),
         access=access,
+        bank=TelegramStars(bot),
         packs=settings.credit_packs,
         prices=settings.prices,
         free_per_day=settings.free_tasks_per_day,

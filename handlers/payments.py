@@ -9,7 +9,6 @@ import logging
 import re
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, LabeledPrice, Message, Update
-from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 from bot import texts
@@ -135,7 +134,7 @@ async def successful_payment(update: Update, context: ContextTypes.DEFAULT_TYPE)
     if recorded.verdict == PaymentVerdict.CREDITED:
         await message.reply_text(texts.payment_received(recorded.credits, recorded.balance))
     elif recorded.verdict == PaymentVerdict.NOT_MATCHED:
-        refunded = await _refund(context, user.id, charge_id)
+        refunded = await _payments(rt).return_unmatched(user.id, charge_id)
         await message.reply_text(texts.payment_not_matched(refunded))
         await rt.outbox.report_to_admins(
             lambda: texts.report_payment_not_matched(
@@ -143,14 +142,6 @@ async def successful_payment(update: Update, context: ContextTypes.DEFAULT_TYPE)
             )
         )
     # SEEN: credited when this update came before; the user was answered then.
-
-
-async def _refund(context: ContextTypes.DEFAULT_TYPE, user_id: int, charge_id: str) -> bool:
-    try:
-        return await context.bot.refund_star_payment(user_id, charge_id)
-    except TelegramError as exc:
-        log.error("Could not return payment %s of user %d: %s", charge_id, user_id, exc)
-        return "charge_already_refunded" in exc.message.lower()
 
 
 async def refunded_payment(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -231,3 +231,32 @@ async def test_with_payments_off_there_is_nothing_to_buy(
     assert (await chat.say("/buy")).rendered == texts.unknown_command()
     menu = [c["command"] for c in telegram.commands({"type": "all_private_chats"})]
     assert "buy" not in menu
+
+
+async def test_a_payment_whose_update_was_lost_is_credited_from_telegrams_list_once(
+    start_bot: Callable[..., Any], telegram: FakeTelegram, chat: Chat, database: TestDatabase
+) -> None:
+    """Telegram took the Stars but the bot never stored the payment (its update died with the
+    process): at the next start it is found in getStarTransactions and credited, once."""
+    first = await start_bot(**paying())
+    paid = await telegram.pay(USER_ID, (await invoice_for(chat, telegram)).message_id)
+    await chat.wait_for_text("Thank you!")
+    await first.stop()
+    with connect(database) as conn:  # as if the update had never been handled
+        conn.execute("DELETE FROM ledger")
+        conn.execute("UPDATE users SET credits = 0")
+        conn.execute("UPDATE invoices SET paid_at = NULL, charge_id = NULL")
+        conn.execute("DELETE FROM bot_state WHERE key = 'stars-transactions-read'")
+
+    await start_bot(**paying())
+    await telegram.wait_until(
+        lambda: sum("Thank you!" in (m.rendered or "") for m in telegram.messages(USER_ID)) == 2,
+        what="the payment credited at start",
+    )
+    assert balance(database) == 10
+    assert ledger_rows(database, "purchase") == [(USER_ID, 10, paid.charge_id, 50)]
+    # Read again (a second instance, the next round): nothing more.
+    await start_bot(**paying())
+    await chat.settle()
+    assert len(ledger_rows(database, "purchase")) == 1
+    assert sum("Thank you!" in (m.rendered or "") for m in telegram.messages(USER_ID)) == 2

@@ -6,6 +6,7 @@ import asyncio
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -227,3 +228,44 @@ def test_a_bad_setting_stops_the_bot_with_one_clear_line(
     assert len(output.splitlines()) == 1
     assert "Traceback" not in output
     assert result.stdout == b""
+
+
+@pytest.mark.engines("sqlite")  # the lock below is SQLite's; the credit path is the same on both
+async def test_kill_9_between_a_payment_and_its_storing_then_restart_credits_it_once(
+    bot_process: BotProcess, telegram: FakeTelegram, database: TestDatabase
+) -> None:
+    """The payment's update reaches the bot, which cannot write it (the database is held by
+    another writer) and is killed; Telegram does not send it again. The next start finds the
+    payment in getStarTransactions and credits it, once."""
+    paying = {"PAYMENTS": "stars", "CREDIT_PACKS": "10:50"}
+    process = bot_process(**paying)
+    chat = Chat(telegram)
+    menu = await chat.say("/buy", timeout=30)
+    await chat.press(menu, "10 credits")
+    await telegram.wait_until(lambda: len(telegram.invoices(chat.user_id)) == 1)
+    (invoice,) = telegram.invoices(chat.user_id)
+
+    holder = sqlite3.connect(database.path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # readers go on (WAL); the bot's writes wait
+    paid = await telegram.pay(chat.user_id, invoice.message_id)
+    assert paid.ok  # the pre-checkout only reads
+    await asyncio.sleep(1.5)  # the payment's update is in the bot, waiting to write
+    process.kill()
+    await wait_exit(process)
+    holder.execute("ROLLBACK")
+    holder.close()
+    assert not [m for m in telegram.messages(chat.user_id) if "Thank you" in (m.rendered or "")]
+
+    bot_process(**paying)
+    await chat.wait_for_text("Thank you!", timeout=30)
+    await chat.settle()
+    with connect(database) as conn:
+        purchases = conn.execute(
+            "SELECT user_id, credits, charge_id FROM ledger WHERE kind = 'purchase'"
+        ).fetchall()
+        (balance,) = conn.execute(
+            "SELECT credits FROM users WHERE id = ?", (chat.user_id,)
+        ).fetchone()
+    assert [tuple(p) for p in purchases] == [(chat.user_id, 10, paid.charge_id)]
+    assert balance == 10
+    assert sum("Thank you" in (m.rendered or "") for m in telegram.messages(chat.user_id)) == 1

@@ -6,17 +6,22 @@ this decides, and keeps the books (storage/invoices.py, storage/ledger.py)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
 from bot import texts
+from bot.domain.delivery import Messenger
+from bot.domain.money import RefundAnswer, StarsBank, StarsUnavailableError, StarTransfer
 from bot.domain.payments import CreditPack, Prices
 from bot.services.access import AccessService
+from bot.texts import i18n
 from storage.invoices import Invoice, InvoiceProblem, InvoiceRepository
 from storage.ledger import LedgerRepository
+from storage.state import StateRepository
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +59,7 @@ class PaymentService:
         invoices: InvoiceRepository,
         ledger: LedgerRepository,
         access: AccessService,
+        bank: StarsBank,
         packs: tuple[CreditPack, ...],
         prices: Prices,
         free_per_day: int,
@@ -62,6 +68,7 @@ class PaymentService:
         self._invoices = invoices
         self._ledger = ledger
         self._access = access
+        self._bank = bank
         self.packs = packs
         self.prices = prices
         self.free_per_day = free_per_day
@@ -126,3 +133,85 @@ class PaymentService:
         return PaymentRecord(
             verdict, paid.invoice.credits, await self._ledger.balance(user_id), None
         )
+
+    async def return_unmatched(self, user_id: int, charge_id: str) -> bool:
+        """Give back the Stars of a payment that named no invoice of the payer's (nothing was
+        credited for it); whether they went back."""
+        answer = await self._bank.refund(user_id, charge_id)
+        if answer.answer in (RefundAnswer.DONE, RefundAnswer.ALREADY):
+            log.warning("Payment %s of user %d returned: it matched no invoice", charge_id, user_id)
+            return True
+        log.error("Payment %s of user %d not returned: %s", charge_id, user_id, answer.detail)
+        return False
+
+
+# How often the bot compares Telegram's list of payments with what it credited (and at start).
+MISSED_PAYMENTS_INTERVAL_SECONDS = 600.0
+STARS_READ_KEY = "stars-transactions-read"  # bot_state: how many of Telegram's list were read
+_PAGE = 100  # getStarTransactions' most per call
+
+
+class MissedPayments:
+    """Payments Telegram took whose update the bot never stored: a kill -9 or a database error
+    between the update's arrival and the credit (Telegram does not send it again). They are in
+    getStarTransactions, with the invoice's payload: credited here, once per charge id like any
+    payment, and the user thanked. Read from where the last look stopped (kept in the database);
+    several instances looking at once credit nothing twice."""
+
+    def __init__(
+        self,
+        payments: PaymentService,
+        bank: StarsBank,
+        state: StateRepository,
+        messenger: Messenger,
+        language_of: Callable[[int], Awaitable[str]],
+    ) -> None:
+        self._payments = payments
+        self._bank = bank
+        self._state = state
+        self._messenger = messenger
+        self._language_of = language_of
+
+    async def credit(self) -> int:
+        """Credit the payments not credited yet; how many were. Raises StarsUnavailableError."""
+        offset = int(await self._state.get(STARS_READ_KEY) or 0)
+        credited = 0
+        while True:
+            page = await self._bank.transactions(offset, _PAGE)
+            for transfer in page.transfers:
+                if not transfer.refund and transfer.payload:
+                    credited += await self._credit(transfer)
+            offset += page.read
+            await self._state.set(STARS_READ_KEY, str(offset))
+            if page.read < _PAGE:
+                return credited
+
+    async def _credit(self, transfer: StarTransfer) -> int:
+        assert transfer.payload is not None
+        recorded = await self._payments.record(
+            transfer.user_id, transfer.payload, transfer.charge_id, CURRENCY, transfer.stars
+        )
+        if recorded.verdict != PaymentVerdict.CREDITED:
+            return 0  # credited when its update came; or not ours (the update's handler said so)
+        log.warning(
+            "Payment %s of user %d had not been credited (its update was lost): credited now",
+            transfer.charge_id,
+            transfer.user_id,
+        )
+        with i18n.speaking(await self._language_of(transfer.user_id)):
+            thanks = texts.payment_received(recorded.credits, recorded.balance)
+        await self._messenger.send_text(transfer.user_id, thanks)
+        return 1
+
+    async def run(self, interval: float = MISSED_PAYMENTS_INTERVAL_SECONDS) -> None:
+        """Look now, then every `interval` seconds, until cancelled."""
+        while True:
+            try:
+                found = await self.credit()
+                if found:
+                    log.warning("%d lost payment(s) credited from Telegram's list", found)
+            except StarsUnavailableError as exc:
+                log.warning("Telegram's list of Star payments could not be read: %s", exc.detail)
+            except Exception:
+                log.exception("Looking for payments not credited failed")
+            await asyncio.sleep(interval)
