@@ -83,7 +83,7 @@ async def buy_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
         return
     pack = payments.pack(int(match["credits"]))
     if pack is None:  # CREDIT_PACKS changed since the button was sent
-        await query.answer(texts.pack_withdrawn(), show_alert=True)
+        await query.answer(texts.toast_pack_withdrawn(), show_alert=True)
         return
     invoice = await payments.invoice(query.from_user.id, pack)
     await context.bot.send_invoice(

@@ -157,7 +157,7 @@ async def test_a_stale_invoice_and_a_withdrawn_pack_are_refused(
     # An old menu's button for the withdrawn pack says so, and sends no invoice.
     menus = [m for m in telegram.messages(USER_ID) if "Choose a pack" in (m.rendered or "")]
     invoices = len(telegram.invoices(USER_ID))
-    assert await chat.press(menus[0], "50 credits") == texts.pack_withdrawn()
+    assert await chat.press(menus[0], "50 credits") == texts.toast_pack_withdrawn()
     assert len(telegram.invoices(USER_ID)) == invoices
     assert balance(database) == 0
 

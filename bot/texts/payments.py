@@ -16,7 +16,6 @@ __all__ = [
     "invoice_description",
     "invoice_label",
     "invoice_title",
-    "pack_withdrawn",
     "paid_already",
     "payment_not_matched",
     "payment_received",
@@ -28,6 +27,7 @@ __all__ = [
     "paysupport_default",
     "report_payment_not_matched",
     "terms_default",
+    "toast_pack_withdrawn",
 ]
 
 
@@ -103,7 +103,7 @@ def invoice_label(pack: CreditPack) -> str:
     return _credits(pack.credits)
 
 
-def pack_withdrawn() -> str:
+def toast_pack_withdrawn() -> str:
     # TRANSLATORS: a short notice (at most 200 characters) after pressing a pack that is gone.
     return gettext("That pack is no longer offered: /buy shows the ones there are.")
 
