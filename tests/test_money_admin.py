@@ -137,7 +137,7 @@ async def test_a_refund_returns_the_stars_and_removes_the_credits_once(
     assert f"+10 · bought · {charge_id} · ⭐50" in user_info
 
     assert (await said(admin, "/reconcile")).startswith(
-        "✅ The ledger matches Telegram (1 payment and 1 refunds at Telegram)"
+        "✅ The ledger matches Telegram (1 payment and 1 refund at Telegram)"
     )
     assert await ledger.mismatches() == []
 
@@ -376,7 +376,7 @@ async def test_reconcile_reports_each_kind_of_difference(
     await db.execute("UPDATE users SET credits = credits + 1 WHERE id = ?", (USER_ID,))
 
     report = await said(admin, "/reconcile")
-    assert report.startswith("🧾 Reconciliation (4 payments and 1 refunds at Telegram):")
+    assert report.startswith("🧾 Reconciliation (4 payments and 1 refund at Telegram):")
     assert (
         f"• {never_stored} (user {USER_ID}): paid 225 Stars at Telegram, never credited" in report
     )
@@ -421,10 +421,13 @@ async def test_reconcile_pages_through_every_transaction(
     for n in range(230):
         charge_id = telegram.add_star_payment(USER_ID, 50, date=1_700_000_000 + n)
         assert await ledger.credit_purchase(USER_ID, charge_id, 10, 50, time.time())
+    before = len(telegram.calls)  # the look for lost payments at start reads the list too
     assert (await said(admin, "/reconcile")).startswith(
         "✅ The ledger matches Telegram (230 payments and 0 refunds"
     )
-    offsets = [c.params.get("offset") for c in telegram.calls if c.method == "getStarTransactions"]
+    offsets = [
+        c.params.get("offset") for c in telegram.calls[before:] if c.method == "getStarTransactions"
+    ]
     assert offsets == [0, 100, 200]
 
 

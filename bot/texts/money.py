@@ -422,7 +422,10 @@ def toast_money_settled_before(price: TaskPrice | None) -> str:
 
 
 def toast_money_not_unknown() -> str:
-    return gettext("This task's outcome is known now: its price follows it.")
+    return gettext(
+        "This task's outcome is known now, and its price goes with it: charged for a video, "
+        "returned otherwise."
+    )
 
 
 # --- /payments --------------------------------------------------------------------------------
@@ -513,19 +516,22 @@ def _difference(d: Difference) -> str:
 
 
 def money_reconciled(result: Reconciliation) -> str:
-    # TRANSLATORS: in /reconcile: how many payments and refunds Telegram listed.
-    counted = ngettext(
-        "{payments} payment and {refunds} refunds at Telegram",
-        "{payments} payments and {refunds} refunds at Telegram",
-        result.payments,
-    ).format(payments=result.payments, refunds=result.refunds)
+    # TRANSLATORS: in /reconcile: how many payments Telegram listed.
+    payments = ngettext("{count} payment", "{count} payments", result.payments)
+    # TRANSLATORS: in /reconcile: how many refunds Telegram listed.
+    refunds = ngettext("{count} refund", "{count} refunds", result.refunds)
+    # TRANSLATORS: in /reconcile: {payments} is "3 payments", {refunds} "1 refund".
+    counted = gettext("{payments} and {refunds} at Telegram").format(
+        payments=payments.format(count=result.payments),
+        refunds=refunds.format(count=result.refunds),
+    )
     if result.clean:
-        # TRANSLATORS: {counted} is "3 payments and 1 refunds at Telegram".
+        # TRANSLATORS: {counted} is "3 payments and 1 refund at Telegram".
         return gettext(
             "✅ The ledger matches Telegram ({counted}), and every balance is the sum of its "
             "movements."
         ).format(counted=counted)
-    # TRANSLATORS: {counted} is "3 payments and 1 refunds at Telegram".
+    # TRANSLATORS: {counted} is "3 payments and 1 refund at Telegram".
     lines = [gettext("🧾 <b>Reconciliation</b> ({counted}):").format(counted=counted)]
     if not result.complete:
         lines.append(
