@@ -351,6 +351,7 @@ def build_services(
                 TelegramStars(bot),
                 StateRepository(db),
                 outbox,
+                outbox,
                 stores.languages.of,
             )
         ),

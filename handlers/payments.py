@@ -12,6 +12,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, LabeledPrice, M
 from telegram.ext import ContextTypes
 
 from bot import texts
+from bot.domain.money import RefundAnswer
 from bot.runtime import Runtime, runtime
 from bot.services.payments import CURRENCY, PaymentService, PaymentVerdict
 from bot.texts import i18n
@@ -104,10 +105,12 @@ async def pre_checkout(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     if query is None:
         return
     rt = runtime(context)
-    # The gate does not see this update (it has no chat): speak the user's language here.
-    i18n.speak(await rt.languages.of(query.from_user.id))
+    # The gate does not see this update (it has no chat): the user's language, until the
+    # stored one is read, is their Telegram app's.
+    i18n.speak(i18n.language_for(query.from_user.language_code))
     try:
         async with asyncio.timeout(PRE_CHECKOUT_SECONDS):
+            i18n.speak(await rt.languages.of(query.from_user.id))
             refusal = await _payments(rt).pre_checkout(
                 query.from_user.id, query.invoice_payload, query.currency, query.total_amount
             )
@@ -134,7 +137,10 @@ async def successful_payment(update: Update, context: ContextTypes.DEFAULT_TYPE)
     if recorded.verdict == PaymentVerdict.CREDITED:
         await message.reply_text(texts.payment_received(recorded.credits, recorded.balance))
     elif recorded.verdict == PaymentVerdict.NOT_MATCHED:
-        refunded = await _payments(rt).return_unmatched(user.id, charge_id)
+        answer = await _payments(rt).return_unmatched(user.id, charge_id)
+        if answer == RefundAnswer.ALREADY:
+            return  # returned before: this update came again, or the list was read first
+        refunded = answer == RefundAnswer.DONE
         await message.reply_text(texts.payment_not_matched(refunded))
         await rt.outbox.report_to_admins(
             lambda: texts.report_payment_not_matched(

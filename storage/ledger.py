@@ -26,6 +26,7 @@ from enum import StrEnum
 
 from bot.domain.money import MoneyNow, MoneyTotals, Purchase, RefundState
 from bot.domain.payments import ChargeState, TaskCharge
+from bot.domain.records import TaskState
 from storage.db import Database, Row, Statements
 from storage.models import from_row
 
@@ -203,6 +204,27 @@ class LedgerRepository:
     async def reservation(self, task_id: int) -> Reservation | None:
         async with self._db.transaction() as conn:
             return await _reservation(conn, task_id)
+
+    async def settle_ended(self, now: float) -> tuple[int, int]:
+        """Prices left unsettled by a crash between a task's ending and its settlement (two
+        transactions): returned for tasks that failed or were cancelled, charged for those that
+        made a video. Once each, whoever else settles them. (returned, charged)"""
+        ended_without = (TaskState.FAILED, TaskState.CANCELLED)
+        with_video = (TaskState.DELIVERED, TaskState.UNDELIVERABLE)
+        rows = await self._db.fetch_all(
+            "SELECT r.task_id, t.state FROM ledger r JOIN tasks t ON t.id = r.task_id "
+            "WHERE r.kind = ? AND NOT EXISTS (SELECT 1 FROM ledger s WHERE s.task_id = r.task_id "
+            "AND s.kind = ?) AND (t.state IN (?, ?) OR (t.state IN (?, ?) AND NOT EXISTS ("
+            "SELECT 1 FROM ledger c WHERE c.task_id = r.task_id AND c.kind = ?)))",
+            (Movement.RESERVE, Movement.RELEASE, *ended_without, *with_video, Movement.CHARGE),
+        )
+        returned = charged = 0
+        for task_id, state in ((int(r[0]), str(r[1])) for r in rows):
+            if state in ended_without:
+                returned += await self.release(task_id, now, f"{state} (settled at start)")
+            else:
+                charged += await self.charge(task_id, now)
+        return returned, charged
 
     async def price_of(self, task_id: int) -> TaskCharge | None:
         """What the task's price has become, for its card (None: it had none)."""

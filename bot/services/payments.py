@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from bot import texts
-from bot.domain.delivery import Messenger
+from bot.domain.delivery import Messenger, Outbox
 from bot.domain.money import RefundAnswer, StarsBank, StarsUnavailableError, StarTransfer
 from bot.domain.payments import CreditPack, Prices
 from bot.services.access import AccessService
@@ -134,15 +134,15 @@ class PaymentService:
             verdict, paid.invoice.credits, await self._ledger.balance(user_id), None
         )
 
-    async def return_unmatched(self, user_id: int, charge_id: str) -> bool:
+    async def return_unmatched(self, user_id: int, charge_id: str) -> RefundAnswer:
         """Give back the Stars of a payment that named no invoice of the payer's (nothing was
-        credited for it); whether they went back."""
-        answer = await self._bank.refund(user_id, charge_id)
-        if answer.answer in (RefundAnswer.DONE, RefundAnswer.ALREADY):
+        credited for it). ALREADY: returned before (a replayed update, or the other path)."""
+        result = await self._bank.refund(user_id, charge_id)
+        if result.answer == RefundAnswer.DONE:
             log.warning("Payment %s of user %d returned: it matched no invoice", charge_id, user_id)
-            return True
-        log.error("Payment %s of user %d not returned: %s", charge_id, user_id, answer.detail)
-        return False
+        elif result.answer != RefundAnswer.ALREADY:
+            log.error("Payment %s of user %d not returned: %s", charge_id, user_id, result.detail)
+        return result.answer
 
 
 # How often the bot compares Telegram's list of payments with what it credited (and at start).
@@ -164,9 +164,11 @@ class MissedPayments:
         bank: StarsBank,
         state: StateRepository,
         messenger: Messenger,
+        reports: Outbox,
         language_of: Callable[[int], Awaitable[str]],
     ) -> None:
         self._payments = payments
+        self._reports = reports
         self._bank = bank
         self._state = state
         self._messenger = messenger
@@ -191,8 +193,11 @@ class MissedPayments:
         recorded = await self._payments.record(
             transfer.user_id, transfer.payload, transfer.charge_id, CURRENCY, transfer.stars
         )
+        if recorded.verdict == PaymentVerdict.NOT_MATCHED:
+            await self._return(transfer, recorded)
+            return 0
         if recorded.verdict != PaymentVerdict.CREDITED:
-            return 0  # credited when its update came; or not ours (the update's handler said so)
+            return 0  # credited when its update came
         log.warning(
             "Payment %s of user %d had not been credited (its update was lost): credited now",
             transfer.charge_id,
@@ -202,6 +207,26 @@ class MissedPayments:
             thanks = texts.payment_received(recorded.credits, recorded.balance)
         await self._messenger.send_text(transfer.user_id, thanks)
         return 1
+
+    async def _return(self, transfer: StarTransfer, recorded: PaymentRecord) -> None:
+        """A payment for no invoice of the payer's, found in the list: its Stars go back, as
+        when its update comes (which says nothing more if this one got there first)."""
+        answer = await self._payments.return_unmatched(transfer.user_id, transfer.charge_id)
+        if answer == RefundAnswer.ALREADY:
+            return  # returned when its update came
+        returned = answer == RefundAnswer.DONE
+        with i18n.speaking(await self._language_of(transfer.user_id)):
+            told = texts.payment_not_matched(returned)
+        await self._messenger.send_text(transfer.user_id, told)
+        await self._reports.report_to_admins(
+            lambda: texts.report_payment_not_matched(
+                transfer.user_id,
+                transfer.charge_id,
+                transfer.stars,
+                str(recorded.problem),
+                returned,
+            )
+        )
 
     async def run(self, interval: float = MISSED_PAYMENTS_INTERVAL_SECONDS) -> None:
         """Look now, then every `interval` seconds, until cancelled."""

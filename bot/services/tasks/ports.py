@@ -3,6 +3,7 @@ clock. Built once (bot.wiring) and shared; the fast specs give fakes instead."""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -15,6 +16,8 @@ from bot.domain.provider import Provider
 from bot.texts import i18n
 from storage.tasks import TaskRepository
 from storage.users import UserRepository
+
+log = logging.getLogger(__name__)
 
 
 class HeldUploads(Protocol):
@@ -36,6 +39,8 @@ class TaskCredits(Protocol):
     async def balance(self, user_id: int) -> int: ...
 
     async def price_of(self, task_id: int) -> TaskCharge | None: ...
+
+    async def settle_ended(self, now: float) -> tuple[int, int]: ...
 
 
 def _no_tracker() -> None:
@@ -65,6 +70,18 @@ class TaskPorts:
     async def price_of(self, task_id: int) -> TaskCharge | None:
         """What the task's price has become (None: it has none)."""
         return None if self.credits is None else await self.credits.price_of(task_id)
+
+    async def settle_ended_prices(self) -> None:
+        """Settle the prices a crash left held on tasks that have ended (at start)."""
+        if self.credits is None:
+            return
+        returned, charged = await self.credits.settle_ended(self.clock())
+        if returned or charged:
+            log.warning(
+                "Prices of ended tasks left unsettled by a stop: %d returned, %d charged",
+                returned,
+                charged,
+            )
 
     async def give_back(self, task_id: int, reason: str) -> None:
         """The task ended without a video for its user: its price returns (if it had one)."""

@@ -22,6 +22,7 @@ class Recovery:
     async def recover(self) -> None:
         """At start. The only instance settles every task left half-done; one of several
         settles only those of instances that died (the others' are theirs)."""
+        await self._ports.settle_ended_prices()
         tasks = self._ports.tasks
         if tasks.shared:
             # What instances that left (their rows gone) had in hand; those whose heartbeats
