@@ -38,6 +38,9 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
         if isinstance(update, Update) and update.effective_user is not None:
             ACTING_FOR.set(update.effective_user.id)  # this update's task, and those it starts
+        if isinstance(update, Update) and update.pre_checkout_query is not None:
+            await coroutine  # Telegram waits 10 s for its answer: it takes no turn
+            return
         key = _chat_key(update)
         if key is None:
             async with self._slots:
@@ -72,8 +75,6 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
 def _chat_key(update: object) -> int | None:
     if not isinstance(update, Update):
         return None
-    if update.pre_checkout_query is not None:
-        return None  # answered within Telegram's 10 s: it waits for no slow update of the chat
     if update.effective_chat is not None:
         return update.effective_chat.id
     return update.effective_user.id if update.effective_user is not None else None
