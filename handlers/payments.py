@@ -151,9 +151,18 @@ async def successful_payment(update: Update, context: ContextTypes.DEFAULT_TYPE)
 
 
 async def refunded_payment(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Telegram's note that Stars were returned (after /refund, or a payment not matched):
-    the bot said what it did when it did it."""
-    return
+    """Telegram's note that Stars were returned. After /refund, or for a payment not matched,
+    the bot said what it did when it did it; a refund made outside the bot removes the
+    purchase's credits (as far as the balance allows) and the admins hear of it."""
+    message = update.effective_message
+    money = runtime(context).money
+    if message is None or message.refunded_payment is None or money is None:
+        return
+    outside = await money.refunded_outside(message.refunded_payment.telegram_payment_charge_id)
+    if outside is not None:
+        await runtime(context).outbox.report_to_admins(
+            lambda: texts.report_refunded_outside(outside)
+        )
 
 
 async def paysupport_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -16,7 +16,14 @@ happens at most once per task, and nothing is charged once it was returned. A pa
 An admin's refund of a payment (/refund, bot.services.money) removes its credits first, with a
 `star_refund` row (once per charge id), and only then asks Telegram to return the Stars; when
 Telegram refuses, a `refund_refused` row puts the credits back (once). So the operator never has
-the Stars returned with the credits still spendable.
+the Stars returned with the credits still spendable. Stars returned outside the bot (Telegram's
+refunded_payment for a refund the ledger does not have) write the `star_refund` row then, with
+what the balance allows (`refund_outside`).
+
+A task whose outcome was unknown and whose price an admin returned may turn out to exist at the
+provider after all: its price is taken again (a `recharge` row, if the balance allows), and
+returned again if the task then ends without a video (a `recharge_release` row); once each, as
+the other kinds of a task (`charge_found`).
 """
 
 from __future__ import annotations
@@ -24,8 +31,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
-from bot.domain.money import MoneyNow, MoneyTotals, Purchase, RefundState
-from bot.domain.payments import ChargeState, TaskCharge
+from bot.domain.money import MoneyNow, MoneyTotals, OutsideRefund, Purchase, RefundState
+from bot.domain.payments import ChargeState, FoundCharge, FoundPrice, TaskCharge
 from bot.domain.records import TaskState
 from storage.db import Database, Row, Statements
 from storage.models import from_row
@@ -40,6 +47,10 @@ class Movement(StrEnum):
     STAR_REFUND = "star_refund"
     # A refund Telegram refused: the credits its star_refund removed, put back (+).
     REFUND_REFUSED = "refund_refused"
+    # A task's price an admin returned, taken again: the provider had the task after all (-).
+    RECHARGE = "recharge"
+    # That price returned again: the task then ended without a video (+).
+    RECHARGE_RELEASE = "recharge_release"
 
 
 class RefundStart(StrEnum):
@@ -73,8 +84,9 @@ class Reservation:
     task_id: int
     user_id: int
     credits: int  # the price, as a positive number
-    charged: bool
-    released: bool
+    charged: bool  # spent (a `charge`, or a `recharge` after an admin returned it)
+    released: bool  # returned, and not taken again since
+    recharged: bool = False  # returned by an admin, then taken again (the task found after all)
 
     @property
     def held(self) -> bool:
@@ -199,7 +211,43 @@ class LedgerRepository:
             if kind is Movement.CHARGE and reservation.charged:
                 return False
             credits = reservation.credits if kind is Movement.RELEASE else 0
+            if kind is Movement.RELEASE and reservation.recharged:
+                kind = Movement.RECHARGE_RELEASE  # returned before, taken again: returned again
             return await _move(conn, user_id, kind, credits, now, task_id=task_id, reason=reason)
+
+    async def charge_found(self, task_id: int, now: float) -> FoundCharge | None:
+        """The provider has the task after all (its outcome was unknown): a held price is
+        spent; one an admin returned meanwhile is taken again (a `recharge` row) when the
+        balance allows, else the task stays free. None when it has no price, or its price is
+        spent already."""
+        async with self._db.transaction() as conn:
+            owner = await conn.fetch_one(
+                "SELECT user_id FROM ledger WHERE task_id = ? AND kind = ?",
+                (task_id, Movement.RESERVE),
+            )
+            if owner is None:
+                return None
+            user_id = int(owner[0])
+            balance = await balance_in(conn, user_id)  # one settlement of a task at a time
+            found = await _reservation(conn, task_id)
+            if found is None:
+                return None
+            if found.held:
+                await _move(conn, user_id, Movement.CHARGE, 0, now, task_id=task_id)
+                return FoundCharge(FoundPrice.CHARGED, found.credits, balance)
+            if not found.released or found.recharged:
+                return None
+            if await _move(
+                conn,
+                user_id,
+                Movement.RECHARGE,
+                -found.credits,
+                now,
+                task_id=task_id,
+                reason="returned, then found at the provider after all",
+            ):
+                return FoundCharge(FoundPrice.TAKEN_AGAIN, found.credits, balance - found.credits)
+            return FoundCharge(FoundPrice.FREE, found.credits, balance)
 
     async def reservation(self, task_id: int) -> Reservation | None:
         async with self._db.transaction() as conn:
@@ -313,6 +361,39 @@ class LedgerRepository:
                 start = RefundStart.SPENT
         return start, await self.purchase(charge_id), balance
 
+    async def refund_outside(self, charge_id: str, reason: str, now: float) -> OutsideRefund | None:
+        """Telegram says a payment's Stars were returned. When the ledger has no refund of it
+        (none made by /refund: someone returned them outside the bot), its credits are removed
+        now, as far as the balance allows (a `star_refund` row of what was removed, the whole
+        balance when it is short, zero when it is empty; once per charge id). None when there
+        is nothing to do: no purchase has that charge id (a payment the bot returned at once),
+        or the ledger has its refund already (/refund writes it before asking Telegram)."""
+        found = await self.purchase(charge_id)
+        if found is None:
+            return None
+        async with self._db.transaction() as conn:
+            balance = await balance_in(conn, found.user_id)  # one refund of a user at a time
+            kinds = await _refund_kinds(conn, charge_id)
+            if Movement.REFUND_REFUSED in kinds:
+                refused_before, removed = True, 0
+            elif Movement.STAR_REFUND in kinds:
+                return None
+            else:
+                refused_before, removed = False, min(balance, found.credits)
+                await _move(
+                    conn,
+                    found.user_id,
+                    Movement.STAR_REFUND,
+                    -removed,
+                    now,
+                    charge_id=charge_id,
+                    stars=found.stars,
+                    reason=reason[:REASON_KEPT],
+                )
+                balance -= removed
+        purchase = await self.purchase(charge_id)
+        return OutsideRefund(purchase or found, removed, balance, refused_before)
+
     async def undo_star_refund(self, charge_id: str, detail: str, now: float) -> int | None:
         """Telegram refused a refund: the credits its `star_refund` row removed are put back
         (a `refund_refused` row, once). The user's balance after, or None when there was
@@ -379,7 +460,7 @@ class LedgerRepository:
             "SELECT kind, CASE WHEN credits > 0 THEN 1 ELSE 0 END, COUNT(*), "
             "COALESCE(SUM(credits), 0), COALESCE(SUM(stars), 0) FROM ledger "
             "WHERE at >= ? AND kind IN ('purchase', 'release', 'grant', 'star_refund', "
-            "'refund_refused') GROUP BY 1, 2",
+            "'refund_refused', 'recharge_release') GROUP BY 1, 2",
             (since,),
         )
         sums: dict[tuple[str, bool], tuple[int, int, int]] = {
@@ -398,13 +479,21 @@ class LedgerRepository:
             "WHERE x.task_id = c.task_id AND x.kind = 'release')",
             (since,),
         )
+        # Prices an admin returned, then taken again (the task found after all), and kept.
+        spent_again = await self._db.fetch_one(
+            "SELECT COALESCE(SUM(c.credits), 0) FROM ledger c "
+            "WHERE c.kind = 'recharge' AND c.at >= ? AND NOT EXISTS (SELECT 1 FROM ledger x "
+            "WHERE x.task_id = c.task_id AND x.kind = 'recharge_release')",
+            (since,),
+        )
         return MoneyTotals(
             purchases=bought[0],
             stars_in=bought[2],
             stars_refunded=refunded[2] - undone[2],
             sold=bought[1],
-            spent=0 if spent is None else -int(spent[0]),
-            returned=of(Movement.RELEASE, True)[1],
+            spent=(0 if spent is None else -int(spent[0]))
+            + (0 if spent_again is None else -int(spent_again[0])),
+            returned=of(Movement.RELEASE, True)[1] + of(Movement.RECHARGE_RELEASE, True)[1],
             granted=of(Movement.GRANT, True)[1],
             removed=-of(Movement.GRANT, False)[1],
             refunded=-refunded[1] - undone[1],
@@ -433,12 +522,14 @@ async def _reservation(conn: Statements | Database, task_id: int) -> Reservation
     if Movement.RESERVE not in kinds:
         return None
     user_id, credits = kinds[Movement.RESERVE]
+    recharged = Movement.RECHARGE in kinds
     return Reservation(
         task_id=task_id,
         user_id=user_id,
         credits=-credits,
-        charged=Movement.CHARGE in kinds,
-        released=Movement.RELEASE in kinds,
+        charged=Movement.CHARGE in kinds or recharged,
+        released=Movement.RECHARGE_RELEASE in kinds if recharged else Movement.RELEASE in kinds,
+        recharged=recharged,
     )
 
 

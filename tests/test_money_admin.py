@@ -260,6 +260,85 @@ async def test_no_answer_keeps_the_credits_removed_until_refund_again_finishes(
     assert (await said(admin, "/reconcile")).startswith("✅")
 
 
+async def test_stars_refunded_outside_the_bot_remove_the_credits_and_are_reported(
+    start_bot: StartBot,
+    telegram: FakeTelegram,
+    chat: Chat,
+    admin: Chat,
+    ledger: LedgerRepository,
+    database: TestDatabase,
+) -> None:
+    """Telegram's refunded_payment for a refund the bot did not make (another copy of the bot,
+    the operator's own script): the purchase's credits are removed (a `star_refund` row, once)
+    and the admins told; the same message again changes nothing and says nothing."""
+    await start_bot(**PAYMENTS)
+    charge_id = await buy(chat, telegram)
+
+    telegram.refund_star_payment_outside(charge_id, tell_bot=True)
+    report = await admin.wait_for_text("was refunded outside the bot")
+    assert charge_id in (report.rendered or "")
+    assert "Its 10 credits were removed from their balance (now 0 credits)." in (
+        report.rendered or ""
+    )
+    assert await ledger.balance(USER_ID) == 0
+    assert rows(database, "star_refund") == [(USER_ID, -10, charge_id, 50, None, None)]
+
+    (payment,) = telegram.star_payments(USER_ID)
+    assert payment.refund_message is not None
+    telegram.inject_update({"message": payment.refund_message})  # delivered again
+    await chat.settle()
+    reports = [m for m in telegram.messages(ADMIN_ID) if charge_id in (m.rendered or "")]
+    assert len(reports) == 1
+    assert len(rows(database, "star_refund")) == 1
+    assert (await said(admin, "/reconcile")).startswith("✅ The ledger matches Telegram")
+    assert await ledger.mismatches() == []
+
+
+async def test_stars_refunded_outside_the_bot_remove_only_what_the_balance_has(
+    start_bot: StartBot,
+    telegram: FakeTelegram,
+    chat: Chat,
+    admin: Chat,
+    ledger: LedgerRepository,
+    database: TestDatabase,
+) -> None:
+    """The balance never goes below zero: what is left of the purchase is removed, and the
+    admins hear how much could not be."""
+    await start_bot(**PAYMENTS)
+    charge_id = await buy(chat, telegram)
+    assert (await said(admin, "/grant @tester -4 spent in a test")).startswith("➖ 4 credits")
+
+    telegram.refund_star_payment_outside(charge_id, tell_bot=True)
+    report = await admin.wait_for_text("was refunded outside the bot")
+    assert "Only 6 credits of its 10 credits could be removed" in (report.rendered or "")
+    assert await ledger.balance(USER_ID) == 0
+    assert rows(database, "star_refund") == [(USER_ID, -6, charge_id, 50, None, None)]
+    assert await ledger.mismatches() == []
+
+
+async def test_a_refund_the_ledger_has_says_nothing_more_when_telegram_tells_of_it(
+    start_bot: StartBot,
+    telegram: FakeTelegram,
+    chat: Chat,
+    admin: Chat,
+    ledger: LedgerRepository,
+    database: TestDatabase,
+) -> None:
+    """/refund writes its `star_refund` row before asking Telegram: the refunded_payment that
+    follows finds it, and the admin hears only /refund's own reply."""
+    await start_bot(**PAYMENTS)
+    charge_id = await buy(chat, telegram)
+    assert (await said(admin, f"/refund {charge_id}")).startswith("↩️ Refunded")
+    (payment,) = telegram.star_payments(USER_ID)
+    assert payment.refund_message is not None  # queued for the bot
+    await chat.wait_for_text("were returned to you")
+    await chat.settle()
+    await admin.settle()
+    assert not [m for m in telegram.messages(ADMIN_ID) if "outside the bot" in (m.rendered or "")]
+    assert len(rows(database, "star_refund")) == 1
+    assert await ledger.balance(USER_ID) == 0
+
+
 # ----------------------------------------------------------------------------------- /grant
 
 

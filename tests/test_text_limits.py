@@ -46,6 +46,7 @@ from bot.domain.money import (
     LedgerLine,
     MoneyNow,
     MoneyTotals,
+    OutsideRefund,
     PriceState,
     Purchase,
     Reconciliation,
@@ -57,6 +58,8 @@ from bot.domain.payments import (
     MAX_STARS,
     ChargeState,
     CreditPack,
+    FoundCharge,
+    FoundPrice,
     Prices,
     TaskCharge,
 )
@@ -286,6 +289,10 @@ PURCHASE = st.builds(
     refunded_by=st.none() | ID,
 )
 SIGNED = st.integers(-BIGGEST, BIGGEST)
+OUTSIDE_REFUND = st.builds(OutsideRefund, PURCHASE, COUNT, COUNT, st.booleans())
+FOUND_CHARGE = st.builds(
+    FoundCharge, st.sampled_from(FoundPrice), st.integers(0, MAX_CREDITS), COUNT
+)
 PRICE = st.builds(TaskPrice, st.integers(0, MAX_CREDITS), st.sampled_from(PriceState))
 RECONCILIATION = st.builds(
     Reconciliation,
@@ -335,7 +342,17 @@ MONEY_BUILDERS: dict[str, Builder] = {
             st.builds(
                 LedgerLine,
                 st.sampled_from(
-                    ["purchase", "reserve", "charge", "release", "grant", "star_refund"]
+                    [
+                        "purchase",
+                        "reserve",
+                        "charge",
+                        "release",
+                        "grant",
+                        "star_refund",
+                        "refund_refused",
+                        "recharge",
+                        "recharge_release",
+                    ]
                 )
                 | TEXT,
                 SIGNED,
@@ -350,6 +367,7 @@ MONEY_BUILDERS: dict[str, Builder] = {
         MOMENT,
     ),
     "money_user_refunded": builder(M, COUNT, COUNT, COUNT),
+    "report_refunded_outside": builder(M, OUTSIDE_REFUND),
     "toast_money_settled": builder(Kind.TOAST, st.booleans()),
     "toast_money_settled_before": builder(Kind.TOAST, st.none() | PRICE),
 }
@@ -433,7 +451,7 @@ BUILDERS: dict[str, Builder] = {
     "task_list": builder(M, TASKS, MOMENT),
     "task_detail": builder(M, TASK, MOMENT),
     "report_status_checks_failing": builder(M, ID, COUNT, TEXT),
-    "report_found_after_all": builder(M, ID, TEXT, TEXT),
+    "report_found_after_all": builder(M, ID, TEXT, TEXT, st.none() | FOUND_CHARGE),
     "failure_name": builder(Kind.PLAIN, st.sampled_from(Failure).map(str)),
     "report_task_failed": builder(M, ID, ID, st.sampled_from(Failure).map(str) | TEXT, TEXT),
     "report_outcome_unknown": builder(M, TASK, TEXT, TEXT),

@@ -96,9 +96,28 @@ class Purchase:
 
 
 @dataclass(frozen=True, slots=True)
+class OutsideRefund:
+    """A payment's Stars returned by other means than the bot's /refund (Telegram's
+    refunded_payment for a refund the ledger did not have), and what the bot did about it:
+    the purchase's credits removed, as far as the balance allowed (it never goes below zero)."""
+
+    purchase: Purchase
+    removed: int  # credits removed now: the purchase's, or the whole balance when it was short
+    balance: int  # the user's balance after
+    # An admin's /refund of it was refused by Telegram before, and its credits put back:
+    # nothing is removed now (the ledger holds one refund a payment); an admin decides.
+    refused_before: bool = False
+
+    @property
+    def short(self) -> int:
+        """The purchase's credits that could not be removed (spent, or held by a task)."""
+        return 0 if self.refused_before else self.purchase.credits - self.removed
+
+
+@dataclass(frozen=True, slots=True)
 class LedgerLine:
     """One movement of a user's credits (storage.ledger's kinds: purchase, reserve, charge,
-    release, grant, star_refund, refund_refused)."""
+    release, grant, star_refund, refund_refused, recharge, recharge_release)."""
 
     kind: str
     credits: int

@@ -46,6 +46,22 @@ class TaskCharge:
     state: ChargeState
 
 
+class FoundPrice(StrEnum):
+    """What became of a task's price when the provider turned out to have the task after all
+    (its outcome was unknown)."""
+
+    CHARGED = "charged"  # held until now: spent
+    TAKEN_AGAIN = "taken_again"  # an admin had returned it: taken from the balance again
+    FREE = "free"  # an admin had returned it, and the balance is short of it: the task is free
+
+
+@dataclass(frozen=True, slots=True)
+class FoundCharge:
+    state: FoundPrice
+    credits: int  # the task's price
+    balance: int  # the user's balance after
+
+
 def parse_packs(text: str) -> tuple[CreditPack, ...]:
     """`10:50,50:225` (credits:stars, separated by commas) as packs, cheapest first. Raises
     ValueError with a sentence for the operator."""

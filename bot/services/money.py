@@ -11,6 +11,11 @@ user with both the Stars and the credits:
    the admin sends /refund again, which asks Telegram again (step 2) and finishes it.
 A crash after step 1 leaves the credits removed and the Stars kept: the user's loss for a while,
 never the operator's, and /refund (or /reconcile) finds it.
+
+Telegram tells the bot of every refund (a refunded_payment message). One the ledger has (made
+by /refund, or a payment the bot returned itself) needs nothing more; one it does not have was
+made outside the bot (another copy of it, the operator's own script): the purchase's credits are
+removed then, as far as the balance allows, and the admins told (`refunded_outside`).
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from bot.domain.money import (
     Difference,
     Gap,
     LedgerLine,
+    OutsideRefund,
     PriceState,
     Purchase,
     Reconciliation,
@@ -139,6 +145,30 @@ class MoneyAdmin:
             back = await self._ledger.undo_star_refund(charge_id, result.detail, self._clock())
             return texts.money_refund_refused(purchase, result.detail, back)
         return texts.money_refund_no_answer(purchase, result.detail)
+
+    async def refunded_outside(self, charge_id: str) -> OutsideRefund | None:
+        """Telegram returned a payment's Stars. Refunded outside the bot (the ledger has no
+        refund of it): its credits are removed now, all of them or, when the balance is short
+        (spent, or held by a task), the whole balance (it never goes below zero); the admins
+        are to hear of it, with what could not be removed. None when there is nothing to say:
+        the ledger has the refund (/refund), or no purchase has that charge id."""
+        outside = await self._ledger.refund_outside(
+            charge_id, "refunded outside the bot", self._clock()
+        )
+        if outside is not None:
+            log.warning(
+                "Payment %s of user %d was refunded outside the bot: %d of its %d credits "
+                "removed, balance now %d%s",
+                charge_id,
+                outside.purchase.user_id,
+                outside.removed,
+                outside.purchase.credits,
+                outside.balance,
+                " (a /refund of it was refused before: nothing removed)"
+                if outside.refused_before
+                else "",
+            )
+        return outside
 
     async def _tell_refunded(self, purchase: Purchase, balance: int) -> bool:
         with i18n.speaking(await self._language_of(purchase.user_id)):

@@ -12,6 +12,7 @@ from bot.domain.money import (
     LedgerLine,
     MoneyNow,
     MoneyTotals,
+    OutsideRefund,
     PriceState,
     Purchase,
     Reconciliation,
@@ -50,6 +51,7 @@ __all__ = [
     "money_task_settled",
     "money_user",
     "money_user_refunded",
+    "report_refunded_outside",
     "toast_money_not_unknown",
     "toast_money_settled",
     "toast_money_settled_before",
@@ -230,6 +232,54 @@ def money_user_refunded(stars: int, credits: int, balance: int) -> str:
     ).format(stars=_stars(stars), credits=_credits(credits), balance=_credits(balance))
 
 
+def report_refunded_outside(outside: OutsideRefund) -> str:
+    """To the admins: Telegram returned a payment's Stars that no /refund of the bot's returned
+    (another copy of the bot, the operator by hand), and what became of its credits."""
+    purchase = outside.purchase
+    # TRANSLATORS: a report to the admins; {charge} is a payment's id, {user} a user's id and
+    # @username, {stars} an amount of Stars ("50 Stars").
+    head = gettext(
+        "↩️ Payment {charge} of {user} ({stars}) was refunded outside the bot: Telegram "
+        "returned the Stars, and no /refund of this bot did."
+    ).format(
+        charge=_charge(purchase.charge_id),
+        user=_user(purchase.user_id, purchase.username),
+        stars=_stars(purchase.stars),
+    )
+    fields = {
+        "credits": _credits(purchase.credits),
+        "removed": _credits(outside.removed),
+        "balance": _credits(outside.balance),
+    }
+    if outside.refused_before:
+        # TRANSLATORS: after "Payment ... was refunded outside the bot"; {credits} and
+        # {balance} are amounts of credits ("10 credits").
+        more = gettext(
+            "An earlier /refund of it was refused by Telegram and its {credits} put back; "
+            "they were not removed now (balance {balance}). Take them with /grant if they "
+            "should go."
+        )
+    elif outside.short == 0:
+        # TRANSLATORS: after "Payment ... was refunded outside the bot"; {credits} and
+        # {balance} are amounts of credits ("10 credits").
+        more = gettext("Its {credits} were removed from their balance (now {balance}).")
+    elif outside.removed:
+        # TRANSLATORS: after "Payment ... was refunded outside the bot"; {removed},
+        # {credits} and {balance} are amounts of credits ("10 credits").
+        more = gettext(
+            "Only {removed} of its {credits} could be removed: the rest was spent or is held "
+            "by a task, and a balance never goes below zero (now {balance})."
+        )
+    else:
+        # TRANSLATORS: after "Payment ... was refunded outside the bot"; {credits} and
+        # {balance} are amounts of credits ("10 credits").
+        more = gettext(
+            "None of its {credits} could be removed: they were spent or are held by a task, "
+            "and a balance never goes below zero (now {balance})."
+        )
+    return head + "\n" + more.format(**fields)
+
+
 # --- /grant -----------------------------------------------------------------------------------
 
 
@@ -267,7 +317,8 @@ _KINDS: dict[str, str] = {
     # TRANSLATORS: a movement of a user's credits, in /user: bought with Stars, held at a
     # task's Submit, charged when the provider took the task, returned, given or taken by an
     # admin, removed when the purchase's Stars were refunded, put back when Telegram refused
-    # that refund.
+    # that refund; a task's price an admin returned taken again (the task was found at the
+    # video service after all), and returned again (that task then failed).
     "purchase": N_("bought"),
     "reserve": N_("held"),
     "charge": N_("charged"),
@@ -275,6 +326,8 @@ _KINDS: dict[str, str] = {
     "grant": N_("by an admin"),
     "star_refund": N_("refunded in Stars"),
     "refund_refused": N_("refund refused"),
+    "recharge": N_("taken again"),
+    "recharge_release": N_("returned again"),
 }
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from html import escape
 
 from bot.domain.failures import Failure
+from bot.domain.payments import FoundCharge, FoundPrice
 from bot.domain.records import Task
 from bot.texts.formatting import (
     DETAIL_SHOWN,
@@ -79,10 +80,14 @@ def report_status_checks_failing(task_id: int, attempts: int, detail: str) -> st
     ).format(id=task_id, count=attempts, error=escape(shorten(detail, DETAIL_SHOWN)))
 
 
-def report_found_after_all(task_id: int, provider: str, job_id: str) -> str:
+def report_found_after_all(
+    task_id: int, provider: str, job_id: str, price: FoundCharge | None = None
+) -> str:
+    """`price`: what became of the task's price (PAYMENTS=stars), said when an admin had
+    returned it."""
     # TRANSLATORS: a report to the admins; {provider} is the video service's name, {job} the
     # task's id there.
-    return gettext(
+    head = gettext(
         "✅ Task #{id} did reach {provider} after all (job <code>{job}</code>); "
         "it is tracked again."
     ).format(
@@ -90,6 +95,29 @@ def report_found_after_all(task_id: int, provider: str, job_id: str) -> str:
         provider=escape(shorten(provider, NAME_SHOWN)),
         job=escape(shorten(job_id, NAME_SHOWN)),
     )
+    if price is None or price.state is FoundPrice.CHARGED:
+        return head
+    if price.state is FoundPrice.TAKEN_AGAIN:
+        # TRANSLATORS: after "Task #5 did reach ... after all"; {count} is the task's price in
+        # credits, {balance} the user's balance in credits after.
+        more = ngettext(
+            "Its price, {count} credit, had been returned by an admin: it was taken from the "
+            "user's balance again (now {balance}).",
+            "Its price, {count} credits, had been returned by an admin: they were taken from "
+            "the user's balance again (now {balance}).",
+            price.credits,
+        )
+    else:
+        # TRANSLATORS: after "Task #5 did reach ... after all"; {count} is the task's price in
+        # credits, {balance} the user's balance in credits.
+        more = ngettext(
+            "Its price, {count} credit, had been returned by an admin, and the user's balance "
+            "({balance}) is short of it: this task is free.",
+            "Its price, {count} credits, had been returned by an admin, and the user's balance "
+            "({balance}) is short of them: this task is free.",
+            price.credits,
+        )
+    return head + " " + more.format(count=price.credits, balance=price.balance)
 
 
 def report_task_failed(task_id: int, user_id: int, failure: str, detail: str) -> str:

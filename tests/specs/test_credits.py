@@ -127,6 +127,69 @@ async def test_a_task_found_after_all_by_its_callback_is_charged(world: World) -
     assert await world.ledger.balance(USER) == 0
 
 
+async def unknown_with_its_price_returned(world: World, balance_left: int) -> Task:
+    """A priced task whose outcome is unknown, its price returned by an admin (Return under
+    /task), and the user's balance then `balance_left` (they spent the rest)."""
+    task = await world.given_queued()
+    await priced(world, task)
+    world.provider.submit_answers.append(SubmitOutcomeUnknownError("read timed out"))
+    await world.life.submitting.send(task)
+    settled, _ = await world.ledger.settle_held(
+        task.id, False, world.clock(), "outcome unknown: returned", ADMIN
+    )
+    assert settled
+    spent = PRICE - balance_left
+    if spent:
+        assert await world.ledger.grant(USER, -spent, "spent", ADMIN, world.clock()) is not None
+    world.outbox.forget()
+    return task
+
+
+async def test_a_task_found_after_all_takes_its_returned_price_again(world: World) -> None:
+    """An admin returned the held price, then the provider's callback found the task: the
+    price is taken again (once), so the video is not free, and the admins are told; if the
+    task then fails at the provider, the price is returned again."""
+    task = await unknown_with_its_price_returned(world, PRICE)
+    world.provider.status_answers.extend([JobStatus.running("still working")] * 2)
+
+    await world.life.callbacks.on_callback(task.id, CallbackEvent("job-late", None))
+    await world.life.callbacks.on_callback(task.id, CallbackEvent("job-late", None))
+
+    assert (await world.task(task.id)).state == TaskState.PROCESSING
+    found = await reservation(world, task)
+    assert (found.charged, found.released, found.recharged) == (True, False, True)
+    assert await world.ledger.balance(USER) == 0
+    assert await world.ledger.price_of(task.id) == TaskCharge(PRICE, ChargeState.SPENT)
+    (report,) = world.outbox.reports
+    assert "10 credits, had been returned by an admin: they were taken from" in report
+    assert await world.ledger.charge(task.id, world.clock()) is False  # spent once
+
+    task = await world.task(task.id)
+    await world.life.checking.on_status(task, JobStatus.failed("unsafe content", "failed"))
+
+    assert (await world.task(task.id)).state == TaskState.FAILED
+    assert (await reservation(world, task)).refunded
+    assert await world.ledger.balance(USER) == PRICE
+    assert await world.ledger.mismatches() == []
+
+
+async def test_a_task_found_after_all_stays_free_when_the_balance_is_short(world: World) -> None:
+    """The user spent the returned price meanwhile: the balance never goes below zero, so the
+    task goes on free, and the admins' report says so."""
+    task = await unknown_with_its_price_returned(world, PRICE - 1)
+    world.provider.status_answers.append(JobStatus.running("still working"))
+
+    await world.life.callbacks.on_callback(task.id, CallbackEvent("job-late", None))
+
+    assert (await world.task(task.id)).state == TaskState.PROCESSING
+    found = await reservation(world, task)
+    assert (found.charged, found.released, found.recharged) == (False, True, False)
+    assert await world.ledger.balance(USER) == PRICE - 1
+    (report,) = world.outbox.reports
+    assert "the user's balance (9) is short of them: this task is free." in report
+    assert await world.ledger.mismatches() == []
+
+
 async def test_a_task_without_a_price_ends_as_before(world: World) -> None:
     """A free task (no reservation): charging and returning find nothing, and say nothing."""
     task = await world.given_queued()

@@ -78,9 +78,13 @@ class Callbacks:
             log.info(
                 "Task %d: the provider called back as %s; tracking it after all", task.id, job_id
             )
-            await self._ports.charge(task.id)  # the provider took it after all: its price is spent
+            # The provider took it after all: its price is spent (taken again if an admin
+            # returned it meanwhile, when the balance allows; else the task is free).
+            price = await self._ports.charge_found(task.id)
             await self._ports.outbox.notify(task, texts.task_found_after_all(task.id))
             await self._ports.outbox.report_to_admins(
-                lambda: texts.report_found_after_all(task.id, self._ports.provider.name, job_id)
+                lambda: texts.report_found_after_all(
+                    task.id, self._ports.provider.name, job_id, price
+                )
             )
         return await self._ports.tasks.get(task.id)

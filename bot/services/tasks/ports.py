@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from bot.domain.delivery import Outbox
-from bot.domain.payments import TaskCharge
+from bot.domain.payments import FoundCharge, TaskCharge
 from bot.domain.provider import Provider
 from bot.texts import i18n
 from storage.tasks import TaskRepository
@@ -33,6 +33,8 @@ class TaskCredits(Protocol):
     when the provider accepts the task, returned when it ends without a video for its user."""
 
     async def charge(self, task_id: int, now: float) -> bool: ...
+
+    async def charge_found(self, task_id: int, now: float) -> FoundCharge | None: ...
 
     async def release(self, task_id: int, now: float, reason: str) -> bool: ...
 
@@ -66,6 +68,14 @@ class TaskPorts:
         """The provider accepted the task: its price is spent (if it had one)."""
         if self.credits is not None:
             await self.credits.charge(task_id, self.clock())
+
+    async def charge_found(self, task_id: int) -> FoundCharge | None:
+        """The provider had the task after all (its outcome was unknown): its price is spent,
+        taken again if an admin had returned it and the balance allows (None: no price, or
+        spent already)."""
+        if self.credits is None:
+            return None
+        return await self.credits.charge_found(task_id, self.clock())
 
     async def price_of(self, task_id: int) -> TaskCharge | None:
         """What the task's price has become (None: it has none)."""

@@ -433,10 +433,11 @@ class PaymentActions(PaymentMethods):
         )
         return charge_id
 
-    def refund_star_payment_outside(self, charge_id: str) -> None:
+    def refund_star_payment_outside(self, charge_id: str, *, tell_bot: bool = False) -> None:
         """The payment's Stars returned to the user by other means than this bot's
         refundStarPayment (another copy of the bot, the operator by hand): in
-        getStarTransactions, with no message queued for the bot."""
+        getStarTransactions; with `tell_bot`, Telegram's message with refunded_payment queued
+        for the bot too (as a refund by another copy of the bot brings), else none."""
         payment = self._star_payments[charge_id]
         payment.refunded_at = int(time.time())
         self._star_transactions.append(
@@ -449,6 +450,8 @@ class PaymentActions(PaymentMethods):
                 payment.invoice_payload,
             )
         )
+        if tell_bot:
+            payment.refund_message = self._queue_refund_message(payment)
 
     def _invoice(self, chat_id: int, message_id: int) -> SentInvoice:
         sent = self._chat(chat_id).sent.get(message_id)
