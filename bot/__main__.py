@@ -17,6 +17,7 @@ from bot import cli, migrate_db
 from bot.app import BotApp, StartupError
 from bot.config import ConfigError, Settings, load_settings
 from bot.logs.redaction import Redactor, configure_logging
+from bot.logs.sentry import start_sentry
 
 log = logging.getLogger("bot")
 # The operator's commands, which run without Telegram.
@@ -54,11 +55,13 @@ def main(argv: list[str]) -> int:
         return 2
     redact = Redactor(settings.secrets())
     if command_line:
-        configure_logging("WARNING", redact)  # the command line prints its own progress
+        # The command line prints its own progress.
+        configure_logging("WARNING", redact, settings.log_format)
         if argv[0] == "migrate-db":
             return migrate_db.main(argv[1:], settings.database, redact)
         return cli.main(argv[1:], settings)
-    configure_logging(settings.log_level, redact)
+    configure_logging(settings.log_level, redact, settings.log_format)
+    start_sentry(settings.sentry_dsn.get_secret_value(), redact)
     with contextlib.suppress(KeyboardInterrupt):
         return asyncio.run(serve(settings, redact))
     return 0

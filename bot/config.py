@@ -129,6 +129,9 @@ class Settings(BaseSettings):
     provider_timeout_seconds: float = Field(default=30.0, gt=0)
     provider_retry_delay_seconds: float = Field(default=1.0, ge=0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["text", "json"] = "text"  # json: one object a line (bot.logs.formats)
+    # Unexpected errors (logged exceptions, ERROR lines) also go to Sentry; secrets scrubbed.
+    sentry_dsn: SecretStr = SecretStr("")
 
     @field_validator("telegram_bot_token")
     @classmethod
@@ -291,8 +294,12 @@ class Settings(BaseSettings):
             self.kie_webhook_hmac_key,
             self.translator_api_key,
             self.database_url,
+            self.sentry_dsn,
         )
         found = [v.get_secret_value() for v in values if v.get_secret_value()]
+        sentry_key = urlsplit(self.sentry_dsn.get_secret_value()).username
+        if sentry_key:  # the DSN's key alone is enough to send events
+            found.append(sentry_key)
         password = urlsplit(self.database_url.get_secret_value()).password
         if password:  # as written in the URL, and decoded (a driver's message may show either)
             found += {password, unquote(password)}

@@ -5,6 +5,10 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable
+from typing import TextIO
+
+from bot.logs.context import ContextFilter
+from bot.logs.formats import LogFormat, formatter
 
 # Anything shaped like a Telegram bot token, known to us or not.
 _TOKEN_SHAPE = re.compile(r"\b\d{5,12}:[A-Za-z0-9_-]{20,}\b")
@@ -49,11 +53,15 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-def configure_logging(level: str, redact: Redactor) -> None:
-    """Log to stderr, with secrets masked; quiet the HTTP libraries, which log full URLs."""
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+def configure_logging(
+    level: str, redact: Redactor, log_format: LogFormat = "text", stream: TextIO | None = None
+) -> None:
+    """Log to stderr (or `stream`), as text or JSON lines (LOG_FORMAT), with secrets masked;
+    quiet the HTTP libraries, which log full URLs."""
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(formatter(log_format, redact))
     handler.addFilter(RedactingFilter(redact))
+    handler.addFilter(ContextFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

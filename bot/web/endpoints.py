@@ -27,6 +27,7 @@ from bot import texts
 from bot.domain.numbers import SIZE_MAX, ascii_int
 from bot.domain.provider import CallbackEvent, CallbackRejectedError, Provider
 from bot.domain.records import TaskState
+from bot.logs.context import about_task
 from bot.services.media import MediaStore
 from bot.services.tasks.lifecycle import TaskLifecycle
 from bot.urls import CALLBACK_ROUTE, HEALTH_PATH, MEDIA_ROUTE, TELEGRAM_WEBHOOK_PATH
@@ -155,6 +156,10 @@ class WebEndpoints:
         )
 
     async def _process_callback(self, task_id: int, event: CallbackEvent) -> None:
+        with about_task(task_id):
+            await self._handle_callback(task_id, event)
+
+    async def _handle_callback(self, task_id: int, event: CallbackEvent) -> None:
         try:
             await self._callbacks.on_callback(task_id, event)
         except asyncio.CancelledError:

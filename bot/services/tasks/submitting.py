@@ -16,6 +16,7 @@ from bot import texts
 from bot.domain.failures import Failure
 from bot.domain.provider import ProviderError, SubmitOutcomeUnknownError, SubmitRequest
 from bot.domain.records import Task, TaskState
+from bot.logs.context import job_known
 from bot.services.tasks.policy import SUBMIT_WAITS
 from bot.services.tasks.stage import Stage
 from bot.urls import callback_url
@@ -78,6 +79,7 @@ class Submitting(Stage):
             await self._endings.mark_unknown(task, texts.detail_unexpected_submit(repr(exc)))
             raise
         # Logged before it is stored: if storing fails, the job can still be found.
+        job_known(job_id)  # the task's lines from here on name its job
         log.info("Task %d accepted by %s as %s", task.id, self._ports.provider.name, job_id)
         now = self._ports.clock()
         moved = await tasks.transition(

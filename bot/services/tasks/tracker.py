@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from bot import texts
 from bot.domain.database import DatabaseUnavailableError
 from bot.domain.records import Task, TaskState
+from bot.logs.context import about_task
 from bot.services.tasks.lifecycle import TaskLifecycle
 from bot.services.tasks.policy import MAX_RETRY_DELAY
 from storage.tasks import TaskRepository
@@ -205,7 +206,11 @@ class Tracker:
 
     async def _guarded(self, task: Task, work: Callable[[Task], Awaitable[None]]) -> None:
         """Run the work, if no other instance holds the task; an unexpected error is reported
-        and the task looked at again later."""
+        and the task looked at again later. Every line logged meanwhile names the task."""
+        with about_task(task):
+            await self._attempt(task, work)
+
+    async def _attempt(self, task: Task, work: Callable[[Task], Awaitable[None]]) -> None:
         try:
             if await self._tasks.claim(task, self._clock()):
                 await work(task)
