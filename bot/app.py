@@ -21,6 +21,7 @@ from telegram.ext import AIORateLimiter, Application, Defaults
 import handlers
 from bot.config import Settings
 from bot.domain.capabilities import Capabilities
+from bot.domain.metrics import NO_METRICS, Metrics
 from bot.instances import new_instance_id
 from bot.logs.redaction import Redactor
 from bot.runtime import BOT_DATA_KEY
@@ -32,9 +33,11 @@ from bot.web import WebServer
 from bot.wiring import (
     Clients,
     Services,
+    build_metrics,
     build_services,
     build_web_server,
     open_clients,
+    serve_metrics_apart,
     webhook_secret,
 )
 from handlers.menus import set_command_menus
@@ -55,7 +58,8 @@ SHUTDOWN_GRACE_SECONDS = 5.0
 LONG_POLL_SECONDS = 10
 
 
-def build_application(settings: Settings) -> Application:  # type: ignore[type-arg]
+def build_application(settings: Settings, metrics: Metrics | None = None) -> Application:  # type: ignore[type-arg]
+    """`metrics`: told of every Bot API call (None: not counted)."""
     builder = (
         Application.builder()
         .token(settings.telegram_bot_token.get_secret_value())
@@ -80,7 +84,8 @@ def build_application(settings: Settings) -> Application:  # type: ignore[type-a
                     overall_max_rate=1,
                     overall_time_period=1 / TELEGRAM_SENDS_PER_SECOND,
                     max_retries=3,
-                )
+                ),
+                metrics,
             )
         )
         # Users' updates run side by side; each chat's in order.
@@ -107,7 +112,11 @@ class BotApp:
     def __init__(self, settings: Settings, redact: Redactor | None = None) -> None:
         self.settings = settings
         self._redact = redact or Redactor(settings.secrets())
-        self.application = build_application(settings)
+        self._instance_id = new_instance_id()
+        # /metrics (webhook mode, or METRICS_PORT); None: nothing counted.
+        self.metrics = build_metrics(settings, self._instance_id)
+        self._metrics_server: WebServer | None = None
+        self.application = build_application(settings, self.metrics)
         self._db: Database | None = None
         self._clients: Clients | None = None
         self._services: Services | None = None
@@ -146,12 +155,19 @@ class BotApp:
             raise StartupError(
                 f"cannot reach Telegram at TELEGRAM_API_URL={settings.telegram_api_url}: {exc}"
             ) from exc
-        self._clients = clients = open_clients(settings, db)
+        self._clients = clients = open_clients(settings, db, self.metrics or NO_METRICS)
         self._log_start(clients.provider.capabilities)
         services = build_services(
-            settings, self.application.bot, db, clients, self._redact, new_instance_id()
+            settings,
+            self.application.bot,
+            db,
+            clients,
+            self._redact,
+            self._instance_id,
+            self.metrics,
         )
         self._services = services
+        await self._start_metrics_server()
         if services.tasks_shared:  # other instances may share the database
             processor = self.application.update_processor
             if isinstance(processor, PerChatUpdateProcessor):
@@ -169,6 +185,27 @@ class BotApp:
                 )
         self.application.bot_data[BOT_DATA_KEY] = services.runtime
         await self._start_services(services)
+
+    async def _start_metrics_server(self) -> None:
+        """/metrics on METRICS_HOST:METRICS_PORT, when set."""
+        if self.metrics is None:
+            return
+        try:
+            self._metrics_server = serve_metrics_apart(self.settings, self.metrics)
+        except OSError as exc:
+            raise StartupError(str(exc)) from exc
+        if self._metrics_server is not None:
+            await self._metrics_server.start()
+            log.info(
+                "Metrics at http://%s:%d/metrics",
+                self.settings.metrics_host,
+                self.settings.metrics_port,
+            )
+        elif not self.settings.metrics_token.get_secret_value():
+            log.warning(
+                "/metrics is served on the web server without METRICS_TOKEN: anyone who "
+                "reaches it can read the bot's figures"
+            )
 
     def _log_start(self, capabilities: Capabilities) -> None:
         me = self.application.bot.bot
@@ -245,7 +282,9 @@ class BotApp:
         secret = await webhook_secret(self.settings, services.db)
         self._redact.add(secret)
         try:
-            self._web = build_web_server(self.settings, self.application, services, secret)
+            self._web = build_web_server(
+                self.settings, self.application, services, secret, self.metrics
+            )
         except OSError as exc:
             raise StartupError(str(exc)) from exc
         await self._web.start()
@@ -280,6 +319,8 @@ class BotApp:
         await self._stop_polling()
         if self._web is not None:
             await self._web.stop()  # waits for callbacks in progress
+        if self._metrics_server is not None:
+            await self._metrics_server.stop()
         if self._housekeeping is not None:
             self._housekeeping.cancel()
         if self._missed_payments is not None:

@@ -99,6 +99,12 @@ class Settings(BaseSettings):
     web_header_timeout_seconds: float = Field(default=5.0, gt=0, le=120)
     web_body_timeout_seconds: float = Field(default=10.0, gt=0, le=600)
     web_send_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
+    # /metrics (Prometheus): on the web server in webhook mode; on a server of its own at
+    # METRICS_HOST:METRICS_PORT when the port is set (in either mode). METRICS_TOKEN: a bearer
+    # token the scraper must send (none: anyone who reaches it may read it).
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    metrics_host: str = "127.0.0.1"
+    metrics_token: SecretStr = SecretStr("")
     safety_poll_delay_seconds: float = Field(default=600.0, gt=0)
     safety_poll_interval_seconds: float = Field(default=300.0, gt=0)
 
@@ -143,6 +149,12 @@ class Settings(BaseSettings):
             raise ValueError("must look like 123456789:ABC... (ask @BotFather for it)")
         return SecretStr(token)
 
+    @field_validator("metrics_port", mode="before")
+    @classmethod
+    def _no_port(cls, value: object) -> object:
+        """METRICS_PORT= (empty) leaves it off."""
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("default_mode")
     @classmethod
     def _mode(cls, value: str) -> str:
@@ -151,7 +163,9 @@ class Settings(BaseSettings):
             raise ValueError("must be one of " + ", ".join(ALL_MODES))
         return value
 
-    @field_validator("provider_api_key", "kie_webhook_hmac_key", "translator_api_key")
+    @field_validator(
+        "provider_api_key", "kie_webhook_hmac_key", "translator_api_key", "metrics_token"
+    )
     @classmethod
     def _no_inner_spaces(cls, value: SecretStr) -> SecretStr:
         key = value.get_secret_value().strip()
@@ -293,6 +307,7 @@ class Settings(BaseSettings):
             self.webhook_secret,
             self.kie_webhook_hmac_key,
             self.translator_api_key,
+            self.metrics_token,
             self.database_url,
             self.sentry_dsn,
         )

@@ -4,6 +4,11 @@ Each process sends through python-telegram-bot's AIORateLimiter (TELEGRAM_SENDS_
 at a time). With several instances on one PostgreSQL database, a send to a chat also takes a
 turn of a limit they share (storage.rates.SharedWindowLimiter), so that together they stay
 under Telegram's limit too.
+
+Every Bot API call but getUpdates passes here (python-telegram-bot's ExtBot hands each to its
+rate limiter; a long poll waits on purpose, and is neither limited nor counted), so this is also
+where the calls are counted for /metrics: by method and outcome, each try of a call that
+Telegram answered 429 ("retry_after") counted on its own.
 """
 
 from __future__ import annotations
@@ -14,9 +19,19 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from telegram._utils.types import JSONDict
+from telegram.error import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TimedOut,
+)
 from telegram.ext import BaseRateLimiter
 
 from bot.domain.database import DatabaseUnavailableError
+from bot.domain.metrics import Metrics
 from bot.domain.ratelimit import StartLimiter
 
 log = logging.getLogger(__name__)
@@ -26,10 +41,14 @@ log = logging.getLogger(__name__)
 SHARED_TRY_SECONDS = 2.0
 AWAY_SECONDS = 5.0
 
+Call = Callable[..., Coroutine[Any, Any, bool | JSONDict | list[JSONDict]]]
+
 
 class SharedSends(BaseRateLimiter[int]):
-    def __init__(self, own: BaseRateLimiter[int]) -> None:
+    def __init__(self, own: BaseRateLimiter[int], metrics: Metrics | None = None) -> None:
+        """`metrics`: told of every call (None: nothing counted, nothing added per call)."""
         self._own = own
+        self._metrics = metrics
         self._shared: StartLimiter | None = None
         self._away_until = 0.0  # time.monotonic() until which the shared limit is skipped
 
@@ -49,7 +68,7 @@ class SharedSends(BaseRateLimiter[int]):
 
     async def process_request(
         self,
-        callback: Callable[..., Coroutine[Any, Any, bool | JSONDict | list[JSONDict]]],
+        callback: Call,
         args: Any,
         kwargs: dict[str, Any],
         endpoint: str,
@@ -70,6 +89,45 @@ class SharedSends(BaseRateLimiter[int]):
             except (DatabaseUnavailableError, TimeoutError) as exc:
                 self._away_until = time.monotonic() + AWAY_SECONDS
                 log.debug("Sending without the shared limit for a while: %r", exc)
+        if self._metrics is not None:
+            callback = _counted(callback, endpoint, self._metrics)
         return await self._own.process_request(
             callback, args, kwargs, endpoint, data, rate_limit_args
         )
+
+
+def _counted(callback: Call, method: str, metrics: Metrics) -> Call:
+    """The call, told to `metrics` each time it is tried (the rate limiter tries again after
+    a 429)."""
+
+    async def call(*args: Any, **kwargs: Any) -> bool | JSONDict | list[JSONDict]:
+        started = time.perf_counter()
+        try:
+            result = await callback(*args, **kwargs)
+        except Exception as exc:
+            metrics.telegram_call(method, outcome_of(exc), time.perf_counter() - started)
+            raise
+        metrics.telegram_call(method, "ok", time.perf_counter() - started)
+        return result
+
+    return call
+
+
+def outcome_of(exc: Exception) -> str:
+    """What a failed Bot API call came to, in a word (a metric's label)."""
+    match exc:  # the order matters: BadRequest and TimedOut are NetworkErrors
+        case RetryAfter():
+            return "retry_after"
+        case Forbidden():
+            return "forbidden"
+        case BadRequest():
+            return "bad_request"
+        case TimedOut():
+            return "timed_out"
+        case Conflict():
+            return "conflict"
+        case InvalidToken():
+            return "invalid_token"
+        case NetworkError():
+            return "network_error"
+    return "error"

@@ -12,6 +12,7 @@ import asyncio
 import logging
 import re
 import secrets
+import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -23,12 +24,14 @@ from bot.config import Settings
 from bot.delivery import TelegramOutbox
 from bot.domain.capabilities import Capabilities
 from bot.domain.file_host import FileHost
+from bot.domain.metrics import NO_METRICS, Metrics
 from bot.domain.provider import Provider
 from bot.domain.ratelimit import LimiterFactory, StartLimiter
 from bot.domain.translation import Translator
 from bot.instances import InstanceLife
 from bot.logs.redaction import Redactor
 from bot.logs.report_throttle import ReportThrottle
+from bot.metrics import MetricsPage, PrometheusMetrics, metrics_server
 from bot.net.netguard import GuardedClient, system_resolver
 from bot.net.ratelimit import WindowLimiter
 from bot.net.results import ResultFetcher
@@ -83,9 +86,12 @@ log = logging.getLogger(__name__)
 _KIE_NAMES = {"kie": "KIE.ai", "apikley": "Apikley"}
 
 
-def create_provider(settings: Settings, limiter: LimiterFactory = WindowLimiter) -> Provider:
+def create_provider(
+    settings: Settings, limiter: LimiterFactory = WindowLimiter, metrics: Metrics = NO_METRICS
+) -> Provider:
     """The provider client that PROVIDER names, set up from the settings; `limiter` keeps its
-    submit rate (one shared by every instance, when several share the database)."""
+    submit rate (one shared by every instance, when several share the database); `metrics` is
+    told of its requests."""
     key = settings.provider_api_key.get_secret_value()
     backoff = Backoff(attempts=4, base_delay=settings.provider_retry_delay_seconds)
     timeout = settings.provider_timeout_seconds
@@ -101,10 +107,15 @@ def create_provider(settings: Settings, limiter: LimiterFactory = WindowLimiter)
                 webhook_hmac_key=settings.kie_webhook_hmac_key.get_secret_value(),
                 watermark=settings.watermark,
                 limiter=limiter,
+                metrics=metrics,
             )
         case "segmind":
             return SegmindProvider(
-                base_url=settings.provider_url, api_key=key, timeout=timeout, backoff=backoff
+                base_url=settings.provider_url,
+                api_key=key,
+                timeout=timeout,
+                backoff=backoff,
+                metrics=metrics,
             )
         case "luma":
             return LumaProvider(
@@ -113,12 +124,43 @@ def create_provider(settings: Settings, limiter: LimiterFactory = WindowLimiter)
                 model=settings.luma_model,
                 timeout=timeout,
                 backoff=backoff,
+                metrics=metrics,
             )
         case "sandbox":
             return SandboxProvider(
                 work_dir=settings.data_folder / "sandbox",
                 allow_loopback=settings.allow_loopback_urls,
             )
+
+
+def build_metrics(settings: Settings, instance_id: str) -> PrometheusMetrics | None:
+    """The metrics /metrics shows, when it is served (webhook mode, or METRICS_PORT set); None
+    otherwise, and nothing is counted. Several instances may share a PostgreSQL database: what
+    each one does then carries its id."""
+    if not (settings.webhook_mode or settings.metrics_port):
+        return None
+    shared = settings.database.startswith(("postgresql://", "postgres://"))
+    return PrometheusMetrics(
+        instance=instance_id if shared else None, max_at_provider=settings.max_concurrent_tasks
+    )
+
+
+def serve_metrics_apart(settings: Settings, metrics: PrometheusMetrics) -> WebServer | None:
+    """The server of /metrics alone at METRICS_HOST:METRICS_PORT, when the port is set (then
+    the web server of webhook mode does not serve it); OSError when it cannot listen."""
+    if not settings.metrics_port:
+        return None
+    return metrics_server(
+        _metrics_page(settings, metrics),
+        settings.metrics_host,
+        settings.metrics_port,
+        header_timeout=settings.web_header_timeout_seconds,
+        send_timeout=settings.web_send_timeout_seconds,
+    )
+
+
+def _metrics_page(settings: Settings, metrics: PrometheusMetrics) -> MetricsPage:
+    return MetricsPage(metrics, settings.metrics_token.get_secret_value())
 
 
 def tracking_policy(settings: Settings, capabilities: Capabilities) -> TrackingPolicy:
@@ -174,8 +216,11 @@ class Clients:
         await self.telegram_files.aclose()
 
 
-def open_clients(settings: Settings, db: Database | None = None) -> Clients:
-    """`db`: on PostgreSQL, the provider's submit rate is kept in it, for every instance."""
+def open_clients(
+    settings: Settings, db: Database | None = None, metrics: Metrics = NO_METRICS
+) -> Clients:
+    """`db`: on PostgreSQL, the provider's submit rate is kept in it, for every instance;
+    `metrics`: told of the provider's requests."""
     limiter: LimiterFactory = WindowLimiter
     if db is not None and db.dialect is Dialect.POSTGRESQL:
         shared = db
@@ -183,7 +228,7 @@ def open_clients(settings: Settings, db: Database | None = None) -> Clients:
         def limiter(count: int, period: float) -> StartLimiter:
             return SharedWindowLimiter(shared, f"submits:{settings.provider}", count, period)
 
-    provider = create_provider(settings, limiter)
+    provider = create_provider(settings, limiter, metrics)
     return Clients(
         provider=provider,
         links=GuardedClient(
@@ -281,10 +326,20 @@ def build_services(
     clients: Clients,
     redact: Redactor,
     instance_id: str,
+    metrics: PrometheusMetrics | None = None,
 ) -> Services:
-    """Every service of one running bot, wired together (nothing started yet)."""
+    """Every service of one running bot, wired together (nothing started yet); `metrics`:
+    what they count, and the database's figures read at each scrape."""
     capabilities = clients.provider.capabilities
     stores = _stores(settings, db, instance_id)
+    counts: Metrics = NO_METRICS
+    if metrics is not None:
+        counts = metrics
+        tasks, timeout = stores.tasks, settings.task_timeout_seconds
+        metrics.read_from_database(
+            task_counts=lambda: tasks.count_by_state(since=0.0),
+            at_provider=lambda: tasks.count_at_provider(unknown_since=time.time() - timeout),
+        )
     outbox = _outbox(settings, bot, clients, redact, stores, instance_id)
     tracker_wakeup = asyncio.Event()  # the stages wake the tracker when work is due now
     ports = TaskPorts(
@@ -296,6 +351,7 @@ def build_services(
         wake_tracker=tracker_wakeup.set,
         language_of=stores.languages.of,
         credits=LedgerRepository(db) if settings.payments == "stars" else None,
+        metrics=counts,
     )
     lifecycle = TaskLifecycle(
         ports,
@@ -316,14 +372,16 @@ def build_services(
             if stores.tasks.shared
             else None
         ),
+        metrics=counts,
     )
     tracker = Tracker(
         lifecycle=lifecycle,
         tasks=stores.tasks,
         concurrency=settings.tracker_concurrency,
         wakeup=tracker_wakeup,
+        metrics=counts,
     )
-    runtime = _runtime(settings, clients, stores, lifecycle, outbox, broadcasts, bot)
+    runtime = _runtime(settings, clients, stores, lifecycle, outbox, broadcasts, bot, counts)
     return Services(
         db=stores.db,
         clients=clients,
@@ -425,6 +483,7 @@ def _runtime(
     outbox: TelegramOutbox,
     broadcasts: BroadcastService,
     bot: Bot,
+    metrics: Metrics = NO_METRICS,
 ) -> Runtime:
     capabilities = clients.provider.capabilities
     preflight = Preflight(clients.links, capabilities, timeout=settings.preflight_timeout_seconds)
@@ -461,6 +520,7 @@ def _runtime(
             telegram_files=clients.telegram_files,
             file_host=clients.file_host,
             local_files=settings.telegram_local_mode,
+            metrics=metrics,
         ),
         access=access,
         admin=AdminService(
@@ -530,8 +590,13 @@ def build_web_server(
     application: Application,  # type: ignore[type-arg]
     services: Services,
     secret: str,
+    metrics: PrometheusMetrics | None = None,
 ) -> WebServer:
-    """Webhook mode's server and its routes; OSError when WEB_HOST:WEB_PORT cannot be bound."""
+    """Webhook mode's server and its routes (/metrics too, unless METRICS_PORT serves it);
+    OSError when WEB_HOST:WEB_PORT cannot be bound."""
+    routes = []
+    if metrics is not None and not settings.metrics_port:
+        routes.append(_metrics_page(settings, metrics).route())
     endpoints = WebEndpoints(
         application=application,
         lifecycle=services.lifecycle,
@@ -539,6 +604,7 @@ def build_web_server(
         telegram_secret=secret,
         database_ok=services.db.ping,
         media=services.media,
+        routes=routes,
     )
     return WebServer(
         endpoints.asgi(),

@@ -8,7 +8,9 @@ must not resend. Status questions are free to repeat after any passing error.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any, ClassVar, TypeVar
 
 import httpx
@@ -16,6 +18,7 @@ import httpx
 from bot.domain.capabilities import Capabilities
 from bot.domain.database import DatabaseUnavailableError
 from bot.domain.failures import Failure
+from bot.domain.metrics import NO_METRICS, Metrics
 from bot.domain.provider import (
     CallbackEvent,
     CallbackRejectedError,
@@ -68,11 +71,14 @@ class ProviderHttp:
         backoff: Backoff,
         submit_rate: tuple[int, float] | None = None,
         limiter: LimiterFactory = WindowLimiter,
+        metrics: Metrics = NO_METRICS,
     ) -> None:
         """`submit_rate`: at most that many submits per that many seconds (the provider's own
         limit: requests past it are dropped, not queued), kept by a limiter `limiter` makes
-        (one shared by every instance, when several share the database)."""
+        (one shared by every instance, when several share the database). `metrics`: told of
+        every request, its endpoint, outcome and time."""
         self.display_name = display_name
+        self._metrics = metrics
         self._backoff = backoff
         self._submit_limiter = (
             limiter(submit_rate[0], submit_rate[1] + SUBMIT_WINDOW_MARGIN_SECONDS)
@@ -88,6 +94,24 @@ class ProviderHttp:
 
     async def aclose(self) -> None:
         await self.client.aclose()
+
+    @contextmanager
+    def _measured(self, endpoint: str) -> Iterator[None]:
+        """One request to the provider, told to the metrics with what it came to: ok, or the
+        Failure it raised."""
+        started = time.perf_counter()
+        outcome = "error"
+        try:
+            yield
+            outcome = "ok"
+        except ProviderError as exc:
+            outcome = exc.failure
+            raise
+        except SubmitOutcomeUnknownError:
+            outcome = Failure.OUTCOME_UNKNOWN
+            raise
+        finally:
+            self._metrics.provider_request(endpoint, outcome, time.perf_counter() - started)
 
     async def wait_for_submit_turn(self) -> None:
         """Wait until the provider's submit rate allows one more; the next submit uses it."""
@@ -142,22 +166,24 @@ class ProviderHttp:
             nonlocal first
             await self._take_turn(reserved=first)
             first = False
-            try:
-                response = await self.client.post(path, json=body)
-            except NOT_SENT as exc:
-                raise ProviderError(
-                    Failure.UNREACHABLE, self.transport_detail(exc), retryable=True, sent=False
-                ) from exc
-            except httpx.HTTPError as exc:
-                raise SubmitOutcomeUnknownError(self.transport_detail(exc)) from exc
-            if response.status_code in GATEWAY_GAVE_UP or (
-                json_object(response) is None and (response.is_success or response.is_server_error)
-            ):
-                raise SubmitOutcomeUnknownError(
-                    f"{self.display_name} answered HTTP {response.status_code} to a submit "
-                    "without the expected JSON"
-                )
-            return read(response)
+            with self._measured("submit"):
+                try:
+                    response = await self.client.post(path, json=body)
+                except NOT_SENT as exc:
+                    raise ProviderError(
+                        Failure.UNREACHABLE, self.transport_detail(exc), retryable=True, sent=False
+                    ) from exc
+                except httpx.HTTPError as exc:
+                    raise SubmitOutcomeUnknownError(self.transport_detail(exc)) from exc
+                if response.status_code in GATEWAY_GAVE_UP or (
+                    json_object(response) is None
+                    and (response.is_success or response.is_server_error)
+                ):
+                    raise SubmitOutcomeUnknownError(
+                        f"{self.display_name} answered HTTP {response.status_code} to a submit "
+                        "without the expected JSON"
+                    )
+                return read(response)
 
         def should_retry(exc: Exception) -> bool:
             return isinstance(exc, ProviderError) and (not exc.sent or exc.code in retry_codes)
@@ -173,17 +199,20 @@ class ProviderHttp:
         read: Callable[[httpx.Response], T],
         params: Mapping[str, str] | None = None,
         what: str,
+        endpoint: str,
     ) -> T:
-        """GET and read the answer, retrying network errors and transient refusals."""
+        """GET and read the answer, retrying network errors and transient refusals.
+        `endpoint`: what the metrics call the request (status, result, credits)."""
 
         async def once() -> T:
-            try:
-                response = await self.client.get(path, params=params)
-            except (httpx.HTTPError, httpx.InvalidURL) as exc:
-                raise ProviderError(
-                    Failure.UNREACHABLE, self.transport_detail(exc), retryable=True
-                ) from exc
-            return read(response)
+            with self._measured(endpoint):
+                try:
+                    response = await self.client.get(path, params=params)
+                except (httpx.HTTPError, httpx.InvalidURL) as exc:
+                    raise ProviderError(
+                        Failure.UNREACHABLE, self.transport_detail(exc), retryable=True
+                    ) from exc
+                return read(response)
 
         def should_retry(exc: Exception) -> bool:
             return isinstance(exc, ProviderError) and exc.retryable
@@ -264,8 +293,10 @@ class HttpProvider:
         backoff: Backoff | None = None,
         submit_rate: tuple[int, float] | None = None,
         limiter: LimiterFactory = WindowLimiter,
+        metrics: Metrics = NO_METRICS,
     ) -> None:
-        """`submit_rate` and `limiter`: the provider's own limit, as for ProviderHttp."""
+        """`submit_rate` and `limiter`: the provider's own limit, as for ProviderHttp;
+        `metrics`: told of every request."""
         self._http = ProviderHttp(
             display_name=self.capabilities.display_name,
             base_url=base_url,
@@ -274,6 +305,7 @@ class HttpProvider:
             backoff=backoff or Backoff(),
             submit_rate=submit_rate,
             limiter=limiter,
+            metrics=metrics,
         )
 
     @staticmethod

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from bot.domain.capabilities import Capabilities
 from bot.domain.failures import Failure
+from bot.domain.metrics import NO_METRICS, Metrics
 from bot.domain.numbers import ascii_int
 from bot.domain.provider import (
     CallbackEvent,
@@ -129,6 +130,7 @@ class KieProvider(HttpProvider):
         webhook_hmac_key: str = "",
         watermark: str = "",
         limiter: LimiterFactory = WindowLimiter,
+        metrics: Metrics = NO_METRICS,
     ) -> None:
         self.name = name
         self.capabilities = capabilities(display_name)
@@ -141,6 +143,7 @@ class KieProvider(HttpProvider):
             backoff=backoff,
             submit_rate=SUBMIT_RATE,
             limiter=limiter,
+            metrics=metrics,
         )
 
     def _submit_body(self, request: SubmitRequest) -> dict[str, Any]:
@@ -156,10 +159,13 @@ class KieProvider(HttpProvider):
             params={"taskId": job_id},
             read=lambda response: self._parse_record(job_id, self._payload(response)),
             what=f"status of {job_id}",
+            endpoint="status",
         )
 
     async def credit_balance(self) -> float | None:
-        data = await self._http.query(CREDIT_PATH, read=self._payload, what="credit balance")
+        data = await self._http.query(
+            CREDIT_PATH, read=self._payload, what="credit balance", endpoint="credits"
+        )
         return float(data) if isinstance(data, int | float) and not isinstance(data, bool) else None
 
     def _parse_record(self, job_id: str, data: Any) -> JobStatus:

@@ -14,6 +14,7 @@ import httpx
 
 from bot.domain.capabilities import Capabilities
 from bot.domain.failures import Failure
+from bot.domain.metrics import NO_METRICS, Metrics
 from bot.domain.modes import ALL_MODES
 from bot.domain.provider import (
     CallbackEvent,
@@ -63,10 +64,13 @@ class LumaProvider(HttpProvider):
         model: LumaModel = "ray-2",
         timeout: float = 30.0,
         backoff: Backoff | None = None,
+        metrics: Metrics = NO_METRICS,
     ) -> None:
         self.capabilities = capabilities(model)
         self._model = model
-        super().__init__(base_url=base_url, api_key=api_key, timeout=timeout, backoff=backoff)
+        super().__init__(
+            base_url=base_url, api_key=api_key, timeout=timeout, backoff=backoff, metrics=metrics
+        )
 
     def _submit_body(self, request: SubmitRequest) -> dict[str, Any]:
         first_frame = request.first_frame_url
@@ -87,6 +91,7 @@ class LumaProvider(HttpProvider):
             f"/generations/{job_id}",
             read=lambda response: generation_status(job_id, self._payload(response) or {}),
             what=f"status of {job_id}",
+            endpoint="status",
         )
 
     def parse_callback(
@@ -108,7 +113,9 @@ class LumaProvider(HttpProvider):
             balance = (self._payload(response) or {}).get("credit_balance")
             return float(balance) if isinstance(balance, int | float) else None
 
-        return await self._http.query(CREDITS_PATH, read=read, what="credit balance")
+        return await self._http.query(
+            CREDITS_PATH, read=read, what="credit balance", endpoint="credits"
+        )
 
     def _refusal(self, response: httpx.Response) -> ProviderError:
         message = text_field(json_object(response), "detail")

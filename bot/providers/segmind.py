@@ -59,6 +59,7 @@ class SegmindProvider(HttpProvider):
             f"/v2/requests/{job_id}/status",
             read=lambda response: self._read_status(job_id, response),
             what=f"status of {job_id}",
+            endpoint="status",
         )
         if status is not None:
             return status
@@ -67,6 +68,7 @@ class SegmindProvider(HttpProvider):
             f"/v2/requests/{job_id}",
             read=lambda response: self._read_result(job_id, response),
             what=f"result of {job_id}",
+            endpoint="result",
         )
 
     def _read_status(self, job_id: str, response: httpx.Response) -> JobStatus | None:

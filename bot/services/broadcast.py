@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from bot import texts
 from bot.domain.database import DatabaseUnavailableError
 from bot.domain.delivery import Messenger, SendResult
+from bot.domain.metrics import NO_METRICS, Metrics
 from bot.net.ratelimit import WindowLimiter
 from bot.texts import i18n
 from storage.broadcasts import Broadcast, BroadcastRepository, RecipientState
@@ -49,11 +50,13 @@ class BroadcastService:
         language_of: Callable[[int], Awaitable[str]] = i18n.source_language_for,
         clock: Callable[[], float] = time.time,
         sender: Lease | None = None,
+        metrics: Metrics = NO_METRICS,
     ) -> None:
         """`language_of`: the language a user is spoken to in (the progress is the admin's).
         `sender`: with several instances, only the holder of this lease sends broadcasts (one
         rate for all, each recipient once); it takes over those a dead holder left."""
         self._sender = sender
+        self._metrics = metrics  # counts the messages sent, by result
         self._holding = False
         self._look = asyncio.Event()  # a broadcast was confirmed: the holder picks it up
         self._watch: asyncio.Task[None] | None = None
@@ -189,6 +192,7 @@ class BroadcastService:
                 ):
                     return
                 result, _ = await self._deliver(broadcast, user_id)
+                self._metrics.broadcast_message(result)
                 await self._repo.mark(
                     broadcast.id, user_id, RecipientState.SENDING, _RESULT_STATES[result]
                 )

@@ -21,6 +21,7 @@ import httpx
 from bot import texts
 from bot.domain.capabilities import Capabilities
 from bot.domain.file_host import FileHost, FileHostError
+from bot.domain.metrics import NO_METRICS, Metrics
 from bot.net.downloads import TooBigError, copy_file, save_body
 from bot.services.drafts import DraftReply, DraftService, ReplyKind
 from bot.services.media import IMAGE_EXTENSIONS, MediaStore, Slot
@@ -60,10 +61,12 @@ class UploadService:
         telegram_files: httpx.AsyncClient,
         file_host: FileHost | None = None,
         local_files: bool = False,
+        metrics: Metrics = NO_METRICS,
     ) -> None:
         """`local_files`: Telegram is a local Bot API server (--local) on this machine, whose
         getFile gives a path on its disk."""
         self._local_files = local_files
+        self._metrics = metrics  # counts the files users send, by what became of them
         self._telegram_files = telegram_files
         self._file_host = file_host
         self._media = media
@@ -151,6 +154,7 @@ class UploadService:
         except (httpx.HTTPError, OSError) as exc:  # the name only: a message may hold the URL
             why, reason = type(exc).__name__, texts.upload_reason_network()
         log.warning("Downloading an upload from user %d failed: %s", user_id, why)
+        self._metrics.upload("file", "failed")
         return texts.upload_failed(reason)
 
     async def _copy_local(self, slot: Slot, source: Path, user_id: int) -> str | None:
@@ -165,6 +169,7 @@ class UploadService:
         else:
             return None
         log.warning("Copying an upload of user %d from the Bot API server failed: %s", user_id, why)
+        self._metrics.upload("file", "failed")
         return texts.upload_failed(reason)
 
     async def _provider_url(self, slot: Slot, user_id: int, mime_type: str | None) -> str | None:
@@ -193,12 +198,15 @@ class UploadService:
         verdict = await self._preflight.check_file(slot.path, size, mime_type)
         if verdict.problem:
             self._media.discard(slot)
+            self._metrics.upload("video", "refused")
             return DraftReply(ReplyKind.PROBLEM, verdict.problem)
         video_url = await self._provider_url(slot, user_id, mime_type)
         if video_url is None:
             self._media.discard(slot)
+            self._metrics.upload("video", "failed")
             return DraftReply(ReplyKind.PROBLEM, texts.upload_not_hosted())
         await self._media.keep(slot, user_id, size)
+        self._metrics.upload("video", "kept")
         return await self._drafts.receive_upload(
             user_id, chat_id, video_url, slot.token, caption or ""
         )
@@ -210,14 +218,17 @@ class UploadService:
             mime_type = image_type(file.read(12))
         if mime_type is None:
             self._media.discard(slot)
+            self._metrics.upload("image", "refused")
             return DraftReply(ReplyKind.PROBLEM, texts.first_frame_not_an_image())
         slot = self._media.retype(slot, mime_type)  # its name says what its first bytes do
         with self.held(slot):
             image_url = await self._provider_url(slot, user_id, mime_type)
             if image_url is None:
                 self._media.discard(slot)
+                self._metrics.upload("image", "failed")
                 return DraftReply(ReplyKind.PROBLEM, texts.first_frame_not_hosted())
             await self._media.keep(slot, user_id, slot.path.stat().st_size)
+            self._metrics.upload("image", "kept")
         reply = await self._drafts.receive_first_frame_upload(user_id, image_url, slot.token)
         if reply is None:  # the card was cancelled or replaced meanwhile: the image is not needed
             await self._media.drop(slot.token)

@@ -13,13 +13,13 @@ import hmac
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import FileResponse, JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 from telegram import Update
 from telegram.ext import Application
 
@@ -74,7 +74,10 @@ class WebEndpoints:
         database_ok: Callable[[], Awaitable[bool]],
         media: MediaStore,
         clock: Callable[[], float] = time.time,
+        routes: Sequence[BaseRoute] = (),
     ) -> None:
+        """`routes`: more routes served beside these (/metrics, bot.metrics)."""
+        self._routes = tuple(routes)
         self._media = media
         self._application = application
         self._callbacks = lifecycle.callbacks
@@ -91,6 +94,7 @@ class WebEndpoints:
                 Route(CALLBACK_ROUTE, self.provider_callback, methods=["POST"]),
                 Route(HEALTH_PATH, self.health, methods=["GET"]),
                 Route(MEDIA_ROUTE, self.media, methods=["GET", "HEAD"]),
+                *self._routes,
             ]
         )
 

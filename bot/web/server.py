@@ -59,7 +59,9 @@ class WebServer:
         header_timeout: float,
         body_timeout: float,
         send_timeout: float,
+        settings_named: str = "WEB_HOST, WEB_PORT",
     ) -> None:
+        """`settings_named`: the settings a failure to listen names."""
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         # IPPROTO_TCP, not 0: only then does asyncio set TCP_NODELAY on the connections, without
         # which small answers wait ~40 ms for a delayed ACK.
@@ -69,7 +71,7 @@ class WebServer:
             self._sock.bind((host, port))
         except OSError as exc:
             self._sock.close()
-            raise OSError(f"cannot listen on {host}:{port} (WEB_HOST, WEB_PORT): {exc}") from exc
+            raise OSError(f"cannot listen on {host}:{port} ({settings_named}): {exc}") from exc
         guard = _Guard(max_connections, header_timeout, body_timeout, send_timeout)
 
         class Protocol(_GuardedH11Protocol):

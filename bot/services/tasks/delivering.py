@@ -68,14 +68,24 @@ class Delivering(Stage):
             await self._not_yet(task, result, now)
 
     async def _delivered(self, task: Task, result: DeliveryResult, now: float) -> None:
-        await self._ports.tasks.transition(
+        if await self._ports.tasks.transition(
             task.id,
             TaskState.DELIVERING,
             TaskState.DELIVERED,
             delivered_as=str(result),
             delivered_at=now,
             status_edited_at=now,
-        )
+        ):
+            metrics = self._ports.metrics
+            metrics.task_finished(TaskState.DELIVERED)
+            finished = task.finished_at
+            metrics.task_delivered(
+                result,
+                None
+                if finished is None or task.submitted_at is None
+                else finished - task.submitted_at,
+                None if finished is None else now - finished,
+            )
         log.info("Task %d delivered as %s", task.id, result)
         for token in task.media_tokens:
             await self._ports.uploads.release(token)
@@ -84,7 +94,8 @@ class Delivering(Stage):
     async def _unreachable(self, task: Task, now: float) -> None:
         """The user blocked the bot or deleted the chat: nobody to send it to."""
         tasks = self._ports.tasks
-        await tasks.transition(task.id, TaskState.DELIVERING, TaskState.UNDELIVERABLE)
+        if await tasks.transition(task.id, TaskState.DELIVERING, TaskState.UNDELIVERABLE):
+            self._ports.metrics.task_finished(TaskState.UNDELIVERABLE)
         for token in task.media_tokens:
             await self._ports.uploads.release(token)
         await self._ports.users.mark_blocked_bot(task.user_id, now)

@@ -42,6 +42,7 @@ class Endings:
         if not won:
             return
         log.info("Task %d failed: %s (%s)", task.id, failure, detail)
+        self._ports.metrics.task_finished(TaskState.FAILED, failure)
         await self._ports.give_back(task.id, str(failure))
         self._ports.wake_tracker()  # a provider slot may be free
         await self._tell(
@@ -67,6 +68,7 @@ class Endings:
         if not won:
             return
         log.warning("Task %d: submit outcome unknown (%s)", task.id, detail)
+        self._ports.metrics.task_finished(TaskState.UNKNOWN, Failure.OUTCOME_UNKNOWN)
         await self._tell(task, texts.task_failed(task.id, Failure.OUTCOME_UNKNOWN, None))
         await self._ports.outbox.report_to_admins(
             lambda: texts.report_outcome_unknown(task, self._ports.provider.name, detail)

@@ -82,6 +82,7 @@ class Intake:
         )
         if claim.task is not None:
             log.info("Task %d created from draft %d for user %d", claim.task.id, draft_id, user_id)
+            self._ports.metrics.task_submitted()
             await self._ports.outbox.show_status(
                 claim.task, price=await self._ports.price_of(claim.task.id)
             )
@@ -107,6 +108,7 @@ class Intake:
         now = self._ports.clock()
         if await tasks.transition(task_id, TaskState.QUEUED, TaskState.CANCELLED, finished_at=now):
             log.info("Task %d cancelled by user %d while queued", task_id, user_id)
+            self._ports.metrics.task_finished(TaskState.CANCELLED)
             await self._ports.give_back(task_id, "cancelled while queued")
             for token in task.media_tokens:
                 await self._ports.uploads.release(token)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from bot.domain.delivery import Outbox
+from bot.domain.metrics import NO_METRICS, Metrics
 from bot.domain.payments import FoundCharge, TaskCharge
 from bot.domain.provider import Provider
 from bot.texts import i18n
@@ -63,6 +64,8 @@ class TaskPorts:
     language_of: Callable[[int], Awaitable[str]] = i18n.source_language_for
     # With payments on: the tasks' prices (None: payments off, tasks cost no credits).
     credits: TaskCredits | None = None
+    # What tasks come to, for the operators' /metrics (bot.metrics; none by default).
+    metrics: Metrics = NO_METRICS
 
     async def charge(self, task_id: int) -> None:
         """The provider accepted the task: its price is spent (if it had one)."""

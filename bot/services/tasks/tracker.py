@@ -12,9 +12,11 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from bot import texts
 from bot.domain.database import DatabaseUnavailableError
+from bot.domain.metrics import NO_METRICS, Metrics
 from bot.domain.records import Task, TaskState
 from bot.logs.context import about_task
 from bot.services.tasks.lifecycle import TaskLifecycle
@@ -27,6 +29,8 @@ log = logging.getLogger(__name__)
 # round (five queries) per job: a short pause lets one round see the ends of many.
 MIN_ROUND_GAP = 0.05
 
+T = TypeVar("T")
+
 
 class Tracker:
     def __init__(
@@ -38,9 +42,13 @@ class Tracker:
         max_idle: float = 5.0,
         wakeup: asyncio.Event | None = None,
         clock: Callable[[], float] = time.time,
+        metrics: Metrics = NO_METRICS,
     ) -> None:
         """`wakeup`: set by whoever knows of work due now (the stages, given `wakeup.set` in
-        their ports when they are built), so that neither is patched onto the other afterwards."""
+        their ports when they are built), so that neither is patched onto the other afterwards.
+        `metrics`: told each round's database time."""
+        self._metrics = metrics
+        self._round_db = 0.0  # seconds the current round's statements took
         self._lifecycle = lifecycle
         self._tasks = tasks
         self._slots = asyncio.Semaphore(concurrency)  # checks and card refreshes
@@ -122,15 +130,25 @@ class Tracker:
                 log.exception("Tracker round failed; trying again shortly")
                 await asyncio.sleep(1.0)
 
+    async def _db(self, statement: Awaitable[T]) -> T:
+        """Await one of the round's statements, adding its time to the round's."""
+        started = time.perf_counter()
+        try:
+            return await statement
+        finally:
+            self._round_db += time.perf_counter() - started
+
     async def _round(self) -> None:
         self._wake.clear()
+        self._round_db = 0.0
         now = self._clock()
         # Submissions first, in order, only as many as the provider has free slots for, and
         # no more than a batch waiting for the provider's rate limit at once (a task waiting
         # there is not looked at otherwise: its card keeps its place in the queue meanwhile).
         free = min(await self._free_slots(now), self._batch - len(self._picked))
         head_busy = False
-        for task in await self._tasks.due_submissions(now, max(free, 0) + len(self._picked)):
+        due = await self._db(self._tasks.due_submissions(now, max(free, 0) + len(self._picked)))
+        for task in due:
             if task.id in self._picked:
                 continue
             if task.id in self._working or free <= 0:
@@ -146,21 +164,26 @@ class Tracker:
         # jobs, nor thousands of rows read every round).
         room = self._batch - len(self._delivering)
         if room > 0:
-            for task in await self._tasks.due_deliveries(now, room + len(self._working)):
+            for task in await self._db(self._tasks.due_deliveries(now, room + len(self._working))):
                 if room > 0 and task.id not in self._working:
                     self._delivering.add(task.id)
                     self._start(task, self._lifecycle.advance, self._delivery_slots)
                     room -= 1
-        card_interval = await self._lifecycle.cards.interval(now)
+        card_interval = await self._db(self._lifecycle.cards.interval(now))
         room = self._batch - (len(self._working) - len(self._picked) - len(self._delivering))
         if room > 0:
-            for task in await self._tasks.due(now, room + len(self._working), card_interval):
+            for task in await self._db(
+                self._tasks.due(now, room + len(self._working), card_interval)
+            ):
                 if room > 0 and task.id not in self._working:
                     self._start(task, self._lifecycle.advance, self._slots)
                     room -= 1
-        next_at = await self._tasks.next_wake_at(
-            card_interval, self._working.keys(), submissions=free > 0 and not head_busy, now=now
+        next_at = await self._db(
+            self._tasks.next_wake_at(
+                card_interval, self._working.keys(), submissions=free > 0 and not head_busy, now=now
+            )
         )
+        self._metrics.tracker_round(self._round_db)
         idle = self._max_idle if next_at is None else next_at - self._clock()
         idle = min(max(idle, 0.0), self._max_idle)
         if idle > 0 and not self._stopping:
@@ -173,7 +196,9 @@ class Tracker:
     async def _free_slots(self, now: float) -> int:
         """Provider slots free for new submissions. Tasks picked in an earlier round but not
         yet "submitting" count as taken (a little conservative, never over the cap)."""
-        taken = await self._tasks.count_at_provider(unknown_since=now - self._task_timeout)
+        taken = await self._db(
+            self._tasks.count_at_provider(unknown_since=now - self._task_timeout)
+        )
         return self._max_at_provider - taken - len(self._picked)
 
     def _start(
