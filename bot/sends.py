@@ -8,7 +8,8 @@ under Telegram's limit too.
 Every Bot API call but getUpdates passes here (python-telegram-bot's ExtBot hands each to its
 rate limiter; a long poll waits on purpose, and is neither limited nor counted), so this is also
 where the calls are counted for /metrics: by method and outcome, each try of a call that
-Telegram answered 429 ("retry_after") counted on its own.
+Telegram answered 429 ("retry_after") counted on its own; and where /readyz learns Telegram's
+last answer or failure (bot.readiness).
 """
 
 from __future__ import annotations
@@ -26,11 +27,13 @@ from telegram.error import (
     InvalidToken,
     NetworkError,
     RetryAfter,
+    TelegramError,
     TimedOut,
 )
 from telegram.ext import BaseRateLimiter
 
 from bot.domain.database import DatabaseUnavailableError
+from bot.domain.health import Heartbeat
 from bot.domain.metrics import Metrics
 from bot.domain.ratelimit import StartLimiter
 
@@ -51,6 +54,7 @@ class SharedSends(BaseRateLimiter[int]):
         self._metrics = metrics
         self._shared: StartLimiter | None = None
         self._away_until = 0.0  # time.monotonic() until which the shared limit is skipped
+        self.heartbeat = Heartbeat()  # Telegram's last answer and failure, for /readyz
 
     def share(self, limiter: StartLimiter) -> None:
         """From now on, sends to a chat also wait for `limiter` (one for all instances)."""
@@ -92,8 +96,33 @@ class SharedSends(BaseRateLimiter[int]):
         if self._metrics is not None:
             callback = _counted(callback, endpoint, self._metrics)
         return await self._own.process_request(
-            callback, args, kwargs, endpoint, data, rate_limit_args
+            _heard(callback, self.heartbeat), args, kwargs, endpoint, data, rate_limit_args
         )
+
+
+def _heard(callback: Call, heartbeat: Heartbeat) -> Call:
+    """The call, its outcome recorded in `heartbeat` each time it is tried: any answer from
+    Telegram (a refusal too) is an answer; no answer, a 5xx or the token refused is a failure."""
+
+    async def call(*args: Any, **kwargs: Any) -> bool | JSONDict | list[JSONDict]:
+        try:
+            result = await callback(*args, **kwargs)
+        except InvalidToken as exc:
+            heartbeat.failed(f"the token was refused ({exc})")
+            raise
+        except BadRequest:
+            heartbeat.answered()
+            raise
+        except NetworkError as exc:  # no answer, or a server error (5xx); TimedOut too
+            heartbeat.failed(f"{type(exc).__name__}: {exc}")
+            raise
+        except TelegramError:  # Forbidden, RetryAfter, Conflict...: Telegram answered
+            heartbeat.answered()
+            raise
+        heartbeat.answered()
+        return result
+
+    return call
 
 
 def _counted(callback: Call, method: str, metrics: Metrics) -> Call:

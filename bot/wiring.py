@@ -24,6 +24,7 @@ from bot.config import Settings
 from bot.delivery import TelegramOutbox
 from bot.domain.capabilities import Capabilities
 from bot.domain.file_host import FileHost
+from bot.domain.health import Heartbeat
 from bot.domain.metrics import NO_METRICS, Metrics
 from bot.domain.provider import Provider
 from bot.domain.ratelimit import LimiterFactory, StartLimiter
@@ -36,13 +37,16 @@ from bot.net.netguard import GuardedClient, system_resolver
 from bot.net.ratelimit import WindowLimiter
 from bot.net.results import ResultFetcher
 from bot.net.retry import Backoff
+from bot.providers.http import HttpProvider
 from bot.providers.kie import KieProvider
 from bot.providers.kie_files import KieFileHost
 from bot.providers.luma import LumaProvider
 from bot.providers.sandbox import SandboxProvider
 from bot.providers.segmind import SegmindProvider
 from bot.providers.translator import ChatTranslator, max_tokens_for
+from bot.readiness import Readiness
 from bot.runtime import Runtime
+from bot.sends import SharedSends
 from bot.services.access import AccessService
 from bot.services.admin import AdminService
 from bot.services.broadcast import BroadcastService
@@ -585,6 +589,22 @@ async def webhook_secret(settings: Settings, db: Database) -> str:
     return await StateRepository(db).get_or_set(WEBHOOK_SECRET_KEY, secrets.token_urlsafe(32))
 
 
+def build_readiness(
+    application: Application,  # type: ignore[type-arg]
+    services: Services,
+) -> Readiness:
+    """/readyz's checks: the database asked now, Telegram's and the provider's last outcomes
+    (recorded by bot.sends and bot.providers.http; the sandbox has none)."""
+    sends = application.bot.rate_limiter
+    provider = services.clients.provider
+    return Readiness(
+        database_ok=services.db.ping,
+        telegram=sends.heartbeat if isinstance(sends, SharedSends) else Heartbeat(),
+        provider=provider.heartbeat if isinstance(provider, HttpProvider) else None,
+        probe_telegram=application.bot.get_me,
+    )
+
+
 def build_web_server(
     settings: Settings,
     application: Application,  # type: ignore[type-arg]
@@ -604,6 +624,7 @@ def build_web_server(
         telegram_secret=secret,
         database_ok=services.db.ping,
         media=services.media,
+        readiness=build_readiness(application, services),
         routes=routes,
     )
     return WebServer(

@@ -18,6 +18,7 @@ import httpx
 from bot.domain.capabilities import Capabilities
 from bot.domain.database import DatabaseUnavailableError
 from bot.domain.failures import Failure
+from bot.domain.health import Heartbeat
 from bot.domain.metrics import NO_METRICS, Metrics
 from bot.domain.provider import (
     CallbackEvent,
@@ -85,11 +86,13 @@ class ProviderHttp:
             if submit_rate
             else None
         )
+        self.heartbeat = Heartbeat()  # the provider's last answer and failure, for /readyz
         self.client = httpx.AsyncClient(
             base_url=base_url,
             headers={"Accept": "application/json", **headers},
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
             follow_redirects=False,
+            transport=HeardTransport(httpx.AsyncHTTPTransport(), self.heartbeat, display_name),
         )
 
     async def aclose(self) -> None:
@@ -269,6 +272,34 @@ def text_field(payload: Mapping[str, Any] | None, *names: str) -> str | None:
     return None
 
 
+class HeardTransport(httpx.AsyncBaseTransport):
+    """Records each request's outcome in a Heartbeat: an answer, or a failure (no answer, a
+    5xx, the key refused) with why."""
+
+    def __init__(
+        self, transport: httpx.AsyncBaseTransport, heartbeat: Heartbeat, display_name: str
+    ) -> None:
+        self._transport = transport
+        self._heartbeat = heartbeat
+        self._name = display_name
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        try:
+            response = await self._transport.handle_async_request(request)
+        except httpx.HTTPError as exc:
+            self._heartbeat.failed(f"no answer ({type(exc).__name__})")
+            raise
+        code = response.status_code
+        if code >= 500 or code in (401, 403):
+            self._heartbeat.failed(f"{self._name} answered HTTP {code}")
+        else:
+            self._heartbeat.answered()
+        return response
+
+    async def aclose(self) -> None:
+        await self._transport.aclose()
+
+
 class HttpProvider:
     """What the providers behind an HTTP API share: their ProviderHttp (one client, the sending
     rules), closing it, waiting for a submit turn, the submit, reading answers and refusals.
@@ -307,6 +338,7 @@ class HttpProvider:
             limiter=limiter,
             metrics=metrics,
         )
+        self.heartbeat = self._http.heartbeat
 
     @staticmethod
     def _auth_headers(api_key: str) -> dict[str, str]:

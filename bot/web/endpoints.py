@@ -28,6 +28,7 @@ from bot.domain.numbers import SIZE_MAX, ascii_int
 from bot.domain.provider import CallbackEvent, CallbackRejectedError, Provider
 from bot.domain.records import TaskState
 from bot.logs.context import about_task
+from bot.readiness import READY_PATH, Readiness
 from bot.services.media import MediaStore
 from bot.services.tasks.lifecycle import TaskLifecycle
 from bot.urls import CALLBACK_ROUTE, HEALTH_PATH, MEDIA_ROUTE, TELEGRAM_WEBHOOK_PATH
@@ -73,6 +74,7 @@ class WebEndpoints:
         telegram_secret: str,
         database_ok: Callable[[], Awaitable[bool]],
         media: MediaStore,
+        readiness: Readiness | None = None,
         clock: Callable[[], float] = time.time,
         routes: Sequence[BaseRoute] = (),
     ) -> None:
@@ -85,6 +87,7 @@ class WebEndpoints:
         self._provider = provider
         self._telegram_secret = telegram_secret.encode()
         self._database_ok = database_ok
+        self._readiness = readiness
         self._clock = clock
 
     def asgi(self) -> Starlette:
@@ -93,6 +96,7 @@ class WebEndpoints:
                 Route(TELEGRAM_WEBHOOK_PATH, self.telegram_update, methods=["POST"]),
                 Route(CALLBACK_ROUTE, self.provider_callback, methods=["POST"]),
                 Route(HEALTH_PATH, self.health, methods=["GET"]),
+                *([readiness_route(self._readiness)] if self._readiness else []),
                 Route(MEDIA_ROUTE, self.media, methods=["GET", "HEAD"]),
                 *self._routes,
             ]
@@ -186,6 +190,17 @@ class WebEndpoints:
         if await self._database_ok():
             return JSONResponse({"status": "ok", "database": "ok"})
         return JSONResponse({"status": "unavailable", "database": "not answering"}, 503)
+
+
+def readiness_route(readiness: Readiness) -> Route:
+    """GET /readyz for any server: 200 when the database, Telegram and the provider answered
+    recently, 503 with a `reason` when one did not (bot.readiness)."""
+
+    async def ready(request: Request) -> Response:
+        status, body = await readiness.report()
+        return JSONResponse(body, status)
+
+    return Route(READY_PATH, ready, methods=["GET"])
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
