@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
@@ -317,3 +318,56 @@ async def test_every_metric_the_dashboard_queries_is_one_the_bot_exposes(
         exposed |= {s.name for s in family.samples}
     queried = set().union(*(metric_names(e) for e in dashboard_exprs()))
     assert queried <= exposed, sorted(queried - exposed)
+
+
+# --- docker compose --profile monitoring -----------------------------------------------------
+
+
+def load_yaml(path: Path) -> Any:
+    return yaml.safe_load(path.read_text())
+
+
+def test_the_monitoring_profile_starts_prometheus_and_grafana_with_the_dashboard() -> None:
+    compose = load_yaml(ROOT / "docker-compose.yml")
+    services = compose["services"]
+    for name in ("prometheus", "grafana"):
+        assert services[name]["profiles"] == ["monitoring"]
+        for volume in services[name]["volumes"]:
+            source = volume.split(":")[0]
+            if source.startswith("./"):  # a file or folder of the repository
+                assert (ROOT / source).exists(), source
+            else:
+                assert source in compose["volumes"], source
+    assert "profiles" not in services["bot"]  # `docker compose up` still starts the bot alone
+    bot_env = services["bot"]["environment"]
+    port = int(bot_env["METRICS_PORT"])
+    assert bot_env["METRICS_HOST"] == "0.0.0.0"  # noqa: S104 (inside the compose network)
+    assert not any(str(port) in p for p in services["bot"].get("ports", []))  # not published
+
+    # Prometheus scrapes the bot where the bot serves /metrics.
+    prometheus_mounts = dict(v.split(":")[:2] for v in services["prometheus"]["volumes"])
+    config_source = next(s for s, t in prometheus_mounts.items() if t.endswith("prometheus.yml"))
+    config = load_yaml(ROOT / config_source)
+    (job,) = config["scrape_configs"]
+    assert job["metrics_path"] == "/metrics"
+    assert job["static_configs"][0]["targets"] == [f"bot:{port}"]
+    assert job["job_name"] == "lumabot"  # the dashboard's process panels select job="lumabot"
+
+    # Grafana: the datasource the dashboard names, and the dashboards' folder it reads.
+    grafana_mounts = dict(v.split(":")[:2] for v in services["grafana"]["volumes"])
+    provisioning = ROOT / next(s for s, t in grafana_mounts.items() if t.endswith("provisioning"))
+    (source,) = load_yaml(provisioning / "datasources" / "prometheus.yml")["datasources"]
+    assert source["type"] == "prometheus"
+    assert source["url"] == "http://prometheus:9090"
+    (provider,) = load_yaml(provisioning / "dashboards" / "lumabot.yml")["providers"]
+    dashboards_folder = provider["options"]["path"]
+    assert grafana_mounts["./deploy/grafana/dashboards"] == dashboards_folder
+    assert DASHBOARD.parent == ROOT / "deploy" / "grafana" / "dashboards"
+
+    dashboard = json.loads(DASHBOARD.read_text())
+    uids = {
+        target["datasource"]["uid"]
+        for panel in dashboard["panels"]
+        for target in panel.get("targets", [])
+    }
+    assert uids == {source["uid"]}
