@@ -101,6 +101,9 @@ def test_a_logged_exception_reaches_sentry_without_its_secrets(
     crumbs = [crumb["message"] for crumb in event["breadcrumbs"]["values"]]
     assert f"Calling the provider with {MASK}" in crumbs
     assert event["tags"]["task_id"] == "7"
+    # The HTTP libraries are left alone: no breadcrumbs of Bot API URLs, no trace headers.
+    assert sentry_sdk.get_client().get_integration("httpx") is None
+    assert sentry_sdk.get_client().get_integration("stdlib") is None
 
 
 def test_request_data_is_scrubbed_too() -> None:

@@ -1,10 +1,11 @@
 """Unexpected errors to Sentry (SENTRY_DSN; off when unset), with secrets scrubbed.
 
-What goes: every ERROR line and every logged exception (sentry-sdk's logging integration), and
-uncaught exceptions; INFO lines before one ride along as breadcrumbs. Before an event leaves,
-`scrubbed` runs the same Redactor the log uses over every string in it (the message and its
-arguments, the exception values, the frames' variables, the breadcrumbs, `extra`, request
-data), so what the log never shows Sentry never receives either. No personal data is sent
+What goes: every ERROR line and every logged exception (sentry-sdk's logging integration; an
+asyncio task's exception nobody retrieved is one too, asyncio logs it), and uncaught exceptions;
+INFO lines before one ride along as breadcrumbs. Before an event leaves, `scrubbed` runs the
+same Redactor the log uses over every string in it (the message and its arguments, the
+exception values, the frames' variables, the breadcrumbs, `extra`, request data), so what the
+log never shows Sentry never receives either. No personal data is sent
 (sentry-sdk's default); the line's task, user and job go as tags (bot.logs.context).
 """
 
@@ -15,6 +16,9 @@ from collections.abc import Callable
 from typing import Any
 
 import sentry_sdk
+from sentry_sdk.integrations.atexit import AtexitIntegration
+from sentry_sdk.integrations.dedupe import DedupeIntegration
+from sentry_sdk.integrations.excepthook import ExcepthookIntegration
 from sentry_sdk.integrations.logging import LoggingIntegration
 from sentry_sdk.transport import Transport
 from sentry_sdk.types import Event, Hint
@@ -70,6 +74,15 @@ def start_sentry(
         dsn=dsn,
         before_send=scrubbed(redact),
         release=release,
-        integrations=[LoggingIntegration(level=logging.INFO, event_level=logging.ERROR)],
+        # Only these: the others patch the HTTP libraries (breadcrumbs of Bot API URLs, trace
+        # headers on requests to Telegram and the provider), none of which is needed here.
+        default_integrations=False,
+        auto_enabling_integrations=False,
+        integrations=[
+            LoggingIntegration(level=logging.INFO, event_level=logging.ERROR),
+            ExcepthookIntegration(),
+            DedupeIntegration(),
+            AtexitIntegration(),  # what is still queued is sent before the process exits
+        ],
         **options,
     )
