@@ -2,7 +2,7 @@
 what each costs next to a bare python-telegram-bot echo bot.
 
     python3 manage.py bench throughput [--messages 2000] [--users 200] [--rounds 3]
-                                       [--database sqlite|postgresql]
+                                       [--database sqlite|postgresql] [--metrics]
 
 `--messages` text messages (a video link and a prompt), `--messages / --users` from each user,
 are queued at the fake Telegram at once; the real bot (`BotApp`, long polling) answers each with
@@ -46,6 +46,10 @@ PostgreSQL server the bench starts (bench/engines) instead of a SQLite file. The
 processes of its own, so the bot's CPU time leaves out the statements' cost on the server's
 side: the server's CPU time over the same window (psutil, every process of the server) is
 printed beside it, and the ratio of the two together to the echo bot's.
+
+`--metrics` runs the bot with /metrics served (METRICS_PORT set), so that it counts every Bot
+API call, task and tracker round in prometheus-client's counters (issue 17): the cost of the
+metrics on this hot path is the difference from a run without it.
 
 `--echo-answer card` makes the echo bot answer with a card of the bot's shape (HTML with a
 link, Submit and Cancel buttons) instead of the text: that part of the bot's cost is the card's,
@@ -94,7 +98,8 @@ async def run(args: argparse.Namespace, fake: Fake, urls: tuple[str, str], engin
         f"Machine: {os.cpu_count()} CPUs, {cpu_model()}, Python {platform.python_version()}, "
         f"{platform.system()} {platform.release()}",
     )
-    print(f"The bot's database: {engine.describe()}\n", flush=True)
+    print(f"The bot's database: {engine.describe()}", flush=True)
+    print(f"The bot's metrics: {'on (METRICS_PORT)' if args.metrics else 'off'}\n", flush=True)
     kinds = {"echo": (ECHO,), "bot": (BOT,)}.get(args.only, (ECHO, BOT))
     results: dict[str, list[Measurement]] = {which: [] for which in kinds}
     ratios: list[tuple[float, float, float]] = []
@@ -219,6 +224,12 @@ def parser() -> argparse.ArgumentParser:
         default="text",
         help="what the echo bot answers: the text (a bare echo bot), or a card of the same "
         "shape as the bot's (HTML, two buttons), which costs more to send and to read back",
+    )
+    parser.add_argument(
+        "--metrics",
+        action="store_true",
+        help="the bot with /metrics served (METRICS_PORT) and so counting every Bot API call, "
+        "task and round (off by default in long polling, as shipped)",
     )
     parser.add_argument(
         "--only",

@@ -5,6 +5,7 @@ the same Bot API settings."""
 from __future__ import annotations
 
 import contextlib
+import socket
 from collections.abc import AsyncIterator, Callable
 from unittest import mock
 
@@ -42,6 +43,12 @@ SHARED_SENDS = "telegram-sends"
 LIFTED = 1_000_000_000  # a count of sends a second no run reaches
 
 
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def rate_limiter(flood_limit: bool, max_retries: int = 3) -> AIORateLimiter:
     if flood_limit:  # as the bot sets it (bot/app.py)
         return AIORateLimiter(
@@ -67,9 +74,14 @@ def shared_limiter(flood_limit: bool) -> Callable[..., SharedWindowLimiter]:
 
 @contextlib.asynccontextmanager
 async def real_bot(
-    telegram_url: str, kie_url: str, database: TestDatabase, flood_limit: bool
+    telegram_url: str,
+    kie_url: str,
+    database: TestDatabase,
+    flood_limit: bool,
+    metrics: bool = False,
 ) -> AsyncIterator[None]:
-    """The bot on `database`: its SQLite file, or its PostgreSQL URL when it has one."""
+    """The bot on `database`: its SQLite file, or its PostgreSQL URL when it has one.
+    `metrics`: with /metrics served (METRICS_PORT), so that everything is counted."""
     settings = load_settings(
         _env_file=None,
         telegram_bot_token=TEST_BOT_TOKEN,
@@ -84,6 +96,7 @@ async def real_bot(
         allow_loopback_urls=True,
         preflight_checks=False,
         log_level="WARNING",
+        metrics_port=free_port() if metrics else None,
     )
     with (
         mock.patch.object(

@@ -115,7 +115,7 @@ async def measure_one(
     with tempfile.TemporaryDirectory() as directory:
         database = await asyncio.to_thread(engine.database, Path(directory))
         try:
-            async with real_bot(urls[0], urls[1], database, args.flood_limit):
+            async with real_bot(urls[0], urls[1], database, args.flood_limit, args.metrics):
                 return await measure(fake, load, warmup, engine, cards=True)
         finally:
             await asyncio.to_thread(engine.drop, database)

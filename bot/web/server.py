@@ -100,6 +100,11 @@ class WebServer:
         self._task: asyncio.Task[None] | None = None
 
     @property
+    def port(self) -> int:
+        """The port it listens on (the one given, or the one the system chose for 0)."""
+        return int(self._sock.getsockname()[1])
+
+    @property
     def connection_count(self) -> int:
         """The connections open now (those refused over the cap not counted)."""
         return len(self._server.server_state.connections)
