@@ -1,6 +1,7 @@
 """What a scrape of /metrics costs with many tasks in the database (issue 17).
 
-    python3 manage.py bench scrape [--tasks 100000] [--scrapes 200] [--database sqlite|postgresql]
+    python3 manage.py bench scrape [--tasks 100000] [--scrapes 200] [--calls 100000]
+                                   [--database sqlite|postgresql]
 
 A fresh database (the bot's migrations) gets `--tasks` task rows, mostly ended as a bot's
 history would be (92 % delivered, 5 % failed, 1 % cancelled...) and some in flight; the bot's
@@ -14,6 +15,11 @@ scraped `--scrapes` times:
   uvicorn) on loopback, asked with httpx, one request at a time.
 Printed: the median, 95th percentile and largest time of each, the queries' share, the size of
 the answer, and the CPU time per scrape. Prometheus' default is a scrape every 15 s (or 60 s).
+
+First, what counting costs on the hot path, in the process alone (steadier than a whole bot's
+throughput on a busy machine): one Bot API call through `SharedSends`' counting wrapper (a call
+that does nothing), and each of the Metrics port's calls, with the metrics on and off
+(`NO_METRICS`), in microseconds per call (the best of 5 runs of `--calls`).
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ import sqlite3
 import statistics
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx
@@ -35,8 +42,10 @@ from bench.engines.engine import Engine, add_option, exit_on_sigterm
 from bench.scale.load import Rows, insert_postgres
 from bench.throughput import cpu_model
 from bot.domain.failures import Failure
+from bot.domain.metrics import NO_METRICS, Metrics
 from bot.domain.records import TaskState
 from bot.metrics import MetricsPage, PrometheusMetrics, metrics_server
+from bot.sends import counted
 from storage.db import Database
 from storage.tasks import TaskRepository
 from tests.database import TestDatabase
@@ -157,6 +166,49 @@ def busy_day(metrics: PrometheusMetrics) -> None:
     metrics.tracker_round(0.002)
 
 
+async def counting_costs(calls: int) -> None:
+    """Microseconds per call of each way the bot counts, with the metrics on and off."""
+    on, off = PrometheusMetrics(instance="host:1:ab12"), NO_METRICS
+
+    async def nothing() -> bool:
+        return True
+
+    async def api_calls(metrics: Metrics | None) -> None:
+        for _ in range(calls):
+            call = counted(nothing, "sendMessage", metrics) if metrics else nothing
+            await call()
+
+    def port_calls(metrics: Metrics) -> None:
+        for _ in range(calls):
+            metrics.task_finished(TaskState.FAILED, Failure.TIMED_OUT)
+            metrics.provider_request("status", "ok", 0.1)
+            metrics.task_delivered("video", 120.0, 2.0)
+            metrics.tracker_round(0.002)
+
+    async def best(work: Callable[[], Awaitable[None] | None]) -> float:
+        times = []
+        for _ in range(5):
+            started = time.perf_counter()
+            result = work()
+            if result is not None:
+                await result
+            times.append(time.perf_counter() - started)
+        return min(times) / calls * 1e6
+
+    print(f"Counting on the hot path (microseconds per call, best of 5 x {calls:,}):")
+    api_on, api_off = await best(lambda: api_calls(on)), await best(lambda: api_calls(None))
+    print(
+        f"  a Bot API call's counting (wrapper, counter, histogram): {api_on - api_off:.2f} "
+        f"({api_on:.2f} with, {api_off:.2f} without)"
+    )
+    port_on, port_off = await best(lambda: port_calls(on)), await best(lambda: port_calls(off))
+    print(
+        f"  a task's four port calls (failed, provider request, delivered, round): "
+        f"{port_on:.2f} on, {port_off:.2f} with NO_METRICS\n",
+        flush=True,
+    )
+
+
 async def run(args: argparse.Namespace, engine: Engine) -> None:
     print(f"{args.tasks} tasks, {args.scrapes} scrapes of each kind; {engine.describe()}")
     print(
@@ -164,6 +216,7 @@ async def run(args: argparse.Namespace, engine: Engine) -> None:
         f"{platform.system()} {platform.release()}\n",
         flush=True,
     )
+    await counting_costs(args.calls)
     with tempfile.TemporaryDirectory(prefix="bench-scrape-") as folder:
         database = await asyncio.to_thread(engine.database, Path(folder))
         try:
@@ -233,6 +286,7 @@ def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tasks", type=int, default=100_000)
     parser.add_argument("--scrapes", type=int, default=200)
+    parser.add_argument("--calls", type=int, default=100_000, help="calls per counting run")
     add_option(parser)
     return parser
 

@@ -94,7 +94,7 @@ class SharedSends(BaseRateLimiter[int]):
                 self._away_until = time.monotonic() + AWAY_SECONDS
                 log.debug("Sending without the shared limit for a while: %r", exc)
         if self._metrics is not None:
-            callback = _counted(callback, endpoint, self._metrics)
+            callback = counted(callback, endpoint, self._metrics)
         return await self._own.process_request(
             _heard(callback, self.heartbeat), args, kwargs, endpoint, data, rate_limit_args
         )
@@ -125,7 +125,7 @@ def _heard(callback: Call, heartbeat: Heartbeat) -> Call:
     return call
 
 
-def _counted(callback: Call, method: str, metrics: Metrics) -> Call:
+def counted(callback: Call, method: str, metrics: Metrics) -> Call:
     """The call, told to `metrics` each time it is tried (the rate limiter tries again after
     a 429)."""
 
