@@ -13,6 +13,7 @@ on a port of its own (METRICS_HOST:METRICS_PORT) with the web server's guards.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 import time
@@ -45,6 +46,8 @@ log = logging.getLogger(__name__)
 PREFIX = "lumabot"
 METRICS_PATH = "/metrics"
 # The metrics server of its own (METRICS_PORT) serves one scraper or two.
+# The longest a scrape waits for the database (Prometheus' own scrape timeout is 10 s).
+SCRAPE_DATABASE_SECONDS = 2.0
 METRICS_MAX_CONNECTIONS = 32
 
 _M = TypeVar("_M", bound=MetricWrapperBase)
@@ -289,13 +292,17 @@ class PrometheusMetrics:
         snapshot = _Snapshot()
         started = time.perf_counter()
         try:
-            if self._task_counts is not None:
-                snapshot.by_state = await self._task_counts()
-            if self._at_provider is not None:
-                snapshot.at_provider = await self._at_provider()
+            # A database that is away would hold the scrape past Prometheus' own timeout
+            # (statements wait up to DATABASE_RETRY_SECONDS): the counters go without it, and
+            # lumabot_database_up says so.
+            async with asyncio.timeout(SCRAPE_DATABASE_SECONDS):
+                if self._task_counts is not None:
+                    snapshot.by_state = await self._task_counts()
+                if self._at_provider is not None:
+                    snapshot.at_provider = await self._at_provider()
             snapshot.ok = self._task_counts is not None
         except Exception as exc:  # the counters are still worth a scrape
-            log.warning("/metrics: the database did not answer: %r", exc)
+            log.debug("/metrics without the database's figures: %r", exc)
         snapshot.seconds = time.perf_counter() - started
         self._gauges.snapshot = snapshot
         return generate_latest(self.registry)

@@ -19,6 +19,8 @@ from prometheus_client.samples import Sample
 
 from bot.app import BotApp
 from bot.config import Settings, load_settings
+from bot.metrics import SCRAPE_DATABASE_SECONDS
+from tests.database import StoppablePostgres
 from tests.fakes.kie import FakeKie
 from tests.fakes.telegram import FakeTelegram
 from tests.helpers import Chat
@@ -183,6 +185,25 @@ async def test_with_metrics_port_in_webhook_mode_the_web_server_does_not_serve_t
     async with httpx.AsyncClient() as client:
         assert (await client.get(f"{app.settings.public_url}/metrics")).status_code == 404
     assert value(await scrape(metrics_url(app)), "lumabot_database_up") == 1
+
+
+@pytest.mark.engines("postgresql")
+async def test_a_scrape_goes_on_without_the_database_when_it_is_away(
+    server: StoppablePostgres,  # first: stopped after the bot
+    start_bot: Callable[..., Any],
+) -> None:
+    app: BotApp = await start_bot(database_url=server.url, metrics_port=free_port())
+    url = metrics_url(app)
+    assert value(await scrape(url), "lumabot_database_up") == 1
+    server.stop()
+    started = time.monotonic()
+    samples = await scrape(url)  # not held for DATABASE_RETRY_SECONDS (30 s)
+    assert time.monotonic() - started < SCRAPE_DATABASE_SECONDS + 2
+    assert value(samples, "lumabot_database_up") == 0
+    assert not [s for s in samples if s.name == "lumabot_tasks"]  # no figures rather than 0s
+    assert [s for s in samples if s.name == "lumabot_tasks_submitted_total"]  # counters still
+    server.start()
+    assert value(await scrape(url), "lumabot_database_up") == 1
 
 
 def test_metrics_settings_have_their_defaults() -> None:
