@@ -45,8 +45,8 @@ async def admit(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if admission == Admission.ALLOWED:
         return
     message = update.effective_message
-    if message is not None and message.successful_payment is not None:
-        return  # Stars already paid (banned since the pre-checkout?): recorded all the same
+    if message is not None and (message.successful_payment or message.refunded_payment):
+        return  # Stars moved (banned since the pre-checkout?): recorded all the same
     try:
         await _refuse(update, _REFUSALS[admission]())
         if admission == Admission.ASKED:
