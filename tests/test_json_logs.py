@@ -116,3 +116,13 @@ async def test_a_task_s_story_through_the_real_bot(
     assert accepted["job_id"] == task.task_id
     for secret in bot.settings.secrets():
         assert secret not in stderr.getvalue()
+
+
+def test_an_unknown_token_is_masked_also_right_after_bot_in_a_url() -> None:
+    redact = Redactor()
+    url = "https://api.telegram.org/bot123456789:AAbbCCddEEffGGhhIIjjKKllMMnn/getMe"
+    assert redact(url) == f"https://api.telegram.org/bot{MASK}/getMe"
+    assert redact("file/bot987654321:zzZZyyYYxxXXwwWWvvVVuuUU_-/videos/1.mp4") == (
+        f"file/bot{MASK}/videos/1.mp4"
+    )
+    assert redact("task 12: 3 of 10") == "task 12: 3 of 10"  # no token shape, untouched

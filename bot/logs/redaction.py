@@ -11,7 +11,7 @@ from bot.logs.context import ContextFilter
 from bot.logs.formats import LogFormat, formatter
 
 # Anything shaped like a Telegram bot token, known to us or not.
-_TOKEN_SHAPE = re.compile(r"\b\d{5,12}:[A-Za-z0-9_-]{20,}\b")
+_TOKEN_SHAPE = re.compile(r"(?<!\d)\d{5,12}:[A-Za-z0-9_-]{20,}")
 MASK = "[redacted]"
 
 
