@@ -43,11 +43,21 @@ def _args(context: ContextTypes.DEFAULT_TYPE) -> list[str]:
 
 async def stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Users, tasks, success rate, processing times, the queue and credits (and, with
-    payments on, the money lines)."""
+    payments on, the money lines); with tasks ended in the last 14 days, a picture of them."""
     rt = runtime(context)
     parts = [await rt.admin.stats()]
     if rt.money is not None:
         parts.append(await rt.money.stats_part())
+    chart = await rt.admin.stats_chart()
+    if chart is not None and update.effective_message is not None:
+        # The picture of the last 14 days, the figures as its caption when they fit one,
+        # else after it as they go without it.
+        whole = "\n\n".join(parts)
+        fits = texts.telegram_length(whole) <= texts.CAPTION_LIMIT
+        caption = whole if fits else texts.admin_chart_caption()
+        await update.effective_message.reply_photo(chart, caption=caption, filename="stats.png")
+        if fits:
+            return
     await money.reply_parts(update, parts)
 
 

@@ -413,6 +413,19 @@ class TaskRepository:
         )
         return [float(seconds) for (seconds,) in rows]
 
+    async def finished_since(self, since: float) -> list[tuple[float, TaskState, float | None]]:
+        """(finished at, end state, seconds from submit to finish or None when never
+        submitted) of every task that ended at or after `since` (/stats' chart)."""
+        rows = await self._db.fetch_all(
+            "SELECT finished_at, state, finished_at - submitted_at FROM tasks "
+            f"WHERE finished_at >= ? AND state NOT IN {_ACTIVE_SQL}",
+            (since,),
+        )
+        return [
+            (float(at), TaskState(state), None if seconds is None else float(seconds))
+            for at, state, seconds in rows
+        ]
+
     async def recent_durations(self, provider: str, count: int) -> list[float]:
         """Seconds from submit to result of the provider's last `count` delivered tasks."""
         rows = await self._db.fetch_all(

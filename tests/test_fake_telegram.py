@@ -191,6 +191,30 @@ async def test_send_video_upload(bot: Bot, fake: FakeTelegram) -> None:
     assert fake.calls_to("sendVideo")[-1].params["video"] == "http://127.0.0.1:9/result.mp4"
 
 
+async def test_send_photo_upload(bot: Bot, fake: FakeTelegram) -> None:
+    png = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + (800).to_bytes(4, "big")
+    png += (450).to_bytes(4, "big") + bytes(range(256)) * 4
+    html = ParseMode.HTML
+    msg = await bot.send_photo(
+        USER, png, caption="<b>Stats</b>", parse_mode=html, filename="stats.png"
+    )
+    assert msg.photo
+    assert (msg.photo[-1].width, msg.photo[-1].height) == (800, 450)
+    assert msg.photo[-1].file_size == len(png)
+    assert msg.caption == "Stats"
+    sent = fake.message(USER, msg.message_id)
+    assert (sent.kind, sent.file, sent.rendered) == ("photo", png, "Stats")
+    [call] = fake.calls_to("sendPhoto")
+    assert call.files["photo"] == png
+    assert call.filenames["photo"] == "stats.png"
+
+    # A caption's limit is counted after the markup is parsed, as Telegram counts it.
+    fits = "<b>" + "x" * 1024 + "</b>"
+    assert (await bot.send_photo(USER, png, caption=fits, parse_mode=html)).caption == "x" * 1024
+    with pytest.raises(BadRequest, match="Message caption is too long"):
+        await bot.send_photo(USER, png, caption="x" * 1025)
+
+
 async def test_upload_over_50_mib_is_refused(bot: Bot, fake: FakeTelegram) -> None:
     with pytest.raises(NetworkError, match="Request Entity Too Large"):
         await bot.send_document(

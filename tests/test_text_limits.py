@@ -492,6 +492,7 @@ BUILDERS: dict[str, Builder] = {
     ),
     "admin_credits": builder(P, CAPABILITIES.map(lambda c: c.display_name), st.none() | SECONDS),
     "admin_credits_not_reported": builder(P, CAPABILITIES.map(lambda c: c.display_name)),
+    "admin_chart_day": builder(Kind.PLAIN, st.dates()),  # drawn on /stats' picture
     "admin_credits_unavailable": builder(P, CAPABILITIES.map(lambda c: c.display_name), TEXT),
     "admin_user": builder(
         M,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from collections.abc import Callable
 from html import escape
@@ -12,12 +14,15 @@ from bot.domain.delivery import DeliveryResult, Outbox
 from bot.domain.numbers import ascii_int, user_ref
 from bot.domain.provider import Provider, ProviderError
 from bot.domain.records import TaskState, User
+from bot.services import stats_chart as chart
 from bot.services.maintenance import Maintenance
 from bot.services.tasks.intake import Intake
 from bot.services.tasks.policy import TrackingPolicy
 from storage.instances import POLLING_LEASE, InstanceRepository, LeaseRepository
 from storage.tasks import TaskRepository
 from storage.users import UserRepository
+
+log = logging.getLogger(__name__)
 
 DAY = 86400.0
 MAX_DAILY_LIMIT = 10_000
@@ -76,6 +81,32 @@ class AdminService:
             credits=await self._credits(),
             **await self._instances_now(now),
         )
+
+    async def stats_chart(self) -> bytes | None:
+        """/stats' picture of the last 14 UTC days (a PNG), or None when no task ended in them,
+        or when drawing failed (logged: the figures go without it). Drawn in a worker thread;
+        its words in the language in force."""
+        now = self._clock()
+        rows = await self._tasks.finished_since(chart.window_start(now))
+        days = chart.daily(rows, now)
+        if not any(day.ended for day in days):
+            return None
+        labels = chart.ChartLabels(
+            title=texts.admin_chart_title(),
+            delivered=texts.admin_chart_delivered(),
+            failed=texts.admin_chart_failed(),
+            other=texts.admin_chart_other(),
+            median=texts.admin_chart_median(),
+            p90=texts.admin_chart_p90(),
+            tasks_axis=texts.admin_chart_tasks_axis(),
+            time_axis=texts.admin_chart_time_axis(),
+            days=[texts.admin_chart_day(day.day) for day in days],
+        )
+        try:
+            return await asyncio.to_thread(chart.draw, days, labels)
+        except Exception:
+            log.exception("/stats: the chart could not be drawn")
+            return None
 
     async def _instances_now(self, now: float) -> dict[str, Any]:
         if not self._shared:

@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 import re
+from datetime import date
 from decimal import Decimal
 from html import escape, unescape
 
+from babel.dates import format_skeleton
 from babel.numbers import format_decimal, format_percent
 
 from bot.domain.delivery import DeliveryResult
@@ -35,6 +37,16 @@ __all__ = [
     "admin_access_request",
     "admin_access_unchanged",
     "admin_banned",
+    "admin_chart_caption",
+    "admin_chart_day",
+    "admin_chart_delivered",
+    "admin_chart_failed",
+    "admin_chart_median",
+    "admin_chart_other",
+    "admin_chart_p90",
+    "admin_chart_tasks_axis",
+    "admin_chart_time_axis",
+    "admin_chart_title",
     "admin_commands",
     "admin_credits",
     "admin_credits_not_reported",
@@ -374,6 +386,64 @@ def admin_stats(
     if instances is not None:
         lines += _instance_lines(instances, poller, now)
     return "\n".join(lines)
+
+
+# /stats' chart (bot/services/stats_chart.py): the picture's few words, plain text drawn on it.
+
+
+def admin_chart_title() -> str:
+    # TRANSLATORS: the title of the picture /stats sends: the tasks that ended on each of the
+    # last 14 days (UTC), and how long the video service took.
+    return gettext("Tasks ended per day, last 14 days (UTC)")
+
+
+def admin_chart_delivered() -> str:
+    # TRANSLATORS: in /stats' picture, the legend of the bars of tasks delivered.
+    return gettext("Delivered")
+
+
+def admin_chart_failed() -> str:
+    # TRANSLATORS: in /stats' picture, the legend of the bars of tasks that failed.
+    return gettext("Failed")
+
+
+def admin_chart_other() -> str:
+    # TRANSLATORS: in /stats' picture, the legend of the bars of tasks that ended otherwise:
+    # outcome unknown, not sendable, or cancelled by their user.
+    return gettext("Other endings")
+
+
+def admin_chart_median() -> str:
+    # TRANSLATORS: in /stats' picture, the legend of the line of the median processing time
+    # of the day's delivered tasks.
+    return gettext("Median time")
+
+
+def admin_chart_p90() -> str:
+    # TRANSLATORS: in /stats' picture, the legend of the line under which 90 % of the day's
+    # processing times fall.
+    return gettext("90 % within")
+
+
+def admin_chart_tasks_axis() -> str:
+    # TRANSLATORS: in /stats' picture, the left axis: how many tasks ended that day.
+    return gettext("Tasks")
+
+
+def admin_chart_time_axis() -> str:
+    # TRANSLATORS: in /stats' picture, the right axis: processing time in minutes.
+    return gettext("Processing time, min")
+
+
+def admin_chart_day(day: date) -> str:
+    """A day under a bar of /stats' picture, short, in the language's way ("Dec 7", "7 дек.")."""
+    return format_skeleton("MMMd", day, locale=i18n.locale())
+
+
+def admin_chart_caption() -> str:
+    # TRANSLATORS: the caption of /stats' picture when the figures are too long to be its
+    # caption; they follow in the next message.
+    return gettext("<b>Statistics</b>: the last 14 days in a picture; the figures follow.")
 
 
 MAX_INSTANCES_SHOWN = 20

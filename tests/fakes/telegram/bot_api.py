@@ -94,6 +94,7 @@ class BotApi(PaymentMethods, StartStop):
             "sendChatAction": self._send_chat_action,
             "sendVideo": lambda call: self._send_file(call, "video"),
             "sendDocument": lambda call: self._send_file(call, "document"),
+            "sendPhoto": lambda call: self._send_file(call, "photo"),
             "getFile": self._get_file,
             "sendInvoice": self._send_invoice,
             "answerPreCheckoutQuery": self._answer_pre_checkout_query,

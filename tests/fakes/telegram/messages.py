@@ -1,5 +1,5 @@
-"""The Bot API methods on a chat's messages: sendMessage, copyMessage, sendVideo and
-sendDocument, the edits, deleteMessage, answerCallbackQuery and sendChatAction, each checked as
+"""The Bot API methods on a chat's messages: sendMessage, copyMessage, sendVideo, sendDocument
+and sendPhoto, the edits, deleteMessage, answerCallbackQuery and sendChatAction, each checked as
 Telegram checks it."""
 
 from __future__ import annotations
@@ -169,7 +169,9 @@ class MessageMethods(TelegramState):
         filename: str | None,
         reference: str | None,
         params: dict[str, Any],
-    ) -> dict[str, Any]:
+    ) -> dict[str, Any] | list[dict[str, Any]]:
+        """The Bot API object of the sent file: a list of sizes for a photo (one here: the
+        fake does not scale), else the video or document."""
         known = self._files.get(reference) if reference is not None else None
         if content is not None:
             suffix = _suffix(filename) or (".mp4" if kind == "video" else "")
@@ -191,6 +193,9 @@ class MessageMethods(TelegramState):
             media = {"file_id": f"fake-file-{n}", "file_unique_id": f"fake-unique-{n}"}
         if filename is None and reference is not None and "://" in reference:
             filename = urlsplit(reference).path.rsplit("/", 1)[-1] or None
+        if kind == "photo":
+            width, height = _png_size(content) if content is not None else (0, 0)
+            return [{**media, "width": width, "height": height}]
         if kind == "video":
             for key in ("width", "height", "duration"):
                 value = params.get(key)
@@ -312,6 +317,13 @@ class MessageMethods(TelegramState):
         if allow_missing:
             return None
         raise _bad("message to be replied not found")
+
+
+def _png_size(content: bytes) -> tuple[int, int]:
+    """A PNG's width and height from its IHDR chunk; (0, 0) for another image."""
+    if content[:8] != b"\x89PNG\r\n\x1a\n" or content[12:16] != b"IHDR":
+        return 0, 0
+    return int.from_bytes(content[16:20], "big"), int.from_bytes(content[20:24], "big")
 
 
 def _caption_param(params: dict[str, Any]) -> tuple[str | None, str | None, Any]:

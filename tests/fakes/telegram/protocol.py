@@ -90,6 +90,7 @@ METHODS = (
     "sendChatAction",
     "sendVideo",
     "sendDocument",
+    "sendPhoto",
     "getFile",
     "sendInvoice",
     "answerPreCheckoutQuery",
@@ -104,6 +105,7 @@ BLOCKABLE_METHODS = frozenset(
         "copyMessage",
         "sendVideo",
         "sendDocument",
+        "sendPhoto",
         "sendInvoice",
         "sendChatAction",
         "editMessageText",
@@ -111,7 +113,7 @@ BLOCKABLE_METHODS = frozenset(
         "editMessageCaption",
     }
 )
-UPLOAD_METHODS = frozenset({"sendVideo", "sendDocument"})
+UPLOAD_METHODS = frozenset({"sendVideo", "sendDocument", "sendPhoto"})
 # The media a message may carry, as the field of a Bot API Message that holds it; copyMessage
 # copies the first one present (an animation's message also has a "document" field).
 MEDIA_KINDS = ("animation", "photo", "video", "video_note", "voice", "audio", "document", "sticker")
