@@ -10,7 +10,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    DATABASE_PATH=/data/bot.sqlite3
+    DATABASE_PATH=/data/bot.sqlite3 \
+    MPLCONFIGDIR=/tmp/matplotlib
 
 RUN useradd --create-home --uid 10001 --user-group bot \
     && mkdir /data && chown 10001:10001 /data

@@ -48,6 +48,8 @@ METRICS_PATH = "/metrics"
 # The metrics server of its own (METRICS_PORT) serves one scraper or two.
 # The longest a scrape waits for the database (Prometheus' own scrape timeout is 10 s).
 SCRAPE_DATABASE_SECONDS = 2.0
+# The database's gauges are read at most this often (Prometheus scrapes every 15 s by default).
+SNAPSHOT_SECONDS = 5.0
 METRICS_MAX_CONNECTIONS = 32
 
 _M = TypeVar("_M", bound=MetricWrapperBase)
@@ -161,6 +163,8 @@ class PrometheusMetrics:
         self.registry = CollectorRegistry(auto_describe=True)
         self._task_counts: TaskCounts | None = None
         self._at_provider: AtProvider | None = None
+        self._reading: asyncio.Future[None] | None = None  # the database read in flight
+        self._read_at = -SNAPSHOT_SECONDS  # time.monotonic() of the last read
         self._gauges = _DatabaseGauges(max_at_provider)
         self.registry.register(self._gauges)
         ProcessCollector(registry=self.registry)  # the process's CPU time, memory, open files
@@ -288,7 +292,25 @@ class PrometheusMetrics:
         self._at_provider = at_provider
 
     async def render(self) -> bytes:
-        """The metrics in Prometheus' text format, the database's gauges read now."""
+        """The metrics in Prometheus' text format, with the database's gauges read at most once
+        every SNAPSHOT_SECONDS: scrapes in flight share one read, and a burst of requests
+        (the page may be public) never turns into a burst of queries."""
+        await self._fresh_snapshot()
+        return generate_latest(self.registry)
+
+    async def _fresh_snapshot(self) -> None:
+        if self._reading is None:
+            if time.monotonic() - self._read_at < SNAPSHOT_SECONDS:
+                return
+            self._reading = asyncio.ensure_future(self._read_snapshot())
+        reading = self._reading
+        try:
+            await asyncio.shield(reading)
+        finally:
+            if reading.done() and self._reading is reading:
+                self._reading = None
+
+    async def _read_snapshot(self) -> None:
         snapshot = _Snapshot()
         started = time.perf_counter()
         try:
@@ -305,7 +327,7 @@ class PrometheusMetrics:
             log.debug("/metrics without the database's figures: %r", exc)
         snapshot.seconds = time.perf_counter() - started
         self._gauges.snapshot = snapshot
-        return generate_latest(self.registry)
+        self._read_at = time.monotonic()
 
 
 class MetricsPage:

@@ -8,6 +8,7 @@ anyone can send any button data.
 from __future__ import annotations
 
 import contextlib
+import logging
 import re
 
 from telegram import (
@@ -25,6 +26,8 @@ from bot import texts
 from bot.runtime import Runtime, runtime
 from bot.texts import i18n
 from handlers import money
+
+log = logging.getLogger(__name__)
 
 ACCESS_BUTTON = re.compile(r"^access:(?P<user>[0-9]{1,18}):(?P<verdict>allow|deny)$")
 BROADCAST_BUTTON = re.compile(r"^bcast:(?P<id>[0-9]{1,18}):(?P<action>send|cancel)$")
@@ -55,9 +58,13 @@ async def stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         whole = "\n\n".join(parts)
         fits = texts.telegram_length(whole) <= texts.CAPTION_LIMIT
         caption = whole if fits else texts.admin_chart_caption()
-        await update.effective_message.reply_photo(chart, caption=caption, filename="stats.png")
-        if fits:
-            return
+        try:
+            await update.effective_message.reply_photo(chart, caption=caption, filename="stats.png")
+        except TelegramError as exc:  # the figures matter more than the picture
+            log.warning("/stats' picture was not sent: %s", exc)
+        else:
+            if fits:
+                return
     await money.reply_parts(update, parts)
 
 

@@ -26,6 +26,13 @@ from tests.fakes.telegram import FakeTelegram
 from tests.helpers import Chat
 from tests.test_webhook import free_port, submitted, webhook_settings
 
+
+@pytest.fixture(autouse=True)
+def fresh_database_figures(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each scrape here reads the database (the bot keeps a read for SNAPSHOT_SECONDS)."""
+    monkeypatch.setattr("bot.metrics.SNAPSHOT_SECONDS", 0.0)
+
+
 ROOT = Path(__file__).resolve().parent.parent
 DASHBOARD = ROOT / "deploy" / "grafana" / "dashboards" / "bot.json"
 TOKEN = "metrics-test-token-0123456789"
