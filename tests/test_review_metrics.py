@@ -1,10 +1,8 @@
-"""Review of issue 17: reproductions of defects found (each test FAILS on the code under review).
+"""Found by a review of issue 17, fixed, and kept as tests:
 
-1. A scrape's database read is neither shared nor cached: N scrapes at once run N GROUP BYs over
-   every task. In webhook mode without METRICS_TOKEN (the default), anyone on the internet can
-   make the bot do that as often as they like, on its one shared SQLite connection.
-2. /stats: when Telegram refuses the picture, the admin gets nothing at all (before issue 17 the
-   figures always came).
+1. Scrapes share one database read, reused for SNAPSHOT_SECONDS: N scrapes at once (the page
+   may be public: webhook mode without METRICS_TOKEN) run one GROUP BY, not N.
+2. /stats: when Telegram refuses the picture, the admin still gets the figures.
 """
 
 from __future__ import annotations
