@@ -15,7 +15,8 @@ from bot import texts
 from bot.app import BotApp
 from bot.domain.records import TaskState
 from bot.services import stats_chart
-from bot.services.stats_chart import DAY, DAYS, ChartLabels, DayFigures, daily, draw
+from bot.services.admin import chart_labels
+from bot.services.stats_chart import DAY, DAYS, daily, draw
 from tests.fakes.kie import FakeKie
 from tests.fakes.telegram import FakeTelegram
 from tests.helpers import ADMIN_ID, Chat
@@ -24,20 +25,6 @@ PNG = b"\x89PNG\r\n\x1a\n"
 # 2026-12-07 15:00 UTC: the chart's days are 2026-11-24 .. 2026-12-07.
 NOW = datetime(2026, 12, 7, 15, 0, tzinfo=UTC).timestamp()
 TODAY = datetime(2026, 12, 7, tzinfo=UTC).timestamp()
-
-
-def labels(days: list[DayFigures]) -> ChartLabels:
-    return ChartLabels(
-        title=texts.admin_chart_title(),
-        delivered=texts.admin_chart_delivered(),
-        failed=texts.admin_chart_failed(),
-        other=texts.admin_chart_other(),
-        median=texts.admin_chart_median(),
-        p90=texts.admin_chart_p90(),
-        tasks_axis=texts.admin_chart_tasks_axis(),
-        time_axis=texts.admin_chart_time_axis(),
-        days=[texts.admin_chart_day(d.day) for d in days],
-    )
 
 
 def png_size(png: bytes) -> tuple[int, int]:
@@ -102,7 +89,7 @@ def test_the_picture_is_a_small_png() -> None:
     ]
     rows += [(TODAY - DAY + i, TaskState.UNKNOWN, None) for i in range(3)]
     days = daily(rows, NOW)
-    png = draw(days, labels(days))
+    png = draw(days, chart_labels(days))
     assert png.startswith(PNG)
     assert png_size(png) == (800, 450)
     assert len(png) < 100_000
@@ -110,7 +97,7 @@ def test_the_picture_is_a_small_png() -> None:
 
 def test_a_day_without_tasks_and_a_picture_with_one_task_only_draw() -> None:
     days = daily([(NOW, TaskState.FAILED, None)], NOW)  # no time at all to draw
-    assert draw(days, labels(days)).startswith(PNG)
+    assert draw(days, chart_labels(days)).startswith(PNG)
 
 
 async def test_drawing_fails_and_the_figures_go_without_the_picture(

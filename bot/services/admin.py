@@ -91,17 +91,7 @@ class AdminService:
         days = chart.daily(rows, now)
         if not any(day.ended for day in days):
             return None
-        labels = chart.ChartLabels(
-            title=texts.admin_chart_title(),
-            delivered=texts.admin_chart_delivered(),
-            failed=texts.admin_chart_failed(),
-            other=texts.admin_chart_other(),
-            median=texts.admin_chart_median(),
-            p90=texts.admin_chart_p90(),
-            tasks_axis=texts.admin_chart_tasks_axis(),
-            time_axis=texts.admin_chart_time_axis(),
-            days=[texts.admin_chart_day(day.day) for day in days],
-        )
+        labels = chart_labels(days)
         try:
             return await asyncio.to_thread(chart.draw, days, labels)
         except Exception:
@@ -200,3 +190,18 @@ class AdminService:
         ref = user_ref(who)
         user = await self._users.find_or_ensure(ref) if ref is not None else None
         return user if user is not None else texts.admin_no_such_user(who)
+
+
+def chart_labels(days: list[chart.DayFigures]) -> chart.ChartLabels:
+    """The picture's words, in the language in force."""
+    return chart.ChartLabels(
+        title=texts.admin_chart_title(),
+        delivered=texts.admin_chart_delivered(),
+        failed=texts.admin_chart_failed(),
+        other=texts.admin_chart_other(),
+        median=texts.admin_chart_median(),
+        p90=texts.admin_chart_p90(),
+        tasks_axis=texts.admin_chart_tasks_axis(),
+        time_axis=texts.admin_chart_time_axis(),
+        days=[texts.admin_chart_day(day.day) for day in days],
+    )
