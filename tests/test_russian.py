@@ -203,6 +203,7 @@ async def test_what_a_russian_admin_does_reaches_an_english_user_in_english(
     (task,) = await kie.wait_for_task()
     kie.complete(task.task_id, success_flag=1)
     await telegram.wait_for("sendVideo")
+    await user.wait_for_text("Done")  # delivered: a task still being sent is not redelivered
     in_russian((await admin.say("/redeliver 1")).text)
     first, again = chat_videos = user.videos()
     assert len(chat_videos) == 2
