@@ -197,14 +197,9 @@ class LedgerRepository:
 
     async def _settle(self, task_id: int, kind: Movement, now: float, *, reason: str) -> bool:
         async with self._db.transaction() as conn:
-            owner = await conn.fetch_one(
-                "SELECT user_id FROM ledger WHERE task_id = ? AND kind = ?",
-                (task_id, Movement.RESERVE),
-            )
-            if owner is None:
+            user_id = await _lock_owner(conn, task_id)
+            if user_id is None:
                 return False
-            user_id = int(owner[0])
-            await balance_in(conn, user_id)  # one settlement of a task at a time
             reservation = await _reservation(conn, task_id)
             if reservation is None or reservation.released:
                 return False
@@ -221,14 +216,10 @@ class LedgerRepository:
         balance allows, else the task stays free. None when it has no price, or its price is
         spent already."""
         async with self._db.transaction() as conn:
-            owner = await conn.fetch_one(
-                "SELECT user_id FROM ledger WHERE task_id = ? AND kind = ?",
-                (task_id, Movement.RESERVE),
-            )
-            if owner is None:
+            user_id = await _lock_owner(conn, task_id)
+            if user_id is None:
                 return None
-            user_id = int(owner[0])
-            balance = await balance_in(conn, user_id)  # one settlement of a task at a time
+            balance = await balance_in(conn, user_id)
             found = await _reservation(conn, task_id)
             if found is None:
                 return None
@@ -430,13 +421,9 @@ class LedgerRepository:
         (`charge`) or returned, only if it is still held (once, whoever presses first). Whether
         it was settled now, and the reservation after."""
         async with self._db.transaction() as conn:
-            owner = await conn.fetch_one(
-                "SELECT user_id FROM ledger WHERE task_id = ? AND kind = 'reserve'", (task_id,)
-            )
-            if owner is None:
+            user_id = await _lock_owner(conn, task_id)
+            if user_id is None:
                 return False, None
-            user_id = int(owner[0])
-            await balance_in(conn, user_id)  # one settlement of a task at a time
             reservation = await _reservation(conn, task_id)
             if reservation is None or not reservation.held:
                 return False, reservation
@@ -512,6 +499,19 @@ class LedgerRepository:
             held_tasks=0 if held is None else int(held[0]),
             balances=0 if balances is None else int(balances[0]),
         )
+
+
+async def _lock_owner(conn: Statements, task_id: int) -> int | None:
+    """The user whose reservation the task has, their row locked until the transaction ends
+    (one settlement of a task at a time); None when the task has no price."""
+    owner = await conn.fetch_one(
+        "SELECT user_id FROM ledger WHERE task_id = ? AND kind = ?", (task_id, Movement.RESERVE)
+    )
+    if owner is None:
+        return None
+    user_id = int(owner[0])
+    await balance_in(conn, user_id)
+    return user_id
 
 
 async def _reservation(conn: Statements | Database, task_id: int) -> Reservation | None:
