@@ -41,7 +41,6 @@ from bot.providers.http import HttpProvider
 from bot.providers.kie import KieProvider
 from bot.providers.kie_files import KieFileHost
 from bot.providers.luma import LumaProvider
-from bot.providers.sandbox import SandboxProvider
 from bot.providers.segmind import SegmindProvider
 from bot.providers.translator import ChatTranslator, max_tokens_for
 from bot.readiness import Readiness
@@ -131,6 +130,9 @@ def create_provider(
                 metrics=metrics,
             )
         case "sandbox":
+            # Here, not at the top: it loads PyAV (FFmpeg's libraries, about 20 MB resident).
+            from bot.providers.sandbox import SandboxProvider
+
             return SandboxProvider(
                 work_dir=settings.data_folder / "sandbox",
                 allow_loopback=settings.allow_loopback_urls,

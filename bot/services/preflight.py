@@ -22,9 +22,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-import av
 import httpx
 
 from bot import texts
@@ -32,6 +32,9 @@ from bot.domain.capabilities import Capabilities
 from bot.domain.numbers import SIZE_MAX, ascii_int
 from bot.net.netguard import BlockedLinkError, GuardedClient
 from bot.net.user_threads import PerUserPool, UserBusyError
+
+if TYPE_CHECKING:
+    from av.container import InputContainer
 
 log = logging.getLogger(__name__)
 
@@ -307,6 +310,10 @@ class _ReadLimit(io.FileIO):
 
 
 def _probe(file: io.RawIOBase | io.BytesIO) -> _Header | None:
+    # Here, not at the top: PyAV loads FFmpeg's libraries (about 20 MB resident), which a bot
+    # that never probes a video (preflight off, links of known hosts) need not carry.
+    import av
+
     try:
         with av.open(
             file, "r", container_options=_PROBE_OPTIONS, options=_DECODE_OPTIONS
@@ -316,7 +323,9 @@ def _probe(file: io.RawIOBase | io.BytesIO) -> _Header | None:
         return None
 
 
-def _describe(container: av.container.InputContainer) -> _Header:
+def _describe(container: InputContainer) -> _Header:
+    import av  # loaded already (see _probe)
+
     duration: float | None = None
     if container.duration is not None and container.duration > 0:
         duration = container.duration / av.time_base
