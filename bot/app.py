@@ -24,6 +24,7 @@ from bot.domain.capabilities import Capabilities
 from bot.domain.metrics import NO_METRICS, Metrics
 from bot.instances import new_instance_id
 from bot.logs.redaction import Redactor
+from bot.net.pacing import SendPacer
 from bot.runtime import BOT_DATA_KEY
 from bot.sends import SHARED_TRY_SECONDS, SharedSends
 from bot.services.media import MediaStore
@@ -75,15 +76,17 @@ def build_application(settings: Settings, metrics: Metrics | None = None) -> App
         )
         # Keeps within Telegram's flood limits and waits out `retry_after` answers.
         .rate_limiter(
-            # Telegram allows about 30 messages a second. AIORateLimiter's default (30 per 1 s,
-            # a leaky bucket) lets 30 go at once and 30 more within the same second. One at a
-            # time, TELEGRAM_SENDS_PER_SECOND a second, keeps under 30 in any second also as
-            # they arrive (a busy event loop sends a few late, and then close together).
+            # Telegram allows about 30 messages a second. The pacer (bot.net.pacing) keeps
+            # TELEGRAM_SENDS_PER_SECOND on a schedule and no more than
+            # TELEGRAM_SENDS_IN_ANY_SECOND arriving in any second, however the requests bunch
+            # on the way; AIORateLimiter, its own overall limit off, keeps the group limit and
+            # the retries.
             SharedSends(
-                AIORateLimiter(
-                    overall_max_rate=1,
-                    overall_time_period=1 / TELEGRAM_SENDS_PER_SECOND,
-                    max_retries=3,
+                AIORateLimiter(overall_max_rate=0, max_retries=3),
+                SendPacer(
+                    TELEGRAM_SENDS_PER_SECOND,
+                    window_count=TELEGRAM_SENDS_IN_ANY_SECOND,
+                    catch_up=SEND_CATCH_UP_SECONDS,
                 ),
                 metrics,
             )
@@ -99,6 +102,12 @@ def build_application(settings: Settings, metrics: Metrics | None = None) -> App
 
 
 TELEGRAM_SENDS_PER_SECOND = 25
+# The most sends that may reach Telegram in any one second, a margin under its "about 30".
+TELEGRAM_SENDS_IN_ANY_SECOND = 28
+# How far ahead of its schedule the pacer may run: after a spell with nothing to send (results
+# not ready yet, the machine busy), up to this many seconds' worth of sends are made up for, at
+# most TELEGRAM_SENDS_IN_ANY_SECOND a second (issue 18: lost time was otherwise never made up).
+SEND_CATCH_UP_SECONDS = 2.0
 # Several instances share TELEGRAM_SENDS_PER_SECOND in windows of a fifth of a second (5 sends
 # in 0.2 s): a whole second's sends at once, then a late few, would pass 30 as they arrive.
 SHARED_SEND_SLICES = 5

@@ -13,6 +13,8 @@ from telegram import Bot
 from telegram.constants import ChatAction
 from telegram.error import TelegramError
 
+from bot.sends import SendSkippedError
+
 log = logging.getLogger(__name__)
 
 ACTION_REFRESH_SECONDS = 4.5
@@ -55,9 +57,12 @@ async def _show(bot: Bot, chat_id: int, action: ChatAction, first: float) -> Non
 
 
 async def _send(bot: Bot, chat_id: int, action: ChatAction) -> bool:
-    """Show the action once; False when Telegram refused it (then it is not tried again)."""
+    """Show the action once; False when Telegram refused it (then it is not tried again). When
+    Telegram's limit has no turn free at once, it is not shown this time (bot.sends)."""
     try:
         await bot.send_chat_action(chat_id=chat_id, action=action)
+    except SendSkippedError:
+        return True
     except TelegramError as exc:
         log.info("No %s shown in chat %d: %s", action, chat_id, exc)
         return False

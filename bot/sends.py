@@ -1,9 +1,16 @@
 """Telegram's flood limit (about 30 messages a second per bot) kept by every instance together.
 
-Each process sends through python-telegram-bot's AIORateLimiter (TELEGRAM_SENDS_PER_SECOND, one
-at a time). With several instances on one PostgreSQL database, a send to a chat also takes a
-turn of a limit they share (storage.rates.SharedWindowLimiter), so that together they stay
-under Telegram's limit too.
+Each send to a chat takes a turn of the process's SendPacer (bot.net.pacing:
+TELEGRAM_SENDS_PER_SECOND on a schedule, and never more than TELEGRAM_SENDS_IN_ANY_SECOND
+arriving at Telegram in any second); each try of it, a retry after Telegram's 429 too. With
+several instances on one PostgreSQL database it also takes a turn of a limit they share
+(storage.rates.SharedWindowLimiter), so that together they stay under Telegram's limit too.
+python-telegram-bot's AIORateLimiter, inside, keeps the per-group limit (20 a minute) and waits
+out `retry_after` answers.
+
+A "sending video…" or "typing…" (sendChatAction) never waits for a turn: a sign of life is worth
+nothing late, and at saturation it would double the queue of results (issue 18). It goes when a
+turn is free at once and nobody waits; otherwise it is skipped (SendSkippedError).
 
 Every Bot API call but getUpdates passes here (python-telegram-bot's ExtBot hands each to its
 rate limiter; a long poll waits on purpose, and is neither limited nor counted), so this is also
@@ -36,6 +43,7 @@ from bot.domain.database import DatabaseUnavailableError
 from bot.domain.health import Heartbeat
 from bot.domain.metrics import Metrics
 from bot.domain.ratelimit import StartLimiter
+from bot.net.pacing import SendPacer
 
 log = logging.getLogger(__name__)
 
@@ -46,11 +54,25 @@ AWAY_SECONDS = 5.0
 
 Call = Callable[..., Coroutine[Any, Any, bool | JSONDict | list[JSONDict]]]
 
+# Best effort: sent only when a turn is free at once (see the module's docstring).
+BEST_EFFORT = frozenset({"sendChatAction"})
+
+
+class SendSkippedError(TelegramError):
+    """A best-effort send was not made: Telegram's limit had no turn free at once."""
+
+    def __init__(self) -> None:
+        super().__init__("skipped: no turn free at once")
+
 
 class SharedSends(BaseRateLimiter[int]):
-    def __init__(self, own: BaseRateLimiter[int], metrics: Metrics | None = None) -> None:
-        """`metrics`: told of every call (None: nothing counted, nothing added per call)."""
+    def __init__(
+        self, own: BaseRateLimiter[int], pacer: SendPacer, metrics: Metrics | None = None
+    ) -> None:
+        """`own`: retries and per-group limits (its overall limit off: `pacer` keeps it).
+        `metrics`: told of every call (None: nothing counted, nothing added per call)."""
         self._own = own
+        self._pacer = pacer
         self._metrics = metrics
         self._shared: StartLimiter | None = None
         self._away_until = 0.0  # time.monotonic() until which the shared limit is skipped
@@ -79,25 +101,47 @@ class SharedSends(BaseRateLimiter[int]):
         data: dict[str, Any],
         rate_limit_args: int | None,
     ) -> bool | JSONDict | list[JSONDict]:
-        # The calls AIORateLimiter counts against the overall limit: those to a chat.
-        if (
-            self._shared is not None
-            and data.get("chat_id") is not None
-            and time.monotonic() >= self._away_until
-        ):
-            # A send waits for its turn as long as the limit is busy, but not for a database
-            # that is away (the apology that says so, a delivery): the limiter gives each try
-            # SHARED_TRY_SECONDS, and this instance's own limit still holds meanwhile.
-            try:
-                await self._shared.acquire()
-            except (DatabaseUnavailableError, TimeoutError) as exc:
-                self._away_until = time.monotonic() + AWAY_SECONDS
-                log.debug("Sending without the shared limit for a while: %r", exc)
         if self._metrics is not None:
             callback = counted(callback, endpoint, self._metrics)
+        callback = _heard(callback, self.heartbeat)
+        # The calls Telegram counts against the overall limit: those to a chat.
+        if data.get("chat_id") is not None:
+            callback = self._paced(callback, best_effort=endpoint in BEST_EFFORT)
         return await self._own.process_request(
-            _heard(callback, self.heartbeat), args, kwargs, endpoint, data, rate_limit_args
+            callback, args, kwargs, endpoint, data, rate_limit_args
         )
+
+    def _paced(self, callback: Call, *, best_effort: bool) -> Call:
+        """The call, each try made in a turn of the pacer and of the shared limit."""
+
+        async def call(*args: Any, **kwargs: Any) -> bool | JSONDict | list[JSONDict]:
+            if best_effort:
+                async with self._pacer.try_now() as turn:
+                    if not turn or not await self._shared_turn(wait=False):
+                        raise SendSkippedError
+                    return await callback(*args, **kwargs)
+            async with self._pacer.turn():
+                await self._shared_turn(wait=True)
+                return await callback(*args, **kwargs)
+
+        return call
+
+    async def _shared_turn(self, *, wait: bool) -> bool:
+        """A turn of the limit every instance shares (none: True). A send waits for its turn
+        as long as the limit is busy, but not for a database that is away (the apology that
+        says so, a delivery): each try has SHARED_TRY_SECONDS, and after one fails, sends skip
+        the shared limit for AWAY_SECONDS (the pacer still holds). `wait` False: only a turn
+        free now."""
+        if self._shared is None or time.monotonic() < self._away_until:
+            return True
+        try:
+            if not wait:
+                return await self._shared.try_take()
+            await self._shared.acquire()
+        except (DatabaseUnavailableError, TimeoutError) as exc:
+            self._away_until = time.monotonic() + AWAY_SECONDS
+            log.debug("Sending without the shared limit for a while: %r", exc)
+        return True
 
 
 def _heard(callback: Call, heartbeat: Heartbeat) -> Call:

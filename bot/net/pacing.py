@@ -1,0 +1,111 @@
+"""Pacing of the bot's sends to Telegram: a steady rate that keeps to its schedule, and never
+more than a given count arriving at Telegram in any one-second window.
+
+Two rules, both checked before each send:
+- **The schedule** (a "generic cell rate algorithm"): a send may go when the schedule, one send
+  every 1 / rate seconds, is due within `catch_up` seconds. So the schedule runs up to
+  `catch_up` ahead: a send that went a little late (a busy event loop wakes a few milliseconds
+  late) does not push the ones after it back, and after a spell with nothing to send (results
+  not ready, the machine busy) up to `catch_up` seconds' worth of sends are made up for. A leaky
+  bucket that spaces each send from the previous one's real start loses every late wake-up for
+  good (issue 18: 24.4 sends a second for 25 asked, 8 s behind after 10,000 sends).
+- **What Telegram can see**: a request reaches Telegram at some moment between the start of the
+  send and its answer, so a send is counted in every window from its start until its answer
+  (while it is under way, in all windows to come). A send may start only while fewer than
+  `window_count` sends are under way or answered within the last `window` seconds. Then no
+  window of `window` seconds, wherever it lies, holds more than `window_count` arrivals at
+  Telegram, however the requests bunch on the way (a send's arrival in a window means its
+  interval meets the window; the last of them to start counted all the others when it did).
+  This rule also caps the making up of the first: at most `window_count` a second.
+
+Waiters take their turns first come, first served. `try_now` takes a turn only when nobody is
+waiting and the schedule is due without running ahead: for sends worth nothing late ("sending
+video…"), which must not spend the making up that results wait for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+
+# Waits shorter than this are none (the schedule's sums of floats are not exact).
+EPSILON = 1e-6
+
+
+class SendPacer:
+    def __init__(
+        self,
+        rate: float,
+        *,
+        window_count: int,
+        window: float = 1.0,
+        catch_up: float = 0.2,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if rate <= 0 or window_count < 1 or window <= 0 or catch_up < 0:
+            raise ValueError("pacing needs rate > 0, window_count >= 1, window > 0, catch_up >= 0")
+        self._interval = 1.0 / rate
+        self._window_count = window_count
+        self._window = window
+        self._catch_up = catch_up
+        self._clock = clock
+        self._due = float("-inf")  # when the next send is due by the schedule
+        self._under_way = 0
+        self._answered: deque[float] = deque()  # answer times within the last window
+        self._lock = asyncio.Lock()  # the waiter whose turn is next
+        self._ended = asyncio.Event()  # a send was answered (set when one is waited for)
+
+    @contextlib.asynccontextmanager
+    async def turn(self) -> AsyncIterator[None]:
+        """Wait for a turn; the send is made inside the block, and counted until it ends."""
+        async with self._lock:
+            while (wait := self._wait(self._clock())) > EPSILON:
+                self._ended.clear()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(None if wait == float("inf") else wait):
+                        await self._ended.wait()
+            self._take(self._clock())
+        try:
+            yield
+        finally:
+            self._end()
+
+    @contextlib.asynccontextmanager
+    async def try_now(self) -> AsyncIterator[bool]:
+        """A turn now if nobody waits and the schedule is due, not ahead (True), else none
+        (False); never waits."""
+        now = self._clock()
+        if self._lock.locked() or self._wait(now, ahead=0.0) > EPSILON:
+            yield False
+            return
+        self._take(now)
+        try:
+            yield True
+        finally:
+            self._end()
+
+    def _wait(self, now: float, ahead: float | None = None) -> float:
+        """Seconds until the next send may start, the schedule running up to `ahead` seconds
+        ahead (catch_up by default); inf: until a send under way is answered."""
+        while self._answered and self._answered[0] <= now - self._window:
+            self._answered.popleft()
+        wait = self._due - (self._catch_up if ahead is None else ahead) - now
+        if self._under_way + len(self._answered) >= self._window_count:
+            if not self._answered:
+                return float("inf")
+            wait = max(wait, self._answered[0] + self._window - now)
+        return wait
+
+    def _take(self, now: float) -> None:
+        # After a quiet spell the schedule starts again from now: a burst of at most
+        # 1 + catch_up * rate sends.
+        self._due = max(self._due, now) + self._interval
+        self._under_way += 1
+
+    def _end(self) -> None:
+        self._under_way -= 1
+        self._answered.append(self._clock())
+        self._ended.set()
