@@ -59,6 +59,7 @@ _M = TypeVar("_M", bound=MetricWrapperBase)
 PROCESSING_BUCKETS = (15, 30, 60, 90, 120, 180, 240, 300, 420, 600, 900, 1200, 1800, 3600)
 DELIVERY_BUCKETS = (0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1800, 3600)
 REQUEST_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+LATENESS_BUCKETS = (0.1, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600)
 ROUND_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
 
 TASK_OUTCOMES = (
@@ -225,6 +226,12 @@ class PrometheusMetrics:
             "Time the database statements of one tracker round took",
             ROUND_BUCKETS,
         )
+        self._lateness = histogram(
+            "tracker_check_lateness_seconds",
+            "How long after it was due the tracker started a status check (the oldest first: "
+            "late checks mean it cannot keep POLL_INTERVAL_SECONDS)",
+            LATENESS_BUCKETS,
+        )
         self._broadcast = counter(
             "broadcast_messages", "Messages broadcasts sent, by result", ("result",)
         )
@@ -276,6 +283,9 @@ class PrometheusMetrics:
 
     def tracker_round(self, database_seconds: float) -> None:
         self._rounds().observe(database_seconds)
+
+    def check_started(self, lateness_seconds: float) -> None:
+        self._lateness().observe(lateness_seconds)
 
     def broadcast_message(self, result: str) -> None:
         self._broadcast(result).inc()

@@ -109,6 +109,8 @@ async def test_a_task_from_submit_to_delivery_is_counted_in_webhook_mode(
     assert value(after, "lumabot_telegram_calls_total", method="sendVideo", outcome="ok") == 1
     assert value(after, "lumabot_telegram_calls_total", method="setWebhook", outcome="ok") == 1
     assert value(after, "lumabot_tracker_round_database_seconds_count") > 0
+    # Shown from the start; a callback needs no status check, so none was late.
+    assert value(after, "lumabot_tracker_check_lateness_seconds_count") == 0
     assert value(after, "lumabot_tasks_failed_total") == 0
     # Several instances may share PostgreSQL: what each does carries its id; the database's
     # gauges (the same from every instance) do not.

@@ -41,6 +41,10 @@ class Metrics(Protocol):
         """One tracker round and the time its database statements took."""
         ...
 
+    def check_started(self, lateness_seconds: float) -> None:
+        """The tracker started a status check this long after it was due."""
+        ...
+
     def broadcast_message(self, result: str) -> None:
         """One broadcast message: sent, blocked or failed."""
         ...
@@ -71,6 +75,9 @@ class NoMetrics:
         pass
 
     def tracker_round(self, database_seconds: float) -> None:
+        pass
+
+    def check_started(self, lateness_seconds: float) -> None:
         pass
 
     def broadcast_message(self, result: str) -> None:

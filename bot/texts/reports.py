@@ -25,6 +25,8 @@ __all__ = [
     "detail_unexpected",
     "detail_unexpected_submit",
     "failure_name",
+    "report_checks_behind",
+    "report_checks_on_time",
     "report_found_after_all",
     "report_outcome_unknown",
     "report_status_checks_failing",
@@ -78,6 +80,37 @@ def report_status_checks_failing(task_id: int, attempts: int, detail: str) -> st
         "⚠️ Task #{id}: {count} status checks in a row failed. Last error: <code>{error}</code>",
         attempts,
     ).format(id=task_id, count=attempts, error=escape(shorten(detail, DETAIL_SHOWN)))
+
+
+def report_checks_behind(late: float, worst: float, interval: float, at_provider: int) -> str:
+    """The tracker has not kept POLL_INTERVAL_SECONDS for minutes (bot.services.tasks.
+    punctuality): how late, and what the operator can change."""
+    # TRANSLATORS: a report to the admins. {late} and {worst} are durations ("2 min 5 s"),
+    # {interval} too; POLL_INTERVAL_SECONDS, MAX_CONCURRENT_TASKS and PUBLIC_URL are settings'
+    # names: keep them as they are.
+    head = ngettext(
+        "⚠️ Status checks are falling behind: each comes {late} later than planned (at worst "
+        "{worst}), with {count} task at the provider and a check planned every {interval}.",
+        "⚠️ Status checks are falling behind: each comes {late} later than planned (at worst "
+        "{worst}), with {count} tasks at the provider and a check planned every {interval}.",
+        at_provider,
+    ).format(
+        late=format_duration(late),
+        worst=format_duration(worst),
+        count=at_provider,
+        interval=format_duration(interval),
+    )
+    advice = gettext(
+        "Results are found that much later. Every task is still checked, the longest waiting "
+        "first. To catch up: raise POLL_INTERVAL_SECONDS, lower MAX_CONCURRENT_TASKS, or set "
+        "PUBLIC_URL so that the provider calls back and checks are rarely needed."
+    )
+    return f"{head}\n{advice}"
+
+
+def report_checks_on_time() -> str:
+    # TRANSLATORS: a report to the admins, after "Status checks are falling behind".
+    return gettext("✅ Status checks are on time again.")
 
 
 def report_found_after_all(

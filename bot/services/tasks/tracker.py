@@ -21,6 +21,7 @@ from bot.domain.records import Task, TaskState
 from bot.logs.context import about_task
 from bot.services.tasks.lifecycle import TaskLifecycle
 from bot.services.tasks.policy import MAX_RETRY_DELAY
+from bot.services.tasks.punctuality import Punctuality
 from storage.tasks import TaskRepository
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,11 @@ class Tracker:
         self._delivering: set[int] = set()  # finished tasks picked up to be delivered
         self._loop_task: asyncio.Task[None] | None = None
         self._stopping = False
+        self._at_provider = 0  # as the last round counted them
+        self._punctuality = Punctuality(
+            threshold=lifecycle.policy.check_interval,
+            report=lifecycle.ports.outbox.report_to_admins,
+        )
 
     def in_hand(self) -> frozenset[int]:
         """The tasks being worked on now."""
@@ -172,12 +178,19 @@ class Tracker:
         card_interval = await self._db(self._lifecycle.cards.interval(now))
         room = self._batch - (len(self._working) - len(self._picked) - len(self._delivering))
         if room > 0:
+            lateness: float | None = None  # of the most overdue check started
             for task in await self._db(
                 self._tasks.due(now, room + len(self._working), card_interval)
             ):
                 if room > 0 and task.id not in self._working:
                     self._start(task, self._lifecycle.advance, self._slots)
                     room -= 1
+                    if task.state == TaskState.PROCESSING and task.next_check_at is not None:
+                        late = max(0.0, now - task.next_check_at)
+                        self._metrics.check_started(late)
+                        lateness = max(late, lateness or 0.0)
+            if lateness is not None:
+                await self._punctuality.checks_started(lateness, self._at_provider, now)
         next_at = await self._db(
             self._tasks.next_wake_at(
                 card_interval, self._working.keys(), submissions=free > 0 and not head_busy, now=now
@@ -199,6 +212,7 @@ class Tracker:
         taken = await self._db(
             self._tasks.count_at_provider(unknown_since=now - self._task_timeout)
         )
+        self._at_provider = taken
         return self._max_at_provider - taken - len(self._picked)
 
     def _start(
