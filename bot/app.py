@@ -107,7 +107,7 @@ TELEGRAM_SENDS_IN_ANY_SECOND = 28
 # How far ahead of its schedule the pacer may run: after a spell with nothing to send (results
 # not ready yet, the machine busy), up to this many seconds' worth of sends are made up for, at
 # most TELEGRAM_SENDS_IN_ANY_SECOND a second (issue 18: lost time was otherwise never made up).
-SEND_CATCH_UP_SECONDS = 2.0
+SEND_CATCH_UP_SECONDS = 1.0
 # Several instances share TELEGRAM_SENDS_PER_SECOND in windows of a fifth of a second (5 sends
 # in 0.2 s): a whole second's sends at once, then a late few, would pass 30 as they arrive.
 SHARED_SEND_SLICES = 5
