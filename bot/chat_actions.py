@@ -18,6 +18,9 @@ from bot.sends import SendSkippedError
 log = logging.getLogger(__name__)
 
 ACTION_REFRESH_SECONDS = 4.5
+# When Telegram's limit had no turn free for it (bot.sends: sends the user waits for go first),
+# the action is tried again this soon.
+SKIPPED_RETRY_SECONDS = 1.0
 
 
 @contextlib.asynccontextmanager
@@ -27,15 +30,18 @@ async def chat_action(
     """Show `action` in the chat while the block runs, from `after` seconds on (work done
     sooner shows nothing, and costs only a timer: most messages are answered within it). A
     failed action is only logged: it never holds up the work."""
-    if after <= 0 and not await _send(bot, chat_id, action):  # at once: before the work's sends
-        yield
-        return
+    first = after
+    if after <= 0:  # at once: before the work's sends
+        again_in = await _send(bot, chat_id, action)
+        if again_in is None:
+            yield
+            return
+        first = again_in
     shower: list[asyncio.Task[None]] = []
 
     def start() -> None:
-        shower.append(asyncio.create_task(_show(bot, chat_id, action, 0.0)))
+        shower.append(asyncio.create_task(_show(bot, chat_id, action)))
 
-    first = after if after > 0 else ACTION_REFRESH_SECONDS
     timer = asyncio.get_running_loop().call_later(first, start)
     try:
         yield
@@ -47,23 +53,24 @@ async def chat_action(
                 await task
 
 
-async def _show(bot: Bot, chat_id: int, action: ChatAction, first: float) -> None:
-    delay = first
+async def _show(bot: Bot, chat_id: int, action: ChatAction) -> None:
+    """Show the action, again each time Telegram's display of it runs out, until cancelled."""
     while True:
-        await asyncio.sleep(delay)
-        if not await _send(bot, chat_id, action):
+        again_in = await _send(bot, chat_id, action)
+        if again_in is None:
             return
-        delay = ACTION_REFRESH_SECONDS
+        await asyncio.sleep(again_in)
 
 
-async def _send(bot: Bot, chat_id: int, action: ChatAction) -> bool:
-    """Show the action once; False when Telegram refused it (then it is not tried again). When
-    Telegram's limit has no turn free at once, it is not shown this time (bot.sends)."""
+async def _send(bot: Bot, chat_id: int, action: ChatAction) -> float | None:
+    """Show the action once; the seconds until it is shown again, or None when Telegram refused
+    it (then it is not tried again). When Telegram's limit has no turn free for it, it is not
+    shown this time and tried again sooner (bot.sends)."""
     try:
         await bot.send_chat_action(chat_id=chat_id, action=action)
     except SendSkippedError:
-        return True
+        return SKIPPED_RETRY_SECONDS
     except TelegramError as exc:
         log.info("No %s shown in chat %d: %s", action, chat_id, exc)
-        return False
-    return True
+        return None
+    return ACTION_REFRESH_SECONDS

@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import logging
 import time
+import warnings
 from collections.abc import Callable, Coroutine
+from datetime import timedelta
 from typing import Any
 
 from telegram._utils.types import JSONDict
@@ -76,6 +78,7 @@ class SharedSends(BaseRateLimiter[int]):
         self._metrics = metrics
         self._shared: StartLimiter | None = None
         self._away_until = 0.0  # time.monotonic() until which the shared limit is skipped
+        self._waiting_for_shared = 0  # sends with a pacer turn, waiting for a shared one
         self.heartbeat = Heartbeat()  # Telegram's last answer and failure, for /readyz
 
     def share(self, limiter: StartLimiter) -> None:
@@ -112,19 +115,46 @@ class SharedSends(BaseRateLimiter[int]):
         )
 
     def _paced(self, callback: Call, *, best_effort: bool) -> Call:
-        """The call, each try made in a turn of the pacer and of the shared limit."""
+        """The call, each try made in a turn of the pacer and of the shared limit. A 429 holds
+        every send of the pacer for its retry_after (AIORateLimiter holds only the sends that
+        have not reached the pacer yet)."""
 
         async def call(*args: Any, **kwargs: Any) -> bool | JSONDict | list[JSONDict]:
             if best_effort:
-                async with self._pacer.try_now() as turn:
-                    if not turn or not await self._shared_turn(wait=False):
-                        raise SendSkippedError
-                    return await callback(*args, **kwargs)
+                return await self._best_effort(callback, args, kwargs)
             async with self._pacer.turn():
-                await self._shared_turn(wait=True)
-                return await callback(*args, **kwargs)
+                self._waiting_for_shared += 1
+                try:
+                    await self._shared_turn(wait=True)
+                finally:
+                    self._waiting_for_shared -= 1
+                return await self._held_on_429(callback, args, kwargs)
 
         return call
+
+    async def _best_effort(
+        self, callback: Call, args: Any, kwargs: dict[str, Any]
+    ) -> bool | JSONDict | list[JSONDict]:
+        """Made only with turns free now, of the pacer and of the shared limit, that no other
+        send waits for; else SendSkippedError. The shared turn is asked first, when the pacer
+        would give one: a pacer's turn, once taken, is counted whether the send is made or not."""
+        if self._waiting_for_shared or not self._pacer.free_now():
+            raise SendSkippedError
+        if not await self._shared_turn(wait=False):
+            raise SendSkippedError
+        async with self._pacer.try_now() as turn:
+            if not turn:  # taken meanwhile: the shared turn goes unused
+                raise SendSkippedError
+            return await self._held_on_429(callback, args, kwargs)
+
+    async def _held_on_429(
+        self, callback: Call, args: Any, kwargs: dict[str, Any]
+    ) -> bool | JSONDict | list[JSONDict]:
+        try:
+            return await callback(*args, **kwargs)
+        except RetryAfter as exc:
+            self._pacer.hold(retry_after_seconds(exc))
+            raise
 
     async def _shared_turn(self, *, wait: bool) -> bool:
         """A turn of the limit every instance shares (none: True). A send waits for its turn
@@ -142,6 +172,14 @@ class SharedSends(BaseRateLimiter[int]):
             self._away_until = time.monotonic() + AWAY_SECONDS
             log.debug("Sending without the shared limit for a while: %r", exc)
         return True
+
+
+def retry_after_seconds(exc: RetryAfter) -> float:
+    """How long Telegram said to wait, in seconds (an int or a timedelta, as PTB is set)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # PTB 22.2 deprecates the int form
+        value = exc.retry_after
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 
 def _heard(callback: Call, heartbeat: Heartbeat) -> Call:

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import random
+from datetime import timedelta
 from typing import Any
 
 import pytest
+from telegram.error import RetryAfter
 from telegram.ext import AIORateLimiter
 
 from bot.net.pacing import SendPacer
@@ -183,3 +185,88 @@ async def test_a_best_effort_send_never_spends_the_making_up() -> None:
     clock.now = 0.2  # on schedule again (two sends, 0.1 s apart)
     async with pacer.try_now() as turn:
         assert turn
+
+
+async def test_a_429_holds_the_sends_already_waiting_for_a_turn() -> None:
+    """AIORateLimiter holds only the sends that have not reached the pacer: the pacer holds
+    those waiting in it too, for the retry_after Telegram gave (here they wait because one
+    send at a time may be under way)."""
+    pacer = SendPacer(1000, window_count=1, window=0.05, catch_up=0.0)
+    sends = SharedSends(AIORateLimiter(overall_max_rate=0, max_retries=0), pacer)
+    loop = asyncio.get_running_loop()
+    started: list[float] = []
+    refused_at: list[float] = []
+
+    async def refused(*_: Any, **__: Any) -> bool:
+        await asyncio.sleep(0.02)  # the others queue meanwhile
+        refused_at.append(loop.time())
+        raise RetryAfter(timedelta(seconds=0.3))
+
+    async def fine(*_: Any, **__: Any) -> bool:
+        started.append(loop.time())
+        return True
+
+    first = asyncio.create_task(
+        sends.process_request(refused, (), {}, "sendMessage", {"chat_id": 1}, None)
+    )
+    await asyncio.sleep(0)
+    others = [
+        asyncio.create_task(
+            sends.process_request(fine, (), {}, "sendMessage", {"chat_id": n}, None)
+        )
+        for n in range(2, 6)
+    ]
+    with pytest.raises(RetryAfter):
+        await first
+    await asyncio.gather(*others)
+    assert len(started) == 4
+    assert min(started) >= refused_at[0] + 0.3 - 0.01
+
+
+class BlockedShared:
+    """A limit shared by instances whose `acquire` waits until released; `try_take` always
+    has a turn (as when the database's window has room)."""
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+        self.taken = 0
+
+    async def reserve(self) -> None:
+        raise AssertionError("not used by sends")
+
+    async def use_reserved(self) -> bool:
+        raise AssertionError("not used by sends")
+
+    async def give_back(self) -> None:
+        raise AssertionError("not used by sends")
+
+    async def try_take(self) -> bool:
+        self.taken += 1
+        return True
+
+    async def acquire(self) -> None:
+        await self.release.wait()
+        self.taken += 1
+
+
+async def test_a_chat_action_does_not_take_the_shared_turn_a_result_waits_for() -> None:
+    sends = SharedSends(
+        AIORateLimiter(overall_max_rate=0, max_retries=0),
+        SendPacer(1000, window_count=100, catch_up=0.0),
+    )
+    shared = BlockedShared()
+    sends.share(shared)
+
+    async def call(*_: Any, **__: Any) -> bool:
+        return True
+
+    video = asyncio.create_task(
+        sends.process_request(call, (), {}, "sendVideo", {"chat_id": 1}, None)
+    )
+    await asyncio.sleep(0.01)  # it has the pacer's turn, and waits for the shared one
+    with pytest.raises(SendSkippedError):
+        await sends.process_request(call, (), {}, "sendChatAction", {"chat_id": 2}, None)
+    assert shared.taken == 0
+    shared.release.set()
+    assert await video is True
+    assert shared.taken == 1

@@ -62,7 +62,7 @@ class SendPacer:
     async def turn(self) -> AsyncIterator[None]:
         """Wait for a turn; the send is made inside the block, and counted until it ends."""
         async with self._lock:
-            while (wait := self._wait(self._clock())) > EPSILON:
+            while (wait := self._wait(self._clock())) > 0:
                 self._ended.clear()
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(None if wait == float("inf") else wait):
@@ -73,12 +73,16 @@ class SendPacer:
         finally:
             self._end()
 
+    def free_now(self) -> bool:
+        """Whether `try_now` would give a turn now."""
+        return not self._lock.locked() and self._wait(self._clock(), ahead=0.0) == 0
+
     @contextlib.asynccontextmanager
     async def try_now(self) -> AsyncIterator[bool]:
         """A turn now if nobody waits and the schedule is due, not ahead (True), else none
         (False); never waits."""
         now = self._clock()
-        if self._lock.locked() or self._wait(now, ahead=0.0) > EPSILON:
+        if self._lock.locked() or self._wait(now, ahead=0.0) > 0:
             yield False
             return
         self._take(now)
@@ -87,12 +91,20 @@ class SendPacer:
         finally:
             self._end()
 
+    def hold(self, seconds: float) -> None:
+        """Telegram said to wait (a 429's retry_after): no send starts for `seconds`, and the
+        schedule goes on from then, without making up for the pause."""
+        self._due = max(self._due, self._clock() + seconds + self._catch_up)
+        self._ended.set()  # a waiter computes its wait again
+
     def _wait(self, now: float, ahead: float | None = None) -> float:
-        """Seconds until the next send may start, the schedule running up to `ahead` seconds
-        ahead (catch_up by default); inf: until a send under way is answered."""
+        """Seconds until the next send may start (0: now), the schedule running up to `ahead`
+        seconds ahead (catch_up by default); inf: until a send under way is answered."""
         while self._answered and self._answered[0] <= now - self._window:
             self._answered.popleft()
         wait = self._due - (self._catch_up if ahead is None else ahead) - now
+        if wait <= EPSILON:  # the tolerance is the schedule's only: the window is kept exactly
+            wait = 0.0
         if self._under_way + len(self._answered) >= self._window_count:
             if not self._answered:
                 return float("inf")
