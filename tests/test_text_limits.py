@@ -451,7 +451,7 @@ BUILDERS: dict[str, Builder] = {
     "task_list": builder(M, TASKS, MOMENT),
     "task_detail": builder(M, TASK, MOMENT),
     "report_status_checks_failing": builder(M, ID, COUNT, TEXT),
-    "report_checks_behind": builder(M, SECONDS, SECONDS, SECONDS, COUNT),
+    "report_checks_behind": builder(M, SECONDS, SECONDS, SECONDS, COUNT, st.booleans()),
     "report_found_after_all": builder(M, ID, TEXT, TEXT, st.none() | FOUND_CHARGE),
     "failure_name": builder(Kind.PLAIN, st.sampled_from(Failure).map(str)),
     "report_task_failed": builder(M, ID, ID, st.sampled_from(Failure).map(str) | TEXT, TEXT),

@@ -82,12 +82,14 @@ def report_status_checks_failing(task_id: int, attempts: int, detail: str) -> st
     ).format(id=task_id, count=attempts, error=escape(shorten(detail, DETAIL_SHOWN)))
 
 
-def report_checks_behind(late: float, worst: float, interval: float, at_provider: int) -> str:
-    """The tracker has not kept POLL_INTERVAL_SECONDS for minutes (bot.services.tasks.
-    punctuality): how late, and what the operator can change."""
+def report_checks_behind(
+    late: float, worst: float, interval: float, at_provider: int, callbacks: bool
+) -> str:
+    """The tracker has not kept the check interval for minutes (bot.services.tasks.
+    punctuality): how late, and what the operator can change. `callbacks`: webhook mode, where
+    the checks are the safety net for callbacks that did not come."""
     # TRANSLATORS: a report to the admins. {late} and {worst} are durations ("2 min 5 s"),
-    # {interval} too; POLL_INTERVAL_SECONDS, MAX_CONCURRENT_TASKS and PUBLIC_URL are settings'
-    # names: keep them as they are.
+    # {interval} too.
     head = ngettext(
         "⚠️ Status checks are falling behind: each comes {late} later than planned (at worst "
         "{worst}), with {count} task at the provider and a check planned every {interval}.",
@@ -100,11 +102,23 @@ def report_checks_behind(late: float, worst: float, interval: float, at_provider
         count=at_provider,
         interval=format_duration(interval),
     )
-    advice = gettext(
-        "Results are found that much later. Every task is still checked, the longest waiting "
-        "first. To catch up: raise POLL_INTERVAL_SECONDS, lower MAX_CONCURRENT_TASKS, or set "
-        "PUBLIC_URL so that the provider calls back and checks are rarely needed."
-    )
+    if callbacks:
+        # TRANSLATORS: TRACKER_CONCURRENCY and SAFETY_POLL_INTERVAL_SECONDS are settings' names:
+        # keep them as they are.
+        advice = gettext(
+            "These are the safety checks of tasks whose callback has not come; every task is "
+            "still checked, the longest waiting first. To catch up: raise TRACKER_CONCURRENCY "
+            "(checks made at once) or SAFETY_POLL_INTERVAL_SECONDS."
+        )
+    else:
+        # TRANSLATORS: TRACKER_CONCURRENCY, POLL_INTERVAL_SECONDS, MAX_CONCURRENT_TASKS and
+        # PUBLIC_URL are settings' names: keep them as they are.
+        advice = gettext(
+            "Results are found that much later; every task is still checked, the longest "
+            "waiting first. To catch up: raise TRACKER_CONCURRENCY (checks made at once) or "
+            "POLL_INTERVAL_SECONDS, lower MAX_CONCURRENT_TASKS, or set PUBLIC_URL so that the "
+            "provider calls back and checks are rarely needed."
+        )
     return f"{head}\n{advice}"
 
 

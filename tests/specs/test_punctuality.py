@@ -27,60 +27,86 @@ class Reports:
 async def test_late_checks_are_reported_once_after_minutes_and_again_when_on_time() -> None:
     reports = Reports()
     punctual = Punctuality(threshold=15.0, report=reports)
-    await punctual.checks_started(40.0, 900, now=0.0)
-    await punctual.checks_started(60.0, 900, now=BEHIND_FOR_SECONDS - 1)
+    for now in range(0, int(BEHIND_FOR_SECONDS), 10):  # late at every round, for 5 minutes
+        punctual.checks_started(40.0 + (now == 100) * 20, 900, now=float(now))
+    await settled()
     assert reports.sent == []  # a burst the tracker catches up with is not news
-    await punctual.checks_started(50.0, 900, now=BEHIND_FOR_SECONDS)
-    await punctual.checks_started(55.0, 900, now=BEHIND_FOR_SECONDS + 60)
+    punctual.checks_started(50.0, 900, now=BEHIND_FOR_SECONDS)
+    punctual.checks_started(55.0, 900, now=BEHIND_FOR_SECONDS + 10)
+    await settled()
     assert len(reports.sent) == 1
     assert "50 sec later than planned (at worst 1 min)" in reports.sent[0]
     assert "900 tasks at the provider" in reports.sent[0]
     assert "every 15 sec" in reports.sent[0]
+    assert "raise TRACKER_CONCURRENCY" in reports.sent[0]
     assert "POLL_INTERVAL_SECONDS" in reports.sent[0]
-    await punctual.checks_started(3.0, 900, now=BEHIND_FOR_SECONDS + 70)
+    punctual.checks_started(3.0, 900, now=BEHIND_FOR_SECONDS + 20)
+    await settled()
     assert reports.sent[1] == "✅ Status checks are on time again."
-    await punctual.checks_started(2.0, 900, now=BEHIND_FOR_SECONDS + 80)
+    punctual.checks_started(2.0, 900, now=BEHIND_FOR_SECONDS + 30)
+    await settled()
     assert len(reports.sent) == 2  # said once
+
+
+async def test_in_webhook_mode_the_advice_is_about_the_safety_checks() -> None:
+    reports = Reports()
+    punctual = Punctuality(threshold=300.0, report=reports, callbacks=True)
+    for now in range(0, 700, 100):
+        punctual.checks_started(400.0, 5, now=float(now))
+    await settled()
+    assert len(reports.sent) == 1
+    assert "SAFETY_POLL_INTERVAL_SECONDS" in reports.sent[0]
+    assert "PUBLIC_URL" not in reports.sent[0]
 
 
 async def test_a_spell_that_ends_before_minutes_pass_is_not_reported() -> None:
     reports = Reports()
     punctual = Punctuality(threshold=15.0, report=reports)
-    await punctual.checks_started(40.0, 10, now=0.0)
-    await punctual.checks_started(1.0, 10, now=100.0)  # caught up
-    await punctual.checks_started(40.0, 10, now=200.0)  # late again: a new spell
-    await punctual.checks_started(40.0, 10, now=200.0 + BEHIND_FOR_SECONDS - 1)
+    punctual.checks_started(40.0, 10, now=0.0)
+    punctual.checks_started(1.0, 10, now=100.0)  # caught up
+    punctual.checks_started(40.0, 10, now=200.0)  # late again: a new spell
+    punctual.checks_started(40.0, 10, now=200.0 + BEHIND_FOR_SECONDS - 1)
+    # Two late checks minutes apart with none between are two spells, not one long one.
+    punctual.checks_started(40.0, 10, now=200.0 + 2 * BEHIND_FOR_SECONDS)
+    await settled()
     assert reports.sent == []
 
 
 async def test_the_tracker_checks_the_longest_waiting_first_and_reports_falling_behind(
     world: World,
 ) -> None:
-    """Two tasks whose checks are 100 s overdue, then, minutes later, overdue again by
-    minutes: the tracker checks both each time, the more overdue first, and the admins hear
-    once that checks are falling behind."""
+    """Two tasks whose checks are overdue at every round for five minutes (the manual clock
+    moves 10 s a round): the tracker checks both each time, the more overdue first, and the
+    admins hear once that checks are falling behind; then once that they are on time."""
     first = await world.given_processing()
     second = await world.given_processing(user_id=1002)
-    now = world.clock()
-    await world.tasks.update(first.id, TaskState.PROCESSING, next_check_at=now - 50)
-    await world.tasks.update(second.id, TaskState.PROCESSING, next_check_at=now - 100)
-    running = JobStatus.running("still working")
-    world.provider.status_answers.extend([running] * 4)
+    world.provider.status_answers.extend([JobStatus.running("still working")] * 200)
     tracker = Tracker(lifecycle=world.life, tasks=world.tasks, concurrency=1, clock=world.clock)
     tracker.start()
     try:
-        await until(lambda: len(world.provider.asked) == 2)
-        assert world.provider.asked == [f"job-{second.id}", f"job-{first.id}"]
-        assert world.outbox.reports == []
-        world.clock.advance(BEHIND_FOR_SECONDS + 100)  # both due again, 5 minutes late
-        tracker.wake()
-        await until(lambda: len(world.provider.asked) == 4)
-        await until(lambda: len(world.outbox.reports) == 1)
+        for round_ in range(int(BEHIND_FOR_SECONDS // 10) + 2):
+            now = world.clock()
+            late = 1.0 if round_ > BEHIND_FOR_SECONDS // 10 else 50.0
+            await world.tasks.update(first.id, TaskState.PROCESSING, next_check_at=now - late)
+            await world.tasks.update(second.id, TaskState.PROCESSING, next_check_at=now - 2 * late)
+            asked = len(world.provider.asked)
+            tracker.wake()
+            await until(lambda: len(world.provider.asked) == asked + 2)  # noqa: B023
+            if late > 1:  # the more overdue first
+                assert world.provider.asked[-2:] == [f"job-{second.id}", f"job-{first.id}"]
+            world.clock.advance(10.0)
+        await until(lambda: len(world.outbox.reports) == 2)
     finally:
         await tracker.stop(grace=1.0, submit_grace=1.0)
-    report = world.outbox.reports[0]
-    assert "Status checks are falling behind" in report
-    assert f"every {TRACKING.check_interval:.0f} sec" in report
+    assert "Status checks are falling behind" in world.outbox.reports[0]
+    assert f"every {TRACKING.check_interval:.0f} sec" in world.outbox.reports[0]
+    assert world.outbox.reports[1] == "✅ Status checks are on time again."
+
+
+async def settled() -> None:
+    """Let the reports sent apart go out."""
+    for _ in range(5):
+        await asyncio.sleep(0)
 
 
 async def until(condition: object, timeout: float = 5.0) -> None:

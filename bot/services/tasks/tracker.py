@@ -72,6 +72,7 @@ class Tracker:
         self._punctuality = Punctuality(
             threshold=lifecycle.policy.check_interval,
             report=lifecycle.ports.outbox.report_to_admins,
+            callbacks=lifecycle.policy.callback_base_url is not None,
         )
 
     def in_hand(self) -> frozenset[int]:
@@ -185,12 +186,12 @@ class Tracker:
                 if room > 0 and task.id not in self._working:
                     self._start(task, self._lifecycle.advance, self._slots)
                     room -= 1
-                    if task.state == TaskState.PROCESSING and task.next_check_at is not None:
-                        late = max(0.0, now - task.next_check_at)
+                    late = self._check_lateness(task, now)
+                    if late is not None:
                         self._metrics.check_started(late)
                         lateness = max(late, lateness or 0.0)
             if lateness is not None:
-                await self._punctuality.checks_started(lateness, self._at_provider, now)
+                self._punctuality.checks_started(lateness, self._at_provider, now)
         next_at = await self._db(
             self._tasks.next_wake_at(
                 card_interval, self._working.keys(), submissions=free > 0 and not head_busy, now=now
@@ -205,6 +206,16 @@ class Tracker:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(idle):
                     await self._wake.wait()
+
+    def _check_lateness(self, task: Task, now: float) -> float | None:
+        """How late the status check of a task picked now starts; None when it is no planned
+        check: a card refresh, or the check at the task's deadline (which may be long past for
+        a task adopted late)."""
+        if task.state != TaskState.PROCESSING or task.next_check_at is None:
+            return None
+        if task.next_check_at > now or self._lifecycle.policy.overdue(task, now):
+            return None
+        return now - task.next_check_at
 
     async def _free_slots(self, now: float) -> int:
         """Provider slots free for new submissions. Tasks picked in an earlier round but not
