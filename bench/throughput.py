@@ -31,14 +31,15 @@ Fairness:
   timeout and `allowed_updates`, and up to the same number of updates handled at once (the
   bot's `CONCURRENT_UPDATES`, in its per-chat processor; the echo bot, in PTB's own).
 - Both send through an `AIORateLimiter` with its limits lifted
-  (`overall_max_rate=0`, `group_max_rate=0`): the limiter's code runs for both, but neither
-  waits for Telegram's 30 messages a second, which would make both take 67 s per 2,000
-  answers whatever they cost. On PostgreSQL the bot also takes, for each send to a chat, a
-  turn of a Telegram limit shared by every instance on the database (SharedSends: a
-  transaction on the `rate_starts` table, 25 a second); its count is lifted too, its
-  transaction kept. Those are the only changes to the bot as shipped (made by patching
-  `bot.app.AIORateLimiter` and `bot.app.SharedWindowLimiter` while the bot is built and
-  started). `--flood-limit` keeps the limits for both.
+  (`overall_max_rate=0`, `group_max_rate=0`), the bot also through its SendPacer with its
+  limits out of reach: the limiters' code runs for both, but neither waits for Telegram's 30
+  messages a second, which would make both take 67 s per 2,000 answers whatever they cost. On
+  PostgreSQL the bot also takes, for each send to a chat, a turn of a Telegram limit shared by
+  every instance on the database (SharedSends: a transaction on the `rate_starts` table, 25 a
+  second); its count is lifted too, its transaction kept. Those are the only changes to the bot
+  as shipped (made by patching `bot.app.AIORateLimiter`, `bot.app.SendPacer` and
+  `bot.app.SharedWindowLimiter` while the bot is built and started). `--flood-limit` keeps the
+  limits for both (the echo bot's: 25 a second, one at a time).
 - Logging at WARNING for both (at its INFO default the bot logs nothing per message either).
 
 `--database postgresql` runs the bot on a fresh database (one per measurement) on a throwaway
@@ -92,7 +93,7 @@ async def run(args: argparse.Namespace, fake: Fake, urls: tuple[str, str], engin
     limiter = "Telegram's limits kept" if args.flood_limit else "limits lifted"
     print(
         f"{messages} messages from {args.users} users ({per_user} each), {args.rounds} rounds, "
-        f"warm-up {args.warmup}; AIORateLimiter for both, {limiter}"
+        f"warm-up {args.warmup}; {limiter}"
     )
     print(
         f"Machine: {os.cpu_count()} CPUs, {cpu_model()}, Python {platform.python_version()}, "

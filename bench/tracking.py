@@ -2,6 +2,7 @@
 
     python3 manage.py bench tracking [--tasks 5000] [--mode both|polling|webhook] [--cards]
                                      [--database sqlite|postgresql] [--instances N]
+                                     [--poll S] [--status-latency S] [--concurrency N]
 
 What: the real bot (BotApp) tracks --tasks tasks at once against the fake KIE and Telegram
 servers on loopback, in two modes:
@@ -12,8 +13,8 @@ servers on loopback, in two modes:
 For each it prints: the peak memory of the bot's process; status requests per task against the
 target (polling: at most processing time / poll interval + 1; callbacks: under 0.1); database
 time per tracker round; completion -> sendVideo latency (p50, p99) next to the wait that
-Telegram's 30 messages a second imposes on that load; the highest send rate the fake Telegram
-saw in any second.
+Telegram's 30 messages a second imposes on that load; the most sends the fake Telegram saw in
+any 1 s window.
 
 How:
 - The bot runs in a process of its own (`python -m bench.tracking --child`, started by this
@@ -28,10 +29,11 @@ How:
   (per-user limits play no part in tracking). Their next checks are spread over one poll
   interval, as a running bot would have them.
 - Without --cards the tasks have no status card (status_message_id NULL): delivering one costs
-  two Bot API calls through the bot's limiter, "sending video…" (sendChatAction, since issue
-  14) and the video, so 5,000 results pass the bot's 25 sends a second in about 400 s, about
-  7.5 minutes a mode (`--mode webhook` runs one). With --cards each has a card, created at the
-  fake before the bot starts, edited once more on delivery: three calls per task.
+  one Bot API call that waits for a turn of the bot's pacing, the video ("sending video…",
+  sendChatAction, goes only when a turn is free and on schedule: in a burst, never), so 5,000
+  results pass the bot's 25 sends a second in about 200 s, about 4 minutes a mode (`--mode
+  webhook` runs one). With --cards each has a card, created at the fake before the bot
+  starts, edited once more on delivery: two calls per task.
 - Status cards are not refreshed while tasks run (--card-interval 3600 s): at 5,000 tasks and
   the production STATUS_EDIT_INTERVAL_SECONDS of 30 s, the refreshes alone would ask for 167
   edits a second, more than five times what Telegram allows. The script prints that figure.
@@ -39,17 +41,28 @@ How:
   tracker's own task (its rounds: due_submissions, due, next_wake_at, count_at_provider) is
   summed per round; the wall time of an await, so waiting for the one shared aiosqlite
   connection behind the per-task work counts too.
-- Memory: ru_maxrss (getrusage) is the peak resident set of the bot's process since it started,
-  the interpreter and every library included: what the machine must have. --tracemalloc adds
-  the peak of the Python allocations made during the tracking phase alone (it slows the bot,
-  so the latency figures of such a run are not comparable).
+- Memory: VmHWM (/proc/self/status) is the peak resident set of the bot's process since it
+  started, the interpreter and every library included: what the machine must have. Not
+  ru_maxrss: Linux folds into it the peak of the memory the process had before execve, which
+  for a child started from Python (vfork, then exec) is its parent's, and this process holds
+  every upload the fake Telegram received (issue 18's "396 MB" webhook peak, after a polling
+  run, was this process's, not the bot's). The resident set is sampled every 0.1 s, and every
+  rise of the peak is printed with what the bot was doing. --tracemalloc adds the peak of the
+  Python allocations made during the tracking phase alone (it slows the bot, so the latency
+  figures of such a run are not comparable).
 - Latency: from the moment the fake's task became complete (polling) or its callback was sent
   (webhook) to the moment the fake Telegram received the task's sendVideo. The wait Telegram's
-  limit imposes is computed per task: a leaky bucket of TELEGRAM_SENDS_PER_SECOND (25) calls a
-  second (burst 1, as the bot's AIORateLimiter is set), serving each finished task's calls
-  (the chat action, the video, the card's edit) first come first served the moment it
-  finishes, with no other cost; "beyond" is the latency minus that wait. The wait were a
-  delivery its video alone (issue 7's model, before the chat action) is printed too.
+  limit imposes is computed per task: the bot's pacing (bot.net.pacing: TELEGRAM_SENDS_PER_SECOND
+  on a schedule that may run SEND_CATCH_UP_SECONDS ahead, at most TELEGRAM_SENDS_IN_ANY_SECOND
+  in any second) serving each finished task's calls (the video, the card's edit) first come
+  first served the moment it finishes, every send taking no time; "beyond" is the latency minus
+  that wait. The longest gaps between sends are printed: while results wait, a gap is time the
+  bot did not send.
+- Sends at the fake: the most calls in any 1 s window, and how many windows (one from each
+  call on) held how many calls; Telegram allows about 30.
+- --status-latency makes each of the fake KIE's status answers take that long (a real
+  provider's answer time): in polling mode the tracker then makes at most TRACKER_CONCURRENCY
+  / latency checks a second.
 
 - Database: a SQLite file (the default), or with --database postgresql a fresh database on a
   throwaway PostgreSQL server the bench starts (bench/engines) and stops at the end; the rows
@@ -115,6 +128,12 @@ def parser() -> argparse.ArgumentParser:
         default=1,
         help="bot processes sharing the work on one database (more than one: PostgreSQL only)",
     )
+    parser.add_argument(
+        "--status-latency",
+        type=float,
+        default=0.0,
+        help="seconds the fake KIE takes to answer a status request (a real one's latency)",
+    )
     add_option(parser)
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     return parser
@@ -131,6 +150,7 @@ def options_from(args: argparse.Namespace) -> Options:
         result_bytes=args.result_kb * 1024,
         tracemalloc=args.tracemalloc,
         instances=args.instances,
+        status_latency=args.status_latency,
     )
 
 
@@ -150,7 +170,8 @@ async def main() -> None:
         f"{options.tasks} tasks in flight, inserted as 'processing'; "
         f"{options.instances} bot instance{'s' if options.instances > 1 else ''}; "
         f"{'with' if options.cards else 'without'} status cards; TRACKER_CONCURRENCY "
-        f"{options.concurrency}; results of {args.result_kb} KB; "
+        f"{options.concurrency}; results of {args.result_kb} KB; status answers take "
+        f"{options.status_latency * 1000:.0f} ms; "
         f"{os.cpu_count()} CPUs, Python {sys.version.split()[0]}"
     )
     refreshes = options.tasks / PRODUCTION_CARD_INTERVAL

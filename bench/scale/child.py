@@ -19,7 +19,13 @@ from typing import Any
 from telegram.request import HTTPXRequest
 
 from bench.scale.figures import CHAT_METHODS
-from bench.scale.measures import cpu_seconds, current_rss_kb, max_rss_kb, summary
+from bench.scale.measures import (
+    cpu_seconds,
+    current_rss_kb,
+    inherited_max_rss_kb,
+    max_rss_kb,
+    summary,
+)
 from bot.app import BotApp
 from bot.config import load_settings
 from bot.services.tasks.tracker import Tracker
@@ -90,7 +96,9 @@ class DbTimer:
 
 @dataclass
 class MemoryWatch:
-    """Samples the resident set, and with tracemalloc the traced Python heap, every 0.5 s."""
+    """Samples the resident set every 0.1 s (and with tracemalloc the traced Python heap);
+    notes each rise of the peak (VmHWM) of more than RISE_KB, with what the process was doing
+    then: a spike between two samples still shows up as a rise of the peak."""
 
     traced: bool
     rss_max_kb: int = 0
@@ -98,22 +106,33 @@ class MemoryWatch:
     traced_best: int = 0
     snapshot: tracemalloc.Snapshot | None = None
     timeline: list[tuple[float, int, int]] = field(default_factory=list)  # s, MB, asyncio tasks
+    # s, peak MB, resident MB, asyncio tasks, open files: each time the peak rose
+    rises: list[tuple[float, int, int, int, int]] = field(default_factory=list)
+
+    RISE_KB = 8 * 1024
 
     async def run(self) -> None:
         started = time.perf_counter()
+        peak_kb = max_rss_kb()
         while True:
             rss_kb = current_rss_kb()
+            files = len(os.listdir("/proc/self/fd"))
             self.rss_max_kb = max(self.rss_max_kb, rss_kb)
-            self.files_max = max(self.files_max, len(os.listdir("/proc/self/fd")))
+            self.files_max = max(self.files_max, files)
             elapsed = time.perf_counter() - started
+            alive = len(asyncio.all_tasks())
             if elapsed >= len(self.timeline) * 10:
-                self.timeline.append((elapsed, rss_kb // 1024, len(asyncio.all_tasks())))
+                self.timeline.append((elapsed, rss_kb // 1024, alive))
+            now_peak_kb = max_rss_kb()
+            if now_peak_kb - peak_kb > self.RISE_KB:
+                self.rises.append((elapsed, now_peak_kb // 1024, rss_kb // 1024, alive, files))
+                peak_kb = now_peak_kb
             if self.traced:
                 now, _ = tracemalloc.get_traced_memory()
                 if now > self.traced_best * 1.1:  # keep a picture of the heap near its peak
                     self.traced_best = now
                     self.snapshot = tracemalloc.take_snapshot()
-            await asyncio.sleep(0.5)
+            await asyncio.sleep(0.1)
 
     def top(self, count: int = 8) -> list[str]:
         if self.snapshot is None:
@@ -172,6 +191,7 @@ async def child_main() -> None:
     stats["max_rss_tracking_kb"] = max_rss_kb()
     await app.stop()
     stats["max_rss_kb"] = max_rss_kb()
+    stats["ru_maxrss_kb"] = inherited_max_rss_kb()
     print(STATS + json.dumps(stats), flush=True)
 
 
@@ -186,6 +206,7 @@ def tracking_stats(
         "rss_sampled_max_kb": watch.rss_max_kb,
         "files_max": watch.files_max,
         "timeline": watch.timeline,
+        "rises": watch.rises,
         "rounds": len(timer.rounds_db),
         "round_db": summary(timer.rounds_db),
         "round_busy": summary(timer.rounds_busy),

@@ -4,20 +4,28 @@ next to the wait Telegram's limit alone imposes, send rates, and status requests
 from __future__ import annotations
 
 import itertools
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from bench.scale.load import Job
-from bench.scale.options import VIDEO_CALL, Options
-from bot.app import TELEGRAM_SENDS_PER_SECOND
+from bench.scale.options import Options
+from bot.app import (
+    SEND_CATCH_UP_SECONDS,
+    TELEGRAM_SENDS_IN_ANY_SECOND,
+    TELEGRAM_SENDS_PER_SECOND,
+)
 from tests.fakes.kie import STATUS_PATH, FakeKie
 from tests.fakes.telegram import FakeTelegram
 
 TELEGRAM_RATE = 30.0  # messages a second Telegram allows
-# How the bot's AIORateLimiter sends (bot/app.py): one at a time, TELEGRAM_SENDS_PER_SECOND.
+# How the bot paces its sends (bot/app.py, bot/net/pacing.py): TELEGRAM_SENDS_PER_SECOND on a
+# schedule, a send that went late made up for within SEND_CATCH_UP_SECONDS.
 SEND_RATE = float(TELEGRAM_SENDS_PER_SECOND)
-SEND_BURST = 1.0
+CATCH_UP = SEND_CATCH_UP_SECONDS
+WINDOW_COUNT = TELEGRAM_SENDS_IN_ANY_SECOND
+BEST_EFFORT = "sendChatAction"  # never waits for a turn (bot/sends.py)
 # Bot API methods that count towards Telegram's per-second limit (those naming a chat).
 CHAT_METHODS = frozenset(
     {
@@ -60,13 +68,14 @@ class Figures:
     duplicates: int
     latencies: list[float]  # s, per task
     imposed: list[float]  # s, per task: what Telegram's limit alone would make it wait
-    imposed_video_only: list[float]  # the same if a delivery were its video alone (issue 7)
     status_per_task: list[int]
     bounds: list[float]  # polling target per task
     poll_gaps: list[float]
     early_check_rate: float  # status requests a second while every task was still running
     max_rate_calendar: int
     max_rate_sliding: int
+    window_counts: list[int]  # arrivals at the fake in the 1 s from each arrival on
+    gaps: list[tuple[float, float]]  # the longest gaps between paced sends: (s, at s since ready)
     bot_rates: tuple[int, int]  # the same, by when the bot started the requests
     send_span: tuple[int, float]  # calls to chats at the fake, and first -> last of them (s)
     chat_calls: dict[str, int]
@@ -80,6 +89,7 @@ class ChatSends:
     first_video: dict[int, float] = field(default_factory=dict)  # chat -> its first sendVideo
     videos: dict[int, int] = field(default_factory=dict)  # chat -> sendVideo calls
     times: list[float] = field(default_factory=list)
+    paced: list[float] = field(default_factory=list)  # the calls that wait for a turn
     calls: dict[str, int] = field(default_factory=dict)  # by method
 
 
@@ -89,6 +99,8 @@ def chat_sends(telegram: FakeTelegram, since: float) -> ChatSends:
         if call.at < since or call.method not in CHAT_METHODS:
             continue
         sends.times.append(call.at)
+        if call.method != BEST_EFFORT:
+            sends.paced.append(call.at)
         sends.calls[call.method] = sends.calls.get(call.method, 0) + 1
         if call.method == "sendVideo":
             chat = int(call.params["chat_id"])
@@ -135,15 +147,14 @@ def take_figures(
         duplicates=sum(n - 1 for n in sends.videos.values()),
         latencies=[sends.first_video[j.user] - j.done_at for j in delivered],
         imposed=telegram_wait([j.done_at for j in delivered], options.calls_per_task),
-        imposed_video_only=telegram_wait(
-            [j.done_at for j in delivered], options.calls_per_task - VIDEO_CALL, video_call=0
-        ),
         status_per_task=[len(polls.get(j.provider_id, [])) for j in jobs],
         bounds=[(j.done_at - ready_at) / options.poll + 1 for j in jobs],
         poll_gaps=[b - a for times in polls.values() for a, b in itertools.pairwise(times)],
         early_check_rate=early / window,
         max_rate_calendar=calendar,
         max_rate_sliding=sliding,
+        window_counts=window_counts(sends.times),
+        gaps=longest_gaps(sends.paced, ready_at),
         bot_rates=max_rates(
             [t for child in tracked.children for t in child["sends"] if t >= ready_at], ready_at
         ),
@@ -153,33 +164,49 @@ def take_figures(
     )
 
 
-def telegram_wait(
-    arrivals: Sequence[float], calls_per_task: int, video_call: int = VIDEO_CALL
-) -> list[float]:
-    """Per task (in the order given), how long Telegram's limit alone makes its video (call
-    number `video_call`, from 0) wait: a leaky bucket of SEND_RATE a second with a burst of
-    SEND_BURST (as the bot's limiter), tasks served first come first served, each taking
-    `calls_per_task` calls the moment it finishes."""
+def telegram_wait(arrivals: Sequence[float], calls_per_task: int) -> list[float]:
+    """Per task (in the order given), how long Telegram's limit alone makes its video (its first
+    call) wait: the bot's pacing (bot.net.pacing.SendPacer) with every send taking no time, tasks
+    served first come first served, each taking `calls_per_task` turns the moment it finishes:
+    SEND_RATE sends a second on a schedule, up to CATCH_UP seconds ahead of it after a quiet
+    spell, and never more than WINDOW_COUNT in any second."""
+    interval = 1.0 / SEND_RATE
     order = sorted(range(len(arrivals)), key=lambda i: arrivals[i])
     waits = [0.0] * len(arrivals)
-    level, last, previous = 0.0, float("-inf"), float("-inf")
+    due = float("-inf")  # when the next send is due by the schedule
+    sent: deque[float] = deque(maxlen=WINDOW_COUNT)  # the latest sends
     for i in order:
-        at = max(arrivals[i], previous)
-        video_at = at
         for call in range(calls_per_task):
-            level = max(0.0, level - (at - last) * SEND_RATE) if last > float("-inf") else 0
-            last = at
-            if level + 1 > SEND_BURST:
-                wait = (level + 1 - SEND_BURST) / SEND_RATE
-                at += wait
-                level = SEND_BURST - 1
-                last = at
-            level += 1
-            if call == video_call:
-                video_at = at
-        previous = at
-        waits[i] = video_at - arrivals[i]
+            at = max(arrivals[i], due - CATCH_UP)
+            if len(sent) == WINDOW_COUNT:
+                at = max(at, sent[0] + 1.0)
+            due = max(due, at) + interval
+            sent.append(at)
+            if call == 0:
+                waits[i] = at - arrivals[i]
     return waits
+
+
+def longest_gaps(
+    times: Sequence[float], origin: float, count: int = 5
+) -> list[tuple[float, float]]:
+    """The `count` longest gaps between consecutive calls: (gap, its start since `origin`).
+    While results wait, a gap much over 1 / SEND_RATE is time the bot did not send."""
+    ordered = sorted(times)
+    gaps = [(b - a, a - origin) for a, b in itertools.pairwise(ordered)]
+    return sorted(gaps, reverse=True)[:count]
+
+
+def window_counts(times: Sequence[float]) -> list[int]:
+    """For each call, how many calls (itself included) came within 1 s from it on: the
+    fullest of all 1 s windows is among them."""
+    ordered = sorted(times)
+    counts, end = [], 0
+    for start, at in enumerate(ordered):
+        while end < len(ordered) and ordered[end] - at < 1.0:
+            end += 1
+        counts.append(end - start)
+    return counts
 
 
 def max_rates(times: Sequence[float], origin: float) -> tuple[int, int]:

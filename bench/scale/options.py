@@ -19,14 +19,11 @@ class Options:
     result_bytes: int
     tracemalloc: bool
     instances: int = 1  # bot processes on the one database (more than one: PostgreSQL only)
+    status_latency: float = 0.0  # seconds the fake KIE takes to answer a status request
 
     @property
     def calls_per_task(self) -> int:
-        """Bot API calls a delivery takes, all through the bot's one rate limiter: "sending
-        video…" (sendChatAction, before the upload; since issue 14), the video, and the card's
-        last edit if it has one."""
-        return 3 if self.cards else 2
-
-
-# Which of a delivery's calls is the video (the latency is measured to it): the second.
-VIDEO_CALL = 1
+        """Bot API calls a delivery waits for a turn of the bot's limit for: the video, and the
+        card's last edit if it has one. "Sending video…" (sendChatAction, before the upload)
+        never waits: it goes only when a turn is free at once (bot/sends.py, issue 18)."""
+        return 2 if self.cards else 1

@@ -43,6 +43,7 @@ async def run(mode: str, options: Options, engine: Engine) -> Figures:
         FakeTelegram() as telegram,
         FakeKie(rate_limit=None, result_size=options.result_bytes) as kie,
     ):
+        kie.status_delay = options.status_latency
         ports = [free_port() for _ in range(options.instances)]
         public_urls = [f"http://127.0.0.1:{port}" if webhook else "" for port in ports]
         jobs = make_jobs(options.tasks, options.finish)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import socket
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 from unittest import mock
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions, Update
@@ -30,6 +31,7 @@ from bot.app import (
     BotApp,
 )
 from bot.config import load_settings
+from bot.net.pacing import SendPacer
 from storage.db import Database
 from storage.rates import SharedWindowLimiter
 from tests.database import TestDatabase
@@ -50,13 +52,35 @@ def free_port() -> int:
 
 
 def rate_limiter(flood_limit: bool, max_retries: int = 3) -> AIORateLimiter:
-    if flood_limit:  # as the bot sets it (bot/app.py)
+    """The echo bot's: TELEGRAM_SENDS_PER_SECOND one at a time when `flood_limit` (the bot's
+    own pacing before issue 18), else nothing limited."""
+    if flood_limit:
         return AIORateLimiter(
             overall_max_rate=1,
             overall_time_period=1 / TELEGRAM_SENDS_PER_SECOND,
             max_retries=max_retries,
         )
     return AIORateLimiter(overall_max_rate=0, group_max_rate=0, max_retries=max_retries)
+
+
+def bot_rate_limiter(flood_limit: bool, max_retries: int = 3) -> AIORateLimiter:
+    """The one inside the bot's SharedSends (bot/app.py): retries, and the group limit unless
+    lifted; its overall limit is off either way (the bot's SendPacer keeps it)."""
+    if flood_limit:
+        return AIORateLimiter(overall_max_rate=0, max_retries=max_retries)
+    return AIORateLimiter(overall_max_rate=0, group_max_rate=0, max_retries=max_retries)
+
+
+def pacer(flood_limit: bool) -> Callable[..., SendPacer]:
+    """The bot's SendPacer as it makes it, or with limits out of reach unless `flood_limit`
+    (its code still runs for every send)."""
+
+    def make(rate: float, **limits: Any) -> SendPacer:
+        if flood_limit:
+            return SendPacer(rate, **limits)
+        return SendPacer(LIFTED, window_count=LIFTED)
+
+    return make
 
 
 def shared_limiter(flood_limit: bool) -> Callable[..., SharedWindowLimiter]:
@@ -102,8 +126,9 @@ async def real_bot(
         mock.patch.object(
             bot.app,
             "AIORateLimiter",
-            lambda max_retries=0, **_: rate_limiter(flood_limit, max_retries),
+            lambda max_retries=0, **_: bot_rate_limiter(flood_limit, max_retries),
         ),
+        mock.patch.object(bot.app, "SendPacer", pacer(flood_limit)),
         mock.patch.object(bot.app, "SharedWindowLimiter", shared_limiter(flood_limit)),
     ):
         app = BotApp(settings)

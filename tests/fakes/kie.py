@@ -37,6 +37,7 @@ key. `expire_uploads` forgets stored files, as KIE does after ~24 h.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -276,6 +277,7 @@ class FakeKie(FakeProvider[FakeTask], label="KIE", noun="task"):
         self.max_active_tasks = max_active_tasks
         self.max_upload_bytes = max_upload_bytes
         self.credits: int = 100
+        self.status_delay = 0.0  # seconds each status answer takes (a real provider's latency)
         self.tasks: dict[str, FakeTask] = {}
         self.uploads: dict[str, UploadedFile] = {}  # the stored files, by filePath
         self.upload_history: list[UploadedFile] = []  # every upload stored, overwritten ones too
@@ -520,6 +522,8 @@ class FakeKie(FakeProvider[FakeTask], label="KIE", noun="task"):
         )
 
     async def _record_info(self, request: Request) -> Response:
+        if self.status_delay:
+            await asyncio.sleep(self.status_delay)
         refused = await self._record_checked(request, self._status_faults)
         if refused is not None:
             return refused
