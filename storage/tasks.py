@@ -323,24 +323,37 @@ class TaskRepository:
         )
         return changed == 1
 
-    async def due(self, now: float, limit: int, card_interval: float) -> list[Task]:
+    async def due(
+        self, now: float, limit: int, card_interval: float, exclude: Collection[int] = ()
+    ) -> list[Task]:
         """Queued and processing tasks the tracker should look at now, other than to submit
-        them: to check them, or to refresh a status card not edited for `card_interval` s."""
+        them: to check them, or to refresh a status card not edited for `card_interval` s.
+        `exclude`: tasks the tracker has in hand (left out here rather than read again each
+        round: a row read is about 40 us of the bot's CPU)."""
         free, params = self._free(now, first=4)
+        first = 4 + len(params)
+        skip = ", ".join(f"?{first + i}" for i in range(len(exclude)))
         rows = await self._db.fetch_all(
             f"SELECT * FROM tasks WHERE state IN ('{TaskState.QUEUED}', '{TaskState.PROCESSING}')"
-            f" AND {self._wake_at} <= ?2{free} ORDER BY {self._wake_at} LIMIT ?3",
-            (card_interval, now, limit, *params),
+            f" AND {self._wake_at} <= ?2{free}"
+            + (f" AND id NOT IN ({skip})" if exclude else "")
+            + f" ORDER BY {self._wake_at} LIMIT ?3",
+            (card_interval, now, limit, *params, *exclude),
         )
         return [from_row(Task, r) for r in rows]
 
-    async def due_deliveries(self, now: float, limit: int) -> list[Task]:
-        """Finished tasks whose result is due to be sent, the longest waiting first."""
+    async def due_deliveries(
+        self, now: float, limit: int, exclude: Collection[int] = ()
+    ) -> list[Task]:
+        """Finished tasks whose result is due to be sent, the longest waiting first, leaving
+        out those in `exclude` (in hand)."""
         free, params = self._free(now)
+        skip = ", ".join("?" for _ in exclude)
         rows = await self._db.fetch_all(
-            f"SELECT * FROM tasks WHERE state = ? AND next_check_at <= ?{free} "
-            "ORDER BY next_check_at LIMIT ?",
-            (TaskState.SUCCEEDED, now, *params, limit),
+            f"SELECT * FROM tasks WHERE state = ? AND next_check_at <= ?{free}"
+            + (f" AND id NOT IN ({skip})" if exclude else "")
+            + " ORDER BY next_check_at LIMIT ?",
+            (TaskState.SUCCEEDED, now, *params, *exclude, limit),
         )
         return [from_row(Task, r) for r in rows]
 

@@ -171,7 +171,8 @@ class Tracker:
         # jobs, nor thousands of rows read every round).
         room = self._batch - len(self._delivering)
         if room > 0:
-            for task in await self._db(self._tasks.due_deliveries(now, room + len(self._working))):
+            in_hand = list(self._working)
+            for task in await self._db(self._tasks.due_deliveries(now, room, in_hand)):
                 if room > 0 and task.id not in self._working:
                     self._delivering.add(task.id)
                     self._start(task, self._lifecycle.advance, self._delivery_slots)
@@ -181,7 +182,7 @@ class Tracker:
         if room > 0:
             lateness: float | None = None  # of the most overdue check started
             for task in await self._db(
-                self._tasks.due(now, room + len(self._working), card_interval)
+                self._tasks.due(now, room, card_interval, list(self._working))
             ):
                 if room > 0 and task.id not in self._working:
                     self._start(task, self._lifecycle.advance, self._slots)
