@@ -180,6 +180,10 @@ async def finish_all(kie: FakeKie, jobs: list[Job], ready_at: float, webhook: bo
     # A connection of its own for each callback, as a provider's would be (and no race with
     # the bot's web server closing an idle kept-alive one).
     limits = httpx.Limits(max_connections=200, max_keepalive_connections=0)
+    # At most that many callbacks out at once, waiting here: httpcore's pool looks through all
+    # the requests it queues each time a connection frees (thousands queued made this process
+    # spend its time there, and the fakes it serves stalled; issue 18's runs with 3 instances).
+    out = asyncio.Semaphore(200)
     async with httpx.AsyncClient(timeout=60.0, limits=limits) as client:
 
         async def call_back(job: Job) -> None:
@@ -188,9 +192,12 @@ async def finish_all(kie: FakeKie, jobs: list[Job], ready_at: float, webhook: bo
             body = json.dumps(kie.callback_body(job.provider_id), separators=(",", ":"))
             assert task.callback_url is not None
             try:
-                response = await client.post(
-                    task.callback_url, content=body, headers={"Content-Type": "application/json"}
-                )
+                async with out:
+                    response = await client.post(
+                        task.callback_url,
+                        content=body,
+                        headers={"Content-Type": "application/json"},
+                    )
             except httpx.HTTPError:
                 refused += 1
             else:
