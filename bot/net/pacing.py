@@ -81,11 +81,10 @@ class SendPacer:
     async def try_now(self) -> AsyncIterator[bool]:
         """A turn now if nobody waits and the schedule is due, not ahead (True), else none
         (False); never waits."""
-        now = self._clock()
-        if self._lock.locked() or self._wait(now, ahead=0.0) > 0:
+        if not self.free_now():
             yield False
             return
-        self._take(now)
+        self._take(self._clock())
         try:
             yield True
         finally:
