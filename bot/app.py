@@ -43,7 +43,7 @@ from bot.wiring import (
 )
 from handlers.menus import set_command_menus
 from storage.db import Database, DatabaseUnavailableError
-from storage.rates import SharedWindowLimiter
+from storage.send_turns import SharedSendTurns
 
 log = logging.getLogger(__name__)
 
@@ -111,9 +111,6 @@ TELEGRAM_SENDS_IN_ANY_SECOND = 30
 # not ready yet, the machine busy), up to this many seconds' worth of sends are made up for, at
 # most TELEGRAM_SENDS_IN_ANY_SECOND a second (issue 18: lost time was otherwise never made up).
 SEND_CATCH_UP_SECONDS = 1.0
-# Several instances share TELEGRAM_SENDS_PER_SECOND in windows of a fifth of a second (5 sends
-# in 0.2 s): a whole second's sends at once, then a late few, would pass 30 as they arrive.
-SHARED_SEND_SLICES = 5
 
 
 class StartupError(Exception):
@@ -187,11 +184,12 @@ class BotApp:
             sends = self.application.bot.rate_limiter
             if isinstance(sends, SharedSends):
                 sends.share(
-                    SharedWindowLimiter(
+                    SharedSendTurns(
                         db,
-                        "telegram-sends",
-                        TELEGRAM_SENDS_PER_SECOND // SHARED_SEND_SLICES,
-                        1.0 / SHARED_SEND_SLICES,
+                        "telegram",
+                        sends.rules,
+                        owner=self._instance_id,
+                        owner_timeout=self.settings.instance_timeout_seconds,
                         try_timeout=SHARED_TRY_SECONDS,
                     )
                 )

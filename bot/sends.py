@@ -3,8 +3,9 @@
 Each send to a chat takes a turn of the process's SendPacer (bot.net.pacing:
 TELEGRAM_SENDS_PER_SECOND on a schedule, and never more than TELEGRAM_SENDS_IN_ANY_SECOND
 arriving at Telegram in any second); each try of it, a retry after Telegram's 429 too. With
-several instances on one PostgreSQL database it also takes a turn of a limit they share
-(storage.rates.SharedWindowLimiter), so that together they stay under Telegram's limit too.
+several instances on one PostgreSQL database it also takes a turn of the same pacing kept in the
+database (storage.send_turns), so that together they stay under Telegram's limit too; a 429
+holds the sends of every instance.
 python-telegram-bot's AIORateLimiter, inside, keeps the per-group limit (20 a minute) and waits
 out `retry_after` answers.
 
@@ -21,6 +22,7 @@ last answer or failure (bot.readiness).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 import warnings
@@ -44,7 +46,7 @@ from telegram.ext import BaseRateLimiter
 from bot.domain.database import DatabaseUnavailableError
 from bot.domain.health import Heartbeat
 from bot.domain.metrics import Metrics
-from bot.domain.ratelimit import StartLimiter
+from bot.domain.pacing import PacingRules, SharedTurns
 from bot.net.pacing import SendPacer
 
 log = logging.getLogger(__name__)
@@ -76,14 +78,19 @@ class SharedSends(BaseRateLimiter[int]):
         self._own = own
         self._pacer = pacer
         self._metrics = metrics
-        self._shared: StartLimiter | None = None
+        self._shared: SharedTurns | None = None
         self._away_until = 0.0  # time.monotonic() until which the shared limit is skipped
         self._waiting_for_shared = 0  # sends with a pacer turn, waiting for a shared one
         self.heartbeat = Heartbeat()  # Telegram's last answer and failure, for /readyz
 
-    def share(self, limiter: StartLimiter) -> None:
-        """From now on, sends to a chat also wait for `limiter` (one for all instances)."""
-        self._shared = limiter
+    def share(self, turns: SharedTurns) -> None:
+        """From now on, sends to a chat also wait for `turns` (one pacing for all instances,
+        with the same rules as this process's: `rules`)."""
+        self._shared = turns
+
+    @property
+    def rules(self) -> PacingRules:
+        return self._pacer.rules
 
     @property
     def shared(self) -> bool:
@@ -122,10 +129,10 @@ class SharedSends(BaseRateLimiter[int]):
         async def call(*args: Any, **kwargs: Any) -> bool | JSONDict | list[JSONDict]:
             if best_effort:
                 return await self._best_effort(callback, args, kwargs)
-            async with self._pacer.turn():
+            async with self._pacer.turn(), contextlib.AsyncExitStack() as shared:
                 self._waiting_for_shared += 1
                 try:
-                    await self._shared_turn(wait=True)
+                    await self._shared_turn(shared, wait=True)
                 finally:
                     self._waiting_for_shared -= 1
                 return await self._held_on_429(callback, args, kwargs)
@@ -140,12 +147,13 @@ class SharedSends(BaseRateLimiter[int]):
         would give one: a pacer's turn, once taken, is counted whether the send is made or not."""
         if self._waiting_for_shared or not self._pacer.free_now():
             raise SendSkippedError
-        if not await self._shared_turn(wait=False):
-            raise SendSkippedError
-        async with self._pacer.try_now() as turn:
-            if not turn:  # taken meanwhile: the shared turn goes unused
+        async with contextlib.AsyncExitStack() as shared:
+            if not await self._shared_turn(shared, wait=False):
                 raise SendSkippedError
-            return await self._held_on_429(callback, args, kwargs)
+            async with self._pacer.try_now() as turn:
+                if not turn:  # taken meanwhile: the shared turn goes unused (counted, rarely)
+                    raise SendSkippedError
+                return await self._held_on_429(callback, args, kwargs)
 
     async def _held_on_429(
         self, callback: Call, args: Any, kwargs: dict[str, Any]
@@ -153,25 +161,34 @@ class SharedSends(BaseRateLimiter[int]):
         try:
             return await callback(*args, **kwargs)
         except RetryAfter as exc:
-            self._pacer.hold(retry_after_seconds(exc))
+            seconds = retry_after_seconds(exc)
+            self._pacer.hold(seconds)
+            if self._shared is not None and time.monotonic() >= self._away_until:
+                try:
+                    await self._shared.hold(seconds)
+                except (DatabaseUnavailableError, TimeoutError) as hold_failed:
+                    self._went_away(hold_failed)
             raise
 
-    async def _shared_turn(self, *, wait: bool) -> bool:
-        """A turn of the limit every instance shares (none: True). A send waits for its turn
-        as long as the limit is busy, but not for a database that is away (the apology that
-        says so, a delivery): each try has SHARED_TRY_SECONDS, and after one fails, sends skip
-        the shared limit for AWAY_SECONDS (the pacer still holds). `wait` False: only a turn
-        free now."""
+    async def _shared_turn(
+        self, stack: contextlib.AsyncExitStack[bool | None], *, wait: bool
+    ) -> bool:
+        """A turn of the pacing every instance shares (none: True), entered into `stack`, which
+        ends it. A send waits for its turn as long as the pacing says, but not for a database
+        that is away (the apology that says so, a delivery): each try has SHARED_TRY_SECONDS,
+        and after one fails, sends skip the shared pacing for AWAY_SECONDS (the pacer still
+        holds). `wait` False: only a turn free now."""
         if self._shared is None or time.monotonic() < self._away_until:
             return True
         try:
-            if not wait:
-                return await self._shared.try_take()
-            await self._shared.acquire()
+            return await stack.enter_async_context(self._shared.turn(wait=wait))
         except (DatabaseUnavailableError, TimeoutError) as exc:
-            self._away_until = time.monotonic() + AWAY_SECONDS
-            log.debug("Sending without the shared limit for a while: %r", exc)
+            self._went_away(exc)
         return True
+
+    def _went_away(self, exc: Exception) -> None:
+        self._away_until = time.monotonic() + AWAY_SECONDS
+        log.debug("Sending without the shared pacing for a while: %r", exc)
 
 
 def retry_after_seconds(exc: RetryAfter) -> float:

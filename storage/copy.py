@@ -18,7 +18,7 @@ from storage.db import Database, DatabaseUnavailableError, Dialect, Statements
 MAX_PARAMETERS = 32766
 # Which processes run the bot, what each holds, and recent starts counted by rate limits: not
 # data, and the source's bot is stopped.
-RUNTIME_TABLES = frozenset({"instances", "leases", "rate_starts"})
+RUNTIME_TABLES = frozenset({"instances", "leases", "rate_starts", "send_schedule", "send_turns"})
 # The tables others refer to come first; the rest follow their foreign keys, then their names.
 FIRST = ("users", "drafts", "tasks")
 

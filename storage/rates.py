@@ -7,9 +7,8 @@ are deleted, the rest counted, and a new one written if there is room; otherwise
 waits until the oldest leaves the window, and tries again. Times are wall-clock seconds, which
 instances on several hosts share (keep their clocks synchronised, as NTP does).
 
-Within a process, one waiter at a time asks the database (the others wait their turn in
-order): a busy limit then costs each instance one transaction per free place, not one per
-waiter.
+Within a process, one waiter at a time asks the database, each try bounded
+(storage.asking.AskInOrder).
 """
 
 from __future__ import annotations
@@ -20,7 +19,8 @@ import zlib
 from collections import deque
 from collections.abc import Callable
 
-from storage.db import Database, DatabaseUnavailableError, Dialect
+from storage.asking import AskInOrder
+from storage.db import Database, Dialect
 
 
 class SharedWindowLimiter:
@@ -45,9 +45,7 @@ class SharedWindowLimiter:
         # Two int4 keys, apart from the chats' one-bigint keys (storage.postgres.BOT_LOCKS).
         self.lock_key = (0x6C756D61, 1000 + zlib.crc32(name.encode()) % 1_000_000)
         self._reserved: deque[float] = deque()  # starts this process took ahead, not used yet
-        self._try_timeout = try_timeout
-        self._turns = asyncio.Lock()  # the one waiter of this process that asks the database
-        self._failed_at = -1.0  # time.monotonic() of the last try that failed
+        self._asking = AskInOrder(try_timeout)
 
     async def reserve(self) -> None:
         self._reserved.append(await self._take())
@@ -81,31 +79,17 @@ class SharedWindowLimiter:
 
     async def try_take(self) -> bool:
         """Count a start now if the window has room; never waits."""
-        started, _ = await self._bounded_try()
+        started, _ = await self._asking.attempt(self._try())
         return started is not None
 
     async def _take(self) -> float:
-        """Wait until the window has room, count a start now, and return its time. A waiter
-        queued behind a try that failed fails at once too (not after its own wait)."""
-        queued = time.monotonic()
-        async with self._turns:
-            if self._failed_at >= queued:
-                raise DatabaseUnavailableError("the shared rate limit could not be reached")
+        """Wait until the window has room, count a start now, and return its time."""
+        async with self._asking.turn():
             while True:
-                try:
-                    started, wait = await self._bounded_try()
-                except (DatabaseUnavailableError, TimeoutError):
-                    self._failed_at = time.monotonic()
-                    raise
+                started, wait = await self._asking.attempt(self._try())
                 if started is not None:
                     return started
                 await asyncio.sleep(wait)
-
-    async def _bounded_try(self) -> tuple[float | None, float]:
-        if self._try_timeout is None:
-            return await self._try()
-        async with asyncio.timeout(self._try_timeout):
-            return await self._try()
 
     async def _try(self) -> tuple[float | None, float]:
         """One try: (the start's time, 0) when one was counted, else (None, the seconds until

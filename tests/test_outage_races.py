@@ -108,7 +108,7 @@ async def test_a_chat_whose_id_is_a_lock_key_of_the_bot_does_not_block_it(
     assert database.url is not None
     db = await Database.open(database.url)
     try:
-        limiter = SharedWindowLimiter(db, "telegram-sends", 30, 1.0)
+        limiter = SharedWindowLimiter(db, "submits:kie", 20, 10.0)
         for chat_id in (*limiter.lock_key, 0x6C756D61, 1426170240):
             async with db.exclusive(chat_id):
                 await asyncio.wait_for(limiter.acquire(), timeout=5)

@@ -6,7 +6,9 @@ count arriving in any window, first come first served, and best-effort sends ski
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -224,29 +226,22 @@ async def test_a_429_holds_the_sends_already_waiting_for_a_turn() -> None:
 
 
 class BlockedShared:
-    """A limit shared by instances whose `acquire` waits until released; `try_take` always
-    has a turn (as when the database's window has room)."""
+    """A pacing shared by instances whose waiting turns wait until released; a turn now is
+    always free (as when the database's pacing has room)."""
 
     def __init__(self) -> None:
         self.release = asyncio.Event()
         self.taken = 0
 
-    async def reserve(self) -> None:
-        raise AssertionError("not used by sends")
-
-    async def use_reserved(self) -> bool:
-        raise AssertionError("not used by sends")
-
-    async def give_back(self) -> None:
-        raise AssertionError("not used by sends")
-
-    async def try_take(self) -> bool:
+    @contextlib.asynccontextmanager
+    async def turn(self, *, wait: bool) -> AsyncIterator[bool]:
+        if wait:
+            await self.release.wait()
         self.taken += 1
-        return True
+        yield True
 
-    async def acquire(self) -> None:
-        await self.release.wait()
-        self.taken += 1
+    async def hold(self, seconds: float) -> None:
+        raise AssertionError("no 429 here")
 
 
 async def test_a_chat_action_does_not_take_the_shared_turn_a_result_waits_for() -> None:

@@ -32,16 +32,11 @@ from bot.app import (
 )
 from bot.config import load_settings
 from bot.net.pacing import SendPacer
-from storage.db import Database
-from storage.rates import SharedWindowLimiter
 from tests.database import TestDatabase
 from tests.fakes.kie import TEST_KIE_KEY
 from tests.fakes.telegram import TEST_BOT_TOKEN
 
 ADMIN_ID = 900  # as in the tests; never one of the users here
-# The bot's limit of sends to chats that every instance on a PostgreSQL database shares
-# (bot/app.py: SharedSends, SharedWindowLimiter "telegram-sends").
-SHARED_SENDS = "telegram-sends"
 LIFTED = 1_000_000_000  # a count of sends a second no run reaches
 
 
@@ -73,25 +68,13 @@ def bot_rate_limiter(flood_limit: bool, max_retries: int = 3) -> AIORateLimiter:
 
 def pacer(flood_limit: bool) -> Callable[..., SendPacer]:
     """The bot's SendPacer as it makes it, or with limits out of reach unless `flood_limit`
-    (its code still runs for every send)."""
+    (its code still runs for every send). On PostgreSQL the pacing every instance shares
+    takes the pacer's rules: lifted too, each send still takes its turn (a transaction)."""
 
     def make(rate: float, **limits: Any) -> SendPacer:
         if flood_limit:
             return SendPacer(rate, **limits)
         return SendPacer(LIFTED, window_count=LIFTED)
-
-    return make
-
-
-def shared_limiter(flood_limit: bool) -> Callable[..., SharedWindowLimiter]:
-    """SharedWindowLimiter as the bot makes it, but with the shared Telegram limit's count out
-    of reach unless `flood_limit`: each send still takes its turn (a transaction on the
-    database), only the waiting is lifted, as with AIORateLimiter."""
-
-    def make(db: Database, name: str, count: int, period: float) -> SharedWindowLimiter:
-        if name == SHARED_SENDS and not flood_limit:
-            count = LIFTED
-        return SharedWindowLimiter(db, name, count, period)
 
     return make
 
@@ -129,10 +112,9 @@ async def real_bot(
             lambda max_retries=0, **_: bot_rate_limiter(flood_limit, max_retries),
         ),
         mock.patch.object(bot.app, "SendPacer", pacer(flood_limit)),
-        mock.patch.object(bot.app, "SharedWindowLimiter", shared_limiter(flood_limit)),
     ):
         app = BotApp(settings)
-        await app.start()  # where the shared limit is made (on PostgreSQL)
+        await app.start()  # where the shared pacing is made (on PostgreSQL)
     try:
         yield
     finally:

@@ -18,6 +18,9 @@ Two rules, both checked before each send:
   interval meets the window; the last of them to start counted all the others when it did).
   This rule also caps the making up of the first: at most `window_count` a second.
 
+The rules themselves are bot.domain.pacing's; here their state is the process's own
+(storage.send_turns keeps it in the database, for several instances).
+
 Waiters take their turns first come, first served. `try_now` takes a turn only when nobody is
 waiting and the schedule is due without running ahead: for sends worth nothing late ("sending
 video…"), which must not spend the making up that results wait for.
@@ -31,8 +34,7 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 
-# Waits shorter than this are none (the schedule's sums of floats are not exact).
-EPSILON = 1e-6
+from bot.domain.pacing import PacingRules
 
 
 class SendPacer:
@@ -45,12 +47,9 @@ class SendPacer:
         catch_up: float = 0.2,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        if rate <= 0 or window_count < 1 or window <= 0 or catch_up < 0:
-            raise ValueError("pacing needs rate > 0, window_count >= 1, window > 0, catch_up >= 0")
-        self._interval = 1.0 / rate
-        self._window_count = window_count
-        self._window = window
-        self._catch_up = catch_up
+        self.rules = PacingRules.of(
+            rate, window_count=window_count, window=window, catch_up=catch_up
+        )
         self._clock = clock
         self._due = float("-inf")  # when the next send is due by the schedule
         self._under_way = 0
@@ -93,27 +92,24 @@ class SendPacer:
     def hold(self, seconds: float) -> None:
         """Telegram said to wait (a 429's retry_after): no send starts for `seconds`, and the
         schedule goes on from then, without making up for the pause."""
-        self._due = max(self._due, self._clock() + seconds + self._catch_up)
+        self._due = max(self._due, self._clock() + seconds + self.rules.catch_up)
         self._ended.set()  # a waiter computes its wait again
 
     def _wait(self, now: float, ahead: float | None = None) -> float:
         """Seconds until the next send may start (0: now), the schedule running up to `ahead`
         seconds ahead (catch_up by default); inf: until a send under way is answered."""
-        while self._answered and self._answered[0] <= now - self._window:
+        while self._answered and self._answered[0] <= now - self.rules.window:
             self._answered.popleft()
-        wait = self._due - (self._catch_up if ahead is None else ahead) - now
-        if wait <= EPSILON:  # the tolerance is the schedule's only: the window is kept exactly
-            wait = 0.0
-        if self._under_way + len(self._answered) >= self._window_count:
-            if not self._answered:
-                return float("inf")
-            wait = max(wait, self._answered[0] + self._window - now)
-        return wait
+        return self.rules.wait(
+            now,
+            self._due,
+            self._under_way + len(self._answered),
+            self._answered[0] if self._answered else None,
+            ahead=ahead,
+        )
 
     def _take(self, now: float) -> None:
-        # After a quiet spell the schedule starts again from now: a burst of at most
-        # 1 + catch_up * rate sends.
-        self._due = max(self._due, now) + self._interval
+        self._due = self.rules.next_due(self._due, now)
         self._under_way += 1
 
     def _end(self) -> None:

@@ -1,0 +1,226 @@
+"""The pacing of sends to Telegram kept by every instance on the database together
+(storage.send_turns.SharedSendTurns): the window and the schedule held by two instances at
+once, a 429 at one holding the other, sends left under way by a gone instance forgotten, an
+answer the database missed written later, and a database that is away never waited for."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from typing import Any, cast
+
+from telegram.ext import AIORateLimiter
+
+from bot.domain.pacing import PacingRules
+from bot.net.pacing import SendPacer
+from bot.sends import SharedSends
+from storage.db import Database, DatabaseUnavailableError
+from storage.send_turns import SharedSendTurns
+from tests.database import TestDatabase, connect
+
+
+@contextlib.asynccontextmanager
+async def two_instances(database: TestDatabase) -> Any:
+    """Two connections to one database, as two instances have."""
+    one, two = await Database.open(database.target), await Database.open(database.target)
+    try:
+        yield one, two
+    finally:
+        await one.close()
+        await two.close()
+
+
+def turns(db: Database, rules: PacingRules, owner: str, **options: Any) -> SharedSendTurns:
+    return SharedSendTurns(db, "telegram", rules, owner=owner, owner_timeout=20.0, **options)
+
+
+def fullest_window(sends: list[tuple[float, float]], window: float) -> int:
+    """The most sends (start, answer) that meet any one window of `window` seconds: a send
+    meets [t, t + window) when it starts before its end and is answered at t or later. The
+    most is found with t at a send's start or answer."""
+    edges = [t for send in sends for t in send]
+    return max(sum(1 for s, e in sends if s < t + window and e >= t) for t in edges)
+
+
+async def test_two_instances_together_keep_the_window(database: TestDatabase) -> None:
+    rules = PacingRules.of(1000, window_count=4, window=0.3, catch_up=0.0)
+    async with two_instances(database) as (one, two):
+        pacings = [turns(one, rules, "one"), turns(two, rules, "two")]
+        sends: list[tuple[float, float]] = []
+
+        async def send(pacing: SharedSendTurns) -> None:
+            async with pacing.turn(wait=True) as turn:
+                assert turn
+                started = time.time()
+                await asyncio.sleep(random.uniform(0, 0.1))  # the request on its way
+                sends.append((started, time.time()))
+
+        await asyncio.gather(*(send(pacings[n % 2]) for n in range(16)))
+    assert len(sends) == 16
+    assert fullest_window(sends, 0.3) <= 4, sorted(sends)
+    # 16 sends, 4 at a time with each a window apart: at least 3 windows
+    assert max(e for _, e in sends) - min(s for s, _ in sends) >= 3 * 0.3
+
+
+async def test_two_instances_together_keep_the_schedule(database: TestDatabase) -> None:
+    rules = PacingRules.of(20, window_count=1000, window=1.0, catch_up=0.0)
+    async with two_instances(database) as (one, two):
+        pacings = [turns(one, rules, "one"), turns(two, rules, "two")]
+        starts: list[float] = []
+
+        async def send(pacing: SharedSendTurns) -> None:
+            async with pacing.turn(wait=True):
+                starts.append(time.monotonic())
+
+        await asyncio.gather(*(send(pacings[n % 2]) for n in range(10)))
+    # one send every 0.05 s between them (a waiter may wake a little early or late)
+    assert max(starts) - min(starts) >= 9 * 0.05 - 0.02, sorted(starts)
+
+
+async def test_a_turn_now_never_spends_the_making_up(database: TestDatabase) -> None:
+    """A chat action takes a turn only when the schedule is due now; a result may use the
+    catch-up the schedule allows."""
+    rules = PacingRules.of(2, window_count=100, window=1.0, catch_up=1.0)
+    async with two_instances(database) as (one, two):
+        first, second = turns(one, rules, "one"), turns(two, rules, "two")
+        async with first.turn(wait=False) as turn:
+            assert turn
+        async with second.turn(wait=False) as turn:
+            assert not turn  # the next is due in 0.5 s: only by making up
+        async with asyncio.timeout(0.3), second.turn(wait=True) as turn:
+            assert turn
+
+
+async def test_a_429_at_one_instance_holds_the_other(database: TestDatabase) -> None:
+    rules = PacingRules.of(1000, window_count=100, window=1.0, catch_up=0.0)
+    async with two_instances(database) as (one, two):
+        refused, other = turns(one, rules, "one"), turns(two, rules, "two")
+        await refused.hold(0.4)
+        held_at = time.monotonic()
+        async with other.turn(wait=False) as turn:
+            assert not turn
+        async with other.turn(wait=True):
+            assert time.monotonic() - held_at >= 0.4 - 0.02
+
+
+def rows_under_way(database: TestDatabase) -> list[tuple[Any, ...]]:
+    with connect(database) as conn:
+        return [
+            tuple(row)
+            for row in conn.execute(
+                "SELECT owner FROM send_turns WHERE ended_at IS NULL ORDER BY owner"
+            ).fetchall()
+        ]
+
+
+async def test_sends_left_under_way_by_a_gone_instance_stop_counting(
+    database: TestDatabase,
+) -> None:
+    """An instance killed mid-send leaves its send under way. It is forgotten once the
+    instance is gone (not seen for the timeout); a live instance's long upload is not."""
+    rules = PacingRules.of(1000, window_count=2, window=1.0, catch_up=0.0)
+    async with two_instances(database) as (db, _):
+        pacing = turns(db, rules, "me")
+        async with pacing.turn(wait=False) as turn:  # makes the tables' first rows
+            assert turn
+        now = time.time()
+        with connect(database) as conn:
+            conn.execute("DELETE FROM send_turns")
+            conn.execute(
+                "INSERT INTO instances (id, host, pid, mode, started_at, seen_at) "
+                "VALUES ('live', 'h', 1, 'webhook', ?, ?), ('dead', 'h', 2, 'webhook', ?, ?)",
+                (now - 60, now, now - 60, now - 30),
+            )
+            for owner, started in (("live", now - 40), ("dead", now - 40), ("new", now - 5)):
+                conn.execute(
+                    "INSERT INTO send_turns (token, name, owner, started_at) "
+                    "VALUES (?, 'telegram', ?, ?)",
+                    (owner, owner, started),
+                )
+        # dead's is forgotten; live's upload and new's send (not registered yet) still count
+        async with pacing.turn(wait=False) as turn:
+            assert not turn
+        assert rows_under_way(database) == [("live",), ("new",)]
+
+
+class MissesAnAnswer:
+    """A database that is away when the first answer is written."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.missed = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.db, name)
+
+    async def execute(self, sql: str, params: Any = ()) -> int:
+        if "ended_at = ?" in sql and not self.missed:
+            self.missed += 1
+            raise DatabaseUnavailableError("PostgreSQL went away")
+        return await self.db.execute(sql, params)
+
+
+async def test_an_answer_the_database_missed_is_written_with_the_next_turn(
+    database: TestDatabase,
+) -> None:
+    """Else the send would count as under way until the instance is gone: with a window of
+    one, no send would go for the instance's timeout."""
+    rules = PacingRules.of(1000, window_count=1, window=0.2, catch_up=0.0)
+    async with two_instances(database) as (db, _):
+        flaky = MissesAnAnswer(db)
+        pacing = turns(cast(Database, flaky), rules, "me")
+        async with pacing.turn(wait=True):
+            pass
+        answered = time.monotonic()
+        assert flaky.missed == 1
+        async with asyncio.timeout(2.0), pacing.turn(wait=True):
+            assert time.monotonic() - answered >= 0.2 - 0.02
+
+
+class Hung:
+    """A database that stopped answering."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.db, name)
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> Any:
+        await asyncio.Event().wait()
+        yield
+
+    async def execute(self, sql: str, params: Any = ()) -> int:
+        await asyncio.Event().wait()
+        return 0
+
+
+async def test_sends_go_without_a_database_that_is_away(database: TestDatabase) -> None:
+    """A send waits for the shared pacing at most one try: then, for a while, sends keep to
+    this instance's own pacing only (the apology for an outage must go out)."""
+    async with two_instances(database) as (db, _):
+        sends = SharedSends(
+            AIORateLimiter(overall_max_rate=0, max_retries=0),
+            SendPacer(1000, window_count=100, catch_up=0.0),
+        )
+        sends.share(turns(cast(Database, Hung(db)), sends.rules, "me", try_timeout=0.2))
+        made = 0
+
+        async def call(*_: Any, **__: Any) -> bool:
+            nonlocal made
+            made += 1
+            return True
+
+        started = time.monotonic()
+        async with asyncio.timeout(2.0):
+            await asyncio.gather(
+                *(
+                    sends.process_request(call, (), {}, "sendMessage", {"chat_id": n}, None)
+                    for n in range(5)
+                )
+            )
+        assert made == 5
+        assert time.monotonic() - started < 1.0  # one try's wait, not one per send
