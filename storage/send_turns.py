@@ -6,16 +6,21 @@ second), with their state in the database instead of in one process.
 - `send_turns`: one row per send under way or answered within the window: its instance, its
   start and its answer.
 
-Taking a turn is one transaction, under a lock on the schedule's row (SELECT ... FOR UPDATE in
-PostgreSQL, the write lock in SQLite). Answers older than the window are deleted, and so are
-sends left under way by an instance that is gone: not seen (`instances.seen_at`) for
-`owner_timeout` seconds, the send older than that too. Age alone says nothing, as an upload may
-take minutes. The rest are counted; if the rules allow, the send is written and the schedule
-moves on. Otherwise the caller waits as the rules say:
+Taking a turn is two statements. The first reads the schedule and counts the sends: those
+answered within the window, and those under way, unless left so by an instance that is gone
+(not seen, `instances.seen_at`, for `owner_timeout` seconds, the send older than that too: age
+alone says nothing, as an upload may take minutes). If the rules allow a send, the second moves
+the schedule on, on condition that it is where it was read, and writes the send: every turn
+moves the schedule, so if it is unmoved nobody took a turn in between and the count still
+holds. Otherwise (another instance was quicker) the caller reads again. No lock is held across
+round trips: on PostgreSQL the second is one statement; with three instances at 25 sends a
+second, a transaction held over five round trips on busy machines spaced turns apart by its
+length (23.7 sends a second). When the rules say no, the caller waits as they say:
 - until the schedule is due;
 - or until the oldest answer leaves the window;
 - while every counted send is under way, it asks again every POLL_SECONDS, as answers at other
   instances are not heard, or at once when a send of this process is answered.
+Rows no longer counted are deleted at most once a window, by an instance that took a turn.
 
 A send's row gets its answer's time when the send ends. An answer that could not be written
 (the database away) is written with this instance's next turn; until then it counts as under way,
@@ -34,7 +39,7 @@ from collections.abc import AsyncIterator, Callable
 
 from bot.domain.pacing import PacingRules
 from storage.asking import AskInOrder
-from storage.db import Database, DatabaseUnavailableError
+from storage.db import Database, DatabaseUnavailableError, Dialect
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +69,7 @@ class SharedSendTurns:
         self._clock = clock
         self._asking = AskInOrder(try_timeout)
         self._schedule_made = False
+        self._swept_at = float("-inf")  # when rows no longer counted were last deleted
         self._unwritten_ends: dict[str, float] = {}  # token -> answer time, not yet written
         self._ended = asyncio.Event()  # a send of this process was answered
 
@@ -138,44 +144,82 @@ class SharedSendTurns:
 
     async def _try(self, *, ahead: float | None) -> tuple[str | None, float]:
         """One try: (the send's token, 0) when it may start, else (None, the seconds the rules
-        say to wait)."""
+        say to wait; 0 when another instance took the turn meanwhile: ask again)."""
         await self._make_schedule()
-        ends = dict(self._unwritten_ends)
+        await self._write_ends()
+        now = self._clock()
+        gone = now - self._owner_timeout
+        since = now - self._rules.window
+        row = await self._db.fetch_one(_COUNTED, (since, gone, gone, since, self._name))
+        if row is None:
+            raise DatabaseUnavailableError("the send schedule's row is missing")
+        due, counted = float(row[0]), int(row[1])
+        oldest = None if row[2] is None else float(row[2])
+        wait = self._rules.wait(now, due, counted, oldest, ahead=ahead)
+        if wait > 0:
+            return None, wait
+        token = secrets.token_hex(8)
+        if not await self._claim(due, self._rules.next_due(due, now), token, now):
+            return None, 0.0
+        await self._sweep(now)
+        return token, 0.0
+
+    async def _claim(self, due: float, next_due: float, token: str, now: float) -> bool:
+        """Move the schedule on from `due` and write the send, if the schedule is still at
+        `due`: every turn and hold moves it, so then nothing was taken since it was read, and
+        the count read with it still holds (answers and sweeps only lower it)."""
+        moved = (next_due, self._name, due)
+        send = (token, self._name, self._owner, now)
+        if self._db.dialect is Dialect.POSTGRESQL:  # one statement: the row locked only in it
+            return (
+                await self._db.execute(
+                    "WITH moved AS (UPDATE send_schedule SET due = ? WHERE name = ? AND due = ? "
+                    "RETURNING name) INSERT INTO send_turns (token, name, owner, started_at) "
+                    "SELECT ?, name, ?, ? FROM moved",
+                    (*moved, token, self._owner, now),
+                )
+                == 1
+            )
         async with self._db.transaction() as conn:
-            row = await conn.fetch_one(
-                f"SELECT due FROM send_schedule WHERE name = ?{conn.for_update}", (self._name,)
-            )
-            due = float(row[0]) if row else 0.0
-            now = self._clock()
-            for unwritten, ended in ends.items():
-                await conn.execute(
-                    "UPDATE send_turns SET ended_at = ? WHERE token = ?", (ended, unwritten)
-                )
-            gone = now - self._owner_timeout
+            if not await conn.execute(
+                "UPDATE send_schedule SET due = ? WHERE name = ? AND due = ?", moved
+            ):
+                return False
             await conn.execute(
-                "DELETE FROM send_turns WHERE name = ? AND (ended_at <= ? OR (ended_at IS NULL "
-                "AND started_at < ? AND owner NOT IN "
-                "(SELECT id FROM instances WHERE seen_at >= ?)))",
-                (self._name, now - self._rules.window, gone, gone),
+                "INSERT INTO send_turns (token, name, owner, started_at) VALUES (?, ?, ?, ?)", send
             )
-            counts = await conn.fetch_one(
-                "SELECT COUNT(*), MIN(ended_at) FROM send_turns WHERE name = ?", (self._name,)
+        return True
+
+    async def _write_ends(self) -> None:
+        for token, ended in list(self._unwritten_ends.items()):
+            await self._db.execute(
+                "UPDATE send_turns SET ended_at = ? WHERE token = ?", (ended, token)
             )
-            counted, oldest = (int(counts[0]), counts[1]) if counts else (0, None)
-            wait = self._rules.wait(
-                now, due, counted, None if oldest is None else float(oldest), ahead=ahead
-            )
-            token: str | None = None
-            if wait == 0:
-                token = secrets.token_hex(8)
-                await conn.execute(
-                    "INSERT INTO send_turns (token, name, owner, started_at) VALUES (?, ?, ?, ?)",
-                    (token, self._name, self._owner, now),
-                )
-                await conn.execute(
-                    "UPDATE send_schedule SET due = ? WHERE name = ?",
-                    (self._rules.next_due(due, now), self._name),
-                )
-        for written in ends:
-            self._unwritten_ends.pop(written, None)
-        return token, wait
+            del self._unwritten_ends[token]
+
+    async def _sweep(self, now: float) -> None:
+        """Delete the rows no longer counted, at most once a window."""
+        if now - self._swept_at < self._rules.window:
+            return
+        self._swept_at = now
+        gone = now - self._owner_timeout
+        await self._db.execute(
+            "DELETE FROM send_turns WHERE name = ? AND (ended_at <= ? OR (ended_at IS NULL "
+            "AND started_at < ? AND owner NOT IN (SELECT id FROM instances WHERE seen_at >= ?)))",
+            (self._name, now - self._rules.window, gone, gone),
+        )
+
+
+# A send counted: answered within the window, or under way, unless left so by an instance that
+# is gone (the send older than the timeout, the instance not seen within it). `_sweep` deletes
+# the others (its condition is this one's negation, written out: NOT of a NULL is NULL).
+_LIVE = (
+    "(ended_at > ? OR (ended_at IS NULL AND (started_at >= ? OR owner IN "
+    "(SELECT id FROM instances WHERE seen_at >= ?))))"
+)
+_COUNTED = (
+    "SELECT s.due, "
+    f"(SELECT COUNT(*) FROM send_turns t WHERE t.name = s.name AND {_LIVE}), "
+    "(SELECT MIN(ended_at) FROM send_turns t WHERE t.name = s.name AND ended_at > ?) "
+    "FROM send_schedule s WHERE s.name = ?"
+)
