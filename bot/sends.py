@@ -101,6 +101,8 @@ class SharedSends(BaseRateLimiter[int]):
 
     async def shutdown(self) -> None:
         await self._own.shutdown()
+        if self._shared is not None:
+            await self._shared.flush()
 
     async def process_request(
         self,

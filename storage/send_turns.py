@@ -20,10 +20,11 @@ length (23.7 sends a second). When the rules say no, the caller waits as they sa
 - or until the oldest answer leaves the window;
 - while every counted send is under way, it asks again every POLL_SECONDS, as answers at other
   instances are not heard, or at once when a send of this process is answered.
-Rows no longer counted are deleted at most once a window, by an instance that took a turn.
+Rows no longer counted are deleted at most once a window, by an instance writing answers.
 
-A send's row gets its answer's time when the send ends. An answer that could not be written
-(the database away) is written with this instance's next turn; until then it counts as under way,
+A send's row gets its answer's time when the send ends, written apart from the send's path
+(which goes on at once) by one writer per instance. An answer that could not be written (the
+database away) is written with this instance's next turn; until then it counts as under way,
 which is on the safe side. Times are wall-clock seconds, which instances on several hosts share
 (keep their clocks synchronised, as NTP does).
 """
@@ -72,6 +73,7 @@ class SharedSendTurns:
         self._swept_at = float("-inf")  # when rows no longer counted were last deleted
         self._unwritten_ends: dict[str, float] = {}  # token -> answer time, not yet written
         self._ended = asyncio.Event()  # a send of this process was answered
+        self._writer: asyncio.Task[None] | None = None  # writes the answers (_end)
 
     @contextlib.asynccontextmanager
     async def turn(self, *, wait: bool) -> AsyncIterator[bool]:
@@ -86,7 +88,7 @@ class SharedSendTurns:
         try:
             yield True
         finally:
-            await self._end(token)
+            self._end(token)
 
     async def hold(self, seconds: float) -> None:
         """Telegram said to wait: no instance starts a send for `seconds`, and the schedule goes
@@ -100,6 +102,11 @@ class SharedSendTurns:
             "UPDATE send_schedule SET due = ? WHERE name = ? AND due < ?",
             (until, self._name, until),
         )
+
+    async def flush(self) -> None:
+        """Write the answers not written yet (at the latest, before the database closes)."""
+        if self._writer is not None:
+            await self._writer
 
     async def _wait_for_turn(self) -> str:
         async with self._asking.turn():
@@ -121,18 +128,20 @@ class SharedSendTurns:
         token, _ = await self._asking.attempt(self._try(ahead=0.0))
         return token
 
-    async def _end(self, token: str) -> None:
-        ended = self._clock()
+    def _end(self, token: str) -> None:
+        """The send was answered: its row gets the time, written apart from the send's path
+        by one writer at a time (one connection, however many sends end together)."""
+        self._unwritten_ends[token] = self._clock()
         self._ended.set()
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_ends_apart())
+
+    async def _write_ends_apart(self) -> None:
         try:
-            await self._asking.attempt(
-                self._db.execute(
-                    "UPDATE send_turns SET ended_at = ? WHERE token = ?", (ended, token)
-                )
-            )
+            await self._asking.attempt(self._write_ends())
+            await self._asking.attempt(self._sweep(self._clock()))
         except (DatabaseUnavailableError, TimeoutError) as exc:
-            self._unwritten_ends[token] = ended
-            log.debug("A send's answer is written with the next turn: %r", exc)
+            log.debug("Sends' answers are written with the next turn: %r", exc)
 
     async def _make_schedule(self) -> None:
         if not self._schedule_made:
@@ -146,7 +155,8 @@ class SharedSendTurns:
         """One try: (the send's token, 0) when it may start, else (None, the seconds the rules
         say to wait; 0 when another instance took the turn meanwhile: ask again)."""
         await self._make_schedule()
-        await self._write_ends()
+        if self._writer is None or self._writer.done():  # answers its last try left unwritten
+            await self._write_ends()
         now = self._clock()
         gone = now - self._owner_timeout
         since = now - self._rules.window
@@ -161,7 +171,6 @@ class SharedSendTurns:
         token = secrets.token_hex(8)
         if not await self._claim(due, self._rules.next_due(due, now), token, now):
             return None, 0.0
-        await self._sweep(now)
         return token, 0.0
 
     async def _claim(self, due: float, next_due: float, token: str, now: float) -> bool:
@@ -191,11 +200,14 @@ class SharedSendTurns:
         return True
 
     async def _write_ends(self) -> None:
-        for token, ended in list(self._unwritten_ends.items()):
+        while self._unwritten_ends:
+            token, ended = next(iter(self._unwritten_ends.items()))
             await self._db.execute(
                 "UPDATE send_turns SET ended_at = ? WHERE token = ?", (ended, token)
             )
-            del self._unwritten_ends[token]
+            # Written: gone from the list, unless another writer took it out meanwhile.
+            if self._unwritten_ends.get(token) == ended:
+                del self._unwritten_ends[token]
 
     async def _sweep(self, now: float) -> None:
         """Delete the rows no longer counted, at most once a window."""

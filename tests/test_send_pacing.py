@@ -243,6 +243,9 @@ class BlockedShared:
     async def hold(self, seconds: float) -> None:
         raise AssertionError("no 429 here")
 
+    async def flush(self) -> None:
+        return None
+
 
 async def test_a_chat_action_does_not_take_the_shared_turn_a_result_waits_for() -> None:
     sends = SharedSends(

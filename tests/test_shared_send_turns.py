@@ -23,17 +23,24 @@ from tests.database import TestDatabase, connect
 
 @contextlib.asynccontextmanager
 async def two_instances(database: TestDatabase) -> Any:
-    """Two connections to one database, as two instances have."""
+    """Two connections to one database, as two instances have, and what makes their shared
+    pacing (each closed, its answers written, before the connections close)."""
     one, two = await Database.open(database.target), await Database.open(database.target)
+    made: list[SharedSendTurns] = []
+
+    def turns(db: Database, rules: PacingRules, owner: str, **options: Any) -> SharedSendTurns:
+        made.append(
+            SharedSendTurns(db, "telegram", rules, owner=owner, owner_timeout=20.0, **options)
+        )
+        return made[-1]
+
     try:
-        yield one, two
+        yield one, two, turns
     finally:
+        for pacing in made:
+            await pacing.flush()
         await one.close()
         await two.close()
-
-
-def turns(db: Database, rules: PacingRules, owner: str, **options: Any) -> SharedSendTurns:
-    return SharedSendTurns(db, "telegram", rules, owner=owner, owner_timeout=20.0, **options)
 
 
 def fullest_window(sends: list[tuple[float, float]], window: float) -> int:
@@ -46,7 +53,7 @@ def fullest_window(sends: list[tuple[float, float]], window: float) -> int:
 
 async def test_two_instances_together_keep_the_window(database: TestDatabase) -> None:
     rules = PacingRules.of(1000, window_count=4, window=0.3, catch_up=0.0)
-    async with two_instances(database) as (one, two):
+    async with two_instances(database) as (one, two, turns):
         pacings = [turns(one, rules, "one"), turns(two, rules, "two")]
         sends: list[tuple[float, float]] = []
 
@@ -66,7 +73,7 @@ async def test_two_instances_together_keep_the_window(database: TestDatabase) ->
 
 async def test_two_instances_together_keep_the_schedule(database: TestDatabase) -> None:
     rules = PacingRules.of(20, window_count=1000, window=1.0, catch_up=0.0)
-    async with two_instances(database) as (one, two):
+    async with two_instances(database) as (one, two, turns):
         pacings = [turns(one, rules, "one"), turns(two, rules, "two")]
         starts: list[float] = []
 
@@ -83,7 +90,7 @@ async def test_a_turn_now_never_spends_the_making_up(database: TestDatabase) -> 
     """A chat action takes a turn only when the schedule is due now; a result may use the
     catch-up the schedule allows."""
     rules = PacingRules.of(2, window_count=100, window=1.0, catch_up=1.0)
-    async with two_instances(database) as (one, two):
+    async with two_instances(database) as (one, two, turns):
         first, second = turns(one, rules, "one"), turns(two, rules, "two")
         async with first.turn(wait=False) as turn:
             assert turn
@@ -95,7 +102,7 @@ async def test_a_turn_now_never_spends_the_making_up(database: TestDatabase) -> 
 
 async def test_a_429_at_one_instance_holds_the_other(database: TestDatabase) -> None:
     rules = PacingRules.of(1000, window_count=100, window=1.0, catch_up=0.0)
-    async with two_instances(database) as (one, two):
+    async with two_instances(database) as (one, two, turns):
         refused, other = turns(one, rules, "one"), turns(two, rules, "two")
         await refused.hold(0.4)
         held_at = time.monotonic()
@@ -122,7 +129,7 @@ async def test_sends_left_under_way_by_a_gone_instance_stop_counting(
     instance is gone (not seen for the timeout), and its row is deleted; a live instance's long
     upload still counts, and so does the send of an instance not registered yet."""
     rules = PacingRules.of(1000, window_count=3, window=1.0, catch_up=0.0)
-    async with two_instances(database) as (db, _):
+    async with two_instances(database) as (db, _, turns):
         pacing = turns(db, rules, "me")
         async with pacing.turn(wait=False) as turn:  # makes the schedule's row
             assert turn
@@ -145,6 +152,7 @@ async def test_sends_left_under_way_by_a_gone_instance_stop_counting(
         pacing = turns(db, rules, "me")
         async with pacing.turn(wait=False) as turn:
             assert turn
+        await pacing.flush()  # its answer written, and the rows no longer counted swept
         assert rows_under_way(database) == [("live",), ("new",)]
         # with it, 3 are under way or answered within the window: no fourth
         async with pacing.turn(wait=False) as turn:
@@ -174,12 +182,13 @@ async def test_an_answer_the_database_missed_is_written_with_the_next_turn(
     """Else the send would count as under way until the instance is gone: with a window of
     one, no send would go for the instance's timeout."""
     rules = PacingRules.of(1000, window_count=1, window=0.2, catch_up=0.0)
-    async with two_instances(database) as (db, _):
+    async with two_instances(database) as (db, _, turns):
         flaky = MissesAnAnswer(db)
         pacing = turns(cast(Database, flaky), rules, "me")
         async with pacing.turn(wait=True):
             pass
         answered = time.monotonic()
+        await pacing.flush()
         assert flaky.missed == 1
         async with asyncio.timeout(2.0), pacing.turn(wait=True):
             assert time.monotonic() - answered >= 0.2 - 0.02
@@ -207,7 +216,7 @@ class Hung:
 async def test_sends_go_without_a_database_that_is_away(database: TestDatabase) -> None:
     """A send waits for the shared pacing at most one try: then, for a while, sends keep to
     this instance's own pacing only (the apology for an outage must go out)."""
-    async with two_instances(database) as (db, _):
+    async with two_instances(database) as (db, _, turns):
         sends = SharedSends(
             AIORateLimiter(overall_max_rate=0, max_retries=0),
             SendPacer(1000, window_count=100, catch_up=0.0),

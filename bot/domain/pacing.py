@@ -70,3 +70,6 @@ class SharedTurns(Protocol):
 
     async def hold(self, seconds: float) -> None:
         """Telegram said to wait: no instance starts a send for `seconds`."""
+
+    async def flush(self) -> None:
+        """Write what is left to write (before the database closes)."""
