@@ -34,12 +34,12 @@ Fairness:
   (`overall_max_rate=0`, `group_max_rate=0`), the bot also through its SendPacer with its
   limits out of reach: the limiters' code runs for both, but neither waits for Telegram's 30
   messages a second, which would make both take 67 s per 2,000 answers whatever they cost. On
-  PostgreSQL the bot also takes, for each send to a chat, a turn of a Telegram limit shared by
-  every instance on the database (SharedSends: a transaction on the `rate_starts` table, 25 a
-  second); its count is lifted too, its transaction kept. Those are the only changes to the bot
-  as shipped (made by patching `bot.app.AIORateLimiter`, `bot.app.SendPacer` and
-  `bot.app.SharedWindowLimiter` while the bot is built and started). `--flood-limit` keeps the
-  limits for both (the echo bot's: 25 a second, one at a time).
+  PostgreSQL the bot also takes, for each send to a chat, a turn of the pacing shared by every
+  instance on the database (storage/send_turns.py: a read and a claim on `send_turns`, and its
+  answer written); it takes the SendPacer's rules, so its limits are lifted too, its statements
+  kept. Those are the only changes to the bot as shipped (made by patching
+  `bot.app.AIORateLimiter` and `bot.app.SendPacer` while the bot is built and started).
+  `--flood-limit` keeps the limits for both (the echo bot's: 25 a second, one at a time).
 - Logging at WARNING for both (at its INFO default the bot logs nothing per message either).
 
 `--database postgresql` runs the bot on a fresh database (one per measurement) on a throwaway

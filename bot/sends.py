@@ -46,7 +46,7 @@ from telegram.ext import BaseRateLimiter
 from bot.domain.database import DatabaseUnavailableError
 from bot.domain.health import Heartbeat
 from bot.domain.metrics import Metrics
-from bot.domain.pacing import PacingRules, SharedTurns
+from bot.domain.pacing import NoTurnInTimeError, PacingRules, SharedPacing
 from bot.net.pacing import SendPacer
 
 log = logging.getLogger(__name__)
@@ -78,15 +78,15 @@ class SharedSends(BaseRateLimiter[int]):
         self._own = own
         self._pacer = pacer
         self._metrics = metrics
-        self._shared: SharedTurns | None = None
+        self._shared: SharedPacing | None = None
         self._away_until = 0.0  # time.monotonic() until which the shared limit is skipped
         self._waiting_for_shared = 0  # sends with a pacer turn, waiting for a shared one
         self.heartbeat = Heartbeat()  # Telegram's last answer and failure, for /readyz
 
-    def share(self, turns: SharedTurns) -> None:
-        """From now on, sends to a chat also wait for `turns` (one pacing for all instances,
-        with the same rules as this process's: `rules`)."""
-        self._shared = turns
+    def share(self, pacing: SharedPacing) -> None:
+        """From now on, sends to a chat also wait for `pacing` (one for all instances, with the
+        same rules as this process's: `rules`)."""
+        self._shared = pacing
 
     @property
     def rules(self) -> PacingRules:
@@ -168,7 +168,7 @@ class SharedSends(BaseRateLimiter[int]):
             if self._shared is not None and time.monotonic() >= self._away_until:
                 try:
                     await self._shared.hold(seconds)
-                except (DatabaseUnavailableError, TimeoutError) as hold_failed:
+                except Exception as hold_failed:  # the 429 goes on to AIORateLimiter
                     self._went_away(hold_failed)
             raise
 
@@ -190,7 +190,10 @@ class SharedSends(BaseRateLimiter[int]):
 
     def _went_away(self, exc: Exception) -> None:
         self._away_until = time.monotonic() + AWAY_SECONDS
-        log.debug("Sending without the shared pacing for a while: %r", exc)
+        # The database away is told elsewhere (/readyz, the tracker); a pacing that gives no
+        # turn while the database answers is not.
+        level = logging.WARNING if isinstance(exc, NoTurnInTimeError) else logging.DEBUG
+        log.log(level, "Sending without the shared pacing for %g s: %r", AWAY_SECONDS, exc)
 
 
 def retry_after_seconds(exc: RetryAfter) -> float:

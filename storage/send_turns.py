@@ -38,7 +38,7 @@ import secrets
 import time
 from collections.abc import AsyncIterator, Callable
 
-from bot.domain.pacing import PacingRules
+from bot.domain.pacing import NoTurnInTimeError, PacingRules
 from storage.asking import AskInOrder
 from storage.db import Database, DatabaseUnavailableError, Dialect
 
@@ -46,6 +46,21 @@ log = logging.getLogger(__name__)
 
 # While every send counted is under way: how often a waiter asks again.
 POLL_SECONDS = 0.05
+# A send under way longer than this stops counting, whoever made it: a turn whose answer was
+# never written (lost with a claim cut short) heals. Longer than an upload may take
+# (bot.delivery.UPLOAD_TIMEOUT, 300 s each way).
+MAX_UNDER_WAY_SECONDS = 900.0
+# The longest a send waits for a shared turn while the database answers: past it,
+# NoTurnInTimeError (SharedSends then keeps to the instance's own pacing for a while).
+TURN_DEADLINE_SECONDS = 30.0
+# After the answers could not be written: when the writer tries again.
+WRITE_RETRY_SECONDS = 1.0
+# At shutdown: how long `flush` waits for the answers to be written.
+FLUSH_SECONDS = 2.0
+
+
+class _ClaimLostError(Exception):
+    """Another instance moved the schedule first (SQLite: rolls the claim back)."""
 
 
 class SharedSendTurns:
@@ -72,7 +87,7 @@ class SharedSendTurns:
         self._schedule_made = False
         self._swept_at = float("-inf")  # when rows no longer counted were last deleted
         self._unwritten_ends: dict[str, float] = {}  # token -> answer time, not yet written
-        self._ended = asyncio.Event()  # a send of this process was answered
+        self._ended = asyncio.Event()  # an answer of this process was written
         self._writer: asyncio.Task[None] | None = None  # writes the answers (_end)
 
     @contextlib.asynccontextmanager
@@ -80,7 +95,7 @@ class SharedSendTurns:
         """A turn for one send, counted until the block ends (its answer). `wait` False: only
         a turn free now, the schedule due without running ahead, and nobody of this process
         waiting (False when there is none). DatabaseUnavailableError or TimeoutError when the
-        database does not answer in time."""
+        database does not answer in time; NoTurnInTimeError after TURN_DEADLINE_SECONDS."""
         token = await (self._wait_for_turn() if wait else self._turn_now())
         if token is None:
             yield False
@@ -93,8 +108,22 @@ class SharedSendTurns:
     async def hold(self, seconds: float) -> None:
         """Telegram said to wait: no instance starts a send for `seconds`, and the schedule goes
         on from then, without making up for the pause."""
-        until = self._clock() + seconds + self._rules.catch_up
+        until = self._rules.held_until(self._clock(), seconds)
         await self._asking.attempt(self._hold_until(until))
+
+    async def flush(self) -> None:
+        """Write the answers not written yet, waiting at most FLUSH_SECONDS (at shutdown, before
+        the database closes); what is left counts until MAX_UNDER_WAY_SECONDS or until this
+        instance is taken for gone."""
+        if self._unwritten_ends:
+            self._start_writer()
+        if self._writer is None or self._writer.done():
+            return
+        try:
+            async with asyncio.timeout(FLUSH_SECONDS):
+                await asyncio.shield(self._writer)
+        except TimeoutError:
+            self._writer.cancel()
 
     async def _hold_until(self, until: float) -> None:
         await self._make_schedule()
@@ -103,18 +132,16 @@ class SharedSendTurns:
             (until, self._name, until),
         )
 
-    async def flush(self) -> None:
-        """Write the answers not written yet (at the latest, before the database closes)."""
-        if self._writer is not None:
-            await self._writer
-
     async def _wait_for_turn(self) -> str:
+        deadline = time.monotonic() + TURN_DEADLINE_SECONDS
         async with self._asking.turn():
             while True:
                 self._ended.clear()
                 token, wait = await self._asking.attempt(self._try(ahead=None))
                 if token is not None:
                     return token
+                if time.monotonic() > deadline:
+                    raise NoTurnInTimeError(TURN_DEADLINE_SECONDS)
                 if wait != float("inf"):
                     await asyncio.sleep(wait)
                     continue
@@ -132,16 +159,36 @@ class SharedSendTurns:
         """The send was answered: its row gets the time, written apart from the send's path
         by one writer at a time (one connection, however many sends end together)."""
         self._unwritten_ends[token] = self._clock()
-        self._ended.set()
+        self._start_writer()
+
+    def _start_writer(self) -> None:
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_ends_apart())
 
     async def _write_ends_apart(self) -> None:
-        try:
-            await self._asking.attempt(self._write_ends())
-            await self._asking.attempt(self._sweep(self._clock()))
-        except (DatabaseUnavailableError, TimeoutError) as exc:
-            log.debug("Sends' answers are written with the next turn: %r", exc)
+        """Write the answers, and sweep, until none is left to write (answers that come
+        meanwhile too); while the database is away, again every WRITE_RETRY_SECONDS."""
+        while self._unwritten_ends:
+            try:
+                await self._asking.attempt(self._write_ends())
+                await self._asking.attempt(self._sweep(self._clock()))
+            except (DatabaseUnavailableError, TimeoutError) as exc:
+                log.debug("Sends' answers not written yet: %r", exc)
+                await asyncio.sleep(WRITE_RETRY_SECONDS)
+            except Exception:  # not the database away: written with the next turn
+                log.exception("Could not write the answers of sends to Telegram")
+                return
+
+    async def _write_ends(self) -> None:
+        while self._unwritten_ends:
+            token, ended = next(iter(self._unwritten_ends.items()))
+            await self._db.execute(
+                "UPDATE send_turns SET ended_at = ? WHERE token = ?", (ended, token)
+            )
+            # Written: gone from the list, unless another writer took it out meanwhile.
+            if self._unwritten_ends.get(token) == ended:
+                del self._unwritten_ends[token]
+            self._ended.set()
 
     async def _make_schedule(self) -> None:
         if not self._schedule_made:
@@ -158,27 +205,32 @@ class SharedSendTurns:
         if self._writer is None or self._writer.done():  # answers its last try left unwritten
             await self._write_ends()
         now = self._clock()
-        gone = now - self._owner_timeout
-        since = now - self._rules.window
-        row = await self._db.fetch_one(_COUNTED, (since, gone, gone, since, self._name))
-        if row is None:
-            raise DatabaseUnavailableError("the send schedule's row is missing")
+        bounds = self._live_bounds(now)
+        row = await self._db.fetch_one(_COUNTED, (*bounds, bounds[0], self._name))
+        if row is None:  # the schedule's row was deleted: made again at the next try
+            self._schedule_made = False
+            return None, 0.0
         due, counted = float(row[0]), int(row[1])
         oldest = None if row[2] is None else float(row[2])
         wait = self._rules.wait(now, due, counted, oldest, ahead=ahead)
         if wait > 0:
             return None, wait
         token = secrets.token_hex(8)
-        if not await self._claim(due, self._rules.next_due(due, now), token, now):
-            return None, 0.0
-        return token, 0.0
+        try:
+            claimed = await self._claim(due, self._rules.next_due(due, now), token, now)
+        except BaseException:
+            # Cut short (a timeout, a cancellation): the claim may have been made all the
+            # same. Its answer, now, ends the row if there is one.
+            self._unwritten_ends[token] = self._clock()
+            raise
+        return (token, 0.0) if claimed else (None, 0.0)
 
     async def _claim(self, due: float, next_due: float, token: str, now: float) -> bool:
-        """Move the schedule on from `due` and write the send, if the schedule is still at
-        `due`: every turn and hold moves it, so then nothing was taken since it was read, and
-        the count read with it still holds (answers and sweeps only lower it)."""
-        moved = (next_due, self._name, due)
+        """Write the send and move the schedule on from `due`, if it is still at `due`: every
+        turn and hold moves it (always later), so then nobody took a turn since it was read,
+        and the count read with it still holds (answers and sweeps only lower it)."""
         send = (token, self._name, self._owner, now)
+        moved = (next_due, self._name, due)
         if self._db.dialect is Dialect.POSTGRESQL:  # one statement: the row locked only in it
             return (
                 await self._db.execute(
@@ -189,44 +241,45 @@ class SharedSendTurns:
                 )
                 == 1
             )
-        async with self._db.transaction() as conn:
-            if not await conn.execute(
-                "UPDATE send_schedule SET due = ? WHERE name = ? AND due = ?", moved
-            ):
-                return False
-            await conn.execute(
-                "INSERT INTO send_turns (token, name, owner, started_at) VALUES (?, ?, ?, ?)", send
-            )
+        # SQLite: reads on the connection see this transaction's writes before it commits, so
+        # the send is written first: a read in between counts it with the old schedule, and
+        # its claim then fails (on the safe side).
+        try:
+            async with self._db.transaction() as conn:
+                await conn.execute(
+                    "INSERT INTO send_turns (token, name, owner, started_at) VALUES (?, ?, ?, ?)",
+                    send,
+                )
+                if not await conn.execute(
+                    "UPDATE send_schedule SET due = ? WHERE name = ? AND due = ?", moved
+                ):
+                    raise _ClaimLostError
+        except _ClaimLostError:
+            return False
         return True
-
-    async def _write_ends(self) -> None:
-        while self._unwritten_ends:
-            token, ended = next(iter(self._unwritten_ends.items()))
-            await self._db.execute(
-                "UPDATE send_turns SET ended_at = ? WHERE token = ?", (ended, token)
-            )
-            # Written: gone from the list, unless another writer took it out meanwhile.
-            if self._unwritten_ends.get(token) == ended:
-                del self._unwritten_ends[token]
 
     async def _sweep(self, now: float) -> None:
         """Delete the rows no longer counted, at most once a window."""
         if now - self._swept_at < self._rules.window:
             return
         self._swept_at = now
-        gone = now - self._owner_timeout
         await self._db.execute(
-            "DELETE FROM send_turns WHERE name = ? AND (ended_at <= ? OR (ended_at IS NULL "
-            "AND started_at < ? AND owner NOT IN (SELECT id FROM instances WHERE seen_at >= ?)))",
-            (self._name, now - self._rules.window, gone, gone),
+            f"DELETE FROM send_turns WHERE name = ? AND {_LIVE} IS NOT TRUE",
+            (self._name, *self._live_bounds(now)),
         )
 
+    def _live_bounds(self, now: float) -> tuple[float, float, float, float]:
+        """_LIVE's parameters at `now`."""
+        gone = now - self._owner_timeout
+        return now - self._rules.window, now - MAX_UNDER_WAY_SECONDS, gone, gone
 
-# A send counted: answered within the window, or under way, unless left so by an instance that
-# is gone (the send older than the timeout, the instance not seen within it). `_sweep` deletes
-# the others (its condition is this one's negation, written out: NOT of a NULL is NULL).
+
+# A send counted: answered within the window, or under way (not for longer than
+# MAX_UNDER_WAY_SECONDS) unless left so by an instance that is gone (the send older than the
+# instance timeout, the instance not seen within it). NULL for some rows that do not count
+# (SQL's NULL logic): `_sweep` deletes those too ("IS NOT TRUE").
 _LIVE = (
-    "(ended_at > ? OR (ended_at IS NULL AND (started_at >= ? OR owner IN "
+    "(ended_at > ? OR (ended_at IS NULL AND started_at >= ? AND (started_at >= ? OR owner IN "
     "(SELECT id FROM instances WHERE seen_at >= ?))))"
 )
 _COUNTED = (

@@ -232,6 +232,7 @@ class BlockedShared:
     def __init__(self) -> None:
         self.release = asyncio.Event()
         self.taken = 0
+        self.holds: list[float] = []
 
     @contextlib.asynccontextmanager
     async def turn(self, *, wait: bool) -> AsyncIterator[bool]:
@@ -241,7 +242,7 @@ class BlockedShared:
         yield True
 
     async def hold(self, seconds: float) -> None:
-        raise AssertionError("no 429 here")
+        self.holds.append(seconds)
 
     async def flush(self) -> None:
         return None
@@ -268,3 +269,20 @@ async def test_a_chat_action_does_not_take_the_shared_turn_a_result_waits_for() 
     shared.release.set()
     assert await video is True
     assert shared.taken == 1
+
+
+async def test_a_429_holds_every_instance_through_the_shared_pacing() -> None:
+    sends = SharedSends(
+        AIORateLimiter(overall_max_rate=0, max_retries=0),
+        SendPacer(1000, window_count=100, catch_up=0.0),
+    )
+    shared = BlockedShared()
+    shared.release.set()
+    sends.share(shared)
+
+    async def refused(*_: Any, **__: Any) -> bool:
+        raise RetryAfter(timedelta(seconds=3))
+
+    with pytest.raises(RetryAfter):
+        await sends.process_request(refused, (), {}, "sendMessage", {"chat_id": 1}, None)
+    assert shared.holds == [3.0]

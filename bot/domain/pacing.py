@@ -55,13 +55,25 @@ class PacingRules:
             wait = max(wait, oldest_answer + self.window - now)
         return wait
 
+    def held_until(self, now: float, seconds: float) -> float:
+        """The schedule's next due time after Telegram said to wait `seconds` (a 429): no send
+        before then, and no making up for the pause after it."""
+        return now + seconds + self.catch_up
+
     def next_due(self, due: float, now: float) -> float:
         """When the schedule's next send is due once one starts `now`. After a quiet spell the
         schedule starts again from now: a burst of at most 1 + catch_up / interval sends."""
         return max(due, now) + self.interval
 
 
-class SharedTurns(Protocol):
+class NoTurnInTimeError(TimeoutError):
+    """The shared pacing gave no turn within its deadline (the database answered)."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"no shared turn to send within {seconds:g} s")
+
+
+class SharedPacing(Protocol):
     """The pacing every instance on the database keeps together (storage.send_turns)."""
 
     def turn(self, *, wait: bool) -> AbstractAsyncContextManager[bool]:

@@ -92,7 +92,7 @@ class SendPacer:
     def hold(self, seconds: float) -> None:
         """Telegram said to wait (a 429's retry_after): no send starts for `seconds`, and the
         schedule goes on from then, without making up for the pause."""
-        self._due = max(self._due, self._clock() + seconds + self.rules.catch_up)
+        self._due = max(self._due, self.rules.held_until(self._clock(), seconds))
         self._ended.set()  # a waiter computes its wait again
 
     def _wait(self, now: float, ahead: float | None = None) -> float:
