@@ -7,9 +7,10 @@ placeholders, which both engines take, and ask `dialect` only where the SQL must
 
 from __future__ import annotations
 
+import json
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager, nullcontext
 from enum import StrEnum
 from importlib import resources
@@ -135,6 +136,22 @@ class Database(ABC):
     @abstractmethod
     async def tables(self) -> list[str]:
         """The names of the bot's tables."""
+
+
+def not_among(dialect: Dialect, column: str, placeholder: str = "?") -> str:
+    """A condition: `column` is none of the integers in one parameter, a JSON array
+    (`as_json_list`). The statement's text is the same whatever the list's length: asyncpg
+    prepares each text once per connection and keeps 100, so a text per length (`NOT IN (?, ?,
+    ...)`) filled the caches of all its connections (about 8 MB, issue 18)."""
+    if dialect is Dialect.POSTGRESQL:
+        elements = f"json_array_elements_text({placeholder}::json)"
+        return f"{column} NOT IN (SELECT value::bigint FROM {elements})"
+    return f"{column} NOT IN (SELECT value FROM json_each({placeholder}))"
+
+
+def as_json_list(values: Collection[int]) -> str:
+    """The parameter of `not_among`."""
+    return json.dumps(sorted(values))
 
 
 def is_postgres_url(target: Path | str) -> bool:

@@ -8,7 +8,7 @@ from enum import StrEnum
 from typing import Any
 
 from bot.domain.records import ACTIVE_TASK_STATES, DraftState, Task, TaskState
-from storage.db import Database, Dialect, Row, Statements
+from storage.db import Database, Dialect, Row, Statements, as_json_list, not_among
 from storage.ledger import balance_in, reserve_in
 from storage.models import checked_columns, from_row
 
@@ -331,14 +331,11 @@ class TaskRepository:
         `exclude`: tasks the tracker has in hand (left out here rather than read again each
         round: a row read is about 40 us of the bot's CPU)."""
         free, params = self._free(now, first=4)
-        first = 4 + len(params)
-        skip = ", ".join(f"?{first + i}" for i in range(len(exclude)))
+        skip = not_among(self._db.dialect, "id", f"?{4 + len(params)}")
         rows = await self._db.fetch_all(
             f"SELECT * FROM tasks WHERE state IN ('{TaskState.QUEUED}', '{TaskState.PROCESSING}')"
-            f" AND {self._wake_at} <= ?2{free}"
-            + (f" AND id NOT IN ({skip})" if exclude else "")
-            + f" ORDER BY {self._wake_at} LIMIT ?3",
-            (card_interval, now, limit, *params, *exclude),
+            f" AND {self._wake_at} <= ?2{free} AND {skip} ORDER BY {self._wake_at} LIMIT ?3",
+            (card_interval, now, limit, *params, as_json_list(exclude)),
         )
         return [from_row(Task, r) for r in rows]
 
@@ -348,12 +345,10 @@ class TaskRepository:
         """Finished tasks whose result is due to be sent, the longest waiting first, leaving
         out those in `exclude` (in hand)."""
         free, params = self._free(now)
-        skip = ", ".join("?" for _ in exclude)
         rows = await self._db.fetch_all(
             f"SELECT * FROM tasks WHERE state = ? AND next_check_at <= ?{free}"
-            + (f" AND id NOT IN ({skip})" if exclude else "")
-            + " ORDER BY next_check_at LIMIT ?",
-            (TaskState.SUCCEEDED, now, *params, *exclude, limit),
+            f" AND {not_among(self._db.dialect, 'id')} ORDER BY next_check_at LIMIT ?",
+            (TaskState.SUCCEEDED, now, *params, as_json_list(exclude), limit),
         )
         return [from_row(Task, r) for r in rows]
 
@@ -374,7 +369,6 @@ class TaskRepository:
         """When the tracker next has something to do, leaving out the tasks in `exclude` (and
         those another live instance holds at `now`); `submissions` says whether queued tasks
         may be sent (a provider slot is free)."""
-        skip = ", ".join("?" for _ in exclude)
         wake_at = (
             f"(CASE WHEN state = '{TaskState.QUEUED}' THEN {self._queued_wake_at} "
             f"ELSE {self._wake_at} END)"
@@ -384,8 +378,8 @@ class TaskRepository:
         free, params = self._free(now)
         row = await self._db.fetch_one(
             f"SELECT MIN({wake_at}) FROM tasks WHERE state IN {_TRACKED_SQL}{free}"
-            + (f" AND id NOT IN ({skip})" if exclude else ""),
-            (card_interval, *params, *exclude),
+            f" AND {not_among(self._db.dialect, 'id')}",
+            (card_interval, *params, as_json_list(exclude)),
         )
         return float(row[0]) if row and row[0] is not None else None
 
