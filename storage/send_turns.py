@@ -50,8 +50,11 @@ POLL_SECONDS = 0.05
 # never written (lost with a claim cut short) heals. Longer than an upload may take
 # (bot.delivery.UPLOAD_TIMEOUT, 300 s each way).
 MAX_UNDER_WAY_SECONDS = 900.0
-# The longest a send waits for a shared turn while the database answers: past it,
-# NoTurnInTimeError (SharedSends then keeps to the instance's own pacing for a while).
+# The longest a send waits for a shared turn while the database answers and every send counted
+# is under way (none of them answered: nothing says when a turn will come): past it,
+# NoTurnInTimeError (SharedSends then keeps to the instance's own pacing for a while). Waits
+# the rules give a time for (the schedule, a 429's hold, an answer leaving the window) do not
+# count.
 TURN_DEADLINE_SECONDS = 30.0
 # After the answers could not be written: when the writer tries again.
 WRITE_RETRY_SECONDS = 1.0
@@ -124,6 +127,8 @@ class SharedSendTurns:
                 await asyncio.shield(self._writer)
         except TimeoutError:
             self._writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._writer
 
     async def _hold_until(self, until: float) -> None:
         await self._make_schedule()
@@ -133,18 +138,19 @@ class SharedSendTurns:
         )
 
     async def _wait_for_turn(self) -> str:
-        deadline = time.monotonic() + TURN_DEADLINE_SECONDS
         async with self._asking.turn():
+            stuck_since = time.monotonic()
             while True:
                 self._ended.clear()
                 token, wait = await self._asking.attempt(self._try(ahead=None))
                 if token is not None:
                     return token
-                if time.monotonic() > deadline:
-                    raise NoTurnInTimeError(TURN_DEADLINE_SECONDS)
                 if wait != float("inf"):
                     await asyncio.sleep(wait)
+                    stuck_since = time.monotonic()
                     continue
+                if time.monotonic() - stuck_since > TURN_DEADLINE_SECONDS:
+                    raise NoTurnInTimeError(TURN_DEADLINE_SECONDS)
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(POLL_SECONDS):
                         await self._ended.wait()
@@ -182,8 +188,12 @@ class SharedSendTurns:
     async def _write_ends(self) -> None:
         while self._unwritten_ends:
             token, ended = next(iter(self._unwritten_ends.items()))
+            # An upsert: a claim cut short may commit after its answer is written (then the
+            # claim fails on the token, and its move of the schedule with it).
             await self._db.execute(
-                "UPDATE send_turns SET ended_at = ? WHERE token = ?", (ended, token)
+                "INSERT INTO send_turns (token, name, owner, started_at, ended_at) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (token) DO UPDATE SET ended_at = ?",
+                (token, self._name, self._owner, ended, ended, ended),
             )
             # Written: gone from the list, unless another writer took it out meanwhile.
             if self._unwritten_ends.get(token) == ended:
@@ -222,6 +232,7 @@ class SharedSendTurns:
             # Cut short (a timeout, a cancellation): the claim may have been made all the
             # same. Its answer, now, ends the row if there is one.
             self._unwritten_ends[token] = self._clock()
+            self._start_writer()
             raise
         return (token, 0.0) if claimed else (None, 0.0)
 
