@@ -68,6 +68,13 @@ class SqliteDatabase(Database):
                 "PRAGMA busy_timeout = 5000",
             ):
                 await conn.execute(pragma)
+            try:  # built in since 3.38; before, most builds have them (storage.db.not_among)
+                await conn.execute("SELECT json_array()")
+            except sqlite3.OperationalError as exc:
+                raise sqlite3.NotSupportedError(
+                    f"this Python's SQLite ({sqlite3.sqlite_version}) has no JSON functions, "
+                    "which the bot needs (use the Docker image, or a Python built with them)"
+                ) from exc
             await db.migrate()
         except BaseException:
             await conn.close()

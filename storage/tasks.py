@@ -163,14 +163,13 @@ class TaskRepository:
         working on now, which are not). To be settled."""
         if self._owner is None:
             return []
-        skip = ", ".join("?" for _ in in_hand)
         silent = f" OR lease_owner NOT IN ({_ALIVE.format(timeout='?')})" if silent_owners else ""
         rows = await self._db.fetch_all(
             f"SELECT * FROM tasks WHERE state IN {_TRANSIENT_SQL} AND (lease_owner IS NULL "
-            f"OR lease_owner NOT IN (SELECT id FROM instances){silent} OR (lease_owner = ?"
-            + (f" AND id NOT IN ({skip})" if in_hand else "")
-            + ")) ORDER BY id",
-            ((self._owner.timeout,) if silent_owners else ()) + (self._owner.instance_id, *in_hand),
+            f"OR lease_owner NOT IN (SELECT id FROM instances){silent} OR (lease_owner = ? "
+            f"AND {not_among(self._db.dialect, 'id')})) ORDER BY id",
+            ((self._owner.timeout,) if silent_owners else ())
+            + (self._owner.instance_id, as_json_list(in_hand)),
         )
         return [from_row(Task, r) for r in rows]
 
