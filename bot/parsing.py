@@ -14,8 +14,12 @@ MAX_URL_LENGTH = 2048
 MIN_LATIN_SHARE = 0.8
 
 # Anything that looks like a link: `scheme://...`, or a scheme that needs no slashes.
+# A link ends at whitespace or at a control character (NUL and the like are never part of an
+# address, and PostgreSQL cannot store NUL in text: a fuzzed link with one failed its insert).
+_LINK_CHAR = r"[^\s\x00-\x1f\x7f]"
 _LINK_LIKE = re.compile(
-    r"(?<![\w@])(?:[a-z][a-z0-9+.\-]*://\S*|(?:javascript|data|mailto|file|vbscript):\S+)",
+    rf"(?<![\w@])(?:[a-z][a-z0-9+.\-]*://{_LINK_CHAR}*"
+    rf"|(?:javascript|data|mailto|file|vbscript):{_LINK_CHAR}+)",
     re.IGNORECASE,
 )
 _TRAILING_PUNCTUATION = ".,;:!?'\"»”’>"

@@ -21,6 +21,8 @@ from bot.parsing import parse_text, prompt_problem
         ("https://example.com:65535/v.mp4 p", "https://example.com:65535/v.mp4", "p"),
         ("  make\n it   red  ", None, "make it red"),
         ("Note: make it red", None, "Note: make it red"),
+        ("https://example.com/v.mp4\x00x red", "https://example.com/v.mp4", "x red"),
+        ("https://example.com/v.mp4\x1b[0m red", "https://example.com/v.mp4", "[0m red"),
     ],
 )
 def test_link_and_prompt_are_split(text: str, url: str | None, prompt: str) -> None:
