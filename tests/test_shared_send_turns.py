@@ -137,6 +137,7 @@ async def test_sends_left_under_way_by_a_gone_instance_stop_counting(
         pacing = turns(db, rules, "me")
         async with pacing.turn(wait=False) as turn:  # makes the schedule's row
             assert turn
+        await pacing.flush()  # its answer written before the rows are replaced below
         now = time.time()
         with connect(database) as conn:
             conn.execute("DELETE FROM send_turns")
