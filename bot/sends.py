@@ -168,7 +168,10 @@ class SharedSends(BaseRateLimiter[int]):
             if self._shared is not None and time.monotonic() >= self._away_until:
                 try:
                     await self._shared.hold(seconds)
-                except Exception as hold_failed:  # the 429 goes on to AIORateLimiter
+                except (DatabaseUnavailableError, TimeoutError) as hold_failed:
+                    self._went_away(hold_failed)
+                except Exception as hold_failed:  # unexpected; the 429 still goes on
+                    log.exception("The shared pacing was not held for a 429")
                     self._went_away(hold_failed)
             raise
 
