@@ -42,7 +42,11 @@ async def test_25_tasks_from_5_users_never_exceed_the_cap_and_keep_their_order(
         kie.complete(running[0].task_id)
         if len(kie.tasks) < 25:
             await kie.wait_for_task(count=11 + finished)
-    assert [task.prompt for task in kie.tasks.values()] == order  # first come, first served
+    started = [task.prompt for task in kie.tasks.values()]
+    # The first ten had free slots and went out together: the provider may get them in any
+    # order. The other fifteen each waited for a slot: first come, first served.
+    assert sorted(started[:10]) == sorted(order[:10])
+    assert started[10:] == order[10:]
     await telegram.wait_for("sendVideo", count=25, timeout=30)
 
 
