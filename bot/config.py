@@ -69,7 +69,7 @@ class Settings(BaseSettings):
     database_path: Path = Path("data/bot.sqlite3")
     # Unset: SQLite at DATABASE_PATH. sqlite:///path, or postgresql://user:pass@host:port/db.
     database_url: SecretStr = SecretStr("")
-    database_pool_size: int = Field(default=10, ge=1, le=200)
+    database_pool_size: int = Field(default=5, ge=1, le=200)
     # How long a statement waits for a PostgreSQL that went away before it fails.
     database_retry_seconds: float = Field(default=30.0, ge=0, le=3600)
     # Several instances on one PostgreSQL: one not seen for this long is dead, and what it held

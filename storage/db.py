@@ -76,7 +76,7 @@ class Database(ABC):
 
     @staticmethod
     async def open(
-        target: Path | str, *, pool_size: int = 10, retry_seconds: float = 30.0
+        target: Path | str, *, pool_size: int = 5, retry_seconds: float = 30.0
     ) -> Database:
         """Open, creating and migrating as needed: a file path, ":memory:", `sqlite:///path`,
         or a `postgresql://` URL (with a pool of `pool_size` connections, and statements that

@@ -158,7 +158,7 @@ class PostgresDatabase(Database):
 
     @classmethod
     async def connect(
-        cls, url: str, *, pool_size: int = 10, retry_seconds: float = 30.0
+        cls, url: str, *, pool_size: int = 5, retry_seconds: float = 30.0
     ) -> PostgresDatabase:
         where = describe(url)
         try:
