@@ -20,6 +20,7 @@ from telegram.ext import AIORateLimiter, Application, Defaults
 
 import handlers
 from bot.config import Settings
+from bot.domain.cancelling import cancel_and_wait
 from bot.domain.capabilities import Capabilities
 from bot.domain.metrics import NO_METRICS, Metrics
 from bot.instances import new_instance_id
@@ -331,10 +332,10 @@ class BotApp:
             await self._web.stop()  # waits for callbacks in progress
         if self._metrics_server is not None:
             await self._metrics_server.stop()
-        if self._housekeeping is not None:
-            self._housekeeping.cancel()
-        if self._missed_payments is not None:
-            self._missed_payments.cancel()
+        # Ended before the database closes under them.
+        await cancel_and_wait(
+            *(job for job in (self._housekeeping, self._missed_payments) if job is not None)
+        )
         if self._services is not None:
             await self._stop_services(self._services)
         if self.application.running:

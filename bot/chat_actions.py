@@ -13,6 +13,7 @@ from telegram import Bot
 from telegram.constants import ChatAction
 from telegram.error import TelegramError
 
+from bot.domain.cancelling import cancel_and_wait
 from bot.sends import SendSkippedError
 
 log = logging.getLogger(__name__)
@@ -47,10 +48,7 @@ async def chat_action(
         yield
     finally:
         timer.cancel()
-        for task in shower:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(*shower)
 
 
 async def _show(bot: Bot, chat_id: int, action: ChatAction) -> None:

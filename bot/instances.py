@@ -19,6 +19,7 @@ import socket
 import time
 from collections.abc import Awaitable, Callable, Collection
 
+from bot.domain.cancelling import cancel_and_wait
 from bot.domain.database import DatabaseUnavailableError
 from bot.domain.records import Instance
 from bot.services.tasks.recovery import Recovery
@@ -95,20 +96,14 @@ class InstanceLife:
         job, self._leading_job = self._leading_job, None
         if job is None:
             return
-        job.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await job
+        await cancel_and_wait(job)
         with contextlib.suppress(DatabaseUnavailableError, TimeoutError):
             async with asyncio.timeout(LEAVE_SECONDS):
                 await self._leases.release(POLLING_LEASE, self.id)
 
     async def stop(self) -> None:
         """Stop the heartbeats and leave: what this instance held is free at once."""
-        for job in self._jobs:
-            job.cancel()
-        for job in self._jobs:
-            with contextlib.suppress(asyncio.CancelledError):
-                await job
+        await cancel_and_wait(*self._jobs)
         self._jobs.clear()
         # Not worth waiting for a database that is away: the row expires by itself.
         with contextlib.suppress(DatabaseUnavailableError, TimeoutError):
@@ -201,8 +196,4 @@ class InstanceLife:
                 return True
             return False
         finally:
-            for job in (start, renewing):
-                if not job.done():
-                    job.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await job
+            await cancel_and_wait(*(job for job in (start, renewing) if not job.done()))

@@ -38,6 +38,7 @@ import secrets
 import time
 from collections.abc import AsyncIterator, Callable
 
+from bot.domain.cancelling import cancel_and_wait
 from bot.domain.pacing import NoTurnInTimeError, PacingRules
 from storage.asking import AskInOrder
 from storage.db import Database, DatabaseUnavailableError, Dialect
@@ -126,9 +127,7 @@ class SharedSendTurns:
             async with asyncio.timeout(FLUSH_SECONDS):
                 await asyncio.shield(self._writer)
         except TimeoutError:
-            self._writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._writer
+            await cancel_and_wait(self._writer)
 
     async def _hold_until(self, until: float) -> None:
         await self._make_schedule()

@@ -6,13 +6,17 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
 from bot.app import BotApp
+from bot.domain.cancelling import cancel_and_wait
+from bot.instances import InstanceLife
 from bot.sends import SharedSends
+from bot.services.tasks.recovery import Recovery
 from storage.db import Database
+from storage.instances import POLLING_LEASE, InstanceRepository, LeaseRepository
 from tests.database import TestDatabase, connect
 from tests.fakes.kie import FakeKie
 from tests.fakes.telegram import FakeTelegram
@@ -300,6 +304,49 @@ async def test_chat_locks_lost_with_their_connection_are_said_so_and_not_unlocke
             async with db.exclusive(42):
                 pass
     finally:
+        await db.close()
+
+
+@pytest.mark.parametrize("turns", range(8))
+async def test_a_stop_just_as_polling_has_started_stops_polling_and_frees_the_lease(
+    database: TestDatabase, turns: int
+) -> None:
+    """A stop that comes `turns` turns of the event loop after polling has started. It once
+    came as the lease's renewal (kept up while polling starts) was being cancelled, was
+    swallowed with that cancellation, and the stop waited for ever (CI timed out on it)."""
+    assert database.url is not None
+    db = await Database.open(database.url)
+    leases = LeaseRepository(db)
+    life = InstanceLife(
+        instance_id="here:1:abcd",
+        mode="polling",
+        instances=InstanceRepository(db),
+        leases=leases,
+        recovery=cast(Recovery, None),  # reached by heartbeats only: none in an hour's timeout
+        timeout=3600,
+        shared=True,
+    )
+    started, stopped = asyncio.Event(), asyncio.Event()
+    stopping: list[asyncio.Task[None]] = []
+
+    async def start() -> None:
+        started.set()
+
+    async def stop() -> None:
+        stopped.set()
+
+    try:
+        life.lead_polling(start, stop)
+        await asyncio.wait_for(started.wait(), timeout=10)
+        for _ in range(turns):
+            await asyncio.sleep(0)
+        stopping.append(asyncio.create_task(life.stop_leading()))
+        done, _ = await asyncio.wait(stopping, timeout=5)
+        assert done, "the stop never ended"
+        assert stopped.is_set(), "polling went on"
+        assert await leases.holder(POLLING_LEASE, time.time()) is None
+    finally:
+        await cancel_and_wait(*stopping)
         await db.close()
 
 

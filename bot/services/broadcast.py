@@ -18,6 +18,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from bot import texts
+from bot.domain.cancelling import cancel_and_wait
 from bot.domain.database import DatabaseUnavailableError
 from bot.domain.delivery import Messenger, SendResult
 from bot.domain.metrics import NO_METRICS, Metrics
@@ -153,9 +154,7 @@ class BroadcastService:
         """Start no more sends; let those under way finish (so their counts are right)."""
         self._stopping = True
         if self._watch is not None:
-            self._watch.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watch
+            await cancel_and_wait(self._watch)
         await self._stop_sending(grace)
         if self._sender is not None and self._holding:
             # Not worth waiting for a database that is away: the lease expires by itself.

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from bot import texts
+from bot.domain.cancelling import cancel_and_wait
 from bot.domain.database import DatabaseUnavailableError
 from bot.domain.metrics import NO_METRICS, Metrics
 from bot.domain.records import Task, TaskState
@@ -96,9 +97,7 @@ class Tracker:
         self._stopping = True
         self.wake()
         if self._loop_task is not None:
-            self._loop_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._loop_task
+            await cancel_and_wait(self._loop_task)
             self._loop_task = None
         # Tasks waiting for the provider's turn have sent nothing: they stay queued for the next
         # start.
