@@ -25,6 +25,7 @@ from telegram.error import BadRequest, Forbidden, TelegramError
 
 from bot import texts
 from bot.chat_actions import chat_action
+from bot.domain.cancelling import cancel_and_wait
 from bot.domain.delivery import DeliveryResult, Estimate, Report, SendResult
 from bot.domain.payments import TaskCharge
 from bot.domain.records import Task, TaskState
@@ -193,7 +194,7 @@ class TelegramOutbox:
     async def stop(self) -> None:
         """Say how many reports were still held back, rather than lose the count."""
         if self._summary is not None:
-            self._summary.cancel()
+            await cancel_and_wait(self._summary)
         held = self._throttle.take_held()
         if held:
             await self._send_report(lambda: texts.reports_held_back(held, self._throttle.window))

@@ -19,7 +19,7 @@ import socket
 import time
 from collections.abc import Awaitable, Callable, Collection
 
-from bot.domain.cancelling import cancel_and_wait
+from bot.domain.cancelling import cancel_and_wait, raise_if_cancelling
 from bot.domain.database import DatabaseUnavailableError
 from bot.domain.records import Instance
 from bot.services.tasks.recovery import Recovery
@@ -156,10 +156,12 @@ class InstanceLife:
                         log.warning("The polling lease was lost while polling started")
                         await stop()
                         polling = False
+                        raise_if_cancelling()  # a stop of this loop, swallowed by `stop`
                 elif not lead and polling:
                     log.info("Another instance polls Telegram now; this one stops")
                     await stop()
                     polling = False
+                    raise_if_cancelling()
                 await asyncio.sleep(LEADER_CHECK_SECONDS)
         finally:
             if polling:

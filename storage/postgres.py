@@ -198,7 +198,8 @@ class PostgresDatabase(Database):
     async def close(self) -> None:
         await self._locks.close()
         try:
-            await asyncio.wait_for(self._pool.close(), timeout=10)
+            async with asyncio.timeout(10):  # not wait_for: it can lose a cancellation
+                await self._pool.close()
         except TimeoutError:
             self._pool.terminate()
 

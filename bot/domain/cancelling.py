@@ -33,5 +33,14 @@ async def cancel_and_wait(*tasks: asyncio.Future[Any]) -> None:
             log.error("Background task %s had failed", _name(task), exc_info=error)
 
 
+def raise_if_cancelling() -> None:
+    """Raise CancelledError when the current task was asked to stop and something it awaited
+    swallowed that: python-telegram-bot's Updater.stop awaits its polling task under
+    suppress(CancelledError), so a stop of the caller landing then would be lost."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 def _name(task: asyncio.Future[Any]) -> str:
     return task.get_name() if isinstance(task, asyncio.Task) else repr(task)
