@@ -53,12 +53,17 @@ async def _health(request: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
 
+async def _large(request: Request) -> Response:
+    """An answer of 256 KiB: a few fill the socket's buffers (a few MB on loopback)."""
+    return Response(b"x" * 256 * 1024, media_type="application/octet-stream")
+
+
 @pytest.fixture
 async def small_server() -> AsyncIterator[tuple[WebServer, int]]:
     """A WebServer alone (no bot) with room for 5 connections and a 3 s header deadline."""
     port = free_port()
     server = WebServer(
-        Starlette(routes=[Route("/healthz", _health)]),
+        Starlette(routes=[Route("/healthz", _health), Route("/large", _large)]),
         "127.0.0.1",
         port,
         max_connections=5,
@@ -273,11 +278,11 @@ async def test_a_client_that_reads_nothing_of_its_answers_is_dropped(
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # answers back up at once
     sock.connect(("127.0.0.1", port))
     _, writer = await asyncio.open_connection(sock=sock)
-    writer.write(b"GET /healthz HTTP/1.1\r\nHost: bot\r\n\r\n" * 100_000)  # 3.4 MB, once
+    # Before it stalls, the server answers requests until the socket's buffers are full: large
+    # answers fill them in a few dozen (small ones took tens of thousands, over 16 s on a busy
+    # machine). Without the send deadline, the connection would stay open for good.
+    writer.write(b"GET /large HTTP/1.1\r\nHost: bot\r\n\r\n" * 1000)
     started = time.monotonic()
-    # Before it stalls, the server answers requests until the socket's buffers are full: on a
-    # machine busy with other tests (three bot processes in the cluster drill) that can take
-    # seconds. Without the send deadline, the connection would stay open for good.
     deadline = started + SEND_TIMEOUT + 3.0 + MARGIN + 10.0
     while time.monotonic() < deadline:
         await asyncio.sleep(0.1)
