@@ -96,6 +96,7 @@ class InstanceLife:
         job, self._leading_job = self._leading_job, None
         if job is None:
             return
+        self._jobs.remove(job)  # ended here: stop() neither waits for it nor logs it again
         await cancel_and_wait(job)
         with contextlib.suppress(DatabaseUnavailableError, TimeoutError):
             async with asyncio.timeout(LEAVE_SECONDS):
